@@ -1,0 +1,73 @@
+/**
+ * `prumerge`: the command line over the same core as the extension.
+ * Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 anything unexpected.
+ */
+import { ImageInputError } from '../pipeline/preprocess';
+import { PreprocessConfigError } from '../pipeline/preprocessConfig';
+import { ReduceModeError } from '../pipeline/reduceMode';
+import { TapsError } from '../pipeline/visionTaps';
+import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './cliError';
+import { PREPROCESS_USAGE, runPreprocess } from './preprocessCommand';
+import { REDUCE_USAGE, runReduce } from './reduceCommand';
+
+declare const PRUMERGE_VERSION: string | undefined;
+
+const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: string; summary: string }> = {
+  reduce: { run: runReduce, usage: REDUCE_USAGE, summary: 'reduce vision-tower taps with PruMerge / PruMerge+ / top-k' },
+  preprocess: { run: runPreprocess, usage: PREPROCESS_USAGE, summary: "show and save what the vision tower sees of an image" },
+};
+
+const USAGE = `usage: prumerge <command> [options]     (prumerge <command> --help for its options)
+
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`)
+  .join('\n')}`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
+    return name === undefined ? EXIT_BAD_INPUT : EXIT_OK;
+  }
+  if (name === '--version') {
+    process.stdout.write(`${typeof PRUMERGE_VERSION === 'string' ? PRUMERGE_VERSION : 'dev'}\n`);
+    return EXIT_OK;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`prumerge: unknown command "${name}"\n${USAGE}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${command.usage}\n`);
+    return EXIT_OK;
+  }
+  try {
+    await command.run(args);
+    return EXIT_OK;
+  } catch (e) {
+    if (isUserError(e)) {
+      process.stderr.write(`prumerge ${name}: ${(e as Error).message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    process.stderr.write(`prumerge ${name}: unexpected failure: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env['PRUMERGE_DEBUG'] && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+function isUserError(e: unknown): boolean {
+  return (
+    e instanceof CliError ||
+    e instanceof ImageInputError ||
+    e instanceof TapsError ||
+    e instanceof ReduceModeError ||
+    e instanceof PreprocessConfigError ||
+    // node:util parseArgs: unknown option, missing value, unexpected argument
+    (e instanceof TypeError && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS'))
+  );
+}
+
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

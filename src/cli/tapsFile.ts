@@ -1,0 +1,63 @@
+/**
+ * The taps JSON the `reduce` command reads: { "hidden": [[...]...], "q": [[...]...], "k": [[...]...] },
+ * each [N+1][C] with row 0 the CLS token. Everything is checked before a number is used.
+ */
+import { VisionTaps } from '../pipeline/visionTaps';
+import { CliError } from './cliError';
+
+const FIELDS = ['hidden', 'q', 'k'] as const;
+
+export function parseTapsJson(text: string, source: string): VisionTaps {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`${source} is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new CliError(`${source} must hold an object { "hidden", "q", "k" }, each [N+1][C] numbers`);
+  }
+  const obj = json as Record<string, unknown>;
+  const missing = FIELDS.filter((f) => !(f in obj));
+  if (missing.length > 0) {
+    throw new CliError(`${source} lacks ${missing.map((f) => `"${f}"`).join(', ')}: expected "hidden", "q" and "k", each [N+1][C] numbers`);
+  }
+
+  const tokens = rowsOf(obj['hidden'], 'hidden', source).length;
+  const width = (rowsOf(obj['hidden'], 'hidden', source)[0] as unknown[]).length;
+  if (tokens < 2) throw new CliError(`${source}: "hidden" has ${tokens} row; need N+1 >= 2 (the CLS token and at least one patch)`);
+  if (width < 1) throw new CliError(`${source}: "hidden" rows are empty; need C >= 1 numbers per row`);
+
+  const tensors = {} as Record<(typeof FIELDS)[number], Float32Array>;
+  for (const field of FIELDS) {
+    const rows = rowsOf(obj[field], field, source);
+    if (rows.length !== tokens) {
+      throw new CliError(`${source}: "${field}" has ${rows.length} rows but "hidden" has ${tokens}; all three must be [N+1][C]`);
+    }
+    const out = new Float32Array(tokens * width);
+    for (let r = 0; r < tokens; r++) {
+      const row = rows[r];
+      if (!Array.isArray(row)) throw new CliError(`${source}: ${field}[${r}] is not a list of numbers`);
+      if (row.length !== width) {
+        throw new CliError(`${source}: ${field}[${r}] has ${row.length} numbers but hidden[0] has ${width}; every row must have C numbers`);
+      }
+      for (let c = 0; c < width; c++) {
+        const v: unknown = row[c];
+        if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isFinite(Math.fround(v))) {
+          throw new CliError(`${source}: ${field}[${r}][${c}] is ${JSON.stringify(v) ?? String(v)}, not a finite float32 number`);
+        }
+        out[r * width + c] = v;
+      }
+    }
+    tensors[field] = out;
+  }
+  return { tokens, width, ...tensors };
+}
+
+function rowsOf(value: unknown, field: string, source: string): unknown[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new CliError(`${source}: "${field}" must be a non-empty list of rows ([N+1][C] numbers)`);
+  }
+  if (!Array.isArray(value[0])) throw new CliError(`${source}: ${field}[0] is not a list of numbers`);
+  return value;
+}
