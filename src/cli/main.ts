@@ -2,11 +2,14 @@
  * `prumerge`: the command line over the same core as the extension.
  * Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 anything unexpected.
  */
+import { CheckpointError } from '../builder/safetensors';
+import { ModelFolderError } from '../pipeline/modelManifest';
 import { ImageInputError } from '../pipeline/preprocess';
 import { PreprocessConfigError } from '../pipeline/preprocessConfig';
 import { ReduceModeError } from '../pipeline/reduceMode';
 import { TapsError } from '../pipeline/visionTaps';
 import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './cliError';
+import { BUILD_USAGE, runBuild, runSynth, SYNTH_USAGE } from './buildCommand';
 import { PREPROCESS_USAGE, runPreprocess } from './preprocessCommand';
 import { REDUCE_USAGE, runReduce } from './reduceCommand';
 
@@ -14,7 +17,9 @@ declare const PRUMERGE_VERSION: string | undefined;
 
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: string; summary: string }> = {
   reduce: { run: runReduce, usage: REDUCE_USAGE, summary: 'reduce vision-tower taps with PruMerge / PruMerge+ / top-k' },
-  preprocess: { run: runPreprocess, usage: PREPROCESS_USAGE, summary: "show and save what the vision tower sees of an image" },
+  preprocess: { run: runPreprocess, usage: PREPROCESS_USAGE, summary: 'show and save what the vision tower sees of an image' },
+  build: { run: runBuild, usage: BUILD_USAGE, summary: 'build a model folder from a Hugging Face LLaVA checkpoint' },
+  synth: { run: runSynth, usage: SYNTH_USAGE, summary: 'build a model folder of random weights of a named shape' },
 };
 
 const USAGE = `usage: prumerge <command> [options]     (prumerge <command> --help for its options)
@@ -63,6 +68,8 @@ function isUserError(e: unknown): boolean {
     e instanceof TapsError ||
     e instanceof ReduceModeError ||
     e instanceof PreprocessConfigError ||
+    e instanceof CheckpointError ||
+    e instanceof ModelFolderError ||
     // node:util parseArgs: unknown option, missing value, unexpected argument
     (e instanceof TypeError && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS'))
   );

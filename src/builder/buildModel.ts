@@ -1,0 +1,281 @@
+/**
+ * Hugging Face LLaVA weights -> a model folder: vision.onnx, projector.onnx, decoder.onnx (each
+ * with its .data file), embed_tokens.bin, the tokenizer files and model.json. The folder is built
+ * under a temporary name and renamed into place only when complete, so a failed or cancelled
+ * build never leaves a folder that looks ready.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { Template } from '@huggingface/jinja';
+import { LLAVA_15_PREPROCESS, PreprocessConfig, preprocessConfigFromJson } from '../pipeline/preprocessConfig';
+import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestFile, ModelManifest, sha256File, WeightDtype } from '../pipeline/modelManifest';
+import { makeDecoderGraph } from './decoderGraph';
+import { LlavaConfig, llavaConfigFromJson } from './llavaConfig';
+import { LLAVA_15_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from './llamaTokenizer';
+import { GraphBuilder } from './onnxGraph';
+import { Ops, readWeight } from './ops';
+import { makeProjectorGraph } from './projectorGraph';
+import { CheckpointError } from './safetensors';
+import { shapeConfig } from './shapes';
+import { featureLayer, makeVisionGraph } from './visionGraph';
+import { CheckpointWeights, SyntheticWeights, TEXT, tensorsToRead, WeightSource } from './weights';
+
+declare const PRUMERGE_VERSION: string | undefined;
+
+export interface BuildProgress {
+  readonly stage: 'vision' | 'projector' | 'decoder' | 'embeddings' | 'tokenizer' | 'manifest';
+  readonly tensorsRead: number;
+  readonly tensorsTotal: number;
+  /** float32 bytes of the tensors read, and of all a build reads. */
+  readonly bytesRead: number;
+  readonly bytesTotal: number;
+}
+
+export interface BuildOptions {
+  readonly out: string;
+  readonly dtype: WeightDtype;
+  readonly name?: string;
+  /** The checkpoint holds random weights (the demo model): the UI says its answers are meaningless. */
+  readonly randomWeights?: boolean;
+  readonly onProgress?: (p: BuildProgress) => void;
+}
+
+interface ModelInputs {
+  readonly configJson: unknown;
+  readonly weights: WeightSource;
+  readonly tokenizerJson: unknown;
+  readonly tokenizerConfig: Record<string, unknown>;
+  readonly chatTemplate: string;
+  readonly preprocess: PreprocessConfig;
+  readonly source: string;
+  readonly randomWeights: boolean;
+}
+
+/** Builds from a checkpoint folder in either naming scheme. */
+export async function buildFromCheckpoint(hfDir: string, options: BuildOptions): Promise<ModelManifest> {
+  const dir = resolve(hfDir);
+  const configJson = await readJson(join(dir, 'config.json'), 'config.json');
+  llavaConfigFromJson(configJson); // refuse an unsupported architecture before anything else
+  const tokenizerJson = await readJson(join(dir, 'tokenizer.json'), 'tokenizer.json (only fast tokenizers are supported)');
+  const tokenizerConfig = existsSync(join(dir, 'tokenizer_config.json'))
+    ? ((await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json')) as Record<string, unknown>)
+    : {};
+  const preprocess = existsSync(join(dir, 'preprocessor_config.json'))
+    ? preprocessConfigFromJson(await readJson(join(dir, 'preprocessor_config.json'), 'preprocessor_config.json'))
+    : LLAVA_15_PREPROCESS;
+  const weights = await CheckpointWeights.open(dir);
+  try {
+    return await buildModel(
+      {
+        configJson,
+        weights,
+        tokenizerJson,
+        tokenizerConfig,
+        chatTemplate: await chatTemplateOf(dir, tokenizerConfig),
+        preprocess,
+        source: basename(dir),
+        randomWeights: options.randomWeights ?? false,
+      },
+      options,
+    );
+  } finally {
+    await weights.close();
+  }
+}
+
+/** Builds from deterministic random weights of a named shape, with LLaMA's tokenizer. */
+export async function buildSynthetic(shape: string, seed: number, options: BuildOptions & { std?: number }): Promise<ModelManifest> {
+  const configJson = shapeConfig(shape);
+  return buildModel(
+    {
+      configJson,
+      weights: new SyntheticWeights(llavaConfigFromJson(configJson), seed, options.std),
+      tokenizerJson: llamaTokenizerJson(),
+      tokenizerConfig: llamaTokenizerConfig(),
+      chatTemplate: LLAVA_15_CHAT_TEMPLATE,
+      preprocess: LLAVA_15_PREPROCESS,
+      source: `synthetic:${shape}:${seed}`,
+      randomWeights: true,
+    },
+    { name: options.name ?? `${shape} (random weights)`, ...options },
+  );
+}
+
+async function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unknown>): Promise<string> {
+  if (typeof tokenizerConfig['chat_template'] === 'string') return tokenizerConfig['chat_template'];
+  if (existsSync(join(dir, 'chat_template.jinja'))) return readFile(join(dir, 'chat_template.jinja'), 'utf8');
+  if (existsSync(join(dir, 'chat_template.json'))) {
+    const t = ((await readJson(join(dir, 'chat_template.json'), 'chat_template.json')) as { chat_template?: unknown }).chat_template;
+    if (typeof t === 'string') return t;
+  }
+  return LLAVA_15_CHAT_TEMPLATE; // llava-1.5 checkpoints without one were trained on this format
+}
+
+async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<ModelManifest> {
+  const config = llavaConfigFromJson(inputs.configJson);
+  const tokenizer = checkTokenizer(inputs, config);
+  const out = resolve(options.out);
+  await checkOutputFolder(out);
+  const partial = `${out}.partial`;
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(partial, { recursive: true });
+
+  const plan = tensorsToRead(config, featureLayer(config));
+  if (config.text.tieWordEmbeddings) plan.push(plan.find((p) => p.name === `${TEXT}.embed_tokens.weight`)!);
+  const tensorsTotal = plan.length;
+  const bytesTotal = plan.reduce((n, p) => n + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
+  let tensorsRead = 0;
+  let bytesRead = 0;
+  let stage: BuildProgress['stage'] = 'vision';
+  const report = (): void => options.onProgress?.({ stage, tensorsRead, tensorsTotal, bytesRead, bytesTotal });
+  const counted: WeightSource = {
+    description: inputs.weights.description,
+    shape: (n) => inputs.weights.shape(n),
+    read: async (n) => {
+      const data = await inputs.weights.read(n);
+      tensorsRead++;
+      bytesRead += data.byteLength;
+      report();
+      return data;
+    },
+    close: () => inputs.weights.close(),
+  };
+
+  try {
+    const graph = async (name: 'vision' | 'projector' | 'decoder', make: (ops: Ops) => Promise<void>): Promise<string> => {
+      stage = name;
+      report();
+      const file = `${name}.onnx`;
+      const g = new GraphBuilder(name, join(partial, `${file}.data`));
+      try {
+        await make(new Ops(g, counted));
+        await g.save(join(partial, file), `${name} graph of ${inputs.source}, built by PruMerge Vision`);
+      } catch (e) {
+        g.abandon();
+        throw e;
+      }
+      return file;
+    };
+    const vision = await graph('vision', (ops) => makeVisionGraph(ops, config));
+    const projector = await graph('projector', (ops) => makeProjectorGraph(ops, config));
+    const decoder = await graph('decoder', (ops) => makeDecoderGraph(ops, config, options.dtype === 'int4' ? 'int4' : 'fp32'));
+
+    stage = 'embeddings';
+    const t = config.text;
+    const table = await readWeight(counted, `${TEXT}.embed_tokens.weight`, [t.vocabSize, t.hiddenSize]);
+    await writeFile(join(partial, 'embed_tokens.bin'), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
+
+    stage = 'tokenizer';
+    report();
+    await writeFile(join(partial, 'tokenizer.json'), JSON.stringify(inputs.tokenizerJson));
+    await writeFile(join(partial, 'tokenizer_config.json'), `${JSON.stringify(inputs.tokenizerConfig, null, 2)}\n`);
+
+    stage = 'manifest';
+    report();
+    const files: Record<string, ManifestFile> = {};
+    for (const name of (await readdir(partial)).sort()) {
+      const path = join(partial, name);
+      files[name] = { bytes: (await stat(path)).size, sha256: await sha256File(path) };
+    }
+    const manifest: ModelManifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      name: options.name ?? inputs.source,
+      source: inputs.source,
+      randomWeights: inputs.randomWeights,
+      dtype: options.dtype,
+      builder: `prumerge-vision ${typeof PRUMERGE_VERSION === 'string' ? PRUMERGE_VERSION : 'dev'}`,
+      vision: {
+        graph: vision,
+        hiddenSize: config.vision.hiddenSize,
+        imageSize: config.vision.imageSize,
+        patchSize: config.vision.patchSize,
+        grid: config.vision.imageSize / config.vision.patchSize,
+        featureLayer: featureLayer(config),
+        numLayers: config.vision.numLayers,
+      },
+      projector: { graph: projector, outputSize: t.hiddenSize },
+      decoder: {
+        graph: decoder,
+        hiddenSize: t.hiddenSize,
+        numLayers: t.numLayers,
+        numKvHeads: t.numKvHeads,
+        headDim: t.headDim,
+        vocabSize: t.vocabSize,
+        maxPositions: t.maxPositionEmbeddings,
+      },
+      embeddings: { file: 'embed_tokens.bin', dtype: 'float32', shape: [t.vocabSize, t.hiddenSize] },
+      tokenizer: { file: 'tokenizer.json', config: 'tokenizer_config.json', ...tokenizer },
+      chatTemplate: inputs.chatTemplate,
+      preprocess: inputs.preprocess,
+      files,
+    };
+    await writeFile(join(partial, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    await rm(out, { recursive: true, force: true });
+    await rename(partial, out);
+    return manifest;
+  } catch (e) {
+    await rm(partial, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Loads the tokenizer as the engine will and finds the ids the engine needs. */
+function checkTokenizer(inputs: ModelInputs, config: LlavaConfig): Omit<ModelManifest['tokenizer'], 'file' | 'config'> {
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(inputs.tokenizerJson as object, inputs.tokenizerConfig);
+  } catch (e) {
+    throw new CheckpointError(`tokenizer.json could not be loaded: ${(e as Error).message}`);
+  }
+  const idOf = (key: string, fallback: string): number | undefined => {
+    const v = inputs.tokenizerConfig[key];
+    const content = typeof v === 'string' ? v : typeof (v as { content?: unknown })?.content === 'string' ? (v as { content: string }).content : fallback;
+    return tokenizer.token_to_id(content);
+  };
+  const bos = idOf('bos_token', '<s>');
+  const eos = idOf('eos_token', '</s>');
+  if (bos === undefined || eos === undefined) throw new CheckpointError('the tokenizer has no <s> / </s> tokens (bos_token / eos_token)');
+  const size = Object.keys((inputs.tokenizerJson as { model?: { vocab?: object } }).model?.vocab ?? {}).length;
+  const largest = Math.max(size - 1, ...tokenizer.get_added_tokens_decoder().keys());
+  if (largest >= config.text.vocabSize) {
+    throw new CheckpointError(`the tokenizer has token ids up to ${largest}, but the language model's vocab_size is ${config.text.vocabSize}`);
+  }
+  const image = tokenizer.token_to_id('<image>');
+  if (image !== config.imageTokenIndex) {
+    throw new CheckpointError(`config.json says the image token is ${config.imageTokenIndex}, but the tokenizer's <image> is ${image ?? 'missing'}`);
+  }
+  try {
+    new Template(inputs.chatTemplate).render({ messages: [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'hi' }] }], add_generation_prompt: true });
+  } catch (e) {
+    throw new CheckpointError(`the chat template cannot be rendered: ${(e as Error).message}`);
+  }
+  return { bosTokenId: bos, eosTokenId: eos, imageTokenId: image, padTokenId: idOf('pad_token', '<pad>') ?? null };
+}
+
+/** Refuses to replace a folder that is not a model folder (or empty). */
+async function checkOutputFolder(out: string): Promise<void> {
+  if (!existsSync(out)) return;
+  const s = await stat(out);
+  if (!s.isDirectory()) throw new CheckpointError(`${out} exists and is not a folder`);
+  const entries = await readdir(out);
+  if (entries.length > 0 && !entries.includes(MANIFEST_FILE)) {
+    throw new CheckpointError(`${out} exists and is not a model folder: choose an empty or new folder`);
+  }
+}
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new CheckpointError(`the checkpoint folder lacks ${what}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(`${basename(path)} is not valid JSON (${(e as Error).message})`);
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * projector.onnx: LlavaMultiModalProjector on the reduced visual tokens.
+ *
+ *   image_features (M, C_vision) -> linear_1 -> gelu -> linear_2 -> image_embeds (M, C_text)
+ *
+ * M is dynamic: it is whatever PruMerge kept (plus its remainder token), or all N patches.
+ */
+import { LlavaConfig } from './llavaConfig';
+import { DataType } from './onnxGraph';
+import { Ops } from './ops';
+import { PROJECTOR } from './weights';
+
+export const PROJECTOR_INPUT = 'image_features';
+export const PROJECTOR_OUTPUT = 'image_embeds';
+
+export async function makeProjectorGraph(ops: Ops, config: LlavaConfig): Promise<void> {
+  const { g } = ops;
+  const cv = config.vision.hiddenSize;
+  const ct = config.text.hiddenSize;
+  const x = g.input(PROJECTOR_INPUT, DataType.FLOAT, ['num_visual_tokens', cv]);
+  const h = await ops.makeLinear('/projector/linear_1', `${PROJECTOR}.linear_1`, x, cv, ct, { bias: true });
+  const a = ops.makeActivation('/projector/act', h, config.projectorHiddenAct);
+  const y = await ops.makeLinear('/projector/linear_2', `${PROJECTOR}.linear_2`, a, ct, ct, { bias: true });
+  g.node('Identity', '/projector/output', [y], {}, { outputs: [PROJECTOR_OUTPUT] });
+  g.output(PROJECTOR_OUTPUT, DataType.FLOAT, ['num_visual_tokens', ct]);
+}

@@ -1,0 +1,49 @@
+/**
+ * Writes a random LLaVA checkpoint folder in the exact layout of the hub's
+ * (config.json, model.safetensors or shards + model.safetensors.index.json), or in the newer
+ * transformers naming: the real loading code is tested on these, since no real weights can be
+ * downloaded where the tests run.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { llavaConfigFromJson } from './llavaConfig';
+import { StoredDtype } from './safetensors';
+import { NamedTensor, writeSafetensors } from './safetensorsWriter';
+import { llavaTensors, newLayoutName, syntheticTensor } from './weights';
+
+export interface RandomCheckpointOptions {
+  readonly seed: number;
+  /** Std of linear weights and biases (default 0.02). */
+  readonly std?: number;
+  readonly layout?: 'hub' | 'transformers';
+  readonly dtype?: StoredDtype;
+  /** Split into this many shards with an index (default 1: a single model.safetensors). */
+  readonly shards?: number;
+}
+
+export async function writeRandomCheckpoint(dir: string, configJson: Record<string, unknown>, options: RandomCheckpointOptions): Promise<void> {
+  const config = llavaConfigFromJson(configJson);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'config.json'), `${JSON.stringify(configJson, null, 2)}\n`);
+  const rename = options.layout === 'transformers' ? newLayoutName : (n: string): string => n;
+  const tensors: NamedTensor[] = llavaTensors(config).map((spec) => ({
+    name: rename(spec.name),
+    shape: spec.shape,
+    data: syntheticTensor(spec, options.seed, options.std),
+  }));
+  const shards = Math.max(1, Math.min(options.shards ?? 1, tensors.length));
+  if (shards === 1) {
+    await writeSafetensors(join(dir, 'model.safetensors'), tensors, options.dtype);
+    return;
+  }
+  const per = Math.ceil(tensors.length / shards);
+  const weightMap: Record<string, string> = {};
+  for (let s = 0; s < shards; s++) {
+    const file = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+    const part = tensors.slice(s * per, (s + 1) * per);
+    for (const t of part) weightMap[t.name] = file;
+    await writeSafetensors(join(dir, file), part, options.dtype);
+  }
+  const totalSize = tensors.reduce((n, t) => n + t.data.length * (options.dtype === 'F32' || !options.dtype ? 4 : 2), 0);
+  await writeFile(join(dir, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2)}\n`);
+}

@@ -1,0 +1,76 @@
+/** `prumerge build` and `prumerge synth`: make a model folder from a checkpoint or a named shape. */
+import { parseArgs } from 'node:util';
+import { BuildOptions, BuildProgress, buildFromCheckpoint, buildSynthetic } from '../builder/buildModel';
+import { SHAPES } from '../builder/shapes';
+import { ModelManifest, WeightDtype } from '../pipeline/modelManifest';
+import { CliError } from './cliError';
+import { wholeNumber, writeOut } from './io';
+import { formatBytes, ProgressBar } from './progressBar';
+
+const DTYPES: readonly WeightDtype[] = ['fp32', 'int4'];
+
+export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|int4] [--json]
+
+Builds a model folder (ONNX graphs with PruMerge's taps, the embedding table, the tokenizer,
+model.json) from a Hugging Face LlavaForConditionalGeneration checkpoint folder: config.json,
+model.safetensors or sharded safetensors with model.safetensors.index.json, tokenizer.json.
+
+  --dtype fp32    float32 weights everywhere (default)
+  --dtype int4    the language model's linear layers in 4-bit blocks (MatMulNBits), for CPU decoding`;
+
+export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|int4] [--seed N] [--json]
+
+Builds a model folder from deterministic random weights of a named shape, for benchmarks at real
+sizes without a download. Its answers are meaningless. Shapes: ${Object.keys(SHAPES).join(', ')}.`;
+
+const OPTIONS = {
+  out: { type: 'string' },
+  dtype: { type: 'string', default: 'fp32' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+export async function runBuild(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, strict: true, options: { ...OPTIONS, from: { type: 'string' } } });
+  if (!values.from) throw new CliError('--from HF_DIR is required (the checkpoint folder)');
+  const options = buildOptions(values);
+  await report(() => buildFromCheckpoint(values.from!, options.build), options);
+}
+
+export async function runSynth(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, strict: true, options: { ...OPTIONS, shape: { type: 'string' }, seed: { type: 'string', default: '0' } } });
+  if (!values.shape) throw new CliError(`--shape NAME is required: one of ${Object.keys(SHAPES).join(', ')}`);
+  if (!SHAPES[values.shape]) throw new CliError(`unknown shape "${values.shape}": one of ${Object.keys(SHAPES).join(', ')}`);
+  const seed = wholeNumber(values.seed, '--seed', 0, 2 ** 32 - 1);
+  const options = buildOptions(values);
+  await report(() => buildSynthetic(values.shape!, seed, options.build), options);
+}
+
+function buildOptions(values: { out?: string; dtype: string; json: boolean }): { build: BuildOptions; json: boolean; bar: ProgressBar } {
+  if (!values.out) throw new CliError('--out MODEL_DIR is required (where the model folder goes)');
+  if (!DTYPES.includes(values.dtype as WeightDtype)) throw new CliError(`--dtype must be one of ${DTYPES.join(', ')}, got "${values.dtype}"`);
+  const bar = new ProgressBar();
+  const onProgress = (p: BuildProgress): void =>
+    bar.update(p.bytesRead / Math.max(p.bytesTotal, 1), `${p.stage}: ${p.tensorsRead}/${p.tensorsTotal} tensors, ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`);
+  return { build: { out: values.out, dtype: values.dtype as WeightDtype, onProgress }, json: values.json, bar };
+}
+
+async function report(build: () => Promise<ModelManifest>, options: { build: BuildOptions; json: boolean; bar: ProgressBar }): Promise<void> {
+  const started = Date.now();
+  let manifest: ModelManifest;
+  try {
+    manifest = await build();
+  } finally {
+    options.bar.done();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const bytes = Object.values(manifest.files).reduce((n, f) => n + f.bytes, 0);
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  if (options.json) {
+    await writeOut(`${JSON.stringify({ out: options.build.out, name: manifest.name, dtype: manifest.dtype, bytes, seconds, peakRssMb, files: manifest.files })}\n`);
+    return;
+  }
+  await writeOut(
+    `built ${manifest.name} (${manifest.dtype}) in ${options.build.out}: ${Object.keys(manifest.files).length} files, ${formatBytes(bytes)}, ${seconds.toFixed(1)} s, peak memory ${peakRssMb} MB\n` +
+      (manifest.randomWeights ? 'random weights: its answers are meaningless\n' : ''),
+  );
+}

@@ -1,0 +1,126 @@
+/**
+ * model.json: what the builder wrote into a model folder and what the engine loads from it. The
+ * loader validates before it trusts: version, every file present, inside the folder, of the
+ * recorded size (and sha256 on request).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import type { PreprocessConfig } from './preprocessConfig';
+
+export const MANIFEST_FILE = 'model.json';
+export const MANIFEST_FORMAT = 'prumerge-vision-model';
+export const MANIFEST_VERSION = 1;
+
+export type WeightDtype = 'fp32' | 'int4';
+
+export interface ManifestFile {
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+export interface ModelManifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly version: typeof MANIFEST_VERSION;
+  readonly name: string;
+  /** Where the weights came from: a checkpoint folder's name, or "synthetic:SHAPE:SEED". */
+  readonly source: string;
+  /** True for random weights (the demo model, synth): answers are meaningless. */
+  readonly randomWeights: boolean;
+  readonly dtype: WeightDtype;
+  readonly builder: string;
+  readonly vision: {
+    readonly graph: string;
+    readonly hiddenSize: number;
+    readonly imageSize: number;
+    readonly patchSize: number;
+    /** Patches per side: imageSize / patchSize. */
+    readonly grid: number;
+    readonly featureLayer: number;
+    readonly numLayers: number;
+  };
+  readonly projector: { readonly graph: string; readonly outputSize: number };
+  readonly decoder: {
+    readonly graph: string;
+    readonly hiddenSize: number;
+    readonly numLayers: number;
+    readonly numKvHeads: number;
+    readonly headDim: number;
+    readonly vocabSize: number;
+    readonly maxPositions: number;
+  };
+  /** The token embedding table: raw little-endian float32 (vocabSize, hiddenSize). */
+  readonly embeddings: { readonly file: string; readonly dtype: 'float32'; readonly shape: readonly [number, number] };
+  readonly tokenizer: {
+    readonly file: string;
+    readonly config: string;
+    readonly bosTokenId: number;
+    readonly eosTokenId: number;
+    readonly imageTokenId: number;
+    readonly padTokenId: number | null;
+  };
+  readonly chatTemplate: string;
+  readonly preprocess: PreprocessConfig;
+  /** Every file of the model by name relative to the folder. */
+  readonly files: Readonly<Record<string, ManifestFile>>;
+}
+
+export class ModelFolderError extends Error {
+  override readonly name = 'ModelFolderError';
+}
+
+/** Reads and checks a model folder's manifest; `verify` also re-hashes every file. */
+export async function loadManifest(dir: string, options: { verify?: boolean } = {}): Promise<ModelManifest> {
+  const root = resolve(dir);
+  let text: string;
+  try {
+    text = await readFile(join(root, MANIFEST_FILE), 'utf8');
+  } catch {
+    throw new ModelFolderError(`${dir} is not a model folder: it has no ${MANIFEST_FILE} (build one with \`prumerge build\`)`);
+  }
+  let m: ModelManifest;
+  try {
+    m = JSON.parse(text) as ModelManifest;
+  } catch (e) {
+    throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is not valid JSON (${(e as Error).message})`);
+  }
+  if (m?.format !== MANIFEST_FORMAT) throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is not a PruMerge Vision manifest`);
+  if (m.version !== MANIFEST_VERSION) {
+    throw new ModelFolderError(`${dir} was built by a different version of PruMerge Vision (manifest version ${m.version}, this one reads ${MANIFEST_VERSION}): rebuild it`);
+  }
+  const named = [m.vision?.graph, m.projector?.graph, m.decoder?.graph, m.embeddings?.file, m.tokenizer?.file, m.tokenizer?.config];
+  for (const name of named) {
+    if (typeof name !== 'string' || !m.files?.[name]) throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is incomplete: it does not list ${String(name)}`);
+  }
+  for (const [name, info] of Object.entries(m.files)) {
+    const path = insideFolder(root, name);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch {
+      throw new ModelFolderError(`${dir} is missing ${name}: the build did not finish or files were removed; rebuild the model`);
+    }
+    if (size !== info.bytes) throw new ModelFolderError(`${name} in ${dir} is ${size} bytes, the manifest says ${info.bytes}: the file is truncated or was changed; rebuild the model`);
+    if (options.verify && (await sha256File(path)) !== info.sha256) {
+      throw new ModelFolderError(`${name} in ${dir} does not match its sha256: the file is corrupt; rebuild the model`);
+    }
+  }
+  return m;
+}
+
+/** `name` resolved inside `root`; anything that would leave it is refused. */
+export function insideFolder(root: string, name: string): string {
+  if (isAbsolute(name) || normalize(name).split(/[\\/]/).includes('..')) {
+    throw new ModelFolderError(`the manifest names a file outside the model folder: ${name}`);
+  }
+  const path = resolve(root, name);
+  if (!path.startsWith(root + sep)) throw new ModelFolderError(`the manifest names a file outside the model folder: ${name}`);
+  return path;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

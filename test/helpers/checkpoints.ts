@@ -1,0 +1,104 @@
+/** Tiny random LLaVA checkpoints on disk, and the weights the reference reads them as. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { LlavaConfig, llavaConfigFromJson } from '../../src/builder/llavaConfig';
+import { writeLlamaTokenizer } from '../../src/builder/llamaTokenizer';
+import { RandomCheckpointOptions, writeRandomCheckpoint } from '../../src/builder/randomCheckpoint';
+import { shapeConfig } from '../../src/builder/shapes';
+import { llavaTensors, syntheticTensor } from '../../src/builder/weights';
+import { TextRef, VisionRef, Weights } from '../reference/llavaReference';
+
+export function scratchDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `prumerge-${prefix}-`));
+}
+
+export interface TinyCheckpoint {
+  readonly dir: string;
+  readonly configJson: Record<string, unknown>;
+  readonly config: LlavaConfig;
+  /** The values written, by hub name, as the float64 reference reads them. */
+  readonly weights: Weights;
+}
+
+/** Writes the tiny shape (or a variant of it) as a full checkpoint folder, tokenizer included. */
+export async function tinyCheckpoint(
+  options: RandomCheckpointOptions,
+  edit: (config: Record<string, unknown>) => void = () => {},
+): Promise<TinyCheckpoint> {
+  const configJson = shapeConfig('tiny');
+  edit(configJson);
+  const config = llavaConfigFromJson(configJson);
+  const dir = scratchDir('ckpt');
+  await writeRandomCheckpoint(dir, configJson, options);
+  await writeLlamaTokenizer(dir);
+  writeFileSync(
+    join(dir, 'preprocessor_config.json'),
+    JSON.stringify({ crop_size: { height: 56, width: 56 }, size: { shortest_edge: 56 }, image_processor_type: 'CLIPImageProcessor' }),
+  );
+  const specs = new Map(llavaTensors(config).map((s) => [s.name, s]));
+  const cache = new Map<string, Float32Array>();
+  const weights: Weights = (name) => {
+    let data = cache.get(name);
+    if (!data) {
+      const spec = specs.get(name);
+      if (!spec) throw new Error(`no tensor ${name}`);
+      data = stored(syntheticTensor(spec, options.seed, options.std), options.dtype ?? 'F32');
+      cache.set(name, data);
+    }
+    return data;
+  };
+  return { dir, configJson, config, weights };
+}
+
+/** The values as they come back from the stored dtype (bf16 keeps the top 16 bits, rounded). */
+function stored(data: Float32Array, dtype: string): Float32Array {
+  if (dtype !== 'BF16') return data;
+  const u = new Uint32Array(data.buffer.slice(0));
+  for (let i = 0; i < u.length; i++) u[i] = ((u[i]! + 0x7fff + ((u[i]! >>> 16) & 1)) >>> 16) << 16;
+  return new Float32Array(u.buffer);
+}
+
+export function visionRef(config: LlavaConfig): VisionRef {
+  return { ...config.vision };
+}
+
+export function textRef(config: LlavaConfig): TextRef {
+  return { ...config.text };
+}
+
+/** Runs decoder.onnx on `embeds` (S, H) after a cache of `past` positions; returns logits and cache. */
+export async function decoderStep(
+  session: ort.InferenceSession,
+  config: LlavaConfig,
+  embeds: Float32Array,
+  cache: Record<string, ort.Tensor> | undefined,
+  past: number,
+): Promise<{ logits: Float32Array; cache: Record<string, ort.Tensor> }> {
+  const t = config.text;
+  const s = embeds.length / t.hiddenSize;
+  const feeds: Record<string, ort.Tensor> = {
+    inputs_embeds: new ort.Tensor('float32', embeds, [1, s, t.hiddenSize]),
+    seqlens_k: new ort.Tensor('int32', Int32Array.of(past + s - 1), [1]),
+    total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + s), []),
+  };
+  for (let i = 0; i < t.numLayers; i++) {
+    const empty = (): ort.Tensor => new ort.Tensor('float32', new Float32Array(0), [1, t.numKvHeads, 0, t.headDim]);
+    feeds[`past_key_values.${i}.key`] = cache?.[`present.${i}.key`] ?? empty();
+    feeds[`past_key_values.${i}.value`] = cache?.[`present.${i}.value`] ?? empty();
+  }
+  const out = await session.run(feeds);
+  return { logits: out['logits']!.data as Float32Array, cache: out };
+}
+
+/** Largest |a - b| relative to the largest |b|. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return err / scale;
+}
