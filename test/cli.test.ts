@@ -183,3 +183,60 @@ describe('prumerge itself', () => {
     assert.match(r.stderr, /unknown command "frobnicate"/);
   });
 });
+
+describe('prumerge ask / inspect / bench on the demo model', () => {
+  const sample = join(ROOT, 'media', 'samples', 'pipeline-diagram.svg');
+
+  it('ask --json keeps the contract fields and is greedy-reproducible', () => {
+    const run = (): Run => prumerge(['ask', sample, 'What is in the picture?', '--max-new-tokens', '6', '--reduce', 'prumerge+', '--json']);
+    const a = run();
+    assert.equal(a.status, 0, a.stderr);
+    const out = JSON.parse(a.stdout);
+    for (const key of ['answer', 'inputIds', 'tokens', 'visual', 'timings', 'ep']) assert.ok(key in out, key);
+    for (const key of ['preprocessMs', 'visionMs', 'reduceMs', 'projectorMs', 'prefillMs', 'ttftMs', 'decodeTokensPerSecond']) assert.equal(typeof out.timings[key], 'number', key);
+    assert.equal(out.visual.total, 576);
+    assert.equal(out.inputIds.filter((id: number) => id === 32000).length, out.visual.kept);
+    assert.equal(out.ep, 'cpu');
+    assert.match(a.stderr, /random weights/);
+    assert.deepEqual(JSON.parse(run().stdout).tokens, out.tokens);
+  });
+
+  it('ask streams text and a stats line, and answers follow-ups from the cache', () => {
+    const r = prumerge(['ask', sample, 'What is this?', '--max-new-tokens', '4', '--follow-up', 'Why?']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /> Why\?/);
+    assert.match(r.stderr, /of 576 visual tokens .*first token \d+ ms/);
+    assert.match(r.stderr, /prompt tokens from the cache/);
+  });
+
+  it('inspect writes a heatmap PNG and reports the kept patches', async () => {
+    const out = join(tmp, 'heatmap.png');
+    const r = prumerge(['inspect', sample, '--reduce', 'prumerge', '--out', out, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.n, 576);
+    assert.equal(report.rows, report.kept.length + 1);
+    const meta = await sharp(out).metadata();
+    assert.equal(meta.format, 'png');
+    assert.ok(meta.width! >= 960);
+  });
+
+  it('ask rejects an empty question and a missing model folder with one line', () => {
+    assertBadInput(prumerge(['ask', sample, '   ']), /question is empty/);
+    assertBadInput(prumerge(['ask', sample, 'hi', '--model', tmp]), /not a model folder/);
+    assertBadInput(prumerge(['ask', join(tmp, 'none.png'), 'hi']), /does not exist/);
+  });
+
+  it('bench --json reports every mode and the ratios', () => {
+    const r = prumerge(['bench', '--reps', '1', '--tokens', '2', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.ok('model' in out && out.ep === 'cpu');
+    for (const mode of ['none', 'prumerge', 'prumerge+', 'topk:32']) {
+      for (const key of ['visualTokens', 'ttftMs', 'decodeTokensPerSecond', 'peakRssMb']) assert.equal(typeof out.runs[mode][key], 'number', `${mode}.${key}`);
+    }
+    assert.equal(out.runs['none'].visualTokens, 576);
+    assert.equal(out.runs['topk:32'].visualTokens, 33);
+    for (const key of ['ttftNoneOverPrumerge', 'ttftNoneOverPrumergePlus', 'ttftNoneOverTopk32']) assert.ok(out.ratios[key] > 0, key);
+  });
+});

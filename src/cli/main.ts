@@ -6,16 +6,25 @@ import { CheckpointError } from '../builder/safetensors';
 import { ModelFolderError } from '../pipeline/modelManifest';
 import { ImageInputError } from '../pipeline/preprocess';
 import { PreprocessConfigError } from '../pipeline/preprocessConfig';
+import { EngineError } from '../pipeline/engine';
+import { PromptError } from '../pipeline/prompt';
 import { ReduceModeError } from '../pipeline/reduceMode';
+import { SessionError } from '../pipeline/sessions';
 import { TapsError } from '../pipeline/visionTaps';
 import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './cliError';
+import { ASK_USAGE, runAsk } from './askCommand';
+import { BENCH_USAGE, runBench } from './benchCommand';
 import { BUILD_USAGE, runBuild, runSynth, SYNTH_USAGE } from './buildCommand';
+import { INSPECT_USAGE, runInspect } from './inspectCommand';
 import { PREPROCESS_USAGE, runPreprocess } from './preprocessCommand';
 import { REDUCE_USAGE, runReduce } from './reduceCommand';
 
 declare const PRUMERGE_VERSION: string | undefined;
 
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: string; summary: string }> = {
+  ask: { run: runAsk, usage: ASK_USAGE, summary: 'answer a question about an image (streams the answer)' },
+  inspect: { run: runInspect, usage: INSPECT_USAGE, summary: 'run the vision tower and the reduction; write the token heatmap' },
+  bench: { run: runBench, usage: BENCH_USAGE, summary: 'time the first token and decoding with and without PruMerge' },
   reduce: { run: runReduce, usage: REDUCE_USAGE, summary: 'reduce vision-tower taps with PruMerge / PruMerge+ / top-k' },
   preprocess: { run: runPreprocess, usage: PREPROCESS_USAGE, summary: 'show and save what the vision tower sees of an image' },
   build: { run: runBuild, usage: BUILD_USAGE, summary: 'build a model folder from a Hugging Face LLaVA checkpoint' },
@@ -70,6 +79,9 @@ function isUserError(e: unknown): boolean {
     e instanceof PreprocessConfigError ||
     e instanceof CheckpointError ||
     e instanceof ModelFolderError ||
+    e instanceof EngineError ||
+    e instanceof PromptError ||
+    e instanceof SessionError ||
     // node:util parseArgs: unknown option, missing value, unexpected argument
     (e instanceof TypeError && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS'))
   );

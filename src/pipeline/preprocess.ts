@@ -72,6 +72,22 @@ export async function preprocessImage(input: string | Uint8Array, options: Prepr
   };
 }
 
+/**
+ * The image as the user sees it (EXIF-oriented, alpha on white), scaled to fit `maxSide` x
+ * `maxSide`: the canvas the heatmap is drawn on.
+ */
+export async function decodeForDisplay(input: string | Uint8Array, maxSide: number, options: { maxInputPixels?: number } = {}): Promise<{ png: Buffer; width: number; height: number }> {
+  const name = typeof input === 'string' ? input : 'the image';
+  const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+  if (bytes.length === 0) throw new ImageInputError('empty', `${name} is empty (0 bytes): choose another image`);
+  const decoded = await decodeToRgb(bytes, name, options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS);
+  const { data, info } = await sharp(decoded.rgb, { raw: { width: decoded.raster.width, height: decoded.raster.height, channels: 3 } })
+    .resize(maxSide, maxSide, { fit: 'inside', kernel: 'lanczos3' })
+    .png()
+    .toBuffer({ resolveWithObject: true });
+  return { png: data, width: info.width, height: info.height };
+}
+
 async function readImageFile(path: string): Promise<Uint8Array> {
   let size: number;
   try {

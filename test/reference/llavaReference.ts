@@ -206,8 +206,11 @@ function rope(row: Float64Array, heads: number, headDim: number, position: numbe
   return out;
 }
 
-/** LlamaForCausalLM on input embeddings (positions 0..S-1): the logits of every position. */
-export function llamaLogits(c: TextRef, w: Weights, embeds: Mat): Mat {
+/**
+ * LlamaForCausalLM on input embeddings (positions 0..S-1): the logits of every position, or of
+ * the last one only.
+ */
+export function llamaLogits(c: TextRef, w: Weights, embeds: Mat, lastOnly = false): Mat {
   let h: Mat = embeds.map((r) => Float64Array.from(r));
   for (let l = 0; l < c.numLayers; l++) {
     const p = `${T}.layers.${l}`;
@@ -223,7 +226,7 @@ export function llamaLogits(c: TextRef, w: Weights, embeds: Mat): Mat {
     const m = gate.map((r, i) => r.map((g, j) => activation(g, 'silu') * up[i]![j]!));
     h = add(h, linear(m, w(`${p}.mlp.down_proj.weight`), undefined, c.hiddenSize));
   }
-  h = rmsNorm(h, w(`${T}.norm.weight`), c.rmsNormEps);
+  h = rmsNorm(lastOnly ? h.slice(-1) : h, w(`${T}.norm.weight`), c.rmsNormEps);
   const head = c.tieWordEmbeddings ? w(`${T}.embed_tokens.weight`) : w('language_model.lm_head.weight');
   return linear(h, head, undefined, c.vocabSize);
 }

@@ -1,0 +1,80 @@
+/** `prumerge ask`: one image, one question (and follow-ups), the answer streamed to stdout. */
+import { parseArgs } from 'node:util';
+import { AskResult, Engine } from '../pipeline/engine';
+import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
+import { CliError } from './cliError';
+import { wholeNumber, writeOut } from './io';
+import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
+
+export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
+                    [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--json]
+
+Answers a question about an image, streaming the answer. Without --model it uses the built-in
+demo model (random weights: meaningless answers). Each --follow-up continues the conversation
+from its KV cache.
+
+  --reduce MODE        ${REDUCE_MODE_SYNTAX} (default prumerge)
+  --max-new-tokens N   default 256
+  --temperature T      0 (default) is greedy and reproducible
+  --ep EP              auto (default), webgpu, cuda, dml, coreml, cpu
+  --json               one object at the end: answer, inputIds, tokens, visual, timings, ep`;
+
+export async function runAsk(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ...MODEL_OPTIONS,
+      reduce: { type: 'string', default: 'prumerge' },
+      'max-new-tokens': { type: 'string', default: '256' },
+      temperature: { type: 'string', default: '0' },
+      'top-p': { type: 'string', default: '1' },
+      seed: { type: 'string', default: '0' },
+      'follow-up': { type: 'string', multiple: true, default: [] },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 2) throw new CliError('give an IMAGE and a "QUESTION" (see prumerge ask --help)');
+  const [image, question] = positionals as [string, string];
+  if (!question.trim()) throw new CliError('the question is empty: type what you want to know about the image');
+  const reduce = parseReduceMode(values.reduce);
+  const maxNewTokens = wholeNumber(values['max-new-tokens'], '--max-new-tokens', 1, 8192);
+  const temperature = fraction(values.temperature, '--temperature', 0, 10);
+  const topP = fraction(values['top-p'], '--top-p', 0.01, 1);
+  const seed = wholeNumber(values.seed, '--seed', 0, 2 ** 32 - 1);
+
+  const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep) });
+  try {
+    const results: AskResult[] = [];
+    for (const [i, q] of [question, ...values['follow-up']].entries()) {
+      if (!values.json && i > 0) await writeOut(`\n> ${q}\n`);
+      const stream = values.json ? undefined : (delta: string): void => void process.stdout.write(delta);
+      const r = await engine.ask({ image, question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 }, stream);
+      results.push(r);
+      if (!values.json) {
+        await writeOut('\n');
+        process.stderr.write(`${statsLine(r)}\n`);
+      }
+    }
+    if (engine.manifest.randomWeights) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
+    if (values.json) {
+      const json = (r: AskResult): unknown => ({ answer: r.answer, inputIds: r.inputIds, tokens: r.tokens, visual: r.visual, timings: r.timings, ep: r.ep, stopReason: r.stopReason, reusedTokens: r.reusedTokens });
+      await writeOut(`${JSON.stringify(results.length === 1 ? json(results[0]!) : { ...(json(results[0]!) as object), followUps: results.slice(1).map(json) })}\n`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+export function statsLine(r: AskResult): string {
+  const t = r.timings;
+  const reused = r.reusedTokens > 0 ? `, ${r.reusedTokens} of ${r.promptTokens} prompt tokens from the cache` : '';
+  return `[${r.visual.kept} of ${r.visual.total} visual tokens (${(r.visual.total / r.visual.kept).toFixed(1)}x fewer), first token ${t.ttftMs.toFixed(0)} ms, ${t.decodeTokensPerSecond.toFixed(1)} tokens/s, ${r.ep}, stopped: ${r.stopReason}${reused}]`;
+}
+
+function fraction(text: string, flag: string, min: number, max: number): number {
+  const v = Number(text);
+  if (!Number.isFinite(v) || v < min || v > max) throw new CliError(`${flag} must be a number from ${min} to ${max}, got "${text}"`);
+  return v;
+}

@@ -1,0 +1,144 @@
+/**
+ * `prumerge bench`: the headline figure. In one run, on one image and one question, the time to
+ * first token and the decode speed with all visual tokens and with each reduction: warm-up first,
+ * a fixed number of generated tokens, several repetitions, medians, and the ratios.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildSynthetic } from '../builder/buildModel';
+import { SHAPES } from '../builder/shapes';
+import { AskResult, Engine } from '../pipeline/engine';
+import { WeightDtype } from '../pipeline/modelManifest';
+import { parseReduceMode } from '../pipeline/reduceMode';
+import { CliError } from './cliError';
+import { wholeNumber, writeOut } from './io';
+import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
+import { formatBytes, ProgressBar } from './progressBar';
+
+export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const;
+const QUESTION = 'What is shown in this image? Describe it in detail.';
+
+export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--json]
+
+Times the first token and decoding with ${BENCH_MODES.join(', ')} on the same image and
+question: one warm-up, then --reps repetitions (default 3) of --tokens generated tokens (default
+16, end-of-sequence ignored); medians and the ratios none / reduction. --shape builds synthetic
+weights of that shape once (cached under ~/.cache/prumerge-vision). Shapes: ${Object.keys(SHAPES).join(', ')}.
+topk:32 keeps the paper's average count on LLaVA-1.5, a figure that does not hinge on whatever
+attention random weights happen to have.`;
+
+interface ModeRun {
+  visualTokens: number;
+  ttftMs: number;
+  decodeTokensPerSecond: number;
+  peakRssMb: number;
+  prefillMs: number;
+  visionMs: number;
+}
+
+export async function runBench(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      ...MODEL_OPTIONS,
+      shape: { type: 'string' },
+      dtype: { type: 'string', default: 'int4' },
+      image: { type: 'string' },
+      reps: { type: 'string', default: '3' },
+      tokens: { type: 'string', default: '16' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (values.model !== undefined && values.shape !== undefined) throw new CliError('give --model or --shape, not both');
+  const reps = wholeNumber(values.reps, '--reps', 1, 100);
+  const tokens = wholeNumber(values.tokens, '--tokens', 1, 1024);
+  const dir = values.shape !== undefined ? await syntheticModel(values.shape, values.dtype) : modelDir(values.model);
+  const image = values.image ?? join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
+  if (!existsSync(image)) throw new CliError(`${image} does not exist`);
+
+  const engine = await Engine.load(dir, { ep: executionProvider(values.ep) });
+  const runs: Record<string, ModeRun> = {};
+  try {
+    if (engine.manifest.randomWeights && !values.json) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
+    for (const mode of BENCH_MODES) {
+      const reduce = parseReduceMode(mode);
+      const ask = (): Promise<AskResult> => {
+        engine.newConversation();
+        return engine.ask({ image, question: QUESTION, reduce, maxNewTokens: tokens, fixedLength: true });
+      };
+      await ask(); // warm-up: first-run allocations and kernel selection
+      let peak = process.memoryUsage().rss;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+      const results: AskResult[] = [];
+      try {
+        for (let i = 0; i < reps; i++) results.push(await ask());
+      } finally {
+        clearInterval(sampler);
+      }
+      runs[mode] = {
+        visualTokens: results[0]!.visual.kept,
+        ttftMs: median(results.map((r) => r.timings.ttftMs)),
+        decodeTokensPerSecond: median(results.map((r) => r.timings.decodeTokensPerSecond)),
+        peakRssMb: Math.round(peak / 2 ** 20),
+        prefillMs: median(results.map((r) => r.timings.prefillMs)),
+        visionMs: median(results.map((r) => r.timings.visionMs)),
+      };
+      if (!values.json) process.stderr.write(`${mode}: ${runs[mode]!.visualTokens} visual tokens, first token ${runs[mode]!.ttftMs.toFixed(0)} ms\n`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+  const ratio = (mode: string): number => runs['none']!.ttftMs / runs[mode]!.ttftMs;
+  const report = {
+    ...(values.shape !== undefined ? { shape: values.shape } : { model: engine.manifest.name }),
+    ep: engine.ep,
+    dtype: engine.manifest.dtype,
+    reps,
+    generatedTokens: tokens,
+    runs,
+    ratios: { ttftNoneOverPrumerge: ratio('prumerge'), ttftNoneOverPrumergePlus: ratio('prumerge+'), ttftNoneOverTopk32: ratio('topk:32') },
+  };
+  if (values.json) {
+    await writeOut(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  const lines = [
+    `${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep}), ${reps} runs after a warm-up, ${tokens} tokens each, medians:`,
+    'mode        visual tokens   first token   prefill    decode      peak memory   none / mode',
+    ...BENCH_MODES.map((mode) => {
+      const r = runs[mode]!;
+      return `${mode.padEnd(10)} ${String(r.visualTokens).padStart(14)} ${`${r.ttftMs.toFixed(0)} ms`.padStart(13)} ${`${r.prefillMs.toFixed(0)} ms`.padStart(10)} ${`${r.decodeTokensPerSecond.toFixed(1)} tok/s`.padStart(12)} ${`${r.peakRssMb} MB`.padStart(12)} ${`${ratio(mode).toFixed(1)}x`.padStart(11)}`;
+    }),
+  ];
+  await writeOut(`${lines.join('\n')}\n`);
+}
+
+/** A synthetic model of `shape`, built once and kept under the user's cache folder. */
+async function syntheticModel(shape: string, dtype: string): Promise<string> {
+  if (!SHAPES[shape]) throw new CliError(`unknown shape "${shape}": one of ${Object.keys(SHAPES).join(', ')}`);
+  if (dtype !== 'int4' && dtype !== 'fp32') throw new CliError(`--dtype must be int4 or fp32, got "${dtype}"`);
+  const base = process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache');
+  const dir = join(base, 'prumerge-vision', 'synth', `${shape}-${dtype}-seed0`);
+  if (existsSync(join(dir, 'model.json'))) return dir;
+  process.stderr.write(`building synthetic ${shape} (${dtype}) in ${dir}, once\n`);
+  const bar = new ProgressBar();
+  try {
+    await buildSynthetic(shape, 0, {
+      out: dir,
+      dtype: dtype as WeightDtype,
+      onProgress: (p) => bar.update(p.bytesRead / Math.max(p.bytesTotal, 1), `${p.stage}: ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`),
+    });
+  } finally {
+    bar.done();
+  }
+  return dir;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

@@ -1,0 +1,74 @@
+/** `prumerge inspect`: vision tower and reduction only, and the token heatmap as a PNG. */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { Engine } from '../pipeline/engine';
+import { renderHeatmap } from '../pipeline/heatmap';
+import { formatReduceMode, parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
+import { CliError } from './cliError';
+import { gridPicture } from './gridPicture';
+import { writeOut } from './io';
+import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
+
+export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--out heatmap.png] [--json]
+
+Runs the vision tower and the reduction on IMAGE and reports which of the patches were kept.
+
+  --reduce MODE     ${REDUCE_MODE_SYNTAX} (default prumerge)
+  --out FILE.png    the heatmap: the image with the patch grid, CLS attention as colour, kept
+                    patches outlined (dashed: PruMerge+'s spatial supplement)
+  --json            mode, n, kept, spatial, clusters, clsAttention, geometry, timings`;
+
+export async function runInspect(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { ...MODEL_OPTIONS, reduce: { type: 'string', default: 'prumerge' }, out: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 1) throw new CliError('give one IMAGE to inspect (see prumerge inspect --help)');
+  const image = positionals[0]!;
+  const mode = parseReduceMode(values.reduce);
+  const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep) });
+  try {
+    const encoded = await engine.encodeImage(image, mode);
+    const r = encoded.reduction;
+    const grid = engine.manifest.vision.grid;
+    if (values.out !== undefined) {
+      const png = await renderHeatmap(image, r, encoded.geometry, grid);
+      try {
+        await writeFile(values.out, png);
+      } catch (e) {
+        throw new CliError(`cannot write ${values.out}: ${(e as Error).message}`);
+      }
+    }
+    const t = encoded.timings;
+    if (engine.manifest.randomWeights) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
+    if (values.json) {
+      await writeOut(`${JSON.stringify({
+        mode: formatReduceMode(r.mode),
+        n: r.patches,
+        rows: r.rows,
+        kept: Array.from(r.kept),
+        spatial: Array.from(r.spatial),
+        clusters: r.clusters.map((c) => Array.from(c)),
+        clsAttention: Array.from(r.clsAttention),
+        geometry: encoded.geometry,
+        timings: t,
+        ep: engine.ep,
+        out: values.out ?? null,
+      })}\n`);
+      return;
+    }
+    const lines = [
+      `${image}: ${formatReduceMode(r.mode)} keeps ${r.rows} of ${r.patches} visual tokens (${(r.patches / r.rows).toFixed(1)}x fewer)` +
+        (r.spatial.length ? `, ${r.spatial.length} of them from the spatial supplement` : ''),
+      `preprocess ${t.preprocessMs.toFixed(0)} ms, vision ${t.visionMs.toFixed(0)} ms, reduce ${t.reduceMs.toFixed(1)} ms, projector ${t.projectorMs.toFixed(0)} ms (${engine.ep})`,
+    ];
+    const picture = r.mode.kind === 'none' ? undefined : gridPicture(r.patches, r.kept, r.spatial);
+    if (picture) lines.push('', picture);
+    if (values.out !== undefined) lines.push('', `wrote ${values.out}`);
+    await writeOut(`${lines.join('\n')}\n`);
+  } finally {
+    await engine.dispose();
+  }
+}

@@ -1,0 +1,30 @@
+/** --model / --ep as every engine command reads them. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { demoModelDir } from '../pipeline/engine';
+import { EXECUTION_PROVIDERS, ExecutionProviderSetting } from '../pipeline/sessions';
+import { CliError } from './cliError';
+
+export const MODEL_OPTIONS = {
+  model: { type: 'string' },
+  ep: { type: 'string', default: 'auto' },
+} as const;
+
+export function modelDir(model: string | undefined): string {
+  if (model !== undefined) return model;
+  const demo = demoModelDir();
+  if (!existsSync(join(demo, 'model.json'))) {
+    throw new CliError(`the built-in demo model is missing (${demo}): run \`npm run build\` in the repository, or pass --model DIR`);
+  }
+  return demo;
+}
+
+export function executionProvider(ep: string): ExecutionProviderSetting {
+  if (!EXECUTION_PROVIDERS.includes(ep as ExecutionProviderSetting)) {
+    throw new CliError(`--ep must be one of ${EXECUTION_PROVIDERS.join(', ')}, got "${ep}"`);
+  }
+  return ep as ExecutionProviderSetting;
+}
+
+/** Said on stderr whenever a model of random weights answers. */
+export const RANDOM_WEIGHTS_NOTICE = 'note: this model has random weights (the demo model or `prumerge synth`): its answers are meaningless';

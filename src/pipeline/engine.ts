@@ -1,0 +1,327 @@
+/**
+ * The whole pipeline over one model folder:
+ *
+ *   image -> preprocess -> vision.onnx -> reduce (PruMerge) -> projector.onnx -> visual embeds
+ *   question -> chat template -> token ids (image slot x M) -> embeddings -> decoder.onnx
+ *     -> prefill -> decode with the KV cache -> streamed text
+ *
+ * A follow-up question about the same image continues from the conversation's KV cache: only the
+ * new tokens are filled. One request runs at a time; later ones wait their turn.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import * as ort from 'onnxruntime-node';
+import { SeededRandom } from '../common/random';
+import { EmbeddingTable } from './embeddings';
+import { RepetitionGuard, sampleToken, TextStreamer } from './generate';
+import { ImageGeometry } from './imageGeometry';
+import { insideFolder, loadManifest, ModelManifest } from './modelManifest';
+import { preprocessImage } from './preprocess';
+import { ChatTurn, PromptBuilder } from './prompt';
+import { reduceVisualTokens, Reduction } from './prumerge';
+import { formatReduceMode, ReduceMode } from './reduceMode';
+import { ExecutionProvider, ExecutionProviderSetting, openSession, runChecked } from './sessions';
+
+export interface Timings {
+  preprocessMs: number;
+  visionMs: number;
+  reduceMs: number;
+  projectorMs: number;
+  prefillMs: number;
+  /** From the request to the first generated token. */
+  ttftMs: number;
+  decodeTokensPerSecond: number;
+}
+
+export type StopReason = 'eos' | 'max-tokens' | 'repetition' | 'cancelled' | 'context-full';
+
+export interface AskRequest {
+  readonly image: string | Uint8Array;
+  readonly question: string;
+  readonly reduce: ReduceMode;
+  readonly maxNewTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  /** Continue the current conversation about the same image (default: start a new one). */
+  readonly followUp?: boolean;
+  /** Generate exactly maxNewTokens, past end-of-sequence and repetition (benchmarks). */
+  readonly fixedLength?: boolean;
+}
+
+export interface AskResult {
+  readonly answer: string;
+  readonly inputIds: number[];
+  readonly tokens: number[];
+  readonly visual: { readonly total: number; readonly kept: number; readonly indices: number[] };
+  readonly timings: Timings;
+  readonly ep: ExecutionProvider;
+  readonly stopReason: StopReason;
+  /** Prompt tokens taken from the conversation's KV cache instead of being filled again. */
+  readonly reusedTokens: number;
+  readonly promptTokens: number;
+}
+
+export interface EncodedImage {
+  readonly reduction: Reduction;
+  readonly geometry: ImageGeometry;
+  /** (rows, text hidden) the projected visual tokens, in the order they enter the prompt. */
+  readonly embeds: Float32Array;
+  readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
+}
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+}
+
+interface Conversation {
+  readonly imageKey: string;
+  readonly mode: string;
+  readonly image: EncodedImage;
+  turns: ChatTurn[];
+  /** The ids whose keys and values `cache` holds. */
+  ids: number[];
+  cache: Record<string, ort.Tensor> | undefined;
+}
+
+const now = (): number => performance.now();
+
+export class Engine {
+  private conversation: Conversation | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly dir: string,
+    readonly manifest: ModelManifest,
+    readonly ep: ExecutionProvider,
+    private readonly vision: ort.InferenceSession,
+    private readonly projector: ort.InferenceSession,
+    private readonly decoder: ort.InferenceSession,
+    private readonly table: EmbeddingTable,
+    readonly prompt: PromptBuilder,
+  ) {}
+
+  static async load(modelDir: string, options: { ep?: ExecutionProviderSetting; threads?: number } = {}): Promise<Engine> {
+    const dir = resolve(modelDir);
+    const m = await loadManifest(dir);
+    const setting = options.ep ?? 'auto';
+    const vision = await openSession(insideFolder(dir, m.vision.graph), setting, options.threads);
+    // the other graphs go straight to the provider the first one got
+    const projector = await openSession(insideFolder(dir, m.projector.graph), vision.ep, options.threads);
+    const decoder = await openSession(insideFolder(dir, m.decoder.graph), vision.ep, options.threads);
+    const table = await EmbeddingTable.open(insideFolder(dir, m.embeddings.file), m.embeddings.shape[0], m.embeddings.shape[1]);
+    const tokenizerJson: unknown = JSON.parse(await readFile(insideFolder(dir, m.tokenizer.file), 'utf8'));
+    const tokenizerConfig: unknown = JSON.parse(await readFile(insideFolder(dir, m.tokenizer.config), 'utf8'));
+    const tokenizer = new Tokenizer(tokenizerJson as object, tokenizerConfig as object);
+    const prompt = new PromptBuilder(tokenizer, m.chatTemplate, { bos: m.tokenizer.bosTokenId, eos: m.tokenizer.eosTokenId, image: m.tokenizer.imageTokenId });
+    return new Engine(dir, m, vision.ep, vision.session, projector.session, decoder.session, table, prompt);
+  }
+
+  /** Preprocess, vision tower, reduction and projector: everything the image contributes. */
+  async encodeImage(image: string | Uint8Array, mode: ReduceMode): Promise<EncodedImage> {
+    const m = this.manifest;
+    let t = now();
+    const pre = await preprocessImage(image, { config: m.preprocess });
+    const preprocessMs = now() - t;
+
+    t = now();
+    const size = m.vision.imageSize;
+    const out = await runChecked(this.vision, { pixel_values: new ort.Tensor('float32', pre.pixelValues, [1, 3, size, size]) }, 'vision tower');
+    const tokens = m.vision.grid * m.vision.grid + 1;
+    const taps = {
+      tokens,
+      width: m.vision.hiddenSize,
+      hidden: out['hidden']!.data as Float32Array,
+      q: out['q']!.data as Float32Array,
+      k: out['k']!.data as Float32Array,
+    };
+    const visionMs = now() - t;
+
+    t = now();
+    const reduction = reduceVisualTokens(taps, mode);
+    const reduceMs = now() - t;
+
+    t = now();
+    const proj = await runChecked(this.projector, { image_features: new ort.Tensor('float32', reduction.features, [reduction.rows, reduction.width]) }, 'projector');
+    const projectorMs = now() - t;
+    return { reduction, geometry: pre.geometry, embeds: proj['image_embeds']!.data as Float32Array, timings: { preprocessMs, visionMs, reduceMs, projectorMs } };
+  }
+
+  /** Answers a question, streaming text to `onText`; requests run one at a time. */
+  ask(request: AskRequest, onText: (delta: string) => void = () => {}, signal?: AbortSignal): Promise<AskResult> {
+    const run = this.queue.then(() => this.askNow(request, onText, signal));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Forgets the conversation (its KV cache included). */
+  newConversation(): void {
+    this.conversation = undefined;
+  }
+
+  private async askNow(request: AskRequest, onText: (delta: string) => void, signal?: AbortSignal): Promise<AskResult> {
+    const started = now();
+    const question = request.question.trim();
+    if (!question) throw new EngineError('the question is empty: type what you want to know about the image');
+    const mode = formatReduceMode(request.reduce);
+    const imageKey = typeof request.image === 'string' ? `path:${resolve(request.image)}` : `sha256:${createHash('sha256').update(request.image).digest('hex')}`;
+
+    let conv = this.conversation;
+    let timings: Timings = { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0, prefillMs: 0, ttftMs: 0, decodeTokensPerSecond: 0 };
+    if (!request.followUp || !conv || conv.imageKey !== imageKey || conv.mode !== mode) {
+      const image = await this.encodeImage(request.image, request.reduce);
+      timings = { ...timings, ...image.timings };
+      conv = { imageKey, mode, image, turns: [], ids: [], cache: undefined };
+      this.conversation = conv;
+    }
+    const turns = [...conv.turns, { question }];
+    const slots = conv.image.reduction.rows;
+    const prompt = this.prompt.ids(turns, slots);
+    const maxPositions = this.manifest.decoder.maxPositions;
+    if (prompt.ids.length >= maxPositions) {
+      throw new EngineError(
+        `the conversation is ${prompt.ids.length} tokens long, the model takes ${maxPositions}: ask a shorter question or start a new chat`,
+      );
+    }
+    const maxNew = Math.min(request.maxNewTokens ?? 256, maxPositions - prompt.ids.length);
+
+    // reuse the longest cached prefix; at least one token must be filled to get logits
+    let reuse = 0;
+    while (reuse < conv.ids.length && reuse < prompt.ids.length - 1 && conv.ids[reuse] === prompt.ids[reuse]) reuse++;
+    if (reuse < prompt.imageStart + slots && reuse > prompt.imageStart) reuse = prompt.imageStart; // never split the image
+    let cache = reuse > 0 ? truncateCache(conv.cache!, reuse, this.manifest.decoder.numLayers) : undefined;
+
+    // prefill
+    const t = now();
+    const fill = prompt.ids.slice(reuse);
+    const h = this.manifest.decoder.hiddenSize;
+    const embeds = new Float32Array(fill.length * h);
+    for (let i = 0; i < fill.length; i++) {
+      const pos = reuse + i;
+      const slot = pos - prompt.imageStart;
+      if (slot >= 0 && slot < slots) embeds.set(conv.image.embeds.subarray(slot * h, (slot + 1) * h), i * h);
+      else await this.table.lookup([fill[i]!], embeds, i);
+    }
+    let step = await this.step(embeds, cache, reuse);
+    timings.prefillMs = now() - t;
+    cache = step.cache;
+
+    // decode
+    const rng = new SeededRandom(request.seed ?? 0);
+    const sampling = { temperature: request.temperature ?? 0, topP: request.topP ?? 1 };
+    const guard = new RepetitionGuard();
+    const streamer = new TextStreamer((ids) => this.prompt.decode(ids));
+    const tokens: number[] = [];
+    const fed = [...prompt.ids];
+    let stopReason: StopReason = 'max-tokens';
+    let decodeStart = 0;
+    const one = new Float32Array(h);
+    while (tokens.length < maxNew) {
+      if (signal?.aborted) {
+        stopReason = 'cancelled';
+        break;
+      }
+      const id = sampleToken(step.logits, sampling, rng);
+      if (tokens.length === 0) {
+        timings.ttftMs = now() - started;
+        decodeStart = now();
+      }
+      if (id === this.manifest.tokenizer.eosTokenId && !request.fixedLength) {
+        stopReason = 'eos';
+        break;
+      }
+      tokens.push(id);
+      const delta = streamer.put(id);
+      if (delta) onText(delta);
+      if (guard.push(id) && !request.fixedLength) {
+        stopReason = 'repetition';
+        break;
+      }
+      if (tokens.length >= maxNew) {
+        stopReason = fed.length + 1 >= maxPositions ? 'context-full' : 'max-tokens';
+        break;
+      }
+      await this.table.lookup([id], one);
+      step = await this.step(one, cache, fed.length);
+      cache = step.cache;
+      fed.push(id);
+    }
+    const rest = streamer.end();
+    if (rest) onText(rest);
+    if (tokens.length > 1) timings.decodeTokensPerSecond = (tokens.length - 1) / ((now() - decodeStart) / 1000);
+    if (timings.ttftMs === 0) timings.ttftMs = now() - started;
+
+    const answer = this.prompt.decode(tokens).trim();
+    conv.turns = [...turns.slice(0, -1), { question, answer }];
+    conv.ids = fed;
+    conv.cache = cache;
+    const r = conv.image.reduction;
+    return {
+      answer,
+      inputIds: prompt.ids,
+      tokens,
+      visual: { total: r.patches, kept: r.rows, indices: Array.from(r.kept) },
+      timings,
+      ep: this.ep,
+      stopReason,
+      reusedTokens: reuse,
+      promptTokens: prompt.ids.length,
+    };
+  }
+
+  /** One decoder run on `embeds` (S, hidden) after `past` cached positions. */
+  private async step(embeds: Float32Array, cache: Record<string, ort.Tensor> | undefined, past: number): Promise<{ logits: Float32Array; cache: Record<string, ort.Tensor> }> {
+    const d = this.manifest.decoder;
+    const s = embeds.length / d.hiddenSize;
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: new ort.Tensor('float32', embeds, [1, s, d.hiddenSize]),
+      seqlens_k: new ort.Tensor('int32', Int32Array.of(past + s - 1), [1]),
+      total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + s), []),
+    };
+    for (let i = 0; i < d.numLayers; i++) {
+      feeds[`past_key_values.${i}.key`] = cache?.[`present.${i}.key`] ?? emptyKv(d.numKvHeads, d.headDim);
+      feeds[`past_key_values.${i}.value`] = cache?.[`present.${i}.value`] ?? emptyKv(d.numKvHeads, d.headDim);
+    }
+    const out = await runChecked(this.decoder, feeds, 'language model');
+    return { logits: out['logits']!.data as Float32Array, cache: out };
+  }
+
+  async dispose(): Promise<void> {
+    this.conversation = undefined;
+    await Promise.allSettled([this.vision.release(), this.projector.release(), this.decoder.release(), this.table.close()]);
+  }
+}
+
+function emptyKv(heads: number, headDim: number): ort.Tensor {
+  return new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
+}
+
+/** The first `length` positions of every present.* tensor (1, kv, T, d). */
+function truncateCache(cache: Record<string, ort.Tensor>, length: number, layers: number): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (let i = 0; i < layers; i++) {
+    for (const name of [`present.${i}.key`, `present.${i}.value`]) {
+      const t = cache[name]!;
+      const [b, heads, total, d] = t.dims as [number, number, number, number];
+      if (total === length) {
+        out[name] = t;
+        continue;
+      }
+      const src = t.data as Float32Array;
+      const dst = new Float32Array(b * heads * length * d);
+      for (let hh = 0; hh < b * heads; hh++) dst.set(src.subarray(hh * total * d, hh * total * d + length * d), hh * length * d);
+      out[name] = new ort.Tensor('float32', dst, [b, heads, length, d]);
+    }
+  }
+  return out;
+}
+
+/** The default model: the demo that `npm run build` writes to models/demo in the package. */
+export function demoModelDir(): string {
+  // dist/cli.js and src/pipeline/engine.ts sit one and two folders below the package root
+  const candidates = [join(__dirname, '..', 'models', 'demo'), join(__dirname, '..', '..', 'models', 'demo')];
+  return candidates.find((d) => existsSync(join(d, 'model.json'))) ?? candidates[0]!;
+}

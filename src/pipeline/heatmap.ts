@@ -1,0 +1,84 @@
+/**
+ * The token heatmap as a PNG: the image as the user sees it, the patch grid mapped back onto it
+ * (padding and crop undone), CLS attention as colour, the kept patches outlined (solid for
+ * attention outliers, dashed for PruMerge+'s spatial supplement), and a legend.
+ */
+import sharp from 'sharp';
+import { ImageGeometry, patchBox } from './imageGeometry';
+import { decodeForDisplay } from './preprocess';
+import { Reduction } from './prumerge';
+import { formatReduceMode } from './reduceMode';
+
+/** viridis at five stops: low attention dark blue, high attention yellow. */
+const STOPS: [number, number, number][] = [
+  [68, 1, 84],
+  [59, 82, 139],
+  [33, 145, 140],
+  [94, 201, 98],
+  [253, 231, 37],
+];
+
+export function attentionColour(t: number): string {
+  const x = Math.min(Math.max(t, 0), 1) * (STOPS.length - 1);
+  const i = Math.min(Math.floor(x), STOPS.length - 2);
+  const f = x - i;
+  const c = STOPS[i]!.map((v, k) => Math.round(v + (STOPS[i + 1]![k]! - v) * f));
+  return `rgb(${c.join(',')})`;
+}
+
+export async function renderHeatmap(image: string | Uint8Array, reduction: Reduction, geometry: ImageGeometry, grid: number, maxSide = 1024): Promise<Buffer> {
+  const display = await decodeForDisplay(image, maxSide);
+  const scale = display.width / geometry.source.width;
+  const legend = 44;
+  const att = reduction.clsAttention;
+  // colour by rank-preserving sqrt scale: a few outliers would otherwise leave everything dark
+  let max = 0;
+  for (const a of att) max = Math.max(max, a);
+  const kept = new Set(reduction.kept);
+  const spatial = new Set(reduction.spatial);
+  const cells: string[] = [];
+  const outlines: string[] = [];
+  let keptInPadding = 0;
+  for (let p = 0; p < reduction.patches; p++) {
+    const box = patchBox(geometry, p, grid);
+    if (!box) {
+      if (kept.has(p)) keptInPadding++;
+      continue;
+    }
+    const x = (box.left * scale).toFixed(1);
+    const y = (box.top * scale).toFixed(1);
+    const w = ((box.right - box.left) * scale).toFixed(1);
+    const h = ((box.bottom - box.top) * scale).toFixed(1);
+    cells.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="${attentionColour(Math.sqrt(att[p]! / (max || 1)))}"/>`);
+    if (kept.has(p) && reduction.mode.kind !== 'none') {
+      const dash = spatial.has(p) ? ' stroke-dasharray="4 3" stroke="#00e5ff"' : ' stroke="#ff3b30"';
+      outlines.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="none" stroke-width="2"${dash}/>`);
+    }
+  }
+  const W = display.width;
+  const H = display.height;
+  const stops = STOPS.map((_, i) => `<stop offset="${i / (STOPS.length - 1)}" stop-color="${attentionColour(i / (STOPS.length - 1))}"/>`).join('');
+  const title = reduction.mode.kind === 'none'
+    ? `all ${reduction.patches} visual tokens`
+    : `${formatReduceMode(reduction.mode)}: ${reduction.rows} of ${reduction.patches} visual tokens (${(reduction.patches / reduction.rows).toFixed(1)}x fewer)` +
+      (keptInPadding > 0 ? `; ${keptInPadding} kept patches lie in the padding and are not shown` : '');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + legend}">
+  <defs><linearGradient id="g" x1="0" x2="1" y1="0" y2="0">${stops}</linearGradient></defs>
+  <g opacity="0.55">${cells.join('')}</g>
+  <g>${outlines.join('')}</g>
+  <rect x="0" y="${H}" width="${W}" height="${legend}" fill="#1e1e1e"/>
+  <text x="8" y="${H + 17}" font-family="sans-serif" font-size="13" fill="#ffffff">${escapeXml(title)}</text>
+  <text x="8" y="${H + 36}" font-family="sans-serif" font-size="11" fill="#cccccc">CLS attention: low</text>
+  <rect x="112" y="${H + 27}" width="${Math.max(W - 260, 40)}" height="10" fill="url(#g)"/>
+  <text x="${Math.max(W - 140, 160)}" y="${H + 36}" font-family="sans-serif" font-size="11" fill="#cccccc">high   <tspan fill="#ff3b30">kept</tspan>  <tspan fill="#00e5ff">spatial</tspan></text>
+</svg>`;
+  return sharp(display.png)
+    .extend({ bottom: legend, background: '#1e1e1e' })
+    .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
+    .png()
+    .toBuffer();
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+}

@@ -1,0 +1,169 @@
+/**
+ * The host's handle on the inference worker: starts it on first use, talks JSON-RPC to it, and
+ * turns a crash (killed, out of memory, native fault) into an error for every pending request and
+ * a fresh worker for the next one. Stops it after an idle timeout to give its memory back.
+ * No vscode import: the extension and the tests both use it.
+ */
+import { ChildProcess, fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
+import type { AskResult } from '../pipeline/engine';
+import { AskParams, InspectParams, InspectResult, LoadResult, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
+
+export type WorkerState = 'stopped' | 'starting' | 'idle' | 'busy';
+
+export interface EngineClientOptions {
+  /** The worker's entry: dist/worker.js in the extension. */
+  readonly workerPath: string;
+  /** Node options for the worker (e.g. ['--import', 'tsx'] for sources, '--inspect' to debug). */
+  readonly execArgv?: string[];
+  /** Stop the worker after this long without a request (default 10 minutes; 0: never). */
+  readonly idleTimeoutMs?: number;
+  readonly onStateChange?: (state: WorkerState) => void;
+  /** Lines the worker writes to stderr (onnxruntime's own warnings among them). */
+  readonly onLog?: (line: string) => void;
+}
+
+/** The worker process ended while requests were pending. */
+export class WorkerCrashedError extends Error {
+  override readonly name = 'WorkerCrashedError';
+}
+
+/** A request the worker refused or failed, with the worker-side error's kind (e.g. ImageInputError). */
+export class WorkerRequestError extends Error {
+  override readonly name = 'WorkerRequestError';
+  constructor(
+    message: string,
+    readonly kind: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly connection: MessageConnection;
+  /** Rejects pending requests when the process dies. */
+  readonly died: Promise<never>;
+}
+
+export class EngineClient {
+  private worker: Running | undefined;
+  private pending = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly textListeners = new Map<string, (delta: string) => void>();
+  private disposed = false;
+
+  constructor(private readonly options: EngineClientOptions) {}
+
+  /** The worker's process id, when one runs. */
+  get pid(): number | undefined {
+    return this.worker?.child.pid;
+  }
+
+  load(spec: ModelSpec): Promise<LoadResult> {
+    return this.request((c) => c.sendRequest(WorkerRequests.load, spec));
+  }
+
+  inspect(params: InspectParams): Promise<InspectResult> {
+    return this.request((c) => c.sendRequest(WorkerRequests.inspect, params));
+  }
+
+  newConversation(spec: ModelSpec): Promise<void> {
+    return this.request((c) => c.sendRequest(WorkerRequests.newConversation, spec));
+  }
+
+  /** Streams text to `onText`; an aborted `signal` stops generation at the next token. */
+  ask(params: Omit<AskParams, 'requestId'>, onText: (delta: string) => void = () => {}, signal?: AbortSignal): Promise<AskResult> {
+    const requestId = randomUUID();
+    this.textListeners.set(requestId, onText);
+    return this.request((c) => {
+      const abort = (): void => void c.sendNotification(WorkerNotifications.cancel, { requestId });
+      if (signal?.aborted) abort();
+      signal?.addEventListener('abort', abort, { once: true });
+      return c.sendRequest(WorkerRequests.ask, { ...params, requestId }).finally(() => signal?.removeEventListener('abort', abort));
+    }).finally(() => this.textListeners.delete(requestId));
+  }
+
+  /** Stops the worker; the next request starts a new one. */
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (!w) return;
+    w.connection.dispose();
+    if (w.child.exitCode === null && w.child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => w.child.once('exit', () => resolve()));
+      w.child.kill();
+      await exited;
+    }
+    this.setState('stopped');
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    clearTimeout(this.idleTimer);
+    await this.stop();
+  }
+
+  private async request<T>(send: (c: MessageConnection) => Promise<T>): Promise<T> {
+    if (this.disposed) throw new Error('the engine client was disposed');
+    const w = this.worker ?? this.start();
+    clearTimeout(this.idleTimer);
+    this.pending++;
+    this.setState('busy');
+    try {
+      return await Promise.race([send(w.connection), w.died]);
+    } catch (e) {
+      if (e instanceof ResponseError) {
+        throw new WorkerRequestError(e.message, (e.data as WorkerErrorData | undefined)?.kind ?? 'Error');
+      }
+      throw e;
+    } finally {
+      this.pending--;
+      if (this.pending === 0 && this.worker === w) {
+        this.setState('idle');
+        this.armIdleTimer();
+      }
+    }
+  }
+
+  private start(): Running {
+    this.setState('starting');
+    const child = fork(this.options.workerPath, [], {
+      execArgv: this.options.execArgv ?? [],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) if (line.trim()) this.options.onLog?.(line);
+    });
+    const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+    connection.onNotification(WorkerNotifications.text, ({ requestId, delta }) => this.textListeners.get(requestId)?.(delta));
+    connection.listen();
+    const died = new Promise<never>((_, reject) => {
+      child.once('exit', (code, signal) => {
+        if (this.worker?.child === child) {
+          this.worker = undefined;
+          connection.dispose();
+          this.setState('stopped');
+        }
+        const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
+        reject(new WorkerCrashedError(`the inference process ${how}${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}; the next request starts a new one`));
+      });
+    });
+    died.catch(() => undefined); // observed only while requests are pending
+    this.worker = { child, connection, died };
+    return this.worker;
+  }
+
+  private armIdleTimer(): void {
+    const ms = this.options.idleTimeoutMs ?? 10 * 60_000;
+    if (ms <= 0) return;
+    this.idleTimer = setTimeout(() => void this.stop(), ms);
+    this.idleTimer.unref();
+  }
+
+  private setState(state: WorkerState): void {
+    this.options.onStateChange?.(state);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The inference worker: a child process that owns the onnxruntime sessions and answers the
+ * host's JSON-RPC requests (src/protocol.ts) over the IPC channel. One model is kept loaded; a
+ * request for another replaces it.
+ */
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
+import { Engine } from '../pipeline/engine';
+import { parseReduceMode } from '../pipeline/reduceMode';
+import { ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
+
+if (!process.send) {
+  process.stderr.write('the PruMerge Vision worker runs as a child process of the extension or the CLI, not on its own\n');
+  process.exit(2);
+}
+
+const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
+let loaded: { key: string; engine: Promise<Engine> } | undefined;
+const running = new Map<string, AbortController>();
+
+function engineFor(spec: ModelSpec): Promise<Engine> {
+  const key = `${spec.modelDir}\u0000${spec.ep}`;
+  if (loaded?.key !== key) {
+    const previous = loaded?.engine;
+    const engine = Engine.load(spec.modelDir, { ep: spec.ep });
+    loaded = { key, engine };
+    engine.catch(() => {
+      if (loaded?.engine === engine) loaded = undefined; // the next request tries again
+    });
+    void previous?.then((e) => e.dispose(), () => undefined);
+  }
+  return loaded.engine;
+}
+
+/** Errors cross the channel as ResponseErrors carrying the error's kind. */
+async function answer<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    throw new ResponseError<WorkerErrorData>(1, err.message, { kind: err.name });
+  }
+}
+
+connection.onRequest(WorkerRequests.load, (spec) =>
+  answer(async () => {
+    const e = await engineFor(spec);
+    const m = e.manifest;
+    return { name: m.name, ep: e.ep, randomWeights: m.randomWeights, grid: m.vision.grid, maxPositions: m.decoder.maxPositions };
+  }),
+);
+
+connection.onRequest(WorkerRequests.ask, (p) =>
+  answer(async () => {
+    const engine = await engineFor(p);
+    const controller = new AbortController();
+    running.set(p.requestId, controller);
+    try {
+      return await engine.ask(
+        { image: p.image, question: p.question, reduce: parseReduceMode(p.reduce), maxNewTokens: p.maxNewTokens, temperature: p.temperature, topP: p.topP, seed: p.seed, followUp: p.followUp },
+        (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
+        controller.signal,
+      );
+    } finally {
+      running.delete(p.requestId);
+    }
+  }),
+);
+
+connection.onRequest(WorkerRequests.inspect, (p) =>
+  answer(async () => {
+    const engine = await engineFor(p);
+    const { reduction: r, geometry, timings } = await engine.encodeImage(p.image, parseReduceMode(p.reduce));
+    return {
+      mode: p.reduce,
+      n: r.patches,
+      rows: r.rows,
+      kept: Array.from(r.kept),
+      spatial: Array.from(r.spatial),
+      clusters: r.clusters.map((c) => Array.from(c)),
+      clsAttention: Array.from(r.clsAttention),
+      geometry,
+      grid: engine.manifest.vision.grid,
+      timings,
+      ep: engine.ep,
+    };
+  }),
+);
+
+connection.onRequest(WorkerRequests.newConversation, (spec) => answer(async () => (await engineFor(spec)).newConversation()));
+
+connection.onNotification(WorkerNotifications.cancel, ({ requestId }) => running.get(requestId)?.abort());
+
+// the host went away: nothing left to serve
+connection.onClose(() => process.exit(0));
+process.on('disconnect', () => process.exit(0));
+connection.listen();

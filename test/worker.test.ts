@@ -1,0 +1,90 @@
+/**
+ * The worker process through the host's client: streaming, cancelling, a crash mid-answer
+ * surfacing as an error, and a fresh worker answering the next request.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { demoModelDir } from '../src/pipeline/engine';
+import { EngineClient, WorkerCrashedError, WorkerRequestError, WorkerState } from '../src/worker/engineClient';
+
+const WORKER = join(__dirname, '..', 'dist', 'worker.js');
+const SAMPLE = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
+const MODEL = { modelDir: demoModelDir(), ep: 'cpu' as const };
+const ASK = { ...MODEL, image: SAMPLE, question: 'What does this diagram show?', reduce: 'prumerge', maxNewTokens: 40 };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the inference worker', () => {
+  const states: WorkerState[] = [];
+  let client: EngineClient;
+  before(() => {
+    assert.ok(existsSync(WORKER), 'dist/worker.js is missing: run `npm run build` (npm test does)');
+    client = new EngineClient({ workerPath: WORKER, onStateChange: (s) => states.push(s) });
+  });
+  after(() => client.dispose());
+
+  it('starts on first use and streams an answer', async () => {
+    assert.equal(client.pid, undefined, 'no worker before the first request');
+    const loaded = await client.load(MODEL);
+    assert.equal(loaded.randomWeights, true);
+    assert.equal(loaded.grid, 24);
+    let streamed = '';
+    const r = await client.ask(ASK, (d) => (streamed += d));
+    assert.ok(r.tokens.length > 0);
+    assert.equal(streamed.trim(), r.answer);
+    assert.equal(r.visual.total, 576);
+    assert.ok(states.includes('starting') && states.includes('busy') && states.at(-1) === 'idle');
+  });
+
+  it('returns the heatmap data of an image', async () => {
+    const r = await client.inspect({ ...MODEL, image: SAMPLE, reduce: 'prumerge+' });
+    assert.equal(r.n, 576);
+    assert.equal(r.clsAttention.length, 576);
+    assert.equal(r.clusters.length, r.kept.length);
+    assert.ok(r.spatial.length > 0);
+  });
+
+  it('stops at the next token when cancelled', async () => {
+    const controller = new AbortController();
+    const r = await client.ask(ASK, () => controller.abort(), controller.signal);
+    assert.equal(r.stopReason, 'cancelled');
+  });
+
+  it('reports a bad image as the worker saw it', async () => {
+    await assert.rejects(client.ask({ ...ASK, image: join(__dirname, 'nope.png') }), (e: unknown) => e instanceof WorkerRequestError && e.kind === 'ImageInputError' && /does not exist/.test(e.message));
+  });
+
+  it('turns a killed worker into an error, then answers on a fresh one', async () => {
+    const pid = client.pid!;
+    const pending = client.ask(ASK, () => process.kill(pid, 'SIGKILL'));
+    await assert.rejects(pending, (e: unknown) => e instanceof WorkerCrashedError && /SIGKILL/.test(e.message));
+    assert.ok(!alive(pid), 'the killed worker is gone');
+    const r = await client.ask(ASK);
+    assert.ok(r.tokens.length > 0);
+    assert.notEqual(client.pid, pid);
+  });
+
+  it('stops the worker after the idle timeout and starts it again when needed', async () => {
+    const quick = new EngineClient({ workerPath: WORKER, idleTimeoutMs: 200 });
+    try {
+      await quick.load(MODEL);
+      const pid = quick.pid!;
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(quick.pid, undefined);
+      assert.ok(!alive(pid));
+      await quick.load(MODEL);
+      assert.ok(quick.pid !== undefined);
+    } finally {
+      await quick.dispose();
+    }
+  });
+});
