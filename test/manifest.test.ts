@@ -29,6 +29,13 @@ describe('model.json: the loader checks before it trusts', () => {
     assert.equal(m.source, 'synthetic:tiny:1');
   });
 
+  it('is deterministic: the same shape and seed give byte-identical files', async () => {
+    const again = join(scratchDir('manifest'), 'again');
+    await buildSynthetic('tiny', 1, { out: again, dtype: 'fp32' });
+    const files = (d: string): unknown => JSON.parse(readFileSync(join(d, 'model.json'), 'utf8')).files;
+    assert.deepEqual(files(again), files(dir));
+  });
+
   it('refuses a folder without model.json', async () => {
     await assert.rejects(loadManifest(scratchDir('empty')), /not a model folder.*prumerge build/);
   });

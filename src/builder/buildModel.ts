@@ -150,7 +150,7 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
       const file = `${name}.onnx`;
       const g = new GraphBuilder(name, join(partial, `${file}.data`));
       try {
-        await make(new Ops(g, counted));
+        await make(new Ops(g, counted, options.dtype === 'fp16' ? 'fp16' : 'fp32'));
         await g.save(join(partial, file), `${name} graph of ${inputs.source}, built by PruMerge Vision`);
       } catch (e) {
         g.abandon();
@@ -160,7 +160,7 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
     };
     const vision = await graph('vision', (ops) => makeVisionGraph(ops, config));
     const projector = await graph('projector', (ops) => makeProjectorGraph(ops, config));
-    const decoder = await graph('decoder', (ops) => makeDecoderGraph(ops, config, options.dtype === 'int4' ? 'int4' : 'fp32'));
+    const decoder = await graph('decoder', (ops) => makeDecoderGraph(ops, config, options.dtype === 'int4' ? 'int4' : 'float'));
 
     stage = 'embeddings';
     const t = config.text;
@@ -205,6 +205,7 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
         headDim: t.headDim,
         vocabSize: t.vocabSize,
         maxPositions: t.maxPositionEmbeddings,
+        kvDtype: options.dtype === 'fp16' ? 'float16' : 'float32',
       },
       embeddings: { file: 'embed_tokens.bin', dtype: 'float32', shape: [t.vocabSize, t.hiddenSize] },
       tokenizer: { file: 'tokenizer.json', config: 'tokenizer_config.json', ...tokenizer },

@@ -34,28 +34,28 @@ export const DECODER_OUTPUTS = {
   presentValue: (i: number) => `present.${i}.value`,
 } as const;
 
-export async function makeDecoderGraph(ops: Ops, config: LlavaConfig, format: LinearFormat): Promise<void> {
+export async function makeDecoderGraph(ops: Ops, config: LlavaConfig, format: LinearFormat = 'float'): Promise<void> {
   const { g } = ops;
   const t = config.text;
   const h = t.hiddenSize;
   const kvDims = [1, t.numKvHeads, 'past_sequence_length', t.headDim];
   const presentDims = [1, t.numKvHeads, 'total_sequence_length', t.headDim];
 
-  const embeds = g.input(DECODER_INPUTS.embeds, DataType.FLOAT, [1, 'sequence_length', h]);
+  const embeds = ops.fromFloat32('/model/inputs_embeds', g.input(DECODER_INPUTS.embeds, DataType.FLOAT, [1, 'sequence_length', h]));
   const seqlensK = g.input(DECODER_INPUTS.seqlensK, DataType.INT32, [1]);
   const total = g.input(DECODER_INPUTS.totalSequenceLength, DataType.INT32, []);
   const [cos, sin] = rotaryCaches(t.maxPositionEmbeddings, t.headDim, t.ropeTheta);
-  const cosCache = g.initializer('/model/rotary/cos_cache', cos, [t.maxPositionEmbeddings, t.headDim / 2], DataType.FLOAT);
-  const sinCache = g.initializer('/model/rotary/sin_cache', sin, [t.maxPositionEmbeddings, t.headDim / 2], DataType.FLOAT);
+  const cosCache = g.initializer('/model/rotary/cos_cache', ops.floats(cos), [t.maxPositionEmbeddings, t.headDim / 2], ops.floatType);
+  const sinCache = g.initializer('/model/rotary/sin_cache', ops.floats(sin), [t.maxPositionEmbeddings, t.headDim / 2], ops.floatType);
 
   // residual stream: `residual` holds h; `pending` is the block output not yet added to it
-  let residual = embeds;
+  let residual: string = embeds;
   let pending: string | undefined;
   for (let i = 0; i < t.numLayers; i++) {
     const p = `${TEXT}.layers.${i}`;
     const node = `/model/layers.${i}`;
-    g.input(DECODER_INPUTS.pastKey(i), DataType.FLOAT, kvDims);
-    g.input(DECODER_INPUTS.pastValue(i), DataType.FLOAT, kvDims);
+    g.input(DECODER_INPUTS.pastKey(i), ops.floatType, kvDims);
+    g.input(DECODER_INPUTS.pastValue(i), ops.floatType, kvDims);
 
     let x: string;
     [x, residual] = await rmsNorm(ops, `${node}/input_layernorm`, `${p}.input_layernorm.weight`, residual, pending, h, t.rmsNormEps);
@@ -83,16 +83,15 @@ export async function makeDecoderGraph(ops: Ops, config: LlavaConfig, format: Li
     const [silu] = g.node('Mul', `${node}/mlp/act/Mul`, [gate, sig!]);
     const [prod] = g.node('Mul', `${node}/mlp/Mul`, [silu!, up]);
     pending = await ops.makeLinear(`${node}/mlp/down_proj`, `${p}.mlp.down_proj`, prod!, t.intermediateSize, h, { bias: false, format });
-    g.output(DECODER_OUTPUTS.presentKey(i), DataType.FLOAT, presentDims);
-    g.output(DECODER_OUTPUTS.presentValue(i), DataType.FLOAT, presentDims);
+    g.output(DECODER_OUTPUTS.presentKey(i), ops.floatType, presentDims);
+    g.output(DECODER_OUTPUTS.presentValue(i), ops.floatType, presentDims);
   }
 
   const [normed] = await rmsNorm(ops, '/model/norm', `${TEXT}.norm.weight`, residual, pending, h, t.rmsNormEps);
   const [lastPos] = g.node('Slice', '/model/last_position/Slice', [normed, g.int64s([-1]), g.int64s([2 ** 53]), g.int64s([1])]); // (1, 1, H)
   const headName = t.tieWordEmbeddings ? `${TEXT}.embed_tokens` : LM_HEAD.replace(/\.weight$/, '');
   const logits = await ops.makeLinear('/lm_head', headName, lastPos!, h, t.vocabSize, { bias: false, format });
-  g.node('Identity', '/lm_head/output', [logits], {}, { outputs: [DECODER_OUTPUTS.logits] });
-  g.output(DECODER_OUTPUTS.logits, DataType.FLOAT, [1, 1, t.vocabSize]);
+  ops.output('/lm_head/output', logits, DECODER_OUTPUTS.logits, [1, 1, t.vocabSize]);
 }
 
 /**

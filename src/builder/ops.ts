@@ -3,29 +3,57 @@
  * are read from the source under their Hugging Face names and stored under the same names.
  */
 import { attr, DataType, GraphBuilder, MS_DOMAIN } from './onnxGraph';
+import { floatsToHalfs } from './float16';
 import { quantize4 } from './quantize';
 import { CheckpointError } from './safetensors';
 import { WeightSource } from './weights';
 
-/** How linear-layer weights are stored: float32, or 4-bit blocks for MatMulNBits. */
-export type LinearFormat = 'fp32' | 'int4';
+/** How linear-layer weights are stored: as the graph's floats, or 4-bit blocks for MatMulNBits. */
+export type LinearFormat = 'float' | 'int4';
+
+/** The floats a graph computes in: float32, or float16 end to end (for GPUs) with float32 at its edges. */
+export type Precision = 'fp32' | 'fp16';
 
 /** MatMulNBits block size (32: the better accuracy of the two sizes onnxruntime's CPU kernel favours). */
 export const INT4_BLOCK_SIZE = 32;
 
 export class Ops {
+  /** The element type of weights and activations inside the graph. */
+  readonly floatType: DataType;
+
   constructor(
     readonly g: GraphBuilder,
     private readonly weights: WeightSource,
-  ) {}
+    readonly precision: Precision = 'fp32',
+  ) {
+    this.floatType = precision === 'fp16' ? DataType.FLOAT16 : DataType.FLOAT;
+  }
+
+  /** Values in the graph's float type (half bits for fp16). */
+  floats(data: Float32Array): Float32Array | Uint16Array {
+    return this.precision === 'fp16' ? floatsToHalfs(data) : data;
+  }
+
+  /** A float32 graph input brought to the graph's float type. */
+  fromFloat32(node: string, x: string): string {
+    if (this.precision === 'fp32') return x;
+    return this.g.node('Cast', `${node}/Cast`, [x], { to: attr.i(DataType.FLOAT16) })[0]!;
+  }
+
+  /** Makes `x` the graph output `name`, as float32. */
+  output(node: string, x: string, name: string, dims: readonly (number | string)[]): void {
+    if (this.precision === 'fp32') this.g.node('Identity', node, [x], {}, { outputs: [name] });
+    else this.g.node('Cast', `${node}/Cast`, [x], { to: attr.i(DataType.FLOAT) }, { outputs: [name] });
+    this.g.output(name, DataType.FLOAT, dims);
+  }
 
   weight(name: string, shape: readonly number[]): Promise<Float32Array> {
     return readWeight(this.weights, name, shape);
   }
 
-  /** A float32 initializer straight from the checkpoint. */
-  async tensor(name: string, shape: readonly number[]): Promise<string> {
-    return this.g.initializer(name, await this.weight(name, shape), shape, DataType.FLOAT);
+  /** An initializer straight from the checkpoint, in the graph's float type. */
+  async tensor(name: string, shape: readonly number[], storedShape: readonly number[] = shape): Promise<string> {
+    return this.g.initializer(name, this.floats(await this.weight(name, shape)), storedShape, this.floatType);
   }
 
   /**
@@ -42,7 +70,8 @@ export class Ops {
   ): Promise<string> {
     const w = await this.weight(`${prefix}.weight`, [outFeatures, inFeatures]);
     let y: string;
-    if ((options.format ?? 'fp32') === 'int4') {
+    if (options.format === 'int4') {
+      if (this.precision !== 'fp32') throw new Error('int4 weights take float32 activations');
       const q = quantize4(w, outFeatures, inFeatures, INT4_BLOCK_SIZE);
       const b = this.g.initializer(`${prefix}.weight.int4`, q.packed, [outFeatures, q.blocks, INT4_BLOCK_SIZE / 2], DataType.UINT8);
       const scales = this.g.initializer(`${prefix}.weight.scales`, q.scales, [outFeatures * q.blocks], DataType.FLOAT);
@@ -55,7 +84,7 @@ export class Ops {
         accuracy_level: attr.i(4), // int8 activations: ~3.5x faster decode on CPU (onnxruntime-node note)
       }, { domain: MS_DOMAIN }) as [string];
     } else {
-      const t = this.g.initializer(`${prefix}.weight.T`, transpose(w, outFeatures, inFeatures), [inFeatures, outFeatures], DataType.FLOAT);
+      const t = this.g.initializer(`${prefix}.weight.T`, this.floats(transpose(w, outFeatures, inFeatures)), [inFeatures, outFeatures], this.floatType);
       [y] = this.g.node('MatMul', `${node}/MatMul`, [x, t]) as [string];
     }
     if (!options.bias) return y;

@@ -17,10 +17,9 @@ export async function makeProjectorGraph(ops: Ops, config: LlavaConfig): Promise
   const { g } = ops;
   const cv = config.vision.hiddenSize;
   const ct = config.text.hiddenSize;
-  const x = g.input(PROJECTOR_INPUT, DataType.FLOAT, ['num_visual_tokens', cv]);
+  const x = ops.fromFloat32('/projector/input', g.input(PROJECTOR_INPUT, DataType.FLOAT, ['num_visual_tokens', cv]));
   const h = await ops.makeLinear('/projector/linear_1', `${PROJECTOR}.linear_1`, x, cv, ct, { bias: true });
   const a = ops.makeActivation('/projector/act', h, config.projectorHiddenAct);
   const y = await ops.makeLinear('/projector/linear_2', `${PROJECTOR}.linear_2`, a, ct, ct, { bias: true });
-  g.node('Identity', '/projector/output', [y], {}, { outputs: [PROJECTOR_OUTPUT] });
-  g.output(PROJECTOR_OUTPUT, DataType.FLOAT, ['num_visual_tokens', ct]);
+  ops.output('/projector/output', y, PROJECTOR_OUTPUT, ['num_visual_tokens', ct]);
 }

@@ -30,7 +30,7 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig): Promise<vo
   const grid = v.imageSize / v.patchSize;
   const tokens = grid * grid + 1;
 
-  const pixels = g.input(VISION_INPUT, DataType.FLOAT, [1, v.numChannels, v.imageSize, v.imageSize]);
+  const pixels = ops.fromFloat32('/vision/input', g.input(VISION_INPUT, DataType.FLOAT, [1, v.numChannels, v.imageSize, v.imageSize]));
   const patchW = await ops.tensor(`${VISION}.embeddings.patch_embedding.weight`, [c, v.numChannels, v.patchSize, v.patchSize]);
   const [conv] = g.node('Conv', '/vision/embeddings/patch_embedding/Conv', [pixels, patchW], {
     kernel_shape: attr.ints([v.patchSize, v.patchSize]),
@@ -38,12 +38,7 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig): Promise<vo
   }); // (1, C, grid, grid)
   const [flat] = g.node('Reshape', '/vision/embeddings/Reshape', [conv!, g.int64s([1, c, grid * grid])]); // (1, C, N)
   const [patches] = g.node('Transpose', '/vision/embeddings/Transpose', [flat!], { perm: attr.ints([0, 2, 1]) }); // (1, N, C)
-  const cls = g.initializer(
-    `${VISION}.embeddings.class_embedding`,
-    await ops.weight(`${VISION}.embeddings.class_embedding`, [c]),
-    [1, 1, c],
-    DataType.FLOAT,
-  );
+  const cls = await ops.tensor(`${VISION}.embeddings.class_embedding`, [c], [1, 1, c]);
   const [withCls] = g.node('Concat', '/vision/embeddings/Concat', [cls, patches!], { axis: attr.i(1) }); // (1, N+1, C)
   const pos = await ops.tensor(`${VISION}.embeddings.position_embedding.weight`, [tokens, c]);
   const [embedded] = g.node('Add', '/vision/embeddings/Add', [withCls!, pos]);
@@ -58,10 +53,9 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig): Promise<vo
   const x = await ops.makeLayerNorm(`${node}/layer_norm1`, `${p}.layer_norm1`, h, c, v.layerNormEps);
   const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, c, c, { bias: true });
   const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true });
-  g.node('Identity', '/vision/output/hidden', [h], {}, { outputs: [VISION_OUTPUTS.hidden] });
-  g.node('Identity', '/vision/output/q', [q], {}, { outputs: [VISION_OUTPUTS.q] });
-  g.node('Identity', '/vision/output/k', [k], {}, { outputs: [VISION_OUTPUTS.k] });
-  for (const name of Object.values(VISION_OUTPUTS)) g.output(name, DataType.FLOAT, [1, tokens, c]);
+  ops.output('/vision/output/hidden', h, VISION_OUTPUTS.hidden, [1, tokens, c]);
+  ops.output('/vision/output/q', q, VISION_OUTPUTS.q, [1, tokens, c]);
+  ops.output('/vision/output/k', k, VISION_OUTPUTS.k, [1, tokens, c]);
 }
 
 /**

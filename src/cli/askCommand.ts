@@ -59,7 +59,7 @@ export async function runAsk(args: string[]): Promise<void> {
     }
     if (engine.manifest.randomWeights) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
     if (values.json) {
-      const json = (r: AskResult): unknown => ({ answer: r.answer, inputIds: r.inputIds, tokens: r.tokens, visual: r.visual, timings: r.timings, ep: r.ep, stopReason: r.stopReason, reusedTokens: r.reusedTokens });
+      const json = (r: AskResult): unknown => ({ answer: r.answer, inputIds: r.inputIds, tokens: r.tokens, visual: r.visual, timings: r.timings, ep: r.ep, stopReason: r.stopReason, promptTokens: r.promptTokens, reusedTokens: r.reusedTokens });
       await writeOut(`${JSON.stringify(results.length === 1 ? json(results[0]!) : { ...(json(results[0]!) as object), followUps: results.slice(1).map(json) })}\n`);
     }
   } finally {

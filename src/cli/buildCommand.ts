@@ -7,18 +7,19 @@ import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { formatBytes, ProgressBar } from './progressBar';
 
-const DTYPES: readonly WeightDtype[] = ['fp32', 'int4'];
+const DTYPES: readonly WeightDtype[] = ['fp32', 'fp16', 'int4'];
 
-export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|int4] [--json]
+export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--json]
 
 Builds a model folder (ONNX graphs with PruMerge's taps, the embedding table, the tokenizer,
 model.json) from a Hugging Face LlavaForConditionalGeneration checkpoint folder: config.json,
 model.safetensors or sharded safetensors with model.safetensors.index.json, tokenizer.json.
 
   --dtype fp32    float32 weights everywhere (default)
+  --dtype fp16    float16 weights and activations, half the size: for GPU execution providers
   --dtype int4    the language model's linear layers in 4-bit blocks (MatMulNBits), for CPU decoding`;
 
-export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|int4] [--seed N] [--json]
+export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|fp16|int4] [--seed N] [--json]
 
 Builds a model folder from deterministic random weights of a named shape, for benchmarks at real
 sizes without a download. Its answers are meaningless. Shapes: ${Object.keys(SHAPES).join(', ')}.`;

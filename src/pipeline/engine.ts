@@ -282,8 +282,8 @@ export class Engine {
       total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + s), []),
     };
     for (let i = 0; i < d.numLayers; i++) {
-      feeds[`past_key_values.${i}.key`] = cache?.[`present.${i}.key`] ?? emptyKv(d.numKvHeads, d.headDim);
-      feeds[`past_key_values.${i}.value`] = cache?.[`present.${i}.value`] ?? emptyKv(d.numKvHeads, d.headDim);
+      feeds[`past_key_values.${i}.key`] = cache?.[`present.${i}.key`] ?? emptyKv(d.kvDtype, d.numKvHeads, d.headDim);
+      feeds[`past_key_values.${i}.value`] = cache?.[`present.${i}.value`] ?? emptyKv(d.kvDtype, d.numKvHeads, d.headDim);
     }
     const out = await runChecked(this.decoder, feeds, 'language model');
     return { logits: out['logits']!.data as Float32Array, cache: out };
@@ -295,8 +295,10 @@ export class Engine {
   }
 }
 
-function emptyKv(heads: number, headDim: number): ort.Tensor {
-  return new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
+function emptyKv(type: 'float32' | 'float16', heads: number, headDim: number): ort.Tensor {
+  return type === 'float16'
+    ? new ort.Tensor('float16', new Uint16Array(0), [1, heads, 0, headDim])
+    : new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
 }
 
 /** The first `length` positions of every present.* tensor (1, kv, T, d). */
@@ -310,10 +312,10 @@ function truncateCache(cache: Record<string, ort.Tensor>, length: number, layers
         out[name] = t;
         continue;
       }
-      const src = t.data as Float32Array;
-      const dst = new Float32Array(b * heads * length * d);
+      const src = t.data as Float32Array | Uint16Array;
+      const dst = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(b * heads * length * d);
       for (let hh = 0; hh < b * heads; hh++) dst.set(src.subarray(hh * total * d, hh * total * d + length * d), hh * length * d);
-      out[name] = new ort.Tensor('float32', dst, [b, heads, length, d]);
+      out[name] = t.type === 'float16' ? new ort.Tensor('float16', dst as Uint16Array, [b, heads, length, d]) : new ort.Tensor('float32', dst as Float32Array, [b, heads, length, d]);
     }
   }
   return out;

@@ -13,7 +13,8 @@ export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'prumerge-vision-model';
 export const MANIFEST_VERSION = 1;
 
-export type WeightDtype = 'fp32' | 'int4';
+/** fp32; fp16 (weights and activations, for GPUs); int4 (the language model's linear layers, for CPUs). */
+export type WeightDtype = 'fp32' | 'fp16' | 'int4';
 
 export interface ManifestFile {
   readonly bytes: number;
@@ -49,6 +50,8 @@ export interface ModelManifest {
     readonly headDim: number;
     readonly vocabSize: number;
     readonly maxPositions: number;
+    /** Element type of past_key_values / present. */
+    readonly kvDtype: 'float32' | 'float16';
   };
   /** The token embedding table: raw little-endian float32 (vocabSize, hiddenSize). */
   readonly embeddings: { readonly file: string; readonly dtype: 'float32'; readonly shape: readonly [number, number] };

@@ -83,13 +83,21 @@ export async function decoderStep(
     seqlens_k: new ort.Tensor('int32', Int32Array.of(past + s - 1), [1]),
     total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + s), []),
   };
+  const half = session.outputNames.length > 0 && (await kvIsHalf(session));
   for (let i = 0; i < t.numLayers; i++) {
-    const empty = (): ort.Tensor => new ort.Tensor('float32', new Float32Array(0), [1, t.numKvHeads, 0, t.headDim]);
+    const empty = (): ort.Tensor =>
+      half ? new ort.Tensor('float16', new Uint16Array(0), [1, t.numKvHeads, 0, t.headDim]) : new ort.Tensor('float32', new Float32Array(0), [1, t.numKvHeads, 0, t.headDim]);
     feeds[`past_key_values.${i}.key`] = cache?.[`present.${i}.key`] ?? empty();
     feeds[`past_key_values.${i}.value`] = cache?.[`present.${i}.value`] ?? empty();
   }
   const out = await session.run(feeds);
   return { logits: out['logits']!.data as Float32Array, cache: out };
+}
+
+/** Whether the decoder's cache inputs are float16 (read from the graph's input metadata). */
+async function kvIsHalf(session: ort.InferenceSession): Promise<boolean> {
+  const meta = (session as unknown as { inputMetadata?: { name: string; type?: string }[] }).inputMetadata;
+  return meta?.find((m) => m.name === 'past_key_values.0.key')?.type === 'float16';
 }
 
 /** Largest |a - b| relative to the largest |b|. */
