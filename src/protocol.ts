@@ -4,8 +4,7 @@
  * the host never loads onnxruntime. Plain JSON values only: no typed arrays cross the channel.
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
-import type { AskResult, Timings } from './pipeline/engine';
-import type { ImageGeometry } from './pipeline/imageGeometry';
+import type { AskResult, Inspection } from './pipeline/engine';
 import type { ExecutionProviderSetting } from './pipeline/sessions';
 
 /** A model to run, as the host names it. */
@@ -43,19 +42,8 @@ export interface InspectParams extends ModelSpec {
   readonly reduce: string;
 }
 
-export interface InspectResult {
-  readonly mode: string;
-  readonly n: number;
-  readonly rows: number;
-  readonly kept: number[];
-  readonly spatial: number[];
-  readonly clusters: number[][];
-  readonly clsAttention: number[];
-  readonly geometry: ImageGeometry;
-  readonly grid: number;
-  readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
-  readonly ep: string;
-}
+/** The reduction of one image, for the heatmap. */
+export type InspectResult = Inspection;
 
 /** A failure the user should read, with its kind (the error class's name in the worker). */
 export interface WorkerErrorData {

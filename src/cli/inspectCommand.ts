@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Engine } from '../pipeline/engine';
 import { renderHeatmap } from '../pipeline/heatmap';
-import { formatReduceMode, parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
+import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
 import { writeOut } from './io';
@@ -30,41 +30,27 @@ export async function runInspect(args: string[]): Promise<void> {
   const mode = parseReduceMode(values.reduce);
   const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep) });
   try {
-    const encoded = await engine.encodeImage(image, mode);
-    const r = encoded.reduction;
-    const grid = engine.manifest.vision.grid;
+    const r = await engine.inspect(image, mode);
     if (values.out !== undefined) {
-      const png = await renderHeatmap(image, r, encoded.geometry, grid);
+      const png = await renderHeatmap(image, r);
       try {
         await writeFile(values.out, png);
       } catch (e) {
         throw new CliError(`cannot write ${values.out}: ${(e as Error).message}`);
       }
     }
-    const t = encoded.timings;
+    const t = r.timings;
     if (engine.manifest.randomWeights) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
     if (values.json) {
-      await writeOut(`${JSON.stringify({
-        mode: formatReduceMode(r.mode),
-        n: r.patches,
-        rows: r.rows,
-        kept: Array.from(r.kept),
-        spatial: Array.from(r.spatial),
-        clusters: r.clusters.map((c) => Array.from(c)),
-        clsAttention: Array.from(r.clsAttention),
-        geometry: encoded.geometry,
-        timings: t,
-        ep: engine.ep,
-        out: values.out ?? null,
-      })}\n`);
+      await writeOut(`${JSON.stringify({ ...r, out: values.out ?? null })}\n`);
       return;
     }
     const lines = [
-      `${image}: ${formatReduceMode(r.mode)} keeps ${r.rows} of ${r.patches} visual tokens (${(r.patches / r.rows).toFixed(1)}x fewer)` +
+      `${image}: ${r.mode} keeps ${r.rows} of ${r.n} visual tokens (${(r.n / r.rows).toFixed(1)}x fewer)` +
         (r.spatial.length ? `, ${r.spatial.length} of them from the spatial supplement` : ''),
       `preprocess ${t.preprocessMs.toFixed(0)} ms, vision ${t.visionMs.toFixed(0)} ms, reduce ${t.reduceMs.toFixed(1)} ms, projector ${t.projectorMs.toFixed(0)} ms (${engine.ep})`,
     ];
-    const picture = r.mode.kind === 'none' ? undefined : gridPicture(r.patches, r.kept, r.spatial);
+    const picture = r.mode === 'none' ? undefined : gridPicture(r.n, r.kept, r.spatial);
     if (picture) lines.push('', picture);
     if (values.out !== undefined) lines.push('', `wrote ${values.out}`);
     await writeOut(`${lines.join('\n')}\n`);

@@ -73,6 +73,24 @@ export interface EncodedImage {
   readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
 }
 
+/** What the heatmap shows: the reduction of one image, as plain JSON values. */
+export interface Inspection {
+  readonly mode: string;
+  /** N: patches on the grid. */
+  readonly n: number;
+  /** M: visual tokens after the reduction. */
+  readonly rows: number;
+  readonly kept: number[];
+  readonly spatial: number[];
+  readonly clusters: number[][];
+  readonly clsAttention: number[];
+  readonly geometry: ImageGeometry;
+  /** Patches per side. */
+  readonly grid: number;
+  readonly timings: EncodedImage['timings'];
+  readonly ep: ExecutionProvider;
+}
+
 export class EngineError extends Error {
   override readonly name = 'EngineError';
 }
@@ -148,6 +166,24 @@ export class Engine {
     const proj = await runChecked(this.projector, { image_features: new ort.Tensor('float32', reduction.features, [reduction.rows, reduction.width]) }, 'projector');
     const projectorMs = now() - t;
     return { reduction, geometry: pre.geometry, embeds: proj['image_embeds']!.data as Float32Array, timings: { preprocessMs, visionMs, reduceMs, projectorMs } };
+  }
+
+  /** The vision tower and the reduction only: what the heatmap needs. */
+  async inspect(image: string | Uint8Array, mode: ReduceMode): Promise<Inspection> {
+    const { reduction: r, geometry, timings } = await this.encodeImage(image, mode);
+    return {
+      mode: formatReduceMode(r.mode),
+      n: r.patches,
+      rows: r.rows,
+      kept: Array.from(r.kept),
+      spatial: Array.from(r.spatial),
+      clusters: r.clusters.map((c) => Array.from(c)),
+      clsAttention: Array.from(r.clsAttention),
+      geometry,
+      grid: this.manifest.vision.grid,
+      timings,
+      ep: this.ep,
+    };
   }
 
   /** Answers a question, streaming text to `onText`; requests run one at a time. */

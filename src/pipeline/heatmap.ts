@@ -4,10 +4,9 @@
  * attention outliers, dashed for PruMerge+'s spatial supplement), and a legend.
  */
 import sharp from 'sharp';
-import { ImageGeometry, patchBox } from './imageGeometry';
+import { patchBox } from './imageGeometry';
 import { decodeForDisplay } from './preprocess';
-import { Reduction } from './prumerge';
-import { formatReduceMode } from './reduceMode';
+import type { Inspection } from './engine';
 
 /** viridis at five stops: low attention dark blue, high attention yellow. */
 const STOPS: [number, number, number][] = [
@@ -26,20 +25,21 @@ export function attentionColour(t: number): string {
   return `rgb(${c.join(',')})`;
 }
 
-export async function renderHeatmap(image: string | Uint8Array, reduction: Reduction, geometry: ImageGeometry, grid: number, maxSide = 1024): Promise<Buffer> {
+export async function renderHeatmap(image: string | Uint8Array, inspection: Pick<Inspection, 'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'clsAttention' | 'geometry' | 'grid'>, maxSide = 1024): Promise<Buffer> {
+  const { geometry, grid } = inspection;
   const display = await decodeForDisplay(image, maxSide);
   const scale = display.width / geometry.source.width;
   const legend = 44;
-  const att = reduction.clsAttention;
+  const att = inspection.clsAttention;
   // colour by rank-preserving sqrt scale: a few outliers would otherwise leave everything dark
   let max = 0;
   for (const a of att) max = Math.max(max, a);
-  const kept = new Set(reduction.kept);
-  const spatial = new Set(reduction.spatial);
+  const kept = new Set(inspection.kept);
+  const spatial = new Set(inspection.spatial);
   const cells: string[] = [];
   const outlines: string[] = [];
   let keptInPadding = 0;
-  for (let p = 0; p < reduction.patches; p++) {
+  for (let p = 0; p < inspection.n; p++) {
     const box = patchBox(geometry, p, grid);
     if (!box) {
       if (kept.has(p)) keptInPadding++;
@@ -50,7 +50,7 @@ export async function renderHeatmap(image: string | Uint8Array, reduction: Reduc
     const w = ((box.right - box.left) * scale).toFixed(1);
     const h = ((box.bottom - box.top) * scale).toFixed(1);
     cells.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="${attentionColour(Math.sqrt(att[p]! / (max || 1)))}"/>`);
-    if (kept.has(p) && reduction.mode.kind !== 'none') {
+    if (kept.has(p) && inspection.mode !== 'none') {
       const dash = spatial.has(p) ? ' stroke-dasharray="4 3" stroke="#00e5ff"' : ' stroke="#ff3b30"';
       outlines.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="none" stroke-width="2"${dash}/>`);
     }
@@ -58,9 +58,9 @@ export async function renderHeatmap(image: string | Uint8Array, reduction: Reduc
   const W = display.width;
   const H = display.height;
   const stops = STOPS.map((_, i) => `<stop offset="${i / (STOPS.length - 1)}" stop-color="${attentionColour(i / (STOPS.length - 1))}"/>`).join('');
-  const title = reduction.mode.kind === 'none'
-    ? `all ${reduction.patches} visual tokens`
-    : `${formatReduceMode(reduction.mode)}: ${reduction.rows} of ${reduction.patches} visual tokens (${(reduction.patches / reduction.rows).toFixed(1)}x fewer)` +
+  const title = inspection.mode === 'none'
+    ? `all ${inspection.n} visual tokens`
+    : `${inspection.mode}: ${inspection.rows} of ${inspection.n} visual tokens (${(inspection.n / inspection.rows).toFixed(1)}x fewer)` +
       (keptInPadding > 0 ? `; ${keptInPadding} kept patches lie in the padding and are not shown` : '');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + legend}">
   <defs><linearGradient id="g" x1="0" x2="1" y1="0" y2="0">${stops}</linearGradient></defs>

@@ -66,25 +66,7 @@ connection.onRequest(WorkerRequests.ask, (p) =>
   }),
 );
 
-connection.onRequest(WorkerRequests.inspect, (p) =>
-  answer(async () => {
-    const engine = await engineFor(p);
-    const { reduction: r, geometry, timings } = await engine.encodeImage(p.image, parseReduceMode(p.reduce));
-    return {
-      mode: p.reduce,
-      n: r.patches,
-      rows: r.rows,
-      kept: Array.from(r.kept),
-      spatial: Array.from(r.spatial),
-      clusters: r.clusters.map((c) => Array.from(c)),
-      clsAttention: Array.from(r.clsAttention),
-      geometry,
-      grid: engine.manifest.vision.grid,
-      timings,
-      ep: engine.ep,
-    };
-  }),
-);
+connection.onRequest(WorkerRequests.inspect, (p) => answer(async () => (await engineFor(p)).inspect(p.image, parseReduceMode(p.reduce))));
 
 connection.onRequest(WorkerRequests.newConversation, (spec) => answer(async () => (await engineFor(spec)).newConversation()));
 
