@@ -15,6 +15,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/extension/**/*.ts'],
+    rules: { 'no-restricted-imports': 'off' },
+  },
+  {
     files: ['**/*.mjs', 'bin/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', require: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
   },

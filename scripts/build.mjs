@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// Bundles each entry point with esbuild. Native modules (sharp, and onnxruntime-node once the
-// engine lands) stay external and ship in node_modules; `vscode` is provided by the host.
-// Entries are added here as their code lands: the extension host (src/extension) and the
-// webviews (webview/) next.
+// Bundles each entry point with esbuild: the extension host, the inference worker, the CLI (all
+// Node, CommonJS) and the webviews (browser). Native modules (sharp, onnxruntime-node) stay
+// external and ship in node_modules; `vscode` is provided by the host.
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -21,8 +20,11 @@ const node = {
 
 /** @type {import('esbuild').BuildOptions[]} */
 const bundles = [
-  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
+  { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...node, entryPoints: ['src/worker/main.ts'], outfile: 'dist/worker.js' },
+  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
+  // the webviews run in the browser sandbox of a webview, as ES modules
+  { entryPoints: ['webview/chat.ts', 'webview/heatmap.ts'], outdir: 'dist/webview', platform: 'browser', target: 'es2022', format: 'esm' },
 ];
 
 await Promise.all(

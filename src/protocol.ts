@@ -45,6 +45,20 @@ export interface InspectParams extends ModelSpec {
 /** The reduction of one image, for the heatmap. */
 export type InspectResult = Inspection;
 
+export interface BuildParams {
+  /** A Hugging Face checkpoint folder. */
+  readonly from: string;
+  readonly out: string;
+  readonly dtype: 'fp32' | 'fp16' | 'int4';
+  readonly buildId: string;
+}
+
+export interface BuildResult {
+  readonly name: string;
+  readonly out: string;
+  readonly bytes: number;
+}
+
 /** A failure the user should read, with its kind (the error class's name in the worker). */
 export interface WorkerErrorData {
   readonly kind: string;
@@ -59,6 +73,10 @@ export const WorkerRequests = {
   inspect: new RequestType<InspectParams, InspectResult, WorkerErrorData>('engine/inspect'),
   /** host -> worker: forget the conversation and its KV cache. */
   newConversation: new RequestType<ModelSpec, void, WorkerErrorData>('engine/newConversation'),
+  /** host -> worker: the heatmap of an image as a PNG (base64), as `prumerge inspect --out` draws it. */
+  heatmapPng: new RequestType<InspectParams, string, WorkerErrorData>('engine/heatmapPng'),
+  /** host -> worker: build a model folder from a checkpoint; progress as `buildProgress`. */
+  build: new RequestType<BuildParams, BuildResult, WorkerErrorData>('builder/build'),
 } as const;
 
 export const WorkerNotifications = {
@@ -66,4 +84,111 @@ export const WorkerNotifications = {
   cancel: new NotificationType<{ readonly requestId: string }>('engine/cancel'),
   /** worker -> host: more answer text for a request. */
   text: new NotificationType<{ readonly requestId: string; readonly delta: string }>('engine/text'),
+  /** worker -> host: how far a build has got. */
+  buildProgress: new NotificationType<{ readonly buildId: string; readonly stage: string; readonly fraction: number }>('builder/progress'),
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Webviews <-> extension host (postMessage). Every message the host receives is checked with
+// its guard before anything is done with it: a webview is untrusted input.
+
+/** Figures shown under an answer. */
+export interface AnswerStats {
+  readonly visualTokens: number;
+  readonly totalVisualTokens: number;
+  readonly ttftMs: number;
+  readonly tokensPerSecond: number;
+  readonly ep: string;
+  readonly stopReason: string;
+  readonly reduce: string;
+}
+
+/** chat view -> host */
+export type ChatRequest =
+  | { readonly type: 'ready' }
+  | { readonly type: 'ask'; readonly question: string; readonly reduce: string; readonly compare: boolean }
+  | { readonly type: 'stop' }
+  | { readonly type: 'newChat' }
+  | { readonly type: 'pickImage' }
+  | { readonly type: 'dropImage'; readonly uri: string }
+  | { readonly type: 'pasteImage'; readonly dataUrl: string }
+  | { readonly type: 'showHeatmap'; readonly reduce: string }
+  | { readonly type: 'copy'; readonly text: string }
+  | { readonly type: 'openLink'; readonly href: string };
+
+/** host -> chat view */
+export type ChatEvent =
+  | {
+      readonly type: 'state';
+      readonly image: { readonly name: string; readonly src: string; readonly pasted: boolean } | null;
+      readonly model: { readonly name: string; readonly randomWeights: boolean };
+      readonly reduce: string;
+    }
+  | { readonly type: 'answerStart'; readonly id: string; readonly question: string; readonly reduce: string; readonly group: string }
+  | { readonly type: 'answerDelta'; readonly id: string; readonly delta: string }
+  | { readonly type: 'answerEnd'; readonly id: string; readonly answer: string; readonly stats: AnswerStats }
+  | { readonly type: 'answerError'; readonly id: string; readonly message: string }
+  | { readonly type: 'busy'; readonly busy: boolean }
+  | { readonly type: 'focusQuestion' }
+  | { readonly type: 'cleared' };
+
+/** heatmap panel -> host */
+export type HeatmapRequest =
+  | { readonly type: 'ready' }
+  | { readonly type: 'changeMode'; readonly reduce: string }
+  | { readonly type: 'exportPng' };
+
+/** host -> heatmap panel */
+export type HeatmapEvent =
+  | { readonly type: 'loading'; readonly reduce: string }
+  | { readonly type: 'heatmap'; readonly imageSrc: string; readonly name: string; readonly inspection: InspectResult }
+  | { readonly type: 'error'; readonly message: string };
+
+const MAX_TEXT = 100_000;
+const MAX_DATA_URL = 40 * 2 ** 20;
+
+function isObject(m: unknown): m is Record<string, unknown> {
+  return typeof m === 'object' && m !== null;
+}
+
+const str = (v: unknown, max = MAX_TEXT): v is string => typeof v === 'string' && v.length <= max;
+
+/** The chat view's messages, validated field by field. */
+export function isChatRequest(m: unknown): m is ChatRequest {
+  if (!isObject(m)) return false;
+  switch (m['type']) {
+    case 'ready':
+    case 'stop':
+    case 'newChat':
+    case 'pickImage':
+      return true;
+    case 'ask':
+      return str(m['question']) && str(m['reduce'], 32) && typeof m['compare'] === 'boolean';
+    case 'dropImage':
+      return str(m['uri'], 4096);
+    case 'pasteImage':
+      return str(m['dataUrl'], MAX_DATA_URL) && /^data:image\/(png|jpeg|webp|gif);base64,/.test(m['dataUrl'] as string);
+    case 'showHeatmap':
+      return str(m['reduce'], 32);
+    case 'copy':
+      return str(m['text']);
+    case 'openLink':
+      return str(m['href'], 4096);
+    default:
+      return false;
+  }
+}
+
+export function isHeatmapRequest(m: unknown): m is HeatmapRequest {
+  if (!isObject(m)) return false;
+  switch (m['type']) {
+    case 'ready':
+      return true;
+    case 'changeMode':
+      return str(m['reduce'], 32);
+    case 'exportPng':
+      return true;
+    default:
+      return false;
+  }
+}

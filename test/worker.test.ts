@@ -3,11 +3,12 @@
  * surfacing as an error, and a fresh worker answering the next request.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { demoModelDir } from '../src/pipeline/engine';
 import { EngineClient, WorkerCrashedError, WorkerRequestError, WorkerState } from '../src/worker/engineClient';
+import { scratchDir } from './helpers/checkpoints';
 
 const WORKER = join(__dirname, '..', 'dist', 'worker.js');
 const SAMPLE = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
@@ -71,6 +72,17 @@ describe('the inference worker', () => {
     const r = await client.ask(ASK);
     assert.ok(r.tokens.length > 0);
     assert.notEqual(client.pid, pid);
+  });
+
+  it('reports a worker that cannot start, with its own words', async () => {
+    const broken = join(scratchDir('worker'), 'broken-worker.js');
+    writeFileSync(broken, "require('a-module-that-is-not-there');\n");
+    const bad = new EngineClient({ workerPath: broken });
+    try {
+      await assert.rejects(bad.load(MODEL), (e: unknown) => e instanceof WorkerCrashedError && /exited with code 1 \(Error: Cannot find module 'a-module-that-is-not-there'\)/.test(e.message));
+    } finally {
+      await bad.dispose();
+    }
   });
 
   it('stops the worker after the idle timeout and starts it again when needed', async () => {

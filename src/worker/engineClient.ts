@@ -8,7 +8,7 @@ import { ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import type { AskResult } from '../pipeline/engine';
-import { AskParams, InspectParams, InspectResult, LoadResult, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
+import { AskParams, BuildParams, BuildResult, InspectParams, InspectResult, LoadResult, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
 
 export type WorkerState = 'stopped' | 'starting' | 'idle' | 'busy';
 
@@ -52,6 +52,7 @@ export class EngineClient {
   private pending = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly textListeners = new Map<string, (delta: string) => void>();
+  private readonly progressListeners = new Map<string, (stage: string, fraction: number) => void>();
   private disposed = false;
 
   constructor(private readonly options: EngineClientOptions) {}
@@ -67,6 +68,18 @@ export class EngineClient {
 
   inspect(params: InspectParams): Promise<InspectResult> {
     return this.request((c) => c.sendRequest(WorkerRequests.inspect, params));
+  }
+
+  /** The heatmap PNG of an image, base64. */
+  heatmapPng(params: InspectParams): Promise<string> {
+    return this.request((c) => c.sendRequest(WorkerRequests.heatmapPng, params));
+  }
+
+  /** Builds a model folder in the worker, reporting progress in 0..1. */
+  build(params: Omit<BuildParams, 'buildId'>, onProgress: (stage: string, fraction: number) => void = () => {}): Promise<BuildResult> {
+    const buildId = randomUUID();
+    this.progressListeners.set(buildId, onProgress);
+    return this.request((c) => c.sendRequest(WorkerRequests.build, { ...params, buildId })).finally(() => this.progressListeners.delete(buildId));
   }
 
   newConversation(spec: ModelSpec): Promise<void> {
@@ -133,22 +146,31 @@ export class EngineClient {
       execArgv: this.options.execArgv ?? [],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
+    const recent: string[] = []; // the worker's last words, for the crash message
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim()) this.options.onLog?.(line);
+      for (const line of chunk.split('\n')) {
+        if (!line.trim()) continue;
+        this.options.onLog?.(line);
+        recent.push(line.trim());
+        if (recent.length > 50) recent.shift();
+      }
     });
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     connection.onNotification(WorkerNotifications.text, ({ requestId, delta }) => this.textListeners.get(requestId)?.(delta));
+    connection.onNotification(WorkerNotifications.buildProgress, ({ buildId, stage, fraction }) => this.progressListeners.get(buildId)?.(stage, fraction));
     connection.listen();
     const died = new Promise<never>((_, reject) => {
       child.once('exit', (code, signal) => {
+        const how = signal ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}` : `exited with code ${code}`;
+        const said = [...recent].reverse().find((l) => /\b(Error|error:|FATAL|Aborted)/.test(l));
+        // rejected first, so that pending requests report the crash, not the closed connection
+        reject(new WorkerCrashedError(`the inference process ${how}${said ? ` (${said})` : ''}; the next request starts a new one`));
         if (this.worker?.child === child) {
           this.worker = undefined;
-          connection.dispose();
           this.setState('stopped');
         }
-        const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
-        reject(new WorkerCrashedError(`the inference process ${how}${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}; the next request starts a new one`));
+        setImmediate(() => connection.dispose());
       });
     });
     died.catch(() => undefined); // observed only while requests are pending

@@ -4,7 +4,9 @@
  * request for another replaces it.
  */
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
+import { buildFromCheckpoint } from '../builder/buildModel';
 import { Engine } from '../pipeline/engine';
+import { renderHeatmap } from '../pipeline/heatmap';
 import { parseReduceMode } from '../pipeline/reduceMode';
 import { ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
 
@@ -49,11 +51,12 @@ connection.onRequest(WorkerRequests.load, (spec) =>
   }),
 );
 
-connection.onRequest(WorkerRequests.ask, (p) =>
-  answer(async () => {
+connection.onRequest(WorkerRequests.ask, (p) => {
+  // registered before any await, so that a cancel arriving while the model loads is not lost
+  const controller = new AbortController();
+  running.set(p.requestId, controller);
+  return answer(async () => {
     const engine = await engineFor(p);
-    const controller = new AbortController();
-    running.set(p.requestId, controller);
     try {
       return await engine.ask(
         { image: p.image, question: p.question, reduce: parseReduceMode(p.reduce), maxNewTokens: p.maxNewTokens, temperature: p.temperature, topP: p.topP, seed: p.seed, followUp: p.followUp },
@@ -63,10 +66,28 @@ connection.onRequest(WorkerRequests.ask, (p) =>
     } finally {
       running.delete(p.requestId);
     }
+  });
+});
+
+connection.onRequest(WorkerRequests.inspect, (p) => answer(async () => (await engineFor(p)).inspect(p.image, parseReduceMode(p.reduce))));
+
+connection.onRequest(WorkerRequests.heatmapPng, (p) =>
+  answer(async () => {
+    const inspection = await (await engineFor(p)).inspect(p.image, parseReduceMode(p.reduce));
+    return (await renderHeatmap(p.image, inspection)).toString('base64');
   }),
 );
 
-connection.onRequest(WorkerRequests.inspect, (p) => answer(async () => (await engineFor(p)).inspect(p.image, parseReduceMode(p.reduce))));
+connection.onRequest(WorkerRequests.build, (p) =>
+  answer(async () => {
+    const m = await buildFromCheckpoint(p.from, {
+      out: p.out,
+      dtype: p.dtype,
+      onProgress: (pr) => void connection.sendNotification(WorkerNotifications.buildProgress, { buildId: p.buildId, stage: pr.stage, fraction: pr.bytesRead / Math.max(pr.bytesTotal, 1) }),
+    });
+    return { name: m.name, out: p.out, bytes: Object.values(m.files).reduce((n, f) => n + f.bytes, 0) };
+  }),
+);
 
 connection.onRequest(WorkerRequests.newConversation, (spec) => answer(async () => (await engineFor(spec)).newConversation()));
 

@@ -1,0 +1,213 @@
+/**
+ * The chat view in the PruMerge Vision side bar: an attached image, questions and streamed
+ * answers with their figures, Stop, follow-ups, New chat, the reduction picker and "compare".
+ * Messages from the webview are checked with isChatRequest before anything is done with them.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import * as vscode from 'vscode';
+import { ChatEvent, ChatRequest, isChatRequest } from '../protocol';
+import { EngineService, SETTINGS } from './engineService';
+import { decodeImageDataUrl, isImagePath, isInside, isSafeExternalLink } from './imageFiles';
+import { webviewHtml } from './webviewHtml';
+
+interface AttachedImage {
+  readonly uri: vscode.Uri;
+  readonly pasted: boolean;
+}
+
+export class ChatViewProvider implements vscode.WebviewViewProvider {
+  static readonly viewType = 'prumergeVision.chat';
+
+  private view: vscode.WebviewView | undefined;
+  private image: AttachedImage | undefined;
+  private running: AbortController | undefined;
+  /** The image the engine's current conversation is about: follow-ups continue it. */
+  private conversationImage: string | undefined;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly engine: EngineService,
+  ) {}
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
+    view.webview.html = webviewHtml(view.webview, this.context.extensionUri, {
+      title: 'PruMerge Vision chat',
+      script: 'dist/webview/chat.js',
+      styles: ['media/chat.css'],
+      body: '<main id="app" aria-live="polite"></main>',
+      initialState: { reduce: this.defaultReduce() },
+    });
+    view.webview.onDidReceiveMessage((m: unknown) => {
+      if (!isChatRequest(m)) {
+        this.engine.log.appendLine(`ignored a malformed message from the chat view: ${JSON.stringify(m)?.slice(0, 200)}`);
+        return;
+      }
+      void this.handle(m).catch((e: unknown) => this.post({ type: 'answerError', id: '', message: messageOf(e) }));
+    });
+    view.onDidDispose(() => {
+      this.running?.abort();
+      this.view = undefined;
+    });
+  }
+
+  /** Attaches an image from the workspace (or pasted) and focuses the question box. */
+  async attach(uri: vscode.Uri, pasted = false): Promise<void> {
+    if (!isImagePath(uri.fsPath)) {
+      void vscode.window.showErrorMessage(`${basename(uri.fsPath)} is not an image PruMerge Vision reads (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).`);
+      return;
+    }
+    if (!pasted && !isInside(uri.fsPath, this.workspaceFolders())) {
+      void vscode.window.showErrorMessage('PruMerge Vision only reads images inside the open workspace folders.');
+      return;
+    }
+    this.image = { uri, pasted };
+    await vscode.commands.executeCommand(`${ChatViewProvider.viewType}.focus`);
+    if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
+    await this.postState();
+    this.post({ type: 'focusQuestion' });
+  }
+
+  async newChat(): Promise<void> {
+    this.running?.abort();
+    this.conversationImage = undefined;
+    await this.engine.newConversation().catch(() => undefined);
+    this.post({ type: 'cleared' });
+  }
+
+  private async handle(m: ChatRequest): Promise<void> {
+    switch (m.type) {
+      case 'ready':
+        return this.postState();
+      case 'ask':
+        return this.ask(m.question, m.reduce, m.compare);
+      case 'stop':
+        this.running?.abort();
+        return;
+      case 'newChat':
+        return this.newChat();
+      case 'pickImage':
+        return void vscode.commands.executeCommand('prumergeVision.askAboutImage');
+      case 'dropImage':
+        return this.attach(vscode.Uri.parse(m.uri, true));
+      case 'pasteImage':
+        return this.attachPasted(m.dataUrl);
+      case 'showHeatmap':
+        if (this.image) await vscode.commands.executeCommand('prumergeVision.showHeatmap', this.image.uri, m.reduce);
+        return;
+      case 'copy':
+        return vscode.env.clipboard.writeText(m.text);
+      case 'openLink':
+        if (isSafeExternalLink(m.href)) await vscode.env.openExternal(vscode.Uri.parse(m.href));
+        return;
+    }
+  }
+
+  private async ask(question: string, reduce: string, compare: boolean): Promise<void> {
+    if (!question.trim()) return;
+    const image = this.image;
+    if (!image) {
+      this.post({ type: 'answerError', id: '', message: 'Attach an image first: right-click one in the Explorer, or use the image button.' });
+      return;
+    }
+    if (this.running) {
+      this.post({ type: 'answerError', id: '', message: 'Wait for the current answer, or press Stop.' });
+      return;
+    }
+    const config = vscode.workspace.getConfiguration(SETTINGS);
+    const controller = new AbortController();
+    this.running = controller;
+    this.post({ type: 'busy', busy: true });
+    const group = randomUUID();
+    try {
+      const modes = compare && reduce !== 'none' ? ['none', reduce] : [reduce];
+      for (const mode of modes) {
+        if (controller.signal.aborted) break;
+        const followUp = !compare && this.conversationImage === image.uri.fsPath;
+        const id = randomUUID();
+        this.post({ type: 'answerStart', id, question, reduce: mode, group });
+        try {
+          const r = await this.engine.ask(
+            {
+              image: image.uri.fsPath,
+              question,
+              reduce: mode,
+              followUp,
+              maxNewTokens: config.get<number>('maxNewTokens', 256),
+              temperature: config.get<number>('temperature', 0),
+            },
+            (delta) => this.post({ type: 'answerDelta', id, delta }),
+            controller.signal,
+          );
+          this.conversationImage = compare ? undefined : image.uri.fsPath;
+          this.post({
+            type: 'answerEnd',
+            id,
+            answer: r.answer,
+            stats: {
+              visualTokens: r.visual.kept,
+              totalVisualTokens: r.visual.total,
+              ttftMs: r.timings.ttftMs,
+              tokensPerSecond: r.timings.decodeTokensPerSecond,
+              ep: r.ep,
+              stopReason: r.stopReason,
+              reduce: mode,
+            },
+          });
+        } catch (e) {
+          this.conversationImage = undefined;
+          this.post({ type: 'answerError', id, message: messageOf(e) });
+        }
+      }
+    } finally {
+      this.running = undefined;
+      this.post({ type: 'busy', busy: false });
+    }
+  }
+
+  /** A pasted screenshot is kept in the extension's storage (not in the workspace). */
+  private async attachPasted(dataUrl: string): Promise<void> {
+    const { bytes, extension } = decodeImageDataUrl(dataUrl);
+    const dir = vscode.Uri.joinPath(this.context.globalStorageUri, 'pasted');
+    await mkdir(dir.fsPath, { recursive: true });
+    const file = vscode.Uri.joinPath(dir, `pasted-${new Date().toISOString().replace(/[:.]/g, '-')}.${extension}`);
+    await writeFile(file.fsPath, bytes);
+    await this.attach(file, true);
+  }
+
+  private async postState(): Promise<void> {
+    const spec = this.engine.spec();
+    const image = this.image;
+    this.post({
+      type: 'state',
+      image: image ? { name: basename(image.uri.fsPath), src: this.view?.webview.asWebviewUri(image.uri).toString() ?? '', pasted: image.pasted } : null,
+      model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: spec.demo },
+      reduce: this.defaultReduce(),
+    });
+  }
+
+  private defaultReduce(): string {
+    return vscode.workspace.getConfiguration(SETTINGS).get<string>('defaultReduction', 'prumerge');
+  }
+
+  private workspaceFolders(): string[] {
+    return (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+  }
+
+  private resourceRoots(): vscode.Uri[] {
+    const roots = [vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(this.context.extensionUri, 'media')];
+    if (this.image) roots.push(vscode.Uri.joinPath(this.image.uri, '..'));
+    return roots;
+  }
+
+  private post(event: ChatEvent): void {
+    void this.view?.webview.postMessage(event);
+  }
+}
+
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,127 @@
+/**
+ * PruMerge Vision's extension host side: commands, the chat view, the heatmap panel, the status
+ * bar. Activation only registers things; the inference worker starts on the first question.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { ChatViewProvider, messageOf } from './chatView';
+import { EngineService, SETTINGS } from './engineService';
+import { HeatmapPanel } from './heatmapPanel';
+import { IMAGE_EXTENSIONS, isImagePath } from './imageFiles';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const engine = new EngineService(context);
+  const chat = new ChatViewProvider(context, engine);
+  const command = (id: string, run: (...args: never[]) => unknown): void => {
+    context.subscriptions.push(vscode.commands.registerCommand(id, run));
+  };
+
+  context.subscriptions.push(engine, vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, chat, { webviewOptions: { retainContextWhenHidden: false } }));
+
+  command('prumergeVision.askAboutImage', async (uri?: vscode.Uri) => {
+    const image = uri ?? activeImage() ?? (await pickWorkspaceImage());
+    if (image) await chat.attach(image);
+  });
+  command('prumergeVision.showHeatmap', async (uri?: vscode.Uri, reduce?: string) => {
+    const image = uri ?? activeImage() ?? (await pickWorkspaceImage());
+    if (!image) return;
+    if (!isImagePath(image.fsPath)) {
+      void vscode.window.showErrorMessage('The heatmap needs an image file (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).');
+      return;
+    }
+    HeatmapPanel.show(context, engine, image, reduce ?? vscode.workspace.getConfiguration(SETTINGS).get('defaultReduction', 'prumerge'));
+  });
+  command('prumergeVision.newChat', () => chat.newChat());
+  command('prumergeVision.restartWorker', async () => {
+    await engine.restart();
+    void vscode.window.showInformationMessage('PruMerge Vision: the inference process will start again with the next question.');
+  });
+  command('prumergeVision.useModelFolder', async () => {
+    const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use Model Folder', title: 'A folder built by PruMerge Vision (it holds model.json)' });
+    const folder = picked?.[0];
+    if (!folder) return;
+    if (!existsSync(join(folder.fsPath, 'model.json'))) {
+      void vscode.window.showErrorMessage(`${folder.fsPath} has no model.json. To use a Hugging Face checkpoint, run "Build Model From Checkpoint Folder..." first.`);
+      return;
+    }
+    await vscode.workspace.getConfiguration(SETTINGS).update('modelFolder', folder.fsPath, vscode.ConfigurationTarget.Global);
+    await engine.load().then(
+      (m) => vscode.window.showInformationMessage(`PruMerge Vision now uses ${m.name} (${m.ep}).`),
+      (e: unknown) => vscode.window.showErrorMessage(`PruMerge Vision could not load that model: ${messageOf(e)}`),
+    );
+  });
+  command('prumergeVision.useDemoModel', async () => {
+    await vscode.workspace.getConfiguration(SETTINGS).update('modelFolder', '', vscode.ConfigurationTarget.Global);
+  });
+  command('prumergeVision.buildModelFromCheckpoint', async () => {
+    const from = (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Build From This Checkpoint', title: 'A Hugging Face LLaVA checkpoint folder (config.json, *.safetensors, tokenizer.json)' }))?.[0];
+    if (!from) return;
+    const dtype = (await vscode.window.showQuickPick(
+      [
+        { label: 'int4', description: 'CPU: 4-bit language model, fastest decoding, smallest' },
+        { label: 'fp16', description: 'GPU: float16 throughout, half the size of fp32' },
+        { label: 'fp32', description: 'float32 throughout: largest, most exact' },
+      ],
+      { title: 'Weight format' },
+    ))?.label as 'int4' | 'fp16' | 'fp32' | undefined;
+    if (!dtype) return;
+    const out = vscode.Uri.joinPath(context.globalStorageUri, 'models', `${from.path.split('/').pop()}-${dtype}`);
+    try {
+      const built = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Building ${out.path.split('/').pop()}`, cancellable: false },
+        async (progress) => {
+          let last = 0;
+          return engine.build(from.fsPath, out.fsPath, dtype, (stage, fraction) => {
+            progress.report({ message: stage, increment: Math.max(0, (fraction - last) * 100) });
+            last = fraction;
+          });
+        },
+      );
+      await vscode.workspace.getConfiguration(SETTINGS).update('modelFolder', out.fsPath, vscode.ConfigurationTarget.Global);
+      void vscode.window.showInformationMessage(`Built ${built.name} (${(built.bytes / 2 ** 30).toFixed(2)} GiB); PruMerge Vision now uses it.`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`The build failed: ${messageOf(e)}`);
+    }
+  });
+  command('prumergeVision.showModelActions', async () => {
+    const spec = engine.spec();
+    const items: (vscode.QuickPickItem & { command: string })[] = [
+      { label: '$(folder-opened) Use Model Folder...', command: 'prumergeVision.useModelFolder' },
+      { label: '$(tools) Build Model From Checkpoint Folder...', command: 'prumergeVision.buildModelFromCheckpoint' },
+      { label: '$(beaker) Use the Demo Model', description: 'random weights: meaningless answers', command: 'prumergeVision.useDemoModel' },
+      { label: '$(debug-restart) Restart the Inference Process', command: 'prumergeVision.restartWorker' },
+      { label: '$(output) Show Log', command: 'prumergeVision.showLog' },
+    ];
+    const picked = await vscode.window.showQuickPick(items, { title: `PruMerge Vision: ${spec.demo ? 'demo model (random weights)' : spec.modelDir}` });
+    if (picked) await vscode.commands.executeCommand(picked.command);
+  });
+  command('prumergeVision.showLog', () => engine.log.show());
+}
+
+export function deactivate(): void {}
+
+/** The image open in the active editor tab (text editor or image preview). */
+function activeImage(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input as { uri?: vscode.Uri } | undefined;
+  const uri = input?.uri ?? vscode.window.activeTextEditor?.document.uri;
+  return uri && isImagePath(uri.fsPath) ? uri : undefined;
+}
+
+async function pickWorkspaceImage(): Promise<vscode.Uri | undefined> {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (!folder) {
+    void vscode.window.showErrorMessage('Open a folder first: PruMerge Vision reads images from the workspace.');
+    return undefined;
+  }
+  const found = await vscode.workspace.findFiles(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, '**/node_modules/**', 2000);
+  if (found.length === 0) {
+    void vscode.window.showInformationMessage('No images in this workspace.');
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    found.map((uri) => ({ label: vscode.workspace.asRelativePath(uri), uri })),
+    { title: 'Ask about which image?', matchOnDescription: true },
+  );
+  return picked?.uri;
+}

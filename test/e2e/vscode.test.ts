@@ -1,0 +1,189 @@
+/**
+ * End to end in a real VS Code: code-server 4.100 (VS Code 1.100) with the packaged .vsix
+ * installed, driven through Debian's chromium by playwright-core (shared/notes/vscode-e2e.md).
+ * It walks what a person does: right-click a PNG -> Ask About Image..., ask, watch the answer
+ * stream with its token counts, Stop, ask a follow-up, open the heatmap, hover a kept patch,
+ * switch the reduction mode. Assertions are on the DOM inside the webviews; screenshots go to
+ * test-results/e2e/ for people to look at.
+ *
+ * Needs `bash scripts/e2e/setup.sh` once (CI runs it); skipped otherwise, unless E2E_REQUIRED=1.
+ */
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
+import sharp from 'sharp';
+
+const ROOT = join(__dirname, '..', '..');
+const CODE_SERVER = join(ROOT, '.e2e', 'code-server', 'node_modules', '.bin', 'code-server');
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join(ROOT, 'test-results', 'e2e');
+const EXTENSION_ID = 'prumerge.prumerge-vision';
+const ready = existsSync(CODE_SERVER) && existsSync(CHROMIUM);
+const skip = !ready && process.env['E2E_REQUIRED'] !== '1' ? 'e2e tools missing: run `bash scripts/e2e/setup.sh` once' : false;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function waitFor(url: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not answer within ${ms} ms`);
+}
+
+describe('the extension in a real VS Code (code-server + chromium)', { skip, timeout: 240_000 }, () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'prumerge-e2e-'));
+  const workspace = join(scratch, 'workspace');
+  let server: ChildProcess | undefined;
+  let browser: BrowserContext | undefined;
+  let page: Page;
+  let chat: FrameLocator;
+
+  const shot = async (name: string): Promise<void> => {
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  };
+
+  before(async () => {
+    // the .vsix, as users get it
+    const vsix = join(scratch, 'prumerge-vision.vsix');
+    const pack = spawnSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '-o', vsix], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(pack.status, 0, `packaging failed: ${pack.stderr}`);
+
+    // a workspace with a screenshot-like PNG, square so that no patch falls in padding
+    mkdirSync(workspace, { recursive: true });
+    const diagram = join(ROOT, 'media', 'samples', 'pipeline-diagram.svg');
+    await sharp(diagram, { density: 150 }).resize(672, 672, { fit: 'cover' }).png().toFile(join(workspace, 'diagram.png'));
+
+    const home = join(scratch, 'home');
+    const ext = join(scratch, 'extensions');
+    const userData = join(scratch, 'user-data');
+    mkdirSync(join(userData, 'User'), { recursive: true });
+    writeFileSync(
+      join(userData, 'User', 'settings.json'),
+      JSON.stringify({
+        'workbench.startupEditor': 'none',
+        'chat.disableAIFeatures': true,
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
+        'prumergeVision.executionProvider': 'cpu',
+        // sampled, long answers: slow enough to press Stop while one streams
+        'prumergeVision.temperature': 1,
+        'prumergeVision.maxNewTokens': 3000,
+      }),
+    );
+    const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local', 'share'), XDG_CACHE_HOME: join(home, '.cache'), TMPDIR: scratch };
+    const install = spawnSync(CODE_SERVER, ['--extensions-dir', ext, '--user-data-dir', userData, '--install-extension', vsix, '--force'], { env, encoding: 'utf8' });
+    assert.equal(install.status, 0, `install failed: ${install.stderr}`);
+
+    const port = await freePort();
+    server = spawn(
+      CODE_SERVER,
+      ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', '--extensions-dir', ext, '--user-data-dir', userData, workspace],
+      { env, stdio: 'ignore' },
+    );
+    await waitFor(`http://127.0.0.1:${port}/healthz`, 30_000);
+
+    browser = await chromium.launchPersistentContext(join(scratch, 'chromium'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1400, height: 900 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    chat = page.frameLocator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"][src*="purpose=webviewView"]`).frameLocator('#active-frame');
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.kill();
+    if (!process.env["E2E_KEEP"]) rmSync(scratch, { recursive: true, force: true });
+    else console.log(`kept ${scratch}`);
+  });
+
+  /** A test step that leaves a screenshot behind when it fails. */
+  const step = (name: string, fn: () => Promise<void>) => async (): Promise<void> => {
+    try {
+      await fn();
+    } catch (e) {
+      await shot(`failed-${name}`).catch(() => undefined);
+      throw e;
+    }
+  };
+
+  it('right-click a PNG -> Ask About Image... opens the chat with the image attached', step('attach', async () => {
+    // contributions appear once the remote extension host has scanned the extensions
+    await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
+    await page.locator('.statusbar-item', { hasText: 'PruMerge' }).waitFor({ timeout: 60_000 }).catch(() => undefined);
+    const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'diagram.png' });
+    await row.waitFor({ timeout: 60_000 });
+    await row.click({ button: 'right' });
+    await page.locator('.context-view .monaco-menu').waitFor();
+    await shot('0-context-menu');
+    await page.locator('.context-view .action-label', { hasText: 'Ask About Image...' }).click();
+    await chat.locator('.image-name').filter({ hasText: 'diagram.png' }).waitFor({ timeout: 60_000 });
+    await chat.locator('.notice').filter({ hasText: 'meaningless' }).waitFor();
+    await shot('1-attached');
+  }));
+
+  it('streams an answer with its token counts, and Stop ends it', step('stream', async () => {
+    await chat.locator('vscode-text-area textarea').fill('What does this diagram show?');
+    await chat.locator('vscode-text-area textarea').press('Enter');
+    await chat.locator('article.answer.streaming').first().waitFor({ timeout: 60_000 });
+    await chat.locator('article.answer.streaming .answer-text').filter({ hasText: /[^…\s]/ }).waitFor({ timeout: 60_000 });
+    await shot('2-streaming');
+    await chat.locator('vscode-button', { hasText: 'Stop' }).click();
+    const stats = chat.locator('.stats').first();
+    await stats.waitFor({ timeout: 60_000 });
+    const text = await stats.innerText();
+    assert.match(text, /\d+ of 576 visual tokens, \d+(\.\d)?x fewer/);
+    assert.match(text, /first token \d+ ms/);
+    assert.match(text, /stopped/);
+  }));
+
+  it('answers a follow-up in the same conversation', step('follow-up', async () => {
+    await chat.locator('vscode-text-area textarea').fill('And the green box?');
+    await chat.locator('vscode-text-area textarea').press('Enter');
+    await chat.locator('.question').nth(1).filter({ hasText: 'And the green box?' }).waitFor({ timeout: 60_000 });
+    await chat.locator('article.answer.streaming .answer-text').filter({ hasText: /[^…\s]/ }).waitFor({ timeout: 60_000 });
+    await chat.locator('vscode-button', { hasText: 'Stop' }).click();
+    await chat.locator('.stats').nth(1).waitFor({ timeout: 60_000 });
+    await shot('3-follow-up');
+  }));
+
+  it('opens the heatmap, highlights what merged into a hovered kept patch, and switches modes', step('heatmap', async () => {
+    await chat.locator('.stats').first().locator('vscode-button', { hasText: 'Heatmap' }).click();
+    const panel = page
+      .frameLocator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]:not([src*="purpose=webviewView"])`)
+      .frameLocator('#active-frame');
+    await panel.locator('.summary').filter({ hasText: /keeps \d+ of 576 visual tokens/ }).waitFor({ timeout: 60_000 });
+    await panel.locator('rect.cell.kept').first().hover();
+    await panel.locator('.detail').filter({ hasText: /patches merged into it/ }).waitFor();
+    assert.ok((await panel.locator('rect.cell.merged').count()) > 0, 'merged patches are highlighted');
+    await shot('4-heatmap');
+    await panel.locator('vscode-dropdown').click();
+    await panel.locator('vscode-option[value="prumerge+"]').click();
+    await panel.locator('.summary').filter({ hasText: /prumerge\+ keeps \d+ of 576/ }).waitFor({ timeout: 60_000 });
+    assert.ok((await panel.locator('rect.cell.spatial').count()) > 0, 'the spatial supplement is marked');
+    await shot('5-heatmap-prumerge-plus');
+  }));
+});

@@ -1,0 +1,21 @@
+/** What the .vsix holds, as `vsce` lists it with the packaging script's ignore file. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { it } from 'node:test';
+
+const ROOT = join(__dirname, '..');
+
+it('the linux-x64 package ships the bundles, the demo model and this platform\'s native modules only', { skip: process.platform !== 'linux' || process.arch !== 'x64' }, () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--list'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const files = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/cli.js', 'dist/webview/chat.js', 'dist/webview/heatmap.js', 'media/chat.css', 'media/icon.svg', 'models/demo/model.json', 'models/demo/decoder.onnx.data', 'package.json']) {
+    assert.ok(files.includes(f), `missing ${f}`);
+  }
+  assert.ok(files.some((f) => /^node_modules\/onnxruntime-node\/bin\/napi-v\d+\/linux\/x64\/onnxruntime_binding\.node$/.test(f)), 'onnxruntime for linux-x64');
+  assert.ok(files.some((f) => f.startsWith('node_modules/@img/sharp-libvips-linux-x64/')), 'libvips for linux-x64');
+  assert.ok(files.includes('node_modules/semver/package.json'), 'sharp needs semver at run time');
+  const unwanted = files.filter((f) => /^(src|test|scripts|webview|bench|\.e2e|test-results)\//.test(f) || (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /\.map$/.test(f) || /\/(win32|darwin)\/|linux\/arm64|sharp-(win32|darwin)/.test(f));
+  assert.deepEqual(unwanted, []);
+});

@@ -1,0 +1,227 @@
+/**
+ * The chat view: attached image, conversation, question box. Model output is untrusted: it is
+ * rendered as markdown with HTML disabled, and links go to the host, which opens only web links.
+ */
+import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeTextArea } from '@vscode/webview-ui-toolkit';
+import MarkdownIt from 'markdown-it';
+import type { AnswerStats, ChatEvent, ChatRequest } from '../src/protocol';
+import { el, initialState, vscodeApi } from './vscodeApi';
+
+provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeTextArea());
+
+interface Answer {
+  id: string;
+  group: string;
+  question: string;
+  reduce: string;
+  text: string;
+  stats?: AnswerStats;
+  error?: string;
+  done: boolean;
+}
+
+interface State {
+  answers: Answer[];
+  reduce: string;
+  image: { name: string; src: string; pasted: boolean } | null;
+  model: { name: string; randomWeights: boolean } | null;
+}
+
+const REDUCTIONS: [string, string][] = [
+  ['prumerge', 'PruMerge (adaptive, ~32 tokens)'],
+  ['prumerge+', 'PruMerge+ (adaptive, ~144 tokens)'],
+  ['topk:32', 'Fixed budget: 32 tokens'],
+  ['none', 'All 576 tokens'],
+];
+
+const vscode = vscodeApi<State, ChatRequest>();
+const md = new MarkdownIt({ html: false, linkify: true, breaks: true });
+const state: State = vscode.getState() ?? { answers: [], reduce: initialState<{ reduce?: string }>().reduce ?? 'prumerge', image: null, model: null };
+let busy = false;
+
+const app = document.getElementById('app')!;
+const header = el('section', { class: 'image', 'aria-label': 'Attached image' });
+const notice = el('p', { class: 'notice', role: 'note' });
+const conversation = el('section', { class: 'conversation', 'aria-label': 'Conversation' });
+const question = el('vscode-text-area', { placeholder: 'Ask about the image (Enter to send, Shift+Enter for a new line)', rows: '3', resize: 'vertical', 'aria-label': 'Question' });
+const reduction = el('vscode-dropdown', { 'aria-label': 'Visual token reduction', title: 'How the 576 visual tokens are reduced' });
+for (const [value, label] of REDUCTIONS) reduction.append(el('vscode-option', { value }, label));
+const askButton = el('vscode-button', { 'aria-label': 'Ask' }, 'Ask');
+const stopButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'Stop generating', hidden: '' }, 'Stop');
+const compareButton = el('vscode-button', { appearance: 'secondary', title: 'Answer with all 576 visual tokens and with the chosen reduction, side by side' }, 'Compare');
+const newChatButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'New chat' }, 'New chat');
+const footer = el('footer', {}, question, el('div', { class: 'controls' }, reduction, askButton, stopButton, compareButton, newChatButton));
+app.append(header, notice, conversation, footer);
+
+function save(): void {
+  vscode.setState(state);
+}
+
+function renderHeader(): void {
+  header.replaceChildren();
+  if (state.image) {
+    header.append(
+      el('img', { src: state.image.src, alt: `Attached image ${state.image.name}`, class: 'thumbnail' }),
+      el('div', { class: 'image-name' }, state.image.name, state.image.pasted ? el('span', { class: 'pasted' }, ' (pasted; kept in the extension storage)') : ''),
+      linkButton('Show heatmap', () => vscode.post({ type: 'showHeatmap', reduce: state.reduce })),
+    );
+  } else {
+    header.append(
+      el('p', {}, 'No image yet. Right-click an image in the Explorer and choose ', el('strong', {}, 'Ask About Image...'), ', drop one here (hold Shift), paste a screenshot, or '),
+      linkButton('choose an image from the workspace', () => vscode.post({ type: 'pickImage' })),
+    );
+  }
+  notice.textContent = state.model?.randomWeights
+    ? `${state.model.name}: random weights. Its answers are meaningless; set a real model with "PruMerge Vision: Use Model Folder..." or "Build Model From Checkpoint Folder...".`
+    : '';
+  notice.hidden = !state.model?.randomWeights;
+}
+
+function linkButton(label: string, onClick: () => void): HTMLElement {
+  const b = el('vscode-button', { appearance: 'secondary' }, label);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function statsText(s: AnswerStats): string {
+  const fewer = s.totalVisualTokens / s.visualTokens;
+  const tokens = s.reduce === 'none' ? `all ${s.totalVisualTokens} visual tokens` : `${s.visualTokens} of ${s.totalVisualTokens} visual tokens, ${fewer.toFixed(fewer >= 10 ? 0 : 1)}x fewer`;
+  const stopped = s.stopReason === 'cancelled' ? ' · stopped' : s.stopReason === 'repetition' ? ' · stopped repeating itself' : '';
+  return `${tokens} · first token ${Math.round(s.ttftMs)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.ep}${stopped}`;
+}
+
+function renderAnswer(a: Answer): HTMLElement {
+  const body = el('div', { class: 'answer-text' });
+  body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
+  const parts: HTMLElement[] = [el('div', { class: 'mode' }, REDUCTIONS.find(([v]) => v === a.reduce)?.[1] ?? a.reduce), body];
+  if (a.error) parts.push(el('p', { class: 'error', role: 'alert' }, a.error));
+  if (a.stats) {
+    const copy = linkButton('Copy', () => vscode.post({ type: 'copy', text: a.text }));
+    const heat = linkButton('Heatmap', () => vscode.post({ type: 'showHeatmap', reduce: a.reduce }));
+    parts.push(el('div', { class: 'stats' }, el('span', {}, statsText(a.stats)), copy, heat));
+  }
+  return el('article', { class: `answer${a.done ? '' : ' streaming'}`, 'data-id': a.id, 'aria-busy': String(!a.done) }, ...parts);
+}
+
+function renderConversation(): void {
+  conversation.replaceChildren();
+  const groups = new Map<string, Answer[]>();
+  for (const a of state.answers) groups.set(a.group, [...(groups.get(a.group) ?? []), a]);
+  for (const answers of groups.values()) {
+    const row = el('div', { class: answers.length > 1 ? 'exchange compare' : 'exchange' }, ...answers.map(renderAnswer));
+    conversation.append(el('div', { class: 'question', role: 'heading', 'aria-level': '3' }, answers[0]!.question), row);
+  }
+  conversation.lastElementChild?.scrollIntoView({ block: 'end' });
+}
+
+function setBusy(b: boolean): void {
+  busy = b;
+  askButton.toggleAttribute('disabled', b);
+  compareButton.toggleAttribute('disabled', b);
+  stopButton.hidden = !b;
+}
+
+function send(compare: boolean): void {
+  const text = (question as unknown as { value: string }).value.trim();
+  if (!text || busy) return;
+  vscode.post({ type: 'ask', question: text, reduce: state.reduce, compare });
+  (question as unknown as { value: string }).value = '';
+}
+
+askButton.addEventListener('click', () => send(false));
+compareButton.addEventListener('click', () => send(true));
+stopButton.addEventListener('click', () => vscode.post({ type: 'stop' }));
+newChatButton.addEventListener('click', () => vscode.post({ type: 'newChat' }));
+reduction.addEventListener('change', () => {
+  state.reduce = (reduction as unknown as { value: string }).value;
+  save();
+});
+question.addEventListener('keydown', (e: KeyboardEvent) => {
+  if (e.key === 'Enter' && !e.shiftKey) {
+    e.preventDefault();
+    send(false);
+  } else if (e.key === 'Escape' && busy) {
+    vscode.post({ type: 'stop' });
+  }
+});
+
+// links in answers: never followed here; the host opens web links after this click
+conversation.addEventListener('click', (e) => {
+  const a = (e.target as HTMLElement).closest('a');
+  if (!a) return;
+  e.preventDefault();
+  vscode.post({ type: 'openLink', href: a.getAttribute('href') ?? '' });
+});
+
+// drop an image from the Explorer (VS Code asks for Shift while dragging over a webview)
+document.addEventListener('dragover', (e) => e.preventDefault());
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  const list = e.dataTransfer?.getData('application/vnd.code.uri-list') || e.dataTransfer?.getData('text/uri-list') || '';
+  const uri = list.split(/\r?\n/).find((l) => l && !l.startsWith('#'));
+  if (uri) vscode.post({ type: 'dropImage', uri });
+});
+
+// paste a screenshot
+document.addEventListener('paste', (e) => {
+  const item = [...(e.clipboardData?.items ?? [])].find((i) => i.type.startsWith('image/'));
+  const file = item?.getAsFile();
+  if (!file) return;
+  e.preventDefault();
+  const reader = new FileReader();
+  reader.onload = () => vscode.post({ type: 'pasteImage', dataUrl: String(reader.result) });
+  reader.readAsDataURL(file);
+});
+
+window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
+  const m = e.data;
+  const find = (id: string): Answer | undefined => state.answers.find((a) => a.id === id);
+  switch (m.type) {
+    case 'state':
+      state.image = m.image;
+      state.model = m.model;
+      renderHeader();
+      break;
+    case 'answerStart':
+      state.answers.push({ id: m.id, group: m.group, question: m.question, reduce: m.reduce, text: '', done: false });
+      renderConversation();
+      break;
+    case 'answerDelta': {
+      const a = find(m.id);
+      if (!a) break;
+      a.text += m.delta;
+      const node = conversation.querySelector(`[data-id="${CSS.escape(m.id)}"] .answer-text`);
+      if (node) node.innerHTML = md.render(a.text);
+      break;
+    }
+    case 'answerEnd': {
+      const a = find(m.id);
+      if (a) Object.assign(a, { text: m.answer, stats: m.stats, done: true });
+      renderConversation();
+      break;
+    }
+    case 'answerError': {
+      const a = find(m.id);
+      if (a) Object.assign(a, { error: m.message, done: true });
+      else state.answers.push({ id: `error-${Date.now()}`, group: `error-${Date.now()}`, question: '', reduce: state.reduce, text: '', error: m.message, done: true });
+      renderConversation();
+      break;
+    }
+    case 'busy':
+      setBusy(m.busy);
+      break;
+    case 'focusQuestion':
+      (question as HTMLElement).focus();
+      break;
+    case 'cleared':
+      state.answers = [];
+      renderConversation();
+      break;
+  }
+  save();
+});
+
+(reduction as unknown as { value: string }).value = state.reduce;
+renderHeader();
+renderConversation();
+vscode.post({ type: 'ready' });

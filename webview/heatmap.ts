@@ -1,0 +1,122 @@
+/**
+ * The token heatmap panel: the image with the patch grid mapped back onto it (padding and crop
+ * undone), CLS attention as colour, kept patches outlined (dashed: spatial supplement); hovering
+ * a kept patch highlights the patches merged into it.
+ */
+import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
+import { patchBox } from '../src/pipeline/imageGeometry';
+import type { HeatmapEvent, HeatmapRequest, InspectResult } from '../src/protocol';
+import { el, initialState, vscodeApi } from './vscodeApi';
+
+provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
+
+const SVG = 'http://www.w3.org/2000/svg';
+const MODES: [string, string][] = [
+  ['prumerge', 'PruMerge'],
+  ['prumerge+', 'PruMerge+'],
+  ['topk:32', 'Fixed budget: 32'],
+  ['none', 'All 576 tokens'],
+];
+/** viridis at five stops, as the PNG export draws it. */
+const STOPS = [
+  [68, 1, 84],
+  [59, 82, 139],
+  [33, 145, 140],
+  [94, 201, 98],
+  [253, 231, 37],
+];
+
+const vscode = vscodeApi<{ reduce: string }, HeatmapRequest>();
+let reduce = vscode.getState()?.reduce ?? initialState<{ reduce?: string }>().reduce ?? 'prumerge';
+
+const modeSelect = el('vscode-dropdown', { 'aria-label': 'Reduction mode' });
+for (const [value, label] of MODES) modeSelect.append(el('vscode-option', { value }, label));
+const exportButton = el('vscode-button', { appearance: 'secondary' }, 'Export PNG');
+const summary = el('p', { class: 'summary', 'aria-live': 'polite' });
+const figure = el('div', { class: 'figure' });
+const detail = el('p', { class: 'detail', 'aria-live': 'polite' });
+const legend = el('div', { class: 'legend' }, 'CLS attention: low', el('span', { class: 'ramp' }), 'high', el('span', { class: 'key kept' }, 'kept'), el('span', { class: 'key spatial' }, 'spatial supplement'), el('span', { class: 'key merged' }, 'merged into the hovered patch'));
+document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), summary, figure, legend, detail);
+
+function colour(t: number): string {
+  const x = Math.min(Math.max(t, 0), 1) * (STOPS.length - 1);
+  const i = Math.min(Math.floor(x), STOPS.length - 2);
+  const f = x - i;
+  return `rgb(${STOPS[i]!.map((v, k) => Math.round(v + (STOPS[i + 1]![k]! - v) * f)).join(',')})`;
+}
+
+function draw(imageSrc: string, name: string, r: InspectResult): void {
+  const { width, height } = r.geometry.source;
+  const max = Math.max(...r.clsAttention) || 1;
+  const kept = new Set(r.kept);
+  const spatial = new Set(r.spatial);
+  const clusterOf = new Map(r.kept.map((p, i) => [p, r.clusters[i] ?? []]));
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('class', 'overlay');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', `Patch grid of ${name}`);
+  const cells = new Map<number, SVGRectElement>();
+  let inPadding = 0;
+  for (let p = 0; p < r.n; p++) {
+    const box = patchBox(r.geometry, p, r.grid);
+    if (!box) {
+      if (kept.has(p)) inPadding++;
+      continue;
+    }
+    const rect = document.createElementNS(SVG, 'rect');
+    rect.setAttribute('x', String(box.left));
+    rect.setAttribute('y', String(box.top));
+    rect.setAttribute('width', String(box.right - box.left));
+    rect.setAttribute('height', String(box.bottom - box.top));
+    rect.setAttribute('fill', colour(Math.sqrt(r.clsAttention[p]! / max)));
+    rect.setAttribute('class', r.mode === 'none' ? 'cell' : spatial.has(p) ? 'cell spatial' : kept.has(p) ? 'cell kept' : 'cell');
+    rect.dataset['patch'] = String(p);
+    cells.set(p, rect);
+    svg.append(rect);
+  }
+  svg.addEventListener('mouseover', (e) => {
+    const p = Number((e.target as SVGElement).dataset?.['patch']);
+    for (const c of svg.querySelectorAll('.merged')) c.classList.remove('merged');
+    if (!Number.isInteger(p)) return;
+    const row = Math.floor(p / r.grid);
+    const col = p % r.grid;
+    const members = clusterOf.get(p);
+    if (members && r.mode !== 'none') {
+      for (const m of members) cells.get(m)?.classList.add('merged');
+      detail.textContent = `Patch row ${row + 1}, column ${col + 1}: kept${spatial.has(p) ? ' by the spatial supplement' : ''}, attention ${r.clsAttention[p]!.toExponential(2)}; ${members.length} patches merged into it.`;
+    } else {
+      detail.textContent = `Patch row ${row + 1}, column ${col + 1}: attention ${r.clsAttention[p]!.toExponential(2)}${r.mode === 'none' ? '' : ', merged into a kept patch'}.`;
+    }
+  });
+  const img = el('img', { src: imageSrc, alt: name, class: 'image' });
+  figure.replaceChildren(el('div', { class: 'stack' }, img, svg));
+  const fewer = r.n / r.rows;
+  summary.textContent =
+    r.mode === 'none'
+      ? `${name}: all ${r.n} visual tokens (${r.grid} x ${r.grid} patches).`
+      : `${name}: ${r.mode} keeps ${r.rows} of ${r.n} visual tokens, ${fewer.toFixed(1)}x fewer (${r.kept.length - r.spatial.length} by attention, ${r.spatial.length} spatial, 1 remainder).` +
+        (inPadding ? ` ${inPadding} kept patches lie in the padding and are not drawn.` : '') +
+        ` Vision ${Math.round(r.timings.visionMs)} ms, reduction ${r.timings.reduceMs.toFixed(1)} ms (${r.ep}).`;
+}
+
+modeSelect.addEventListener('change', () => {
+  reduce = (modeSelect as unknown as { value: string }).value;
+  vscode.setState({ reduce });
+  vscode.post({ type: 'changeMode', reduce });
+});
+exportButton.addEventListener('click', () => vscode.post({ type: 'exportPng' }));
+
+window.addEventListener('message', (e: MessageEvent<HeatmapEvent>) => {
+  const m = e.data;
+  if (m.type === 'loading') {
+    summary.replaceChildren(el('vscode-progress-ring', { 'aria-label': 'Running the vision tower' }), ` Running the vision tower (${m.reduce})...`);
+  } else if (m.type === 'heatmap') {
+    draw(m.imageSrc, m.name, m.inspection);
+  } else if (m.type === 'error') {
+    summary.replaceChildren(el('span', { class: 'error', role: 'alert' }, m.message));
+  }
+});
+
+(modeSelect as unknown as { value: string }).value = reduce;
+vscode.post({ type: 'ready' });
