@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildSynthetic } from '../builder/buildModel';
+import { packagePath } from '../common/packagePath';
 import { SHAPES } from '../builder/shapes';
 import { AskResult, Engine } from '../pipeline/engine';
 import { WeightDtype } from '../pipeline/modelManifest';
@@ -56,7 +57,7 @@ export async function runBench(args: string[]): Promise<void> {
   const reps = wholeNumber(values.reps, '--reps', 1, 100);
   const tokens = wholeNumber(values.tokens, '--tokens', 1, 1024);
   const dir = values.shape !== undefined ? await syntheticModel(values.shape, values.dtype) : modelDir(values.model);
-  const image = values.image ?? join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
+  const image = values.image ?? packagePath('media', 'samples', 'pipeline-diagram.svg');
   if (!existsSync(image)) throw new CliError(`${image} does not exist`);
 
   const engine = await Engine.load(dir, { ep: executionProvider(values.ep) });

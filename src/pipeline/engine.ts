@@ -9,11 +9,11 @@
  * new tokens are filled. One request runs at a time; later ones wait their turn.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
+import { packagePath } from '../common/packagePath';
 import { SeededRandom } from '../common/random';
 import { EmbeddingTable } from './embeddings';
 import { RepetitionGuard, sampleToken, TextStreamer } from './generate';
@@ -359,7 +359,5 @@ function truncateCache(cache: Record<string, ort.Tensor>, length: number, layers
 
 /** The default model: the demo that `npm run build` writes to models/demo in the package. */
 export function demoModelDir(): string {
-  // dist/cli.js and src/pipeline/engine.ts sit one and two folders below the package root
-  const candidates = [join(__dirname, '..', 'models', 'demo'), join(__dirname, '..', '..', 'models', 'demo')];
-  return candidates.find((d) => existsSync(join(d, 'model.json'))) ?? candidates[0]!;
+  return packagePath('models', 'demo');
 }
