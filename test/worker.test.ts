@@ -56,7 +56,8 @@ describe('the inference worker', () => {
 
   it('stops at the next token when cancelled', async () => {
     const controller = new AbortController();
-    const r = await client.ask(ASK, () => controller.abort(), controller.signal);
+    // sampled and long, so that generation is still running when the cancel arrives
+    const r = await client.ask({ ...ASK, temperature: 1, maxNewTokens: 4000 }, () => controller.abort(), controller.signal);
     assert.equal(r.stopReason, 'cancelled');
   });
 
@@ -66,7 +67,7 @@ describe('the inference worker', () => {
 
   it('turns a killed worker into an error, then answers on a fresh one', async () => {
     const pid = client.pid!;
-    const pending = client.ask(ASK, () => process.kill(pid, 'SIGKILL'));
+    const pending = client.ask({ ...ASK, temperature: 1, maxNewTokens: 4000 }, () => process.kill(pid, 'SIGKILL'));
     await assert.rejects(pending, (e: unknown) => e instanceof WorkerCrashedError && /SIGKILL/.test(e.message));
     assert.ok(!alive(pid), 'the killed worker is gone');
     const r = await client.ask(ASK);
