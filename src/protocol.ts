@@ -59,6 +59,15 @@ export interface BuildResult {
   readonly bytes: number;
 }
 
+export interface DownloadParams {
+  /** "org/name" on the hub. */
+  readonly repo: string;
+  /** The hub endpoint ('' = HF_ENDPOINT or huggingface.co). */
+  readonly endpoint: string;
+  /** Names the download in progress notifications and in `cancel`. */
+  readonly requestId: string;
+}
+
 /** A failure the user should read, with its kind (the error class's name in the worker). */
 export interface WorkerErrorData {
   readonly kind: string;
@@ -75,6 +84,8 @@ export const WorkerRequests = {
   newConversation: new RequestType<ModelSpec, void, WorkerErrorData>('engine/newConversation'),
   /** host -> worker: the heatmap of an image as a PNG (base64), as `prumerge inspect --out` draws it. */
   heatmapPng: new RequestType<InspectParams, string, WorkerErrorData>('engine/heatmapPng'),
+  /** host -> worker: fetch a checkpoint into the hub cache; returns its snapshot folder. */
+  download: new RequestType<DownloadParams, string, WorkerErrorData>('hub/download'),
   /** host -> worker: build a model folder from a checkpoint; progress as `buildProgress`. */
   build: new RequestType<BuildParams, BuildResult, WorkerErrorData>('builder/build'),
 } as const;
@@ -84,6 +95,8 @@ export const WorkerNotifications = {
   cancel: new NotificationType<{ readonly requestId: string }>('engine/cancel'),
   /** worker -> host: more answer text for a request. */
   text: new NotificationType<{ readonly requestId: string; readonly delta: string }>('engine/text'),
+  /** worker -> host: how far a download has got. */
+  downloadProgress: new NotificationType<{ readonly requestId: string; readonly file: string; readonly bytes: number; readonly total: number; readonly bytesPerSecond: number }>('hub/progress'),
   /** worker -> host: how far a build has got. */
   buildProgress: new NotificationType<{ readonly buildId: string; readonly stage: string; readonly fraction: number }>('builder/progress'),
 } as const;

@@ -10,7 +10,7 @@ it('the linux-x64 package ships the bundles, the demo model and this platform\'s
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--list'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const files = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-  for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/cli.js', 'dist/webview/chat.js', 'dist/webview/heatmap.js', 'media/chat.css', 'media/icon.svg', 'models/demo/model.json', 'models/demo/decoder.onnx.data', 'package.json']) {
+  for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/cli.js', 'dist/webview/chat.js', 'dist/webview/heatmap.js', 'media/chat.css', 'media/icon.svg', 'models/demo/model.json', 'models/demo/decoder.onnx.data', 'models/catalog.json', 'package.json']) {
     assert.ok(files.includes(f), `missing ${f}`);
   }
   assert.ok(files.some((f) => /^node_modules\/onnxruntime-node\/bin\/napi-v\d+\/linux\/x64\/onnxruntime_binding\.node$/.test(f)), 'onnxruntime for linux-x64');

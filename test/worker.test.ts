@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { demoModelDir } from '../src/pipeline/engine';
 import { EngineClient, WorkerCrashedError, WorkerRequestError, WorkerState } from '../src/worker/engineClient';
-import { scratchDir } from './helpers/checkpoints';
+import { scratchDir, tinyCheckpoint } from './helpers/checkpoints';
+import { startFakeHub } from './helpers/fakeHub';
 
 const WORKER = join(__dirname, '..', 'dist', 'worker.js');
 const SAMPLE = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
@@ -83,6 +84,27 @@ describe('the inference worker', () => {
       await assert.rejects(bad.load(MODEL), (e: unknown) => e instanceof WorkerCrashedError && /exited with code 1 \(Error: Cannot find module 'a-module-that-is-not-there'\)/.test(e.message));
     } finally {
       await bad.dispose();
+    }
+  });
+
+  it('downloads a checkpoint in the worker with progress, into HF_HUB_CACHE', async () => {
+    const source = (await tinyCheckpoint({ seed: 61 })).dir;
+    const hub = await startFakeHub('llava-test/worker-tiny', source);
+    const cache = scratchDir('hub');
+    const saved = process.env['HF_HUB_CACHE'];
+    process.env['HF_HUB_CACHE'] = cache; // the worker inherits it when it starts
+    const fresh = new EngineClient({ workerPath: WORKER });
+    try {
+      const seen: number[] = [];
+      const snapshot = await fresh.download('llava-test/worker-tiny', hub.url, (p) => seen.push(p.bytes));
+      assert.ok(snapshot.startsWith(join(cache, 'models--llava-test--worker-tiny', 'snapshots')));
+      assert.ok(existsSync(join(snapshot, 'model.safetensors')));
+      assert.ok(seen.length > 0);
+    } finally {
+      await fresh.dispose();
+      await hub.close();
+      if (saved === undefined) delete process.env['HF_HUB_CACHE'];
+      else process.env['HF_HUB_CACHE'] = saved;
     }
   });
 

@@ -91,6 +91,11 @@ export class EngineService implements vscode.Disposable {
     await this.client.newConversation({ modelDir, ep });
   }
 
+  download(repo: string, onProgress: (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void, signal: AbortSignal): Promise<string> {
+    const endpoint = vscode.workspace.getConfiguration(SETTINGS).get<string>('hubEndpoint', '').trim();
+    return this.client.download(repo, endpoint, onProgress, signal);
+  }
+
   build(from: string, out: string, dtype: 'fp32' | 'fp16' | 'int4', onProgress: (stage: string, fraction: number) => void): Promise<{ name: string; bytes: number }> {
     return this.client.build({ from, out, dtype }, onProgress);
   }

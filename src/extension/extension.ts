@@ -3,8 +3,9 @@
  * bar. Activation only registers things; the inference worker starts on the first question.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
+import { readCatalog } from '../builder/hubDownload';
 import { ChatViewProvider, messageOf } from './chatView';
 import { EngineService, SETTINGS } from './engineService';
 import { HeatmapPanel } from './heatmapPanel';
@@ -57,37 +58,55 @@ export function activate(context: vscode.ExtensionContext): void {
   command('prumergeVision.buildModelFromCheckpoint', async () => {
     const from = (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Build From This Checkpoint', title: 'A Hugging Face LLaVA checkpoint folder (config.json, *.safetensors, tokenizer.json)' }))?.[0];
     if (!from) return;
-    const dtype = (await vscode.window.showQuickPick(
+    const dtype = await pickDtype();
+    if (dtype) await buildAndUse(context, engine, from.fsPath, basename(from.fsPath), dtype);
+  });
+  command('prumergeVision.downloadModel', async () => {
+    const catalog = await readCatalog(context.asAbsolutePath('models/catalog.json'));
+    const picked = await vscode.window.showQuickPick(
       [
-        { label: 'int4', description: 'CPU: 4-bit language model, fastest decoding, smallest' },
-        { label: 'fp16', description: 'GPU: float16 throughout, half the size of fp32' },
-        { label: 'fp32', description: 'float32 throughout: largest, most exact' },
+        ...catalog.map((e) => ({ label: e.name, description: e.repo, detail: `${e.description}; about ${e.approxGiB} GiB to download`, repo: e.repo })),
+        { label: 'Other Repository...', description: 'any LlavaForConditionalGeneration checkpoint with safetensors', repo: '' },
       ],
-      { title: 'Weight format' },
-    ))?.label as 'int4' | 'fp16' | 'fp32' | undefined;
+      { title: 'Download a model from the Hugging Face hub' },
+    );
+    if (!picked) return;
+    const repo =
+      picked.repo ||
+      (await vscode.window.showInputBox({ prompt: 'The repository, as org/name', placeHolder: 'llava-hf/llava-1.5-7b-hf', validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'org/name') }))?.trim();
+    if (!repo) return;
+    const dtype = await pickDtype();
     if (!dtype) return;
-    const out = vscode.Uri.joinPath(context.globalStorageUri, 'models', `${from.path.split('/').pop()}-${dtype}`);
+    const controller = new AbortController();
+    let snapshot: string;
     try {
-      const built = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Building ${out.path.split('/').pop()}`, cancellable: false },
-        async (progress) => {
+      snapshot = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Downloading ${repo}`, cancellable: true },
+        async (progress, token) => {
+          token.onCancellationRequested(() => controller.abort());
           let last = 0;
-          return engine.build(from.fsPath, out.fsPath, dtype, (stage, fraction) => {
-            progress.report({ message: stage, increment: Math.max(0, (fraction - last) * 100) });
-            last = fraction;
-          });
+          return engine.download(
+            repo,
+            (p) => {
+              const gib = (n: number): string => (n / 2 ** 30).toFixed(2);
+              progress.report({ message: `${gib(p.bytes)} of ${gib(p.total)} GiB, ${(p.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s (${p.file})`, increment: (100 * (p.bytes - last)) / Math.max(p.total, 1) });
+              last = p.bytes;
+            },
+            controller.signal,
+          );
         },
       );
-      await vscode.workspace.getConfiguration(SETTINGS).update('modelFolder', out.fsPath, vscode.ConfigurationTarget.Global);
-      void vscode.window.showInformationMessage(`Built ${built.name} (${(built.bytes / 2 ** 30).toFixed(2)} GiB); PruMerge Vision now uses it.`);
     } catch (e) {
-      void vscode.window.showErrorMessage(`The build failed: ${messageOf(e)}`);
+      void vscode.window.showErrorMessage(`The download of ${repo} stopped: ${messageOf(e)}`);
+      return;
     }
+    await buildAndUse(context, engine, snapshot, repo.split('/')[1]!, dtype);
   });
   command('prumergeVision.showModelActions', async () => {
     const spec = engine.spec();
     const items: (vscode.QuickPickItem & { command: string })[] = [
       { label: '$(folder-opened) Use Model Folder...', command: 'prumergeVision.useModelFolder' },
+      { label: '$(cloud-download) Download Model...', description: 'from the Hugging Face hub', command: 'prumergeVision.downloadModel' },
       { label: '$(tools) Build Model From Checkpoint Folder...', command: 'prumergeVision.buildModelFromCheckpoint' },
       { label: '$(beaker) Use the Demo Model', description: 'random weights: meaningless answers', command: 'prumergeVision.useDemoModel' },
       { label: '$(debug-restart) Restart the Inference Process', command: 'prumergeVision.restartWorker' },
@@ -100,6 +119,36 @@ export function activate(context: vscode.ExtensionContext): void {
 }
 
 export function deactivate(): void {}
+
+async function pickDtype(): Promise<'int4' | 'fp16' | 'fp32' | undefined> {
+  const picked = await vscode.window.showQuickPick(
+    [
+      { label: 'int4', description: 'CPU: 4-bit language model, fastest decoding, smallest' },
+      { label: 'fp16', description: 'GPU: float16 throughout, half the size of fp32' },
+      { label: 'fp32', description: 'float32 throughout: largest, most exact' },
+    ],
+    { title: 'Weight format' },
+  );
+  return picked?.label as 'int4' | 'fp16' | 'fp32' | undefined;
+}
+
+/** Builds a model folder in the extension's storage with a progress notification, then uses it. */
+async function buildAndUse(context: vscode.ExtensionContext, engine: EngineService, from: string, name: string, dtype: 'int4' | 'fp16' | 'fp32'): Promise<void> {
+  const out = vscode.Uri.joinPath(context.globalStorageUri, 'models', `${name}-${dtype}`);
+  try {
+    const built = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Building ${name} (${dtype})`, cancellable: false }, async (progress) => {
+      let last = 0;
+      return engine.build(from, out.fsPath, dtype, (stage, fraction) => {
+        progress.report({ message: stage, increment: Math.max(0, (fraction - last) * 100) });
+        last = fraction;
+      });
+    });
+    await vscode.workspace.getConfiguration(SETTINGS).update('modelFolder', out.fsPath, vscode.ConfigurationTarget.Global);
+    void vscode.window.showInformationMessage(`Built ${built.name} (${(built.bytes / 2 ** 30).toFixed(2)} GiB); PruMerge Vision now uses it.`);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`The build failed: ${messageOf(e)}`);
+  }
+}
 
 /** The image open in the active editor tab (text editor or image preview). */
 function activeImage(): vscode.Uri | undefined {

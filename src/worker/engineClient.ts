@@ -53,6 +53,7 @@ export class EngineClient {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly textListeners = new Map<string, (delta: string) => void>();
   private readonly progressListeners = new Map<string, (stage: string, fraction: number) => void>();
+  private readonly downloadListeners = new Map<string, (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void>();
   private disposed = false;
 
   constructor(private readonly options: EngineClientOptions) {}
@@ -68,6 +69,22 @@ export class EngineClient {
 
   inspect(params: InspectParams): Promise<InspectResult> {
     return this.request((c) => c.sendRequest(WorkerRequests.inspect, params));
+  }
+
+  /** Downloads a checkpoint in the worker; an aborted `signal` stops it (the partial file is kept). */
+  download(
+    repo: string,
+    endpoint: string,
+    onProgress: (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const requestId = randomUUID();
+    this.downloadListeners.set(requestId, onProgress);
+    return this.request((c) => {
+      const abort = (): void => void c.sendNotification(WorkerNotifications.cancel, { requestId });
+      signal?.addEventListener('abort', abort, { once: true });
+      return c.sendRequest(WorkerRequests.download, { repo, endpoint, requestId }).finally(() => signal?.removeEventListener('abort', abort));
+    }).finally(() => this.downloadListeners.delete(requestId));
   }
 
   /** The heatmap PNG of an image, base64. */
@@ -159,6 +176,7 @@ export class EngineClient {
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     connection.onNotification(WorkerNotifications.text, ({ requestId, delta }) => this.textListeners.get(requestId)?.(delta));
     connection.onNotification(WorkerNotifications.buildProgress, ({ buildId, stage, fraction }) => this.progressListeners.get(buildId)?.(stage, fraction));
+    connection.onNotification(WorkerNotifications.downloadProgress, ({ requestId, ...p }) => this.downloadListeners.get(requestId)?.(p));
     connection.listen();
     const died = new Promise<never>((_, reject) => {
       child.once('exit', (code, signal) => {

@@ -5,6 +5,7 @@
  */
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
 import { buildFromCheckpoint } from '../builder/buildModel';
+import { downloadCheckpoint } from '../builder/hubDownload';
 import { Engine } from '../pipeline/engine';
 import { renderHeatmap } from '../pipeline/heatmap';
 import { parseReduceMode } from '../pipeline/reduceMode';
@@ -77,6 +78,19 @@ connection.onRequest(WorkerRequests.heatmapPng, (p) =>
     return (await renderHeatmap(p.image, inspection)).toString('base64');
   }),
 );
+
+connection.onRequest(WorkerRequests.download, (p) => {
+  const controller = new AbortController();
+  running.set(p.requestId, controller);
+  return answer(() =>
+    downloadCheckpoint(p.repo, {
+      endpoint: p.endpoint || undefined,
+      token: process.env['HF_TOKEN'],
+      signal: controller.signal,
+      onProgress: (pr) => void connection.sendNotification(WorkerNotifications.downloadProgress, { requestId: p.requestId, ...pr }),
+    }).finally(() => running.delete(p.requestId)),
+  );
+});
 
 connection.onRequest(WorkerRequests.build, (p) =>
   answer(async () => {

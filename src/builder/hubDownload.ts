@@ -1,0 +1,219 @@
+/**
+ * Downloads a checkpoint from the Hugging Face hub (or any server that speaks its protocol:
+ * HF_ENDPOINT) into the hub's own cache layout, so files the user already has are reused and
+ * files fetched here serve the hub's other clients too:
+ *
+ *   <cache>/models--ORG--NAME/blobs/<etag>            the bytes (LFS etag = sha256)
+ *   <cache>/models--ORG--NAME/snapshots/<commit>/<f>   links to the blobs
+ *   <cache>/models--ORG--NAME/refs/<revision>          the commit
+ *
+ * A transfer resumes from <blob>.incomplete with a Range request, LFS files are checked against
+ * their sha256 before they are used (a mismatch is fetched once more, then refused), and an
+ * AbortSignal stops it with the partial file kept for the next try.
+ * @huggingface/hub's downloadFileToCacheDir does none of resume, progress or cancel, hence this.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, symlink, copyFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { finished } from 'node:stream/promises';
+import { dirname, join, relative } from 'node:path';
+
+export interface DownloadProgress {
+  readonly file: string;
+  /** Bytes of all files so far (reused ones included) and in all. */
+  readonly bytes: number;
+  readonly total: number;
+  readonly bytesPerSecond: number;
+}
+
+export interface HubDownloadOptions {
+  /** The hub, as HF_ENDPOINT names it for the hub's own clients (default https://huggingface.co). */
+  readonly endpoint?: string;
+  readonly revision?: string;
+  /** The hub cache (default HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub). */
+  readonly cacheDir?: string;
+  readonly token?: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: DownloadProgress) => void;
+}
+
+export class DownloadError extends Error {
+  override readonly name = 'DownloadError';
+}
+
+/** What a LLaVA build needs; weights in other formats (.bin, .pt) and the rest are skipped. */
+export function isNeeded(file: string): boolean {
+  return /^(model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|config\.json|generation_config\.json|preprocessor_config\.json|processor_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|chat_template\.(json|jinja))$/.test(file);
+}
+
+export function defaultHubCache(): string {
+  const env = process.env;
+  if (env['HF_HUB_CACHE']) return env['HF_HUB_CACHE'];
+  return join(env['HF_HOME'] ?? join(homedir(), '.cache', 'huggingface'), 'hub');
+}
+
+interface RemoteFile {
+  readonly path: string;
+  readonly size: number;
+  readonly etag: string;
+  /** The sha256 to check, for LFS files. */
+  readonly sha256: string | undefined;
+  readonly url: string;
+}
+
+/** Downloads the files a build needs of `repo` ("org/name"); returns the snapshot folder. */
+export async function downloadCheckpoint(repo: string, options: HubDownloadOptions = {}): Promise<string> {
+  if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new DownloadError(`"${repo}" is not a hub repository name (org/name)`);
+  const endpoint = (options.endpoint ?? process.env['HF_ENDPOINT'] ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const revision = options.revision ?? 'main';
+  const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
+  const root = join(options.cacheDir ?? defaultHubCache(), `models--${repo.replace('/', '--')}`);
+
+  const info = await getJson(`${endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`, headers, options.signal);
+  const commit = typeof info['sha'] === 'string' ? info['sha'] : undefined;
+  const siblings = Array.isArray(info['siblings']) ? (info['siblings'] as { rfilename?: unknown }[]) : [];
+  if (!commit || !/^[0-9a-f]{40}$/.test(commit)) throw new DownloadError(`${endpoint} gave no commit for ${repo}@${revision}`);
+  const names = siblings.map((s) => s.rfilename).filter((f): f is string => typeof f === 'string' && isNeeded(f));
+  if (!names.some((f) => f.endsWith('.safetensors'))) {
+    throw new DownloadError(`${repo} has no safetensors weights; PruMerge Vision builds from safetensors checkpoints only`);
+  }
+
+  const files: RemoteFile[] = [];
+  for (const path of names) files.push(await describe(`${endpoint}/${repo}/resolve/${commit}/${path}`, path, headers, options.signal));
+  const total = files.reduce((n, f) => n + f.size, 0);
+  let done = 0;
+  const started = Date.now();
+  const report = (file: string, extra: number): void =>
+    options.onProgress?.({ file, bytes: done + extra, total, bytesPerSecond: (done + extra) / Math.max((Date.now() - started) / 1000, 1e-3) });
+
+  const snapshot = join(root, 'snapshots', commit);
+  for (const f of files) {
+    const blob = join(root, 'blobs', f.etag);
+    if (!(await hasSize(blob, f.size))) await fetchBlob(f, blob, headers, options.signal, (n) => report(f.path, n));
+    await linkInto(snapshot, f.path, blob);
+    done += f.size;
+    report(f.path, 0);
+  }
+  await mkdir(join(root, 'refs'), { recursive: true });
+  await writeFile(join(root, 'refs', revision), commit);
+  return snapshot;
+}
+
+async function getJson(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  const r = await request(url, { headers, signal });
+  if (r.status === 401 || r.status === 403) throw new DownloadError(`${url} needs access: accept the model's terms on the hub and set a token`);
+  if (r.status === 404) throw new DownloadError(`no such model or revision: ${url}`);
+  if (!r.ok) throw new DownloadError(`${url} answered ${r.status} ${r.statusText}`);
+  return (await r.json()) as Record<string, unknown>;
+}
+
+/** HEAD on the resolve URL, redirects not followed: LFS files say their sha256 and size there. */
+async function describe(url: string, path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<RemoteFile> {
+  const r = await request(url, { method: 'HEAD', headers, redirect: 'manual', signal });
+  if (r.status >= 400) throw new DownloadError(`${path}: ${url} answered ${r.status}`);
+  const unquote = (v: string | null): string | undefined => v?.replace(/^W\//, '').replace(/"/g, '') || undefined;
+  const linked = unquote(r.headers.get('x-linked-etag'));
+  const etag = linked ?? unquote(r.headers.get('etag'));
+  const size = Number(r.headers.get('x-linked-size') ?? r.headers.get('content-length'));
+  if (!etag || !/^[\w-]+$/.test(etag) || !Number.isSafeInteger(size) || size < 0) {
+    throw new DownloadError(`${path}: the server gave no usable ETag or size`);
+  }
+  const location = r.status >= 300 ? r.headers.get('location') : null;
+  return { path, size, etag, sha256: linked && /^[0-9a-f]{64}$/.test(linked) ? linked : undefined, url: location ? new URL(location, url).toString() : url };
+}
+
+/** Downloads into <blob>.incomplete (resuming it), checks it, renames it into place. */
+async function fetchBlob(f: RemoteFile, blob: string, headers: Record<string, string>, signal: AbortSignal | undefined, progress: (bytes: number) => void): Promise<void> {
+  await mkdir(dirname(blob), { recursive: true });
+  const partial = `${blob}.incomplete`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let have = existsSync(partial) ? (await stat(partial)).size : 0;
+    if (have > f.size) {
+      await rm(partial);
+      have = 0;
+    }
+    const hash = createHash('sha256');
+    if (have > 0) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
+    if (have < f.size) {
+      const r = await request(f.url, { headers: { ...headers, ...(have > 0 ? { range: `bytes=${have}-` } : {}) }, signal });
+      if (!r.ok || !r.body) throw new DownloadError(`${f.path}: the download answered ${r.status} ${r.statusText}`);
+      if (have > 0 && r.status !== 206) {
+        // the server ignored the range: start over
+        hash.destroy();
+        await rm(partial, { force: true });
+        return fetchBlob(f, blob, headers, signal, progress);
+      }
+      const out = createWriteStream(partial, { flags: have > 0 ? 'a' : 'w' });
+      try {
+        for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+          hash.update(chunk);
+          have += chunk.length;
+          if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+          progress(have);
+        }
+      } catch (e) {
+        if (signal?.aborted) throw new DownloadError(`cancelled; ${f.path} is kept at ${have} of ${f.size} bytes and resumes next time`);
+        throw new DownloadError(`${f.path}: the transfer broke off at ${have} of ${f.size} bytes (${(e as Error).message}); try again to resume`);
+      } finally {
+        out.end();
+        await finished(out).catch((err: Error) => {
+          throw diskError(err, f.path);
+        });
+      }
+    }
+    if (have !== f.size) throw new DownloadError(`${f.path}: got ${have} of ${f.size} bytes; try again to resume`);
+    if (f.sha256 === undefined || hash.digest('hex') === f.sha256) {
+      await rename(partial, blob);
+      return;
+    }
+    await rm(partial, { force: true }); // corrupted: never used, fetched once more
+  }
+  throw new DownloadError(`${f.path} arrived corrupted twice (sha256 mismatch); it was deleted: try again later`);
+}
+
+function diskError(err: Error, path: string): DownloadError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return new DownloadError(`the disk is full while writing ${path}: free some space, then try again to resume`);
+  return new DownloadError(`cannot write ${path}: ${err.message}`);
+}
+
+async function hasSize(path: string, size: number): Promise<boolean> {
+  try {
+    return (await stat(path)).size === size;
+  } catch {
+    return false;
+  }
+}
+
+/** snapshots/<commit>/<path> -> ../../blobs/<etag>, as the hub's clients lay it out (a copy where links fail). */
+async function linkInto(snapshot: string, path: string, blob: string): Promise<void> {
+  const target = join(snapshot, path);
+  await mkdir(dirname(target), { recursive: true });
+  await rm(target, { force: true });
+  try {
+    await symlink(relative(dirname(target), blob), target);
+  } catch {
+    await copyFile(blob, target);
+  }
+}
+
+function request(url: string, init: RequestInit): Promise<Response> {
+  return fetch(url, init).catch((e: unknown) => {
+    if (init.signal?.aborted) throw new DownloadError('cancelled');
+    const cause = (e as { cause?: { code?: string } }).cause?.code;
+    throw new DownloadError(`cannot reach ${new URL(url).origin}${cause ? ` (${cause})` : ''}: check the network or the hub endpoint setting`);
+  });
+}
+
+/** The catalog shipped in models/catalog.json. */
+export interface CatalogEntry {
+  readonly repo: string;
+  readonly name: string;
+  readonly description: string;
+  readonly approxGiB: number;
+}
+
+export async function readCatalog(path: string): Promise<CatalogEntry[]> {
+  return JSON.parse(await readFile(path, 'utf8')) as CatalogEntry[];
+}
