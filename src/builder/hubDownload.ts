@@ -7,17 +7,19 @@
  *   <cache>/models--ORG--NAME/snapshots/<commit>/<f>   links to the blobs
  *   <cache>/models--ORG--NAME/refs/<revision>          the commit
  *
- * A transfer resumes from <blob>.incomplete with a Range request, LFS files are checked against
- * their sha256 before they are used (a mismatch is fetched once more, then refused), and an
- * AbortSignal stops it with the partial file kept for the next try.
- * @huggingface/hub's downloadFileToCacheDir does none of resume, progress or cancel, hence this.
+ * The file list, sizes and sha256 come from @huggingface/hub's listFiles. The transfer is ours:
+ * the library's downloadFileToCacheDir has no progress, resume or cancel. It resumes from
+ * <blob>.incomplete with a Range request, checks LFS files against their sha256 before they are
+ * used (a mismatch is fetched once more, then refused), and an AbortSignal stops it with the
+ * partial file kept for the next try.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, symlink, copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { finished } from 'node:stream/promises';
 import { dirname, join, relative } from 'node:path';
+import { listFiles } from '@huggingface/hub';
 
 export interface DownloadProgress {
   readonly file: string;
@@ -74,13 +76,20 @@ export async function downloadCheckpoint(repo: string, options: HubDownloadOptio
   const commit = typeof info['sha'] === 'string' ? info['sha'] : undefined;
   const siblings = Array.isArray(info['siblings']) ? (info['siblings'] as { rfilename?: unknown }[]) : [];
   if (!commit || !/^[0-9a-f]{40}$/.test(commit)) throw new DownloadError(`${endpoint} gave no commit for ${repo}@${revision}`);
-  const names = siblings.map((s) => s.rfilename).filter((f): f is string => typeof f === 'string' && isNeeded(f));
-  if (!names.some((f) => f.endsWith('.safetensors'))) {
+  if (!siblings.some((s) => typeof s.rfilename === 'string' && /\.safetensors$/.test(s.rfilename))) {
     throw new DownloadError(`${repo} has no safetensors weights; PruMerge Vision builds from safetensors checkpoints only`);
   }
-
   const files: RemoteFile[] = [];
-  for (const path of names) files.push(await describe(`${endpoint}/${repo}/resolve/${commit}/${path}`, path, headers, options.signal));
+  try {
+    for await (const entry of listFiles({ repo, revision: commit, hubUrl: endpoint, recursive: true, ...(options.token ? { accessToken: options.token } : {}) })) {
+      if (entry.type !== 'file' || !isNeeded(entry.path)) continue;
+      const etag = entry.lfs?.oid ?? entry.oid;
+      if (!etag || !/^[\w-]+$/.test(etag)) throw new DownloadError(`${entry.path}: the hub gave no object id`);
+      files.push({ path: entry.path, size: entry.lfs?.size ?? entry.size, etag, sha256: entry.lfs?.oid, url: `${endpoint}/${repo}/resolve/${commit}/${entry.path}` });
+    }
+  } catch (e) {
+    throw e instanceof DownloadError ? e : new DownloadError(`cannot list the files of ${repo}: ${(e as Error).message}`);
+  }
   const total = files.reduce((n, f) => n + f.size, 0);
   let done = 0;
   const started = Date.now();
@@ -106,21 +115,6 @@ async function getJson(url: string, headers: Record<string, string>, signal?: Ab
   if (r.status === 404) throw new DownloadError(`no such model or revision: ${url}`);
   if (!r.ok) throw new DownloadError(`${url} answered ${r.status} ${r.statusText}`);
   return (await r.json()) as Record<string, unknown>;
-}
-
-/** HEAD on the resolve URL, redirects not followed: LFS files say their sha256 and size there. */
-async function describe(url: string, path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<RemoteFile> {
-  const r = await request(url, { method: 'HEAD', headers, redirect: 'manual', signal });
-  if (r.status >= 400) throw new DownloadError(`${path}: ${url} answered ${r.status}`);
-  const unquote = (v: string | null): string | undefined => v?.replace(/^W\//, '').replace(/"/g, '') || undefined;
-  const linked = unquote(r.headers.get('x-linked-etag'));
-  const etag = linked ?? unquote(r.headers.get('etag'));
-  const size = Number(r.headers.get('x-linked-size') ?? r.headers.get('content-length'));
-  if (!etag || !/^[\w-]+$/.test(etag) || !Number.isSafeInteger(size) || size < 0) {
-    throw new DownloadError(`${path}: the server gave no usable ETag or size`);
-  }
-  const location = r.status >= 300 ? r.headers.get('location') : null;
-  return { path, size, etag, sha256: linked && /^[0-9a-f]{64}$/.test(linked) ? linked : undefined, url: location ? new URL(location, url).toString() : url };
 }
 
 /** Downloads into <blob>.incomplete (resuming it), checks it, renames it into place. */
@@ -204,16 +198,4 @@ function request(url: string, init: RequestInit): Promise<Response> {
     const cause = (e as { cause?: { code?: string } }).cause?.code;
     throw new DownloadError(`cannot reach ${new URL(url).origin}${cause ? ` (${cause})` : ''}: check the network or the hub endpoint setting`);
   });
-}
-
-/** The catalog shipped in models/catalog.json. */
-export interface CatalogEntry {
-  readonly repo: string;
-  readonly name: string;
-  readonly description: string;
-  readonly approxGiB: number;
-}
-
-export async function readCatalog(path: string): Promise<CatalogEntry[]> {
-  return JSON.parse(await readFile(path, 'utf8')) as CatalogEntry[];
 }

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { readCatalog } from '../builder/hubDownload';
+import { readCatalog } from './catalog';
 import { ChatViewProvider, messageOf } from './chatView';
 import { EngineService, SETTINGS } from './engineService';
 import { HeatmapPanel } from './heatmapPanel';

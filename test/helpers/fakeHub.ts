@@ -1,6 +1,6 @@
 /**
  * A stand-in for the Hugging Face hub on 127.0.0.1, speaking the parts of its protocol a download
- * uses: the revision API, resolve URLs (LFS files redirect to a CDN path with X-Linked-Etag =
+ * uses: the revision and tree APIs, resolve URLs (LFS files redirect to a CDN path with X-Linked-Etag =
  * sha256 and X-Linked-Size), ETags, and Range requests. It can cut a transfer off once, or
  * corrupt a file's bytes, to test resume and verification.
  */
@@ -67,6 +67,17 @@ export async function startFakeHub(repo: string, dir: string): Promise<FakeHub> 
       const siblings = [...files.keys(), 'README.md', 'pytorch_model.bin'].map((rfilename) => ({ rfilename }));
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ id: repo, sha: commit, siblings }));
+    }
+    if (path === `/api/models/${repo}/tree/${commit}`) {
+      const entries = [...files].map(([f, b]) => ({
+        type: 'file',
+        path: f,
+        size: f.endsWith('.safetensors') ? 134 : b.length, // LFS files list their pointer's size
+        oid: createHash('sha1').update(b).digest('hex'),
+        ...(f.endsWith('.safetensors') ? { lfs: { oid: sha256(b), size: b.length, pointerSize: 134 } } : {}),
+      }));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify([...entries, { type: 'file', path: 'README.md', size: 10, oid: 'a'.repeat(40) }]));
     }
     const resolve = new RegExp(`^/${repo}/resolve/(main|${commit})/(.+)$`).exec(path);
     if (resolve) {

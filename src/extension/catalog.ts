@@ -1,0 +1,16 @@
+/** The models "Download Model..." offers: models/catalog.json. */
+import { readFile } from 'node:fs/promises';
+
+export interface CatalogEntry {
+  /** "org/name" on the hub. */
+  readonly repo: string;
+  readonly name: string;
+  readonly description: string;
+  readonly approxGiB: number;
+}
+
+export async function readCatalog(path: string): Promise<CatalogEntry[]> {
+  const entries: unknown = JSON.parse(await readFile(path, 'utf8'));
+  if (!Array.isArray(entries)) throw new Error(`${path} must hold a list of models`);
+  return entries.filter((e): e is CatalogEntry => typeof e?.repo === 'string' && typeof e?.name === 'string');
+}
