@@ -111,7 +111,7 @@ function renderConversation(): void {
     const row = el('div', { class: answers.length > 1 ? 'exchange compare' : 'exchange' }, ...answers.map(renderAnswer));
     conversation.append(el('div', { class: 'question', role: 'heading', 'aria-level': '3' }, answers[0]!.question), row);
   }
-  conversation.lastElementChild?.scrollIntoView({ block: 'end' });
+  conversation.scrollTop = conversation.scrollHeight;
 }
 
 function setBusy(b: boolean): void {

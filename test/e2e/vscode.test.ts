@@ -195,4 +195,16 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     assert.ok((await panel.locator('rect.cell.spatial').count()) > 0, 'the spatial supplement is marked');
     await shot('5-heatmap-prumerge-plus');
   }));
+
+  it('compares all 576 tokens with the chosen reduction, side by side with both timings', step('compare', async () => {
+    await chat.locator('vscode-text-area textarea').fill('What is in the green box?');
+    await chat.locator('vscode-button', { hasText: 'Compare' }).click();
+    const pair = chat.locator('.exchange.compare').last();
+    await pair.locator('.stats').nth(1).waitFor({ timeout: 60_000 });
+    const [all, reduced] = [await pair.locator('.stats').nth(0).innerText(), await pair.locator('.stats').nth(1).innerText()];
+    assert.match(all, /all 576 visual tokens · first token \d+ ms/);
+    assert.match(reduced, /\d+ of 576 visual tokens, \d+(\.\d)?x fewer · first token \d+ ms/);
+    await pair.locator('.stats').nth(1).scrollIntoViewIfNeeded();
+    await shot('6-compare');
+  }));
 });
