@@ -295,6 +295,21 @@ describe('image preprocessing: bad files get clear errors', () => {
     bmp.writeInt32LE(50000, 22);
     await rejects(bmp, 'too-large', /50000 x 50000/);
   });
+  it('a 49920 x 80 strip (a 7.5 GB padded square at full size) is padded at a bounded scale', async () => {
+    const strip = await solid(49920, 80, [255, 0, 0]).png().toBuffer();
+    const out = await preprocessImage(strip);
+    assert.deepEqual(out.geometry.padded, { width: 49920, height: 49920, left: 0, top: 24920 });
+    for (let c = 0; c < 3; c++) assert.equal(pixel(out.rgb, 168, 10, c), PAD[c]);
+    assert.ok(pixel(out.rgb, 168, 168, 0) > PAD[0]!, 'the strip shows in the middle row');
+  });
+  it('a 4400 x 2000 image (past the canvas cap) keeps its colours and padding', async () => {
+    const out = await preprocessImage(await solid(4400, 2000, [10, 200, 90]).jpeg({ quality: 95 }).toBuffer());
+    assert.deepEqual(out.geometry.padded, { width: 4400, height: 4400, left: 0, top: 1200 });
+    for (let c = 0; c < 3; c++) {
+      assert.ok(Math.abs(pixel(out.rgb, 168, 168, c) - [10, 200, 90][c]!) <= 3);
+      assert.equal(pixel(out.rgb, 168, 20, c), PAD[c]);
+    }
+  });
   it('a 1 x 1 image is fine', async () => {
     const out = await preprocessImage(await solid(1, 1, [9, 9, 9]).png().toBuffer());
     assert.equal(pixel(out.rgb, 100, 100, 0), 9);

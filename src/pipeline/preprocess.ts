@@ -16,6 +16,9 @@ export const DEFAULT_MAX_INPUT_PIXELS = 150_000_000;
 /** Largest input file read into memory. */
 export const MAX_INPUT_BYTES = 512 * 1024 * 1024;
 
+/** The padded canvas is never built larger than this many pixels a side (see toModelInput). */
+export const MAX_CANVAS_SIDE = 4096;
+
 /** SVGs are rasterised with their long side at this many pixels, whatever size they declare. */
 export const SVG_RASTER_LONG_SIDE = 1344;
 
@@ -229,21 +232,40 @@ function firstLine(s: string): string {
 
 async function toModelInput(decoded: Decoded, g: ImageGeometry, config: PreprocessConfig, name: string): Promise<Uint8Array> {
   try {
-    let padded: Uint8Array = decoded.rgb; // (padded.height, padded.width, 3)
-    if (g.padded.width !== g.raster.width || g.padded.height !== g.raster.height) {
+    // A very wide or tall image would pad to a huge square (a 49920 x 80 strip: 7.5 GB of RGB).
+    // Past MAX_CANVAS_SIDE the raster is first shrunk by the factor the resize would apply
+    // anyway, and padded at that scale: the same picture within a pixel, at bounded memory.
+    const f = Math.min(1, MAX_CANVAS_SIDE / Math.max(g.padded.width, g.padded.height));
+    let raster = { rgb: decoded.rgb as Uint8Array, width: g.raster.width, height: g.raster.height };
+    let pad = g.padded;
+    if (f < 1) {
+      const width = Math.max(1, Math.round(g.raster.width * f));
+      const height = Math.max(1, Math.round(g.raster.height * f));
+      const rgb = await sharp(decoded.rgb, { raw: { width: g.raster.width, height: g.raster.height, channels: 3 } })
+        .resize(width, height, { kernel: 'cubic', fit: 'fill' })
+        .raw()
+        .toBuffer();
+      raster = { rgb, width, height };
+      const side = (n: number): number => Math.max(Math.round(n * f), 1);
+      const pw = Math.max(side(g.padded.width), width);
+      const ph = Math.max(side(g.padded.height), height);
+      pad = { width: pw, height: ph, left: Math.min(Math.round(g.padded.left * f), pw - width), top: Math.min(Math.round(g.padded.top * f), ph - height) };
+    }
+    let padded: Uint8Array = raster.rgb; // (pad.height, pad.width, 3)
+    if (pad.width !== raster.width || pad.height !== raster.height) {
       const [r, gr, b] = config.imageMean.map((m) => Math.trunc(m * 255)) as [number, number, number];
-      padded = await sharp(decoded.rgb, { raw: { width: g.raster.width, height: g.raster.height, channels: 3 } })
+      padded = await sharp(raster.rgb, { raw: { width: raster.width, height: raster.height, channels: 3 } })
         .extend({
-          left: g.padded.left,
-          top: g.padded.top,
-          right: g.padded.width - g.raster.width - g.padded.left,
-          bottom: g.padded.height - g.raster.height - g.padded.top,
+          left: pad.left,
+          top: pad.top,
+          right: pad.width - raster.width - pad.left,
+          bottom: pad.height - raster.height - pad.top,
           background: { r, g: gr, b },
         })
         .raw()
         .toBuffer();
     }
-    const { width: pw, height: ph } = g.padded;
+    const { width: pw, height: ph } = pad;
     const { width: rw, height: rh } = g.resized;
     let resized: Uint8Array;
     if (rw === pw && rh === ph) resized = padded;
