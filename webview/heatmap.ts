@@ -4,6 +4,7 @@
  * a kept patch highlights the patches merged into it.
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
+import { patchColour } from '../src/pipeline/attentionColour';
 import { patchBox } from '../src/pipeline/imageGeometry';
 import type { HeatmapEvent, HeatmapRequest, InspectResult } from '../src/protocol';
 import { el, initialState, vscodeApi } from './vscodeApi';
@@ -17,15 +18,6 @@ const MODES: [string, string][] = [
   ['topk:32', 'Fixed budget: 32'],
   ['none', 'All 576 tokens'],
 ];
-/** viridis at five stops, as the PNG export draws it. */
-const STOPS = [
-  [68, 1, 84],
-  [59, 82, 139],
-  [33, 145, 140],
-  [94, 201, 98],
-  [253, 231, 37],
-];
-
 const vscode = vscodeApi<{ reduce: string }, HeatmapRequest>();
 let reduce = vscode.getState()?.reduce ?? initialState<{ reduce?: string }>().reduce ?? 'prumerge';
 
@@ -38,16 +30,9 @@ const detail = el('p', { class: 'detail', 'aria-live': 'polite' });
 const legend = el('div', { class: 'legend' }, 'CLS attention: low', el('span', { class: 'ramp' }), 'high', el('span', { class: 'key kept' }, 'kept'), el('span', { class: 'key spatial' }, 'spatial supplement'), el('span', { class: 'key merged' }, 'merged into the hovered patch'));
 document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), summary, figure, legend, detail);
 
-function colour(t: number): string {
-  const x = Math.min(Math.max(t, 0), 1) * (STOPS.length - 1);
-  const i = Math.min(Math.floor(x), STOPS.length - 2);
-  const f = x - i;
-  return `rgb(${STOPS[i]!.map((v, k) => Math.round(v + (STOPS[i + 1]![k]! - v) * f)).join(',')})`;
-}
-
 function draw(imageSrc: string, name: string, r: InspectResult): void {
   const { width, height } = r.geometry.source;
-  const max = Math.max(...r.clsAttention) || 1;
+  const max = Math.max(...r.clsAttention);
   const kept = new Set(r.kept);
   const spatial = new Set(r.spatial);
   const clusterOf = new Map(r.kept.map((p, i) => [p, r.clusters[i] ?? []]));
@@ -69,7 +54,7 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
     rect.setAttribute('y', String(box.top));
     rect.setAttribute('width', String(box.right - box.left));
     rect.setAttribute('height', String(box.bottom - box.top));
-    rect.setAttribute('fill', colour(Math.sqrt(r.clsAttention[p]! / max)));
+    rect.setAttribute('fill', patchColour(r.clsAttention[p]!, max));
     rect.setAttribute('class', r.mode === 'none' ? 'cell' : spatial.has(p) ? 'cell spatial' : kept.has(p) ? 'cell kept' : 'cell');
     rect.dataset['patch'] = String(p);
     cells.set(p, rect);

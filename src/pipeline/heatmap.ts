@@ -6,24 +6,8 @@
 import sharp from 'sharp';
 import { patchBox } from './imageGeometry';
 import { decodeForDisplay } from './preprocess';
+import { ATTENTION_STOPS, attentionColour, patchColour } from './attentionColour';
 import type { Inspection } from './engine';
-
-/** viridis at five stops: low attention dark blue, high attention yellow. */
-const STOPS: [number, number, number][] = [
-  [68, 1, 84],
-  [59, 82, 139],
-  [33, 145, 140],
-  [94, 201, 98],
-  [253, 231, 37],
-];
-
-export function attentionColour(t: number): string {
-  const x = Math.min(Math.max(t, 0), 1) * (STOPS.length - 1);
-  const i = Math.min(Math.floor(x), STOPS.length - 2);
-  const f = x - i;
-  const c = STOPS[i]!.map((v, k) => Math.round(v + (STOPS[i + 1]![k]! - v) * f));
-  return `rgb(${c.join(',')})`;
-}
 
 export async function renderHeatmap(image: string | Uint8Array, inspection: Pick<Inspection, 'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'clsAttention' | 'geometry' | 'grid'>, maxSide = 1024): Promise<Buffer> {
   const { geometry, grid } = inspection;
@@ -31,7 +15,6 @@ export async function renderHeatmap(image: string | Uint8Array, inspection: Pick
   const scale = display.width / geometry.source.width;
   const legend = 44;
   const att = inspection.clsAttention;
-  // colour by rank-preserving sqrt scale: a few outliers would otherwise leave everything dark
   let max = 0;
   for (const a of att) max = Math.max(max, a);
   const kept = new Set(inspection.kept);
@@ -49,7 +32,7 @@ export async function renderHeatmap(image: string | Uint8Array, inspection: Pick
     const y = (box.top * scale).toFixed(1);
     const w = ((box.right - box.left) * scale).toFixed(1);
     const h = ((box.bottom - box.top) * scale).toFixed(1);
-    cells.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="${attentionColour(Math.sqrt(att[p]! / (max || 1)))}"/>`);
+    cells.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="${patchColour(att[p]!, max)}"/>`);
     if (kept.has(p) && inspection.mode !== 'none') {
       const dash = spatial.has(p) ? ' stroke-dasharray="4 3" stroke="#00e5ff"' : ' stroke="#ff3b30"';
       outlines.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="none" stroke-width="2"${dash}/>`);
@@ -57,7 +40,7 @@ export async function renderHeatmap(image: string | Uint8Array, inspection: Pick
   }
   const W = display.width;
   const H = display.height;
-  const stops = STOPS.map((_, i) => `<stop offset="${i / (STOPS.length - 1)}" stop-color="${attentionColour(i / (STOPS.length - 1))}"/>`).join('');
+  const stops = ATTENTION_STOPS.map((_, i) => `<stop offset="${i / (ATTENTION_STOPS.length - 1)}" stop-color="${attentionColour(i / (ATTENTION_STOPS.length - 1))}"/>`).join('');
   const title = inspection.mode === 'none'
     ? `all ${inspection.n} visual tokens`
     : `${inspection.mode}: ${inspection.rows} of ${inspection.n} visual tokens (${(inspection.n / inspection.rows).toFixed(1)}x fewer)` +
