@@ -4,7 +4,7 @@
  * the host never loads onnxruntime. Plain JSON values only: no typed arrays cross the channel.
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
-import type { AskResult, Inspection } from './pipeline/engine';
+import type { AskResult, AskStage, Inspection } from './pipeline/engine';
 import type { ExecutionProviderSetting } from './pipeline/sessions';
 
 /** A model to run, as the host names it. */
@@ -95,6 +95,8 @@ export const WorkerNotifications = {
   cancel: new NotificationType<{ readonly requestId: string }>('engine/cancel'),
   /** worker -> host: more answer text for a request. */
   text: new NotificationType<{ readonly requestId: string; readonly delta: string }>('engine/text'),
+  /** worker -> host: a request has reached this stage of the pipeline. */
+  stage: new NotificationType<{ readonly requestId: string; readonly stage: AskStage }>('engine/stage'),
   /** worker -> host: how far a download has got. */
   downloadProgress: new NotificationType<{ readonly requestId: string; readonly file: string; readonly bytes: number; readonly total: number; readonly bytesPerSecond: number }>('hub/progress'),
   /** worker -> host: how far a build has got. */
@@ -114,6 +116,22 @@ export interface AnswerStats {
   readonly ep: string;
   readonly stopReason: string;
   readonly reduce: string;
+}
+
+/** One answer in the chat, as the host keeps it and the webview shows it. */
+export interface ChatAnswer {
+  readonly id: string;
+  /** Answers to one question (two when comparing) share a group. */
+  readonly group: string;
+  readonly question: string;
+  readonly reduce: string;
+  text: string;
+  stats?: AnswerStats;
+  error?: string;
+  note?: string;
+  /** What the engine is doing before the first words arrive. */
+  stage?: AskStage;
+  done: boolean;
 }
 
 /** chat view -> host */
@@ -138,10 +156,14 @@ export type ChatEvent =
       readonly reduce: string;
     }
   | { readonly type: 'answerStart'; readonly id: string; readonly question: string; readonly reduce: string; readonly group: string }
+  | { readonly type: 'answerStage'; readonly id: string; readonly stage: AskStage }
   | { readonly type: 'answerDelta'; readonly id: string; readonly delta: string }
-  | { readonly type: 'answerEnd'; readonly id: string; readonly answer: string; readonly stats: AnswerStats }
+  /** `note`: something the user should know about this answer (e.g. the image changed). */
+  | { readonly type: 'answerEnd'; readonly id: string; readonly answer: string; readonly stats: AnswerStats; readonly note?: string }
   | { readonly type: 'answerError'; readonly id: string; readonly message: string }
   | { readonly type: 'busy'; readonly busy: boolean }
+  /** The whole conversation, for a view shown again after being hidden (answers go on meanwhile). */
+  | { readonly type: 'transcript'; readonly answers: readonly ChatAnswer[]; readonly busy: boolean }
   | { readonly type: 'focusQuestion' }
   | { readonly type: 'cleared' };
 

@@ -118,11 +118,13 @@ function describeEngine(label: string, load: () => Promise<Subject>): void {
       let pieces = 0;
       const stopped = await s.engine.ask(
         { image: SAMPLE, question: 'Describe it.', reduce: parseReduceMode('prumerge'), maxNewTokens: 50 },
-        () => {
-          pieces++;
-          controller.abort();
+        {
+          onText: () => {
+            pieces++;
+            controller.abort();
+          },
+          signal: controller.signal,
         },
-        controller.signal,
       );
       assert.equal(stopped.stopReason, 'cancelled');
       assert.ok(stopped.tokens.length <= 3 && pieces >= 1);

@@ -30,6 +30,27 @@ describe('prompt', () => {
     assert.deepEqual(ids.slice(0, imageStart), [1, 3148, 1001, 29901, 29871]);
   });
 
+  it('takes any Unicode in a question: emoji, right-to-left, CJK, combining marks, NUL; a lone surrogate becomes U+FFFD', () => {
+    const cases: [string, string][] = [
+      ['👩‍💻 and 👨‍👩‍👧 🙂', '👩‍💻 and 👨‍👩‍👧 🙂'],
+      ['ما هذا؟', 'ما هذا؟'],
+      ['这是什么图？', '这是什么图？'],
+      ['e\u0301 n\u0303 Å', 'e\u0301 n\u0303 Å'],
+      ['a\u0000b\u200Bc', 'a\u0000b\u200Bc'],
+      ['lone \uD800 high, lone \uDC00 low', 'lone \uFFFD high, lone \uFFFD low'],
+    ];
+    for (const [question, expected] of cases) {
+      const { ids } = prompt.ids([{ question }], 2);
+      const text = prompt.decode(ids);
+      assert.ok(text.startsWith('USER:'), text);
+      assert.ok(text.endsWith(`\n${expected} ASSISTANT:`), `${JSON.stringify(question)} came back as ${JSON.stringify(text)}`);
+    }
+  });
+
+  it('decodes an empty answer (end of sequence first) to empty text', () => {
+    assert.equal(prompt.decode([]), '');
+  });
+
   it('keeps special-token text typed by the user as text', () => {
     const { ids } = prompt.ids([{ question: 'what is <image> and </s>?' }], 3);
     assert.equal(ids.filter((id) => id === 32000).length, 3);

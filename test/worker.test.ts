@@ -40,7 +40,7 @@ describe('the inference worker', () => {
     assert.equal(loaded.randomWeights, true);
     assert.equal(loaded.grid, 24);
     let streamed = '';
-    const r = await client.ask(ASK, (d) => (streamed += d));
+    const r = await client.ask(ASK, { onText: (d) => (streamed += d) });
     assert.ok(r.tokens.length > 0);
     assert.equal(streamed.trim(), r.answer);
     assert.equal(r.visual.total, 576);
@@ -58,7 +58,7 @@ describe('the inference worker', () => {
   it('stops at the next token when cancelled', async () => {
     const controller = new AbortController();
     // sampled and long, so that generation is still running when the cancel arrives
-    const r = await client.ask({ ...ASK, temperature: 1, maxNewTokens: 4000 }, () => controller.abort(), controller.signal);
+    const r = await client.ask({ ...ASK, temperature: 1, maxNewTokens: 4000 }, { onText: () => controller.abort(), signal: controller.signal });
     assert.equal(r.stopReason, 'cancelled');
   });
 
@@ -68,7 +68,7 @@ describe('the inference worker', () => {
 
   it('turns a killed worker into an error, then answers on a fresh one', async () => {
     const pid = client.pid!;
-    const pending = client.ask({ ...ASK, temperature: 1, maxNewTokens: 4000 }, () => process.kill(pid, 'SIGKILL'));
+    const pending = client.ask({ ...ASK, temperature: 1, maxNewTokens: 4000 }, { onText: () => process.kill(pid, 'SIGKILL') });
     await assert.rejects(pending, (e: unknown) => e instanceof WorkerCrashedError && /SIGKILL/.test(e.message));
     assert.ok(!alive(pid), 'the killed worker is gone');
     const r = await client.ask(ASK);

@@ -4,21 +4,14 @@
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeTextArea } from '@vscode/webview-ui-toolkit';
 import MarkdownIt from 'markdown-it';
-import type { AnswerStats, ChatEvent, ChatRequest } from '../src/protocol';
+import type { AskStage } from '../src/pipeline/engine';
+import { applyChatEvent } from '../src/chatTranscript';
+import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/protocol';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeTextArea());
 
-interface Answer {
-  id: string;
-  group: string;
-  question: string;
-  reduce: string;
-  text: string;
-  stats?: AnswerStats;
-  error?: string;
-  done: boolean;
-}
+type Answer = ChatAnswer;
 
 interface State {
   answers: Answer[];
@@ -34,10 +27,29 @@ const REDUCTIONS: [string, string][] = [
   ['none', 'All 576 tokens'],
 ];
 
+const STAGE_LABELS: Record<AskStage, string> = {
+  preprocess: 'Reading the image…',
+  vision: 'Running the vision tower…',
+  reduce: 'Merging visual tokens…',
+  projector: 'Projecting visual tokens…',
+  prefill: 'Reading the question…',
+  decode: 'Writing…',
+};
+
 const vscode = vscodeApi<State, ChatRequest>();
 const md = new MarkdownIt({ html: false, linkify: true, breaks: true });
 const state: State = vscode.getState() ?? { answers: [], reduce: initialState<{ reduce?: string }>().reduce ?? 'prumerge', image: null, model: null };
 let busy = false;
+/** The question sent and not yet taken: kept in the box until the host starts answering it. */
+let sentQuestion: string | undefined;
+
+// answers left unfinished by an earlier view: the host sends them whole if it still has them
+for (const a of state.answers) {
+  if (a.done) continue;
+  a.done = true;
+  a.stage = undefined;
+  a.error = 'Interrupted: the chat view was closed while this answer was being written.';
+}
 
 const app = document.getElementById('app')!;
 const header = el('section', { class: 'image', 'aria-label': 'Attached image' });
@@ -84,6 +96,7 @@ function linkButton(label: string, onClick: () => void): HTMLElement {
 }
 
 function statsText(s: AnswerStats): string {
+  if (s.visualTokens === 0) return 'stopped before the answer began';
   const fewer = s.totalVisualTokens / s.visualTokens;
   const tokens = s.reduce === 'none' ? `all ${s.totalVisualTokens} visual tokens` : `${s.visualTokens} of ${s.totalVisualTokens} visual tokens, ${fewer.toFixed(fewer >= 10 ? 0 : 1)}x fewer`;
   const stopped = s.stopReason === 'cancelled' ? ' · stopped' : s.stopReason === 'repetition' ? ' · stopped repeating itself' : '';
@@ -93,7 +106,10 @@ function statsText(s: AnswerStats): string {
 function renderAnswer(a: Answer): HTMLElement {
   const body = el('div', { class: 'answer-text' });
   body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
-  const parts: HTMLElement[] = [el('div', { class: 'mode' }, REDUCTIONS.find(([v]) => v === a.reduce)?.[1] ?? a.reduce), body];
+  const parts: HTMLElement[] = [el('div', { class: 'mode' }, REDUCTIONS.find(([v]) => v === a.reduce)?.[1] ?? a.reduce)];
+  if (a.note) parts.push(el('p', { class: 'note', role: 'note' }, a.note));
+  parts.push(body);
+  if (!a.done && !a.text && a.stage) parts.push(el('p', { class: 'stage', 'aria-live': 'polite' }, STAGE_LABELS[a.stage]));
   if (a.error) parts.push(el('p', { class: 'error', role: 'alert' }, a.error));
   if (a.stats) {
     const copy = linkButton('Copy', () => vscode.post({ type: 'copy', text: a.text }));
@@ -124,8 +140,8 @@ function setBusy(b: boolean): void {
 function send(compare: boolean): void {
   const text = (question as unknown as { value: string }).value.trim();
   if (!text || busy) return;
+  sentQuestion = text;
   vscode.post({ type: 'ask', question: text, reduce: state.reduce, compare });
-  (question as unknown as { value: string }).value = '';
 }
 
 askButton.addEventListener('click', () => send(false));
@@ -175,7 +191,7 @@ document.addEventListener('paste', (e) => {
 
 window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
   const m = e.data;
-  const find = (id: string): Answer | undefined => state.answers.find((a) => a.id === id);
+  const touched = applyChatEvent(state.answers, m);
   switch (m.type) {
     case 'state':
       state.image = m.image;
@@ -183,39 +199,34 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       renderHeader();
       break;
     case 'answerStart':
-      state.answers.push({ id: m.id, group: m.group, question: m.question, reduce: m.reduce, text: '', done: false });
+      if (sentQuestion === m.question && (question as unknown as { value: string }).value.trim() === m.question) (question as unknown as { value: string }).value = '';
+      sentQuestion = undefined;
       renderConversation();
       break;
+    case 'answerStage':
     case 'answerDelta': {
-      const a = find(m.id);
-      if (!a) break;
-      a.text += m.delta;
-      const node = conversation.querySelector(`[data-id="${CSS.escape(m.id)}"] .answer-text`);
-      if (node) node.innerHTML = md.render(a.text);
+      // only this answer's node changes while it streams
+      const node = touched && conversation.querySelector(`[data-id="${CSS.escape(touched.id)}"]`);
+      if (node) node.replaceWith(renderAnswer(touched));
       break;
     }
-    case 'answerEnd': {
-      const a = find(m.id);
-      if (a) Object.assign(a, { text: m.answer, stats: m.stats, done: true });
+    case 'answerError':
+      if (!touched) state.answers.push({ id: `error-${Date.now()}`, group: `error-${Date.now()}`, question: '', reduce: state.reduce, text: '', error: m.message, done: true });
       renderConversation();
       break;
-    }
-    case 'answerError': {
-      const a = find(m.id);
-      if (a) Object.assign(a, { error: m.message, done: true });
-      else state.answers.push({ id: `error-${Date.now()}`, group: `error-${Date.now()}`, question: '', reduce: state.reduce, text: '', error: m.message, done: true });
+    case 'answerEnd':
+    case 'cleared':
       renderConversation();
       break;
-    }
+    case 'transcript':
+      setBusy(m.busy);
+      renderConversation();
+      break;
     case 'busy':
       setBusy(m.busy);
       break;
     case 'focusQuestion':
       (question as HTMLElement).focus();
-      break;
-    case 'cleared':
-      state.answers = [];
-      renderConversation();
       break;
   }
   save();

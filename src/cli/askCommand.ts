@@ -50,7 +50,7 @@ export async function runAsk(args: string[]): Promise<void> {
     for (const [i, q] of [question, ...values['follow-up']].entries()) {
       if (!values.json && i > 0) await writeOut(`\n> ${q}\n`);
       const stream = values.json ? undefined : (delta: string): void => void process.stdout.write(delta);
-      const r = await engine.ask({ image, question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 }, stream);
+      const r = await engine.ask({ image, question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 }, { onText: stream });
       results.push(r);
       if (!values.json) {
         await writeOut('\n');

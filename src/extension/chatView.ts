@@ -3,11 +3,11 @@
  * answers with their figures, Stop, follow-ups, New chat, the reduction picker and "compare".
  * Messages from the webview are checked with isChatRequest before anything is done with them.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, isChatRequest } from '../protocol';
+import { ChatSession, messageOf } from './chatSession';
 import { EngineService, SETTINGS } from './engineService';
 import { decodeImageDataUrl, isImagePath, isInside, isSafeExternalLink } from './imageFiles';
 import { webviewHtml } from './webviewHtml';
@@ -22,14 +22,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
 
   private view: vscode.WebviewView | undefined;
   private image: AttachedImage | undefined;
-  private running: AbortController | undefined;
-  /** The image the engine's current conversation is about: follow-ups continue it. */
-  private conversationImage: string | undefined;
+  private readonly session: ChatSession;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly engine: EngineService,
-  ) {}
+  ) {
+    this.session = new ChatSession(engine, (e) => this.post(e), () => {
+      const config = vscode.workspace.getConfiguration(SETTINGS);
+      return { maxNewTokens: config.get<number>('maxNewTokens', 256), temperature: config.get<number>('temperature', 0) };
+    });
+  }
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
@@ -49,7 +52,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
       void this.handle(m).catch((e: unknown) => this.post({ type: 'answerError', id: '', message: messageOf(e) }));
     });
     view.onDidDispose(() => {
-      this.running?.abort();
+      // closed mid-answer: stop it rather than compute for nobody; the transcript is webview state
+      this.session.stop();
       this.view = undefined;
     });
   }
@@ -65,28 +69,26 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
       return;
     }
     this.image = { uri, pasted };
+    this.session.image = uri.fsPath;
     await vscode.commands.executeCommand(`${ChatViewProvider.viewType}.focus`);
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
     this.post({ type: 'focusQuestion' });
   }
 
-  async newChat(): Promise<void> {
-    this.running?.abort();
-    this.conversationImage = undefined;
-    await this.engine.newConversation().catch(() => undefined);
-    this.post({ type: 'cleared' });
+  newChat(): Promise<void> {
+    return this.session.newChat();
   }
 
   private async handle(m: ChatRequest): Promise<void> {
     switch (m.type) {
       case 'ready':
-        return this.postState();
+        await this.postState();
+        return this.session.ready();
       case 'ask':
-        return this.ask(m.question, m.reduce, m.compare);
+        return this.session.ask(m.question, m.reduce, m.compare);
       case 'stop':
-        this.running?.abort();
-        return;
+        return this.session.stop();
       case 'newChat':
         return this.newChat();
       case 'pickImage':
@@ -103,68 +105,6 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
       case 'openLink':
         if (isSafeExternalLink(m.href)) await vscode.env.openExternal(vscode.Uri.parse(m.href));
         return;
-    }
-  }
-
-  private async ask(question: string, reduce: string, compare: boolean): Promise<void> {
-    if (!question.trim()) return;
-    const image = this.image;
-    if (!image) {
-      this.post({ type: 'answerError', id: '', message: 'Attach an image first: right-click one in the Explorer, or use the image button.' });
-      return;
-    }
-    if (this.running) {
-      this.post({ type: 'answerError', id: '', message: 'Wait for the current answer, or press Stop.' });
-      return;
-    }
-    const config = vscode.workspace.getConfiguration(SETTINGS);
-    const controller = new AbortController();
-    this.running = controller;
-    this.post({ type: 'busy', busy: true });
-    const group = randomUUID();
-    try {
-      const modes = compare && reduce !== 'none' ? ['none', reduce] : [reduce];
-      for (const mode of modes) {
-        if (controller.signal.aborted) break;
-        const followUp = !compare && this.conversationImage === image.uri.fsPath;
-        const id = randomUUID();
-        this.post({ type: 'answerStart', id, question, reduce: mode, group });
-        try {
-          const r = await this.engine.ask(
-            {
-              image: image.uri.fsPath,
-              question,
-              reduce: mode,
-              followUp,
-              maxNewTokens: config.get<number>('maxNewTokens', 256),
-              temperature: config.get<number>('temperature', 0),
-            },
-            (delta) => this.post({ type: 'answerDelta', id, delta }),
-            controller.signal,
-          );
-          this.conversationImage = compare ? undefined : image.uri.fsPath;
-          this.post({
-            type: 'answerEnd',
-            id,
-            answer: r.answer,
-            stats: {
-              visualTokens: r.visual.kept,
-              totalVisualTokens: r.visual.total,
-              ttftMs: r.timings.ttftMs,
-              tokensPerSecond: r.timings.decodeTokensPerSecond,
-              ep: r.ep,
-              stopReason: r.stopReason,
-              reduce: mode,
-            },
-          });
-        } catch (e) {
-          this.conversationImage = undefined;
-          this.post({ type: 'answerError', id, message: messageOf(e) });
-        }
-      }
-    } finally {
-      this.running = undefined;
-      this.post({ type: 'busy', busy: false });
     }
   }
 
@@ -206,8 +146,4 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
   private post(event: ChatEvent): void {
     void this.view?.webview.postMessage(event);
   }
-}
-
-export function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
-import type { AskResult } from '../pipeline/engine';
+import type { AskHooks, AskResult } from '../pipeline/engine';
 import type { ExecutionProviderSetting } from '../pipeline/sessions';
 import type { AskParams, InspectResult, LoadResult, ModelSpec } from '../protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
@@ -67,10 +67,10 @@ export class EngineService implements vscode.Disposable {
     return this.loaded;
   }
 
-  async ask(params: Omit<AskParams, 'requestId' | 'modelDir' | 'ep'>, onText: (delta: string) => void, signal?: AbortSignal): Promise<AskResult> {
+  async ask(params: Omit<AskParams, 'requestId' | 'modelDir' | 'ep'>, hooks: AskHooks): Promise<AskResult> {
     await this.load();
     const { modelDir, ep } = this.spec();
-    return this.client.ask({ ...params, modelDir, ep }, onText, signal);
+    return this.client.ask({ ...params, modelDir, ep }, hooks);
   }
 
   async inspect(image: string, reduce: string): Promise<InspectResult> {

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { HeatmapEvent, HeatmapRequest, isHeatmapRequest } from '../protocol';
-import { messageOf } from './chatView';
+import { messageOf } from './chatSession';
 import { EngineService } from './engineService';
 import { webviewHtml } from './webviewHtml';
 

@@ -6,10 +6,11 @@
  *     -> prefill -> decode with the KV cache -> streamed text
  *
  * A follow-up question about the same image continues from the conversation's KV cache: only the
- * new tokens are filled. One request runs at a time; later ones wait their turn.
+ * new tokens are filled. One request runs at a time; later ones wait their turn. A cancelled
+ * request stops at the next stage boundary: between stages, prefill chunks or tokens.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
@@ -38,6 +39,27 @@ export interface Timings {
 
 export type StopReason = 'eos' | 'max-tokens' | 'repetition' | 'cancelled' | 'context-full';
 
+/** Where a request is, in pipeline order; reported as each begins. */
+export const ASK_STAGES = ['preprocess', 'vision', 'reduce', 'projector', 'prefill', 'decode'] as const;
+export type AskStage = (typeof ASK_STAGES)[number];
+
+export interface AskHooks {
+  /** Answer text as it is generated, never splitting a character. */
+  readonly onText?: (delta: string) => void;
+  readonly onStage?: (stage: AskStage) => void;
+  /** Aborting stops the request at the next stage boundary, prefill chunk or token. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * How a request relates to the conversation: `restarted` when a follow-up was asked but the
+ * image file changed (or the reduction did) since the last answer, so it began again.
+ */
+export type ConversationUse = 'new' | 'continued' | 'restarted';
+
+/** Prompt tokens filled per decoder run: small enough that Stop is honoured within one chunk. */
+export const PREFILL_CHUNK = 128;
+
 export interface AskRequest {
   readonly image: string | Uint8Array;
   readonly question: string;
@@ -63,6 +85,7 @@ export interface AskResult {
   /** Prompt tokens taken from the conversation's KV cache instead of being filled again. */
   readonly reusedTokens: number;
   readonly promptTokens: number;
+  readonly conversation: ConversationUse;
 }
 
 export interface EncodedImage {
@@ -93,6 +116,14 @@ export interface Inspection {
 
 export class EngineError extends Error {
   override readonly name = 'EngineError';
+}
+
+/** Thrown inside the engine at a stage boundary once the request's signal is aborted. */
+class Cancelled extends Error {}
+
+function checkpoint(hooks: AskHooks, stage?: AskStage): void {
+  if (hooks.signal?.aborted) throw new Cancelled();
+  if (stage) hooks.onStage?.(stage);
 }
 
 interface Conversation {
@@ -139,12 +170,14 @@ export class Engine {
   }
 
   /** Preprocess, vision tower, reduction and projector: everything the image contributes. */
-  async encodeImage(image: string | Uint8Array, mode: ReduceMode): Promise<EncodedImage> {
+  async encodeImage(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks = {}): Promise<EncodedImage> {
     const m = this.manifest;
+    checkpoint(hooks, 'preprocess');
     let t = now();
     const pre = await preprocessImage(image, { config: m.preprocess });
     const preprocessMs = now() - t;
 
+    checkpoint(hooks, 'vision');
     t = now();
     const size = m.vision.imageSize;
     const out = await runChecked(this.vision, { pixel_values: new ort.Tensor('float32', pre.pixelValues, [1, 3, size, size]) }, 'vision tower');
@@ -158,10 +191,12 @@ export class Engine {
     };
     const visionMs = now() - t;
 
+    checkpoint(hooks, 'reduce');
     t = now();
     const reduction = reduceVisualTokens(taps, mode);
     const reduceMs = now() - t;
 
+    checkpoint(hooks, 'projector');
     t = now();
     const proj = await runChecked(this.projector, { image_features: new ort.Tensor('float32', reduction.features, [reduction.rows, reduction.width]) }, 'projector');
     const projectorMs = now() - t;
@@ -186,9 +221,9 @@ export class Engine {
     };
   }
 
-  /** Answers a question, streaming text to `onText`; requests run one at a time. */
-  ask(request: AskRequest, onText: (delta: string) => void = () => {}, signal?: AbortSignal): Promise<AskResult> {
-    const run = this.queue.then(() => this.askNow(request, onText, signal));
+  /** Answers a question, streaming text to `hooks.onText`; requests run one at a time. */
+  ask(request: AskRequest, hooks: AskHooks = {}): Promise<AskResult> {
+    const run = this.queue.then(() => this.askNow(request, hooks));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -198,114 +233,126 @@ export class Engine {
     this.conversation = undefined;
   }
 
-  private async askNow(request: AskRequest, onText: (delta: string) => void, signal?: AbortSignal): Promise<AskResult> {
+  private async askNow(request: AskRequest, hooks: AskHooks): Promise<AskResult> {
     const started = now();
     const question = request.question.trim();
     if (!question) throw new EngineError('the question is empty: type what you want to know about the image');
     const mode = formatReduceMode(request.reduce);
-    const imageKey = typeof request.image === 'string' ? `path:${resolve(request.image)}` : `sha256:${createHash('sha256').update(request.image).digest('hex')}`;
+    const imageKey = await imageKeyOf(request.image);
+    const timings: Timings = { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0, prefillMs: 0, ttftMs: 0, decodeTokensPerSecond: 0 };
 
+    if (!request.followUp) this.conversation = undefined; // a new question ends the old conversation, even if it is stopped
     let conv = this.conversation;
-    let timings: Timings = { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0, prefillMs: 0, ttftMs: 0, decodeTokensPerSecond: 0 };
-    if (!request.followUp || !conv || conv.imageKey !== imageKey || conv.mode !== mode) {
-      const image = await this.encodeImage(request.image, request.reduce);
-      timings = { ...timings, ...image.timings };
-      conv = { imageKey, mode, image, turns: [], ids: [], cache: undefined };
-      this.conversation = conv;
-    }
-    const turns = [...conv.turns, { question }];
-    const slots = conv.image.reduction.rows;
-    const prompt = this.prompt.ids(turns, slots);
-    const maxPositions = this.manifest.decoder.maxPositions;
-    if (prompt.ids.length >= maxPositions) {
-      throw new EngineError(
-        `the conversation is ${prompt.ids.length} tokens long, the model takes ${maxPositions}: ask a shorter question or start a new chat`,
-      );
-    }
-    const maxNew = Math.min(request.maxNewTokens ?? 256, maxPositions - prompt.ids.length);
+    let use: ConversationUse = 'continued';
+    let promptTokens = 0;
+    try {
+      if (!request.followUp || !conv || conv.imageKey !== imageKey || conv.mode !== mode) {
+        use = request.followUp && conv ? 'restarted' : 'new';
+        conv = undefined;
+        const image = await this.encodeImage(request.image, request.reduce, hooks);
+        Object.assign(timings, image.timings);
+        conv = { imageKey, mode, image, turns: [], ids: [], cache: undefined };
+        this.conversation = conv;
+      }
+      const turns = [...conv.turns, { question }];
+      const slots = conv.image.reduction.rows;
+      const prompt = this.prompt.ids(turns, slots);
+      promptTokens = prompt.ids.length;
+      const maxPositions = this.manifest.decoder.maxPositions;
+      if (prompt.ids.length >= maxPositions) {
+        throw new EngineError(
+          `the conversation is ${prompt.ids.length} tokens long, the model takes ${maxPositions}: ask a shorter question or start a new chat`,
+        );
+      }
+      const maxNew = Math.min(request.maxNewTokens ?? 256, maxPositions - prompt.ids.length);
 
-    // reuse the longest cached prefix; at least one token must be filled to get logits
-    let reuse = 0;
-    while (reuse < conv.ids.length && reuse < prompt.ids.length - 1 && conv.ids[reuse] === prompt.ids[reuse]) reuse++;
-    if (reuse < prompt.imageStart + slots && reuse > prompt.imageStart) reuse = prompt.imageStart; // never split the image
-    let cache = reuse > 0 ? truncateCache(conv.cache!, reuse, this.manifest.decoder.numLayers) : undefined;
+      // reuse the longest cached prefix; at least one token must be filled to get logits
+      let reuse = 0;
+      while (reuse < conv.ids.length && reuse < prompt.ids.length - 1 && conv.ids[reuse] === prompt.ids[reuse]) reuse++;
+      if (reuse < prompt.imageStart + slots && reuse > prompt.imageStart) reuse = prompt.imageStart; // never split the image
+      let cache = reuse > 0 ? truncateCache(conv.cache!, reuse, this.manifest.decoder.numLayers) : undefined;
 
-    // prefill
-    const t = now();
-    const fill = prompt.ids.slice(reuse);
-    const h = this.manifest.decoder.hiddenSize;
-    const embeds = new Float32Array(fill.length * h);
-    for (let i = 0; i < fill.length; i++) {
-      const pos = reuse + i;
-      const slot = pos - prompt.imageStart;
-      if (slot >= 0 && slot < slots) embeds.set(conv.image.embeds.subarray(slot * h, (slot + 1) * h), i * h);
-      else await this.table.lookup([fill[i]!], embeds, i);
+      // prefill, a chunk at a time; the conversation keeps its old cache until the answer is done
+      checkpoint(hooks, 'prefill');
+      const t = now();
+      const h = this.manifest.decoder.hiddenSize;
+      let step: { logits: Float32Array; cache: Record<string, ort.Tensor> } | undefined;
+      for (let from = reuse; from < prompt.ids.length; from += PREFILL_CHUNK) {
+        if (from > reuse) checkpoint(hooks);
+        const fill = prompt.ids.slice(from, from + PREFILL_CHUNK);
+        const embeds = new Float32Array(fill.length * h);
+        for (let i = 0; i < fill.length; i++) {
+          const slot = from + i - prompt.imageStart;
+          if (slot >= 0 && slot < slots) embeds.set(conv.image.embeds.subarray(slot * h, (slot + 1) * h), i * h);
+          else await this.table.lookup([fill[i]!], embeds, i);
+        }
+        step = await this.step(embeds, cache, from);
+        cache = step.cache;
+      }
+      timings.prefillMs = now() - t;
+
+      // decode
+      checkpoint(hooks, 'decode');
+      const rng = new SeededRandom(request.seed ?? 0);
+      const sampling = { temperature: request.temperature ?? 0, topP: request.topP ?? 1 };
+      const guard = new RepetitionGuard();
+      const streamer = new TextStreamer((ids) => this.prompt.decode(ids));
+      const tokens: number[] = [];
+      const fed = [...prompt.ids];
+      let stopReason: StopReason = 'max-tokens';
+      let decodeStart = 0;
+      const one = new Float32Array(h);
+      while (tokens.length < maxNew) {
+        if (hooks.signal?.aborted) {
+          stopReason = 'cancelled';
+          break;
+        }
+        const id = sampleToken(step!.logits, sampling, rng);
+        if (tokens.length === 0) {
+          timings.ttftMs = now() - started;
+          decodeStart = now();
+        }
+        if (id === this.manifest.tokenizer.eosTokenId && !request.fixedLength) {
+          stopReason = 'eos';
+          break;
+        }
+        tokens.push(id);
+        const delta = streamer.put(id);
+        if (delta) hooks.onText?.(delta);
+        if (guard.push(id) && !request.fixedLength) {
+          stopReason = 'repetition';
+          break;
+        }
+        if (tokens.length >= maxNew) {
+          stopReason = fed.length + 1 >= maxPositions ? 'context-full' : 'max-tokens';
+          break;
+        }
+        await this.table.lookup([id], one);
+        step = await this.step(one, cache, fed.length);
+        cache = step.cache;
+        fed.push(id);
+      }
+      const rest = streamer.end();
+      if (rest) hooks.onText?.(rest);
+      if (tokens.length > 1) timings.decodeTokensPerSecond = (tokens.length - 1) / ((now() - decodeStart) / 1000);
+      if (timings.ttftMs === 0) timings.ttftMs = now() - started;
+
+      const answer = this.prompt.decode(tokens).trim();
+      if (tokens.length > 0 || stopReason !== 'cancelled') conv.turns = [...turns.slice(0, -1), { question, answer }];
+      conv.ids = fed;
+      conv.cache = cache;
+      return this.result(conv, { answer, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse, promptTokens, conversation: use });
+    } catch (e) {
+      if (!(e instanceof Cancelled)) throw e;
+      // stopped before the first token: the conversation is as it was before the question
+      return this.result(conv, { answer: '', inputIds: [], tokens: [], timings, stopReason: 'cancelled', reusedTokens: 0, promptTokens, conversation: use });
     }
-    let step = await this.step(embeds, cache, reuse);
-    timings.prefillMs = now() - t;
-    cache = step.cache;
+  }
 
-    // decode
-    const rng = new SeededRandom(request.seed ?? 0);
-    const sampling = { temperature: request.temperature ?? 0, topP: request.topP ?? 1 };
-    const guard = new RepetitionGuard();
-    const streamer = new TextStreamer((ids) => this.prompt.decode(ids));
-    const tokens: number[] = [];
-    const fed = [...prompt.ids];
-    let stopReason: StopReason = 'max-tokens';
-    let decodeStart = 0;
-    const one = new Float32Array(h);
-    while (tokens.length < maxNew) {
-      if (signal?.aborted) {
-        stopReason = 'cancelled';
-        break;
-      }
-      const id = sampleToken(step.logits, sampling, rng);
-      if (tokens.length === 0) {
-        timings.ttftMs = now() - started;
-        decodeStart = now();
-      }
-      if (id === this.manifest.tokenizer.eosTokenId && !request.fixedLength) {
-        stopReason = 'eos';
-        break;
-      }
-      tokens.push(id);
-      const delta = streamer.put(id);
-      if (delta) onText(delta);
-      if (guard.push(id) && !request.fixedLength) {
-        stopReason = 'repetition';
-        break;
-      }
-      if (tokens.length >= maxNew) {
-        stopReason = fed.length + 1 >= maxPositions ? 'context-full' : 'max-tokens';
-        break;
-      }
-      await this.table.lookup([id], one);
-      step = await this.step(one, cache, fed.length);
-      cache = step.cache;
-      fed.push(id);
-    }
-    const rest = streamer.end();
-    if (rest) onText(rest);
-    if (tokens.length > 1) timings.decodeTokensPerSecond = (tokens.length - 1) / ((now() - decodeStart) / 1000);
-    if (timings.ttftMs === 0) timings.ttftMs = now() - started;
-
-    const answer = this.prompt.decode(tokens).trim();
-    conv.turns = [...turns.slice(0, -1), { question, answer }];
-    conv.ids = fed;
-    conv.cache = cache;
-    const r = conv.image.reduction;
-    return {
-      answer,
-      inputIds: prompt.ids,
-      tokens,
-      visual: { total: r.patches, kept: r.rows, indices: Array.from(r.kept) },
-      timings,
-      ep: this.ep,
-      stopReason,
-      reusedTokens: reuse,
-      promptTokens: prompt.ids.length,
-    };
+  private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep'>): AskResult {
+    const red = conv?.image.reduction;
+    const visual = red ? { total: red.patches, kept: red.rows, indices: Array.from(red.kept) } : { total: this.manifest.vision.grid ** 2, kept: 0, indices: [] };
+    return { ...r, visual, ep: this.ep };
   }
 
   /** One decoder run on `embeds` (S, hidden) after `past` cached positions. */
@@ -355,6 +402,14 @@ function truncateCache(cache: Record<string, ort.Tensor>, length: number, layers
     }
   }
   return out;
+}
+
+/** Names an image's content: a file's path with its size and modification time, or the bytes' hash. */
+async function imageKeyOf(image: string | Uint8Array): Promise<string> {
+  if (typeof image !== 'string') return `sha256:${createHash('sha256').update(image).digest('hex')}`;
+  const path = resolve(image);
+  const s = await stat(path).catch(() => undefined); // a missing file is reported by preprocessing
+  return s ? `path:${path}:${s.size}:${s.mtimeMs}` : `path:${path}`;
 }
 
 /** The default model: the demo that `npm run build` writes to models/demo in the package. */

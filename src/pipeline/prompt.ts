@@ -60,6 +60,7 @@ export class PromptBuilder {
   }
 
   decode(ids: readonly number[]): string {
+    if (ids.length === 0) return ''; // the tokenizer refuses an empty list: an answer may be empty (EOS first)
     return this.tokenizer.decode([...ids], { skip_special_tokens: true });
   }
 }

@@ -7,7 +7,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
-import type { AskResult } from '../pipeline/engine';
+import type { AskHooks, AskResult } from '../pipeline/engine';
 import { AskParams, BuildParams, BuildResult, InspectParams, InspectResult, LoadResult, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
 
 export type WorkerState = 'stopped' | 'starting' | 'idle' | 'busy';
@@ -51,7 +51,7 @@ export class EngineClient {
   private worker: Running | undefined;
   private pending = 0;
   private idleTimer: NodeJS.Timeout | undefined;
-  private readonly textListeners = new Map<string, (delta: string) => void>();
+  private readonly askListeners = new Map<string, AskHooks>();
   private readonly progressListeners = new Map<string, (stage: string, fraction: number) => void>();
   private readonly downloadListeners = new Map<string, (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void>();
   private disposed = false;
@@ -80,11 +80,9 @@ export class EngineClient {
   ): Promise<string> {
     const requestId = randomUUID();
     this.downloadListeners.set(requestId, onProgress);
-    return this.request((c) => {
-      const abort = (): void => void c.sendNotification(WorkerNotifications.cancel, { requestId });
-      signal?.addEventListener('abort', abort, { once: true });
-      return c.sendRequest(WorkerRequests.download, { repo, endpoint, requestId }).finally(() => signal?.removeEventListener('abort', abort));
-    }).finally(() => this.downloadListeners.delete(requestId));
+    return this.request((c) => cancellable(c, requestId, signal, c.sendRequest(WorkerRequests.download, { repo, endpoint, requestId }))).finally(() =>
+      this.downloadListeners.delete(requestId),
+    );
   }
 
   /** The heatmap PNG of an image, base64. */
@@ -103,16 +101,13 @@ export class EngineClient {
     return this.request((c) => c.sendRequest(WorkerRequests.newConversation, spec));
   }
 
-  /** Streams text to `onText`; an aborted `signal` stops generation at the next token. */
-  ask(params: Omit<AskParams, 'requestId'>, onText: (delta: string) => void = () => {}, signal?: AbortSignal): Promise<AskResult> {
+  /** Streams text and stages to `hooks`; an aborted `hooks.signal` stops the answer at the next stage or token. */
+  ask(params: Omit<AskParams, 'requestId'>, hooks: AskHooks = {}): Promise<AskResult> {
     const requestId = randomUUID();
-    this.textListeners.set(requestId, onText);
-    return this.request((c) => {
-      const abort = (): void => void c.sendNotification(WorkerNotifications.cancel, { requestId });
-      if (signal?.aborted) abort();
-      signal?.addEventListener('abort', abort, { once: true });
-      return c.sendRequest(WorkerRequests.ask, { ...params, requestId }).finally(() => signal?.removeEventListener('abort', abort));
-    }).finally(() => this.textListeners.delete(requestId));
+    this.askListeners.set(requestId, hooks);
+    return this.request((c) => cancellable(c, requestId, hooks.signal, c.sendRequest(WorkerRequests.ask, { ...params, requestId }))).finally(() =>
+      this.askListeners.delete(requestId),
+    );
   }
 
   /** Stops the worker; the next request starts a new one. */
@@ -174,7 +169,8 @@ export class EngineClient {
       }
     });
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
-    connection.onNotification(WorkerNotifications.text, ({ requestId, delta }) => this.textListeners.get(requestId)?.(delta));
+    connection.onNotification(WorkerNotifications.text, ({ requestId, delta }) => this.askListeners.get(requestId)?.onText?.(delta));
+    connection.onNotification(WorkerNotifications.stage, ({ requestId, stage }) => this.askListeners.get(requestId)?.onStage?.(stage));
     connection.onNotification(WorkerNotifications.buildProgress, ({ buildId, stage, fraction }) => this.progressListeners.get(buildId)?.(stage, fraction));
     connection.onNotification(WorkerNotifications.downloadProgress, ({ requestId, ...p }) => this.downloadListeners.get(requestId)?.(p));
     connection.listen();
@@ -206,4 +202,16 @@ export class EngineClient {
   private setState(state: WorkerState): void {
     this.options.onStateChange?.(state);
   }
+}
+
+/**
+ * Forwards an abort of `signal` to the worker as a cancel notification. It is sent after the
+ * request, so the worker always knows the id it cancels (IPC keeps the order).
+ */
+function cancellable<T>(c: MessageConnection, requestId: string, signal: AbortSignal | undefined, sent: Promise<T>): Promise<T> {
+  if (!signal) return sent;
+  const abort = (): void => void c.sendNotification(WorkerNotifications.cancel, { requestId });
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
+  return sent.finally(() => signal.removeEventListener('abort', abort));
 }

@@ -57,12 +57,15 @@ connection.onRequest(WorkerRequests.ask, (p) => {
   const controller = new AbortController();
   running.set(p.requestId, controller);
   return answer(async () => {
-    const engine = await engineFor(p);
     try {
+      const engine = await engineFor(p);
       return await engine.ask(
         { image: p.image, question: p.question, reduce: parseReduceMode(p.reduce), maxNewTokens: p.maxNewTokens, temperature: p.temperature, topP: p.topP, seed: p.seed, followUp: p.followUp },
-        (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
-        controller.signal,
+        {
+          onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
+          onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),
+          signal: controller.signal,
+        },
       );
     } finally {
       running.delete(p.requestId);

@@ -1,0 +1,49 @@
+/**
+ * What each chat event does to the conversation's answers. The host keeps the transcript with it
+ * (a hidden view loses its page, while answers go on), and the webview shows it: one reducer,
+ * so the two never disagree.
+ */
+import type { ChatAnswer, ChatEvent } from './protocol';
+
+/** Applies `event` to `answers` in place; returns the answer it touched, if any. */
+export function applyChatEvent(answers: ChatAnswer[], event: ChatEvent): ChatAnswer | undefined {
+  const find = (id: string): ChatAnswer | undefined => answers.find((a) => a.id === id);
+  switch (event.type) {
+    case 'answerStart': {
+      const a: ChatAnswer = { id: event.id, group: event.group, question: event.question, reduce: event.reduce, text: '', done: false };
+      answers.push(a);
+      return a;
+    }
+    case 'answerStage': {
+      const a = find(event.id);
+      if (a && !a.text) a.stage = event.stage;
+      return a;
+    }
+    case 'answerDelta': {
+      const a = find(event.id);
+      if (a) {
+        a.text += event.delta;
+        a.stage = undefined;
+      }
+      return a;
+    }
+    case 'answerEnd': {
+      const a = find(event.id);
+      if (a) Object.assign(a, { text: event.answer, stats: event.stats, note: event.note, stage: undefined, done: true });
+      return a;
+    }
+    case 'answerError': {
+      const a = find(event.id);
+      if (a) Object.assign(a, { error: event.message, stage: undefined, done: true });
+      return a;
+    }
+    case 'cleared':
+      answers.length = 0;
+      return undefined;
+    case 'transcript':
+      answers.splice(0, answers.length, ...event.answers.map((a) => ({ ...a })));
+      return undefined;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The chat's handling of questions, over the real inference worker and the demo model, with the
+ * webview replaced by a list of the events it would be sent: Stop at every stage, questions fired
+ * in a burst, the view hidden or closed mid-answer, and the attached image deleted or changed
+ * between questions. Expected answers come from uninterrupted runs of the same questions.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, rmSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { BUSY_MESSAGE, ChatEngine, ChatSession } from '../src/extension/chatSession';
+import { AskStage, demoModelDir } from '../src/pipeline/engine';
+import type { ChatEvent } from '../src/protocol';
+import { EngineClient, WorkerState } from '../src/worker/engineClient';
+import { scratchDir } from './helpers/checkpoints';
+
+const WORKER = join(__dirname, '..', 'dist', 'worker.js');
+const SAMPLE = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
+const MODEL = { modelDir: demoModelDir(), ep: 'cpu' as const };
+const STAGES: AskStage[] = ['preprocess', 'vision', 'reduce', 'projector', 'prefill', 'decode'];
+const QUESTION = 'What does this diagram show?';
+
+type EndEvent = Extract<ChatEvent, { type: 'answerEnd' }>;
+
+describe('the chat over the worker: Stop, bursts, hidden or closed views, changed images', () => {
+  let client: EngineClient;
+  let engine: ChatEngine;
+  const states: WorkerState[] = [];
+  let events: ChatEvent[];
+  let session: ChatSession;
+  /** Called with each event as the view receives it (tests press Stop from here). */
+  let onEvent: (e: ChatEvent, s: ChatSession) => void;
+  let full: EndEvent;
+
+  const ends = (): EndEvent[] => events.filter((e): e is EndEvent => e.type === 'answerEnd');
+  const errors = (): string[] => events.flatMap((e) => (e.type === 'answerError' ? [e.message] : []));
+
+  before(async () => {
+    assert.ok(existsSync(WORKER), 'dist/worker.js is missing: run `npm run build` (npm test does)');
+    client = new EngineClient({ workerPath: WORKER, idleTimeoutMs: 0, onStateChange: (s) => states.push(s) });
+    engine = { ask: (p, hooks) => client.ask({ ...p, ...MODEL }, hooks), newConversation: () => client.newConversation(MODEL) };
+  });
+  after(() => client.dispose());
+  beforeEach(async () => {
+    events = [];
+    onEvent = () => {};
+    // temperature 1 with a fixed seed: a long answer, the same every time
+    session = new ChatSession(engine, (e) => (events.push(e), onEvent(e, session)), () => ({ maxNewTokens: 60, temperature: 1 }));
+    session.image = SAMPLE;
+    if (!full) {
+      await session.ask(QUESTION, 'prumerge');
+      full = ends()[0]!;
+      assert.ok(full.answer.length > 0);
+      events = [];
+      session = new ChatSession(engine, (e) => (events.push(e), onEvent(e, session)), () => ({ maxNewTokens: 60, temperature: 1 }));
+      session.image = SAMPLE;
+    }
+  });
+
+  it('streams an answer: busy, start, the six stages in order, text, end, not busy', async () => {
+    await session.ask(QUESTION, 'prumerge');
+    const types = events.map((e) => e.type);
+    assert.equal(types[0], 'busy');
+    assert.equal(types[1], 'answerStart');
+    assert.deepEqual(events.flatMap((e) => (e.type === 'answerStage' ? [e.stage] : [])), STAGES);
+    assert.ok(types.indexOf('answerDelta') > types.lastIndexOf('answerStage'));
+    assert.deepEqual(types.slice(-2), ['answerEnd', 'busy']);
+    const text = events.flatMap((e) => (e.type === 'answerDelta' ? [e.delta] : [])).join('');
+    assert.equal(text.trim(), ends()[0]!.answer);
+    assert.equal(ends()[0]!.answer, full.answer);
+  });
+
+  const answered = (e: EndEvent | undefined): boolean => e !== undefined && e.answer.length > 0 && e.stats.stopReason !== 'cancelled';
+
+  for (const stage of STAGES) {
+    it(`Stop during ${stage} ends the answer as stopped; the next question is answered`, async () => {
+      onEvent = (e, s) => {
+        if (e.type === 'answerStage' && e.stage === stage) s.stop();
+      };
+      await session.ask(QUESTION, 'prumerge');
+      assert.equal(ends().length, 1, JSON.stringify(errors()));
+      assert.equal(ends()[0]!.stats.stopReason, 'cancelled');
+      // the worker honours Stop at its next stage boundary; the notice may reach it a token late
+      const wordless = ends()[0]!.answer === '';
+      assert.ok(ends()[0]!.answer.length < full.answer.length, 'stopped short of the full answer');
+      assert.equal(events.at(-1)?.type, 'busy');
+      onEvent = () => {};
+      events = [];
+      await session.ask(QUESTION, 'prumerge');
+      // stopped before its first word, the question left no trace: the same question starts afresh
+      if (wordless) assert.equal(ends()[0]!.answer, full.answer);
+      else assert.ok(answered(ends()[0]), 'a follow-up to the stopped answer');
+    });
+  }
+
+  it('a burst of twenty questions: the first is answered in full, the others are told to wait', async () => {
+    const asks = Array.from({ length: 20 }, (_, i) => session.ask(i === 0 ? QUESTION : `Question ${i}`, 'prumerge'));
+    await Promise.all(asks);
+    assert.equal(ends().length, 1);
+    assert.equal(ends()[0]!.answer, full.answer);
+    assert.deepEqual(errors(), new Array<string>(19).fill(BUSY_MESSAGE));
+    events = [];
+    await session.ask(QUESTION, 'prumerge');
+    assert.ok(answered(ends()[0]), 'and the chat is free again');
+  });
+
+  it('Stop and ask again, ten times in a row as fast as events come: every answer ends, the last is whole', async () => {
+    for (let i = 0; i < 10; i++) {
+      onEvent = (e, s) => e.type === 'answerDelta' && s.stop();
+      await session.ask(QUESTION, 'prumerge');
+    }
+    assert.equal(ends().length, 10);
+    assert.ok(ends().every((e) => e.stats.stopReason === 'cancelled'));
+    onEvent = () => {};
+    events = [];
+    await session.ask(QUESTION, 'prumerge');
+    assert.ok(answered(ends()[0]));
+    assert.equal(states.at(-1), 'idle');
+  });
+
+  it('a view hidden mid-answer gets the whole answer when it is shown again', async () => {
+    let hidden = false;
+    const seen: ChatEvent[] = [];
+    const s = new ChatSession(engine, (e) => {
+      if (!hidden) seen.push(e);
+      if (e.type === 'answerDelta') hidden = true; // the page is gone: posts are lost
+    }, () => ({ maxNewTokens: 60, temperature: 1 }));
+    s.image = SAMPLE;
+    await s.ask(QUESTION, 'prumerge');
+    assert.ok(!seen.some((e) => e.type === 'answerEnd'), 'the end was posted to a hidden view');
+    hidden = false;
+    s.ready(); // the page is loaded again
+    const t = seen.at(-1);
+    assert.ok(t?.type === 'transcript', `got ${t?.type}`);
+    assert.equal(t.busy, false);
+    assert.equal(t.answers.length, 1);
+    assert.equal(t.answers[0]!.text, full.answer);
+    assert.equal(t.answers[0]!.done, true);
+  });
+
+  it('a view closed mid-answer stops it, and the worker goes back to idle', async () => {
+    onEvent = (e, s) => e.type === 'answerDelta' && s.stop(); // what the chat view does on dispose
+    const before = states.length;
+    await session.ask(QUESTION, 'prumerge');
+    assert.equal(ends()[0]!.stats.stopReason, 'cancelled');
+    assert.deepEqual(states.slice(before), ['busy', 'idle']);
+  });
+
+  it('New chat during an answer stops it and clears the conversation', async () => {
+    onEvent = (e, s) => e.type === 'answerDelta' && void s.newChat();
+    await session.ask(QUESTION, 'prumerge');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(events.some((e) => e.type === 'cleared'));
+    assert.equal(ends()[0]!.stats.stopReason, 'cancelled');
+  });
+
+  it('an image deleted after it was attached: a clear message, and the chat is free', async () => {
+    const dir = scratchDir('chat-image');
+    session.image = join(dir, 'shot.png');
+    await sharp(SAMPLE).png().toFile(session.image);
+    rmSync(session.image);
+    await session.ask(QUESTION, 'prumerge');
+    assert.deepEqual(errors(), ['shot.png was moved or deleted after it was attached: attach the image again.']);
+    assert.deepEqual(events.at(-1), { type: 'busy', busy: false });
+    assert.equal(session.busy, false);
+  });
+
+  it('an image changed between questions: the follow-up is about the new picture, and the chat says so', async () => {
+    const dir = scratchDir('chat-image');
+    const file = join(dir, 'shot.png');
+    const other = join(dir, 'other.png');
+    await sharp(SAMPLE).png().toFile(file);
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 250, g: 200, b: 0 } } }).png().toFile(other);
+    session.image = file;
+    await session.ask(QUESTION, 'prumerge');
+    copyFileSync(other, file);
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    await session.ask('And now?', 'prumerge');
+    const changed = ends()[1]!;
+    assert.match(changed.note ?? '', /image changed since the last answer/);
+
+    const fresh = new ChatSession(engine, (e) => events.push(e), () => ({ maxNewTokens: 60, temperature: 1 }));
+    fresh.image = other;
+    await fresh.ask('And now?', 'prumerge');
+    assert.equal(changed.answer, ends()[2]!.answer, 'the answer a new chat about the new picture gives');
+    assert.equal(ends()[2]!.note, undefined);
+  });
+
+  it('switching the reduction mid-chat starts a new conversation, and says why', async () => {
+    await session.ask(QUESTION, 'prumerge');
+    await session.ask('And the arrows?', 'prumerge+');
+    assert.match(ends()[1]!.note ?? '', /different reduction/);
+  });
+});
