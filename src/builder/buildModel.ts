@@ -6,9 +6,11 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
+import { isDiskFull, lackOfSpace } from '../common/diskSpace';
+import { formatBytes } from '../common/formatBytes';
 import { LLAVA_15_PREPROCESS, PreprocessConfig, preprocessConfigFromJson } from '../pipeline/preprocessConfig';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestFile, ModelManifest, sha256File, WeightDtype } from '../pipeline/modelManifest';
 import { makeDecoderGraph } from './decoderGraph';
@@ -23,6 +25,14 @@ import { featureLayer, makeVisionGraph } from './visionGraph';
 import { CheckpointWeights, SyntheticWeights, TEXT, tensorsToRead, WeightSource } from './weights';
 
 declare const PRUMERGE_VERSION: string | undefined;
+
+/** The output cannot be written (no space, for one); the checkpoint itself is fine. */
+export class BuildError extends Error {
+  override readonly name = 'BuildError';
+}
+
+/** Bytes written per float32 byte read, at least: int4 stores the quantised matrices in 4 of 32 bits. */
+const OUTPUT_PER_INPUT_BYTE: Record<WeightDtype, number> = { fp32: 1, fp16: 0.5, int4: 0.125 };
 
 export interface BuildProgress {
   readonly stage: 'vision' | 'projector' | 'decoder' | 'embeddings' | 'tokenizer' | 'manifest';
@@ -120,12 +130,17 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
   await checkOutputFolder(out);
   const partial = `${out}.partial`;
   await rm(partial, { recursive: true, force: true });
-  await mkdir(partial, { recursive: true });
 
   const plan = tensorsToRead(config, featureLayer(config));
   if (config.text.tieWordEmbeddings) plan.push(plan.find((p) => p.name === `${TEXT}.embed_tokens.weight`)!);
   const tensorsTotal = plan.length;
   const bytesTotal = plan.reduce((n, p) => n + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
+  // a lower bound on what is written: the float32 embedding table, the rest at the output precision
+  const tableBytes = 4 * config.text.vocabSize * config.text.hiddenSize;
+  const atLeast = Math.round(tableBytes + (bytesTotal - tableBytes) * OUTPUT_PER_INPUT_BYTE[options.dtype]);
+  const lack = await lackOfSpace(dirname(out), atLeast, `the ${options.dtype} model`);
+  if (lack) throw new BuildError(lack);
+  await mkdir(partial, { recursive: true });
   let tensorsRead = 0;
   let bytesRead = 0;
   let stage: BuildProgress['stage'] = 'vision';
@@ -219,6 +234,9 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
     return manifest;
   } catch (e) {
     await rm(partial, { recursive: true, force: true });
+    if (isDiskFull(e)) {
+      throw new BuildError(`the disk filled up while writing the model to ${out} (it needs more than ${formatBytes(atLeast)}): free some space and build again; the unfinished folder was removed`);
+    }
     throw e;
   }
 }

@@ -11,15 +11,18 @@
  * the library's downloadFileToCacheDir has no progress, resume or cancel. It resumes from
  * <blob>.incomplete with a Range request, checks LFS files against their sha256 before they are
  * used (a mismatch is fetched once more, then refused), and an AbortSignal stops it with the
- * partial file kept for the next try.
+ * partial file kept for the next try. It checks for free space first, and a disk that fills up
+ * anyway keeps the partial file too: the snapshot links are made only for complete files.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { finished } from 'node:stream/promises';
 import { dirname, join, relative } from 'node:path';
 import { listFiles } from '@huggingface/hub';
+import { isDiskFull, lackOfSpace } from '../common/diskSpace';
 
 export interface DownloadProgress {
   readonly file: string;
@@ -96,16 +99,29 @@ export async function downloadCheckpoint(repo: string, options: HubDownloadOptio
   const report = (file: string, extra: number): void =>
     options.onProgress?.({ file, bytes: done + extra, total, bytesPerSecond: (done + extra) / Math.max((Date.now() - started) / 1000, 1e-3) });
 
-  const snapshot = join(root, 'snapshots', commit);
+  let missing = 0;
   for (const f of files) {
     const blob = join(root, 'blobs', f.etag);
-    if (!(await hasSize(blob, f.size))) await fetchBlob(f, blob, headers, options.signal, (n) => report(f.path, n));
-    await linkInto(snapshot, f.path, blob);
-    done += f.size;
-    report(f.path, 0);
+    if (!(await hasSize(blob, f.size))) missing += f.size - (await sizeOf(`${blob}.incomplete`));
   }
-  await mkdir(join(root, 'refs'), { recursive: true });
-  await writeFile(join(root, 'refs', revision), commit);
+  const lack = await lackOfSpace(root, missing, `downloading ${repo}`);
+  if (lack) throw new DownloadError(lack);
+
+  const snapshot = join(root, 'snapshots', commit);
+  try {
+    for (const f of files) {
+      const blob = join(root, 'blobs', f.etag);
+      if (!(await hasSize(blob, f.size))) await fetchBlob(f, blob, headers, options.signal, (n) => report(f.path, n));
+      await linkInto(snapshot, f.path, blob);
+      done += f.size;
+      report(f.path, 0);
+    }
+    await mkdir(join(root, 'refs'), { recursive: true });
+    await writeFile(join(root, 'refs', revision), commit);
+  } catch (e) {
+    if (isDiskFull(e)) throw new DownloadError(`the disk filled up while writing to ${root}: free some space, then try again; what was fetched is kept and resumes`);
+    throw e;
+  }
   return snapshot;
 }
 
@@ -139,21 +155,24 @@ async function fetchBlob(f: RemoteFile, blob: string, headers: Record<string, st
         return fetchBlob(f, blob, headers, signal, progress);
       }
       const out = createWriteStream(partial, { flags: have > 0 ? 'a' : 'w' });
+      let broke: unknown;
       try {
         for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
           hash.update(chunk);
           have += chunk.length;
-          if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+          // once() rejects on the stream's 'error' (a full disk): waiting for 'drain' alone would hang
+          if (!out.write(chunk)) await once(out, 'drain');
           progress(have);
         }
       } catch (e) {
+        broke = e;
+      }
+      out.end();
+      const writeError: unknown = await finished(out).then(() => undefined, (e: unknown) => e);
+      if (writeError !== undefined || isDiskFull(broke)) throw diskError(writeError ?? broke, f.path, partial);
+      if (broke !== undefined) {
         if (signal?.aborted) throw new DownloadError(`cancelled; ${f.path} is kept at ${have} of ${f.size} bytes and resumes next time`);
-        throw new DownloadError(`${f.path}: the transfer broke off at ${have} of ${f.size} bytes (${(e as Error).message}); try again to resume`);
-      } finally {
-        out.end();
-        await finished(out).catch((err: Error) => {
-          throw diskError(err, f.path);
-        });
+        throw new DownloadError(`${f.path}: the transfer broke off at ${have} of ${f.size} bytes (${(broke as Error).message}); try again to resume`);
       }
     }
     if (have !== f.size) throw new DownloadError(`${f.path}: got ${have} of ${f.size} bytes; try again to resume`);
@@ -166,10 +185,17 @@ async function fetchBlob(f: RemoteFile, blob: string, headers: Record<string, st
   throw new DownloadError(`${f.path} arrived corrupted twice (sha256 mismatch); it was deleted: try again later`);
 }
 
-function diskError(err: Error, path: string): DownloadError {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC') return new DownloadError(`the disk is full while writing ${path}: free some space, then try again to resume`);
-  return new DownloadError(`cannot write ${path}: ${err.message}`);
+function diskError(err: unknown, path: string, partial: string): DownloadError {
+  if (isDiskFull(err)) return new DownloadError(`the disk filled up while writing ${path} (${dirname(partial)}): free some space, then try again; the part already fetched is kept and resumes`);
+  return new DownloadError(`cannot write ${partial}: ${(err as Error).message}`);
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
 }
 
 async function hasSize(path: string, size: number): Promise<boolean> {

@@ -16,7 +16,8 @@ import { parseReduceMode } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
-import { formatBytes, ProgressBar } from './progressBar';
+import { formatBytes } from '../common/formatBytes';
+import { ProgressBar } from './progressBar';
 
 export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const;
 const QUESTION = 'What is shown in this image? Describe it in detail.';

@@ -5,7 +5,8 @@ import { SHAPES } from '../builder/shapes';
 import { ModelManifest, WeightDtype } from '../pipeline/modelManifest';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
-import { formatBytes, ProgressBar } from './progressBar';
+import { formatBytes } from '../common/formatBytes';
+import { ProgressBar } from './progressBar';
 
 const DTYPES: readonly WeightDtype[] = ['fp32', 'fp16', 'int4'];
 

@@ -2,6 +2,7 @@
  * `prumerge`: the command line over the same core as the extension.
  * Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 anything unexpected.
  */
+import { BuildError } from '../builder/buildModel';
 import { CheckpointError } from '../builder/safetensors';
 import { ModelFolderError } from '../pipeline/modelManifest';
 import { ImageInputError } from '../pipeline/preprocess';
@@ -78,6 +79,7 @@ function isUserError(e: unknown): boolean {
     e instanceof ReduceModeError ||
     e instanceof PreprocessConfigError ||
     e instanceof CheckpointError ||
+    e instanceof BuildError ||
     e instanceof ModelFolderError ||
     e instanceof EngineError ||
     e instanceof PromptError ||
