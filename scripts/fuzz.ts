@@ -1,6 +1,6 @@
 /**
  * Bounded fuzzing of the two parsers that take files from outside: images (sharp / libvips,
- * bmp-ts, our pipeline) and safetensors headers. Mutated inputs must either work or fail with
+ * bmp-ts, our pipeline; PNG, JPEG, GIF, WebP, TIFF, SVG and BMP seeds) and safetensors headers. Mutated inputs must either work or fail with
  * the module's own error (ImageInputError, CheckpointError); anything else, a hang, or a crash of
  * this process is a finding. Run: node --import tsx scripts/fuzz.ts [--seconds 60] [--seed 1]
  */
@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { encode as encodeBmp } from 'bmp-ts';
 import sharp from 'sharp';
 import { CheckpointError, readSafetensorsHeader } from '../src/builder/safetensors';
 import { writeSafetensors } from '../src/builder/safetensorsWriter';
@@ -15,7 +16,7 @@ import { SeededRandom } from '../src/common/random';
 import { ImageInputError, preprocessImage } from '../src/pipeline/preprocess';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string', default: '1' }, formats: { type: 'string', default: 'png,jpeg,gif,webp,tiff,svg' } },
+  options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string', default: '1' }, formats: { type: 'string', default: 'png,jpeg,gif,webp,tiff,svg,bmp' } },
 });
 const rng = new SeededRandom(Number(values.seed));
 const deadline = Date.now() + Number(values.seconds) * 1000;
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     ['gif', await base.clone().gif().toBuffer()],
     ['webp', await base.clone().webp().toBuffer()],
     ['tiff', await base.clone().tiff().toBuffer()],
+    ['bmp', encodeBmp({ width: 40, height: 30, bitPP: 24, data: Buffer.alloc(40 * 30 * 4, 0x80) }).data],
     ['svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30" fill="#36c"/></svg>')],
   ];
   const seeds = all.filter(([f]) => values.formats.split(',').includes(f));
