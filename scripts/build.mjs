@@ -16,6 +16,8 @@ const node = {
   format: 'cjs',
   external: ['sharp', 'onnxruntime-node', 'vscode'],
   define: { PRUMERGE_VERSION: JSON.stringify(version) },
+  // jsonc-parser's default (UMD) build loads its parts with a require esbuild cannot follow
+  alias: { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' },
 };
 
 /** @type {import('esbuild').BuildOptions[]} */

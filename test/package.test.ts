@@ -19,3 +19,19 @@ it('the linux-x64 package ships the bundles, the demo model and this platform\'s
   const unwanted = files.filter((f) => /^(src|test|scripts|webview|bench|\.e2e|test-results)\//.test(f) || (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /\.map$/.test(f) || /\/(win32|darwin)\/|linux\/arm64|sharp-(win32|darwin)/.test(f));
   assert.deepEqual(unwanted, []);
 });
+
+it('the extension bundle loads in plain Node with every module it needs (vscode stands in)', () => {
+  // a bundled dependency whose require esbuild could not follow fails here, not only in VS Code
+  const script = `
+    const Module = require('module');
+    const load = Module._load;
+    Module._load = function (request, ...rest) {
+      if (request === 'vscode') return new Proxy({}, { get: () => function () { return {}; } });
+      return load.call(this, request, ...rest);
+    };
+    const ext = require(${JSON.stringify(join(ROOT, 'dist', 'extension.js'))});
+    if (typeof ext.activate !== 'function') throw new Error('no activate');
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+});

@@ -9,6 +9,7 @@ import type { AskHooks, AskResult } from '../pipeline/engine';
 import type { ExecutionProviderSetting } from '../pipeline/sessions';
 import type { AskParams, InspectResult, LoadResult, ModelSpec } from '../protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
+import { chooseModelFolder, ignoredFolderNotice, modelFolderNamedIn } from './modelFolderSetting';
 
 export const SETTINGS = 'prumergeVision';
 
@@ -18,6 +19,10 @@ export class EngineService implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private state: WorkerState = 'stopped';
   private loaded: LoadResult | undefined;
+  /** The untrusted workspace's model folder the user was last told about. */
+  private toldIgnored: string | undefined;
+  /** What an untrusted workspace's settings files name (VS Code hides it from getConfiguration). */
+  private namedByWorkspace: string | undefined;
   readonly log: vscode.OutputChannel;
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -45,19 +50,44 @@ export class EngineService implements vscode.Disposable {
           this.render();
         }
       }),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        this.loaded = undefined; // the workspace's model folder now applies
+        this.namedByWorkspace = undefined;
+        this.render();
+      }),
     );
   }
 
-  /** The model the settings name; the bundled demo model when none is set (or the workspace is untrusted). */
+  /** The model the settings name (an untrusted workspace's own is ignored); the bundled demo model when none is. */
   spec(): ModelSpec & { readonly demo: boolean } {
     const config = vscode.workspace.getConfiguration(SETTINGS);
-    const folder = vscode.workspace.isTrusted ? config.get<string>('modelFolder', '').trim() : '';
+    const { folder } = this.modelFolder();
     const ep = config.get<ExecutionProviderSetting>('executionProvider', 'auto');
     if (folder) return { modelDir: folder, ep, demo: false };
     return { modelDir: this.context.asAbsolutePath('models/demo'), ep, demo: true };
   }
 
+  private modelFolder(): ReturnType<typeof chooseModelFolder> {
+    return chooseModelFolder(vscode.workspace.getConfiguration(SETTINGS).inspect<string>('modelFolder'), vscode.workspace.isTrusted, this.namedByWorkspace);
+  }
+
+  /** Says once per folder why an untrusted workspace's model folder is not used. */
+  private async tellIgnored(): Promise<void> {
+    if (vscode.workspace.isTrusted) return;
+    const settingsFiles = (vscode.workspace.workspaceFolders ?? []).map((f) => vscode.Uri.joinPath(f.uri, '.vscode', 'settings.json').fsPath);
+    const workspaceFile = vscode.workspace.workspaceFile?.scheme === 'file' ? vscode.workspace.workspaceFile.fsPath : undefined;
+    this.namedByWorkspace = await modelFolderNamedIn(settingsFiles, workspaceFile);
+    this.render();
+    const choice = this.modelFolder();
+    const notice = ignoredFolderNotice(choice);
+    if (!notice || this.toldIgnored === choice.ignored) return;
+    this.toldIgnored = choice.ignored;
+    this.log.appendLine(notice);
+    void vscode.window.showWarningMessage(notice, 'Manage Workspace Trust').then((pick) => pick && vscode.commands.executeCommand('workbench.trust.manage'));
+  }
+
   async load(): Promise<LoadResult> {
+    await this.tellIgnored();
     const spec = this.spec();
     if (spec.demo && !existsSync(this.context.asAbsolutePath('models/demo/model.json'))) {
       throw new Error('the built-in demo model is missing from the extension: reinstall it, or set prumergeVision.modelFolder');
@@ -112,7 +142,10 @@ export class EngineService implements vscode.Disposable {
     const icon = this.state === 'busy' || this.state === 'starting' ? '$(sync~spin)' : '$(eye)';
     const what = { stopped: 'not running', starting: 'loading', idle: 'idle', busy: 'generating' }[this.state];
     this.status.text = `${icon} ${this.loaded?.randomWeights ?? this.spec().demo ? 'PruMerge: demo' : `PruMerge: ${name}`}`;
-    this.status.tooltip = `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}\nClick for model actions`;
+    const ignored = this.modelFolder().ignored;
+    this.status.tooltip =
+      `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}` +
+      `${ignored ? `\nRestricted mode: this workspace's model folder (${ignored}) is ignored until you trust it` : ''}\nClick for model actions`;
   }
 
   dispose(): void {

@@ -120,12 +120,33 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     else console.log(`kept ${scratch}`);
   });
 
+  /**
+   * The webview frame that holds `selector`: found by content, since a view shown again gets a
+   * new iframe whose address no longer says purpose=webviewView.
+   */
+  const findFrame = async (selector: string): Promise<FrameLocator> => {
+    const frames = page.locator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]`);
+    const end = Date.now() + 60_000;
+    while (Date.now() < end) {
+      for (let i = 0; i < (await frames.count()); i++) {
+        const candidate = frames.nth(i).contentFrame().frameLocator('#active-frame');
+        if ((await candidate.locator(selector).count()) > 0) return candidate;
+      }
+      await page.waitForTimeout(250);
+    }
+    throw new Error(`no webview shows ${selector}`);
+  };
+
   /** A test step that leaves a screenshot behind when it fails. */
   const step = (name: string, fn: () => Promise<void>) => async (): Promise<void> => {
     try {
       await fn();
     } catch (e) {
       await shot(`failed-${name}`).catch(() => undefined);
+      // and the chat's DOM, for what a screenshot cannot show
+      const html = await chat.locator('#app').evaluate((el) => el.outerHTML, undefined, { timeout: 5_000 }).catch((err: Error) => `(no chat DOM: ${err.message})`);
+      const frames = await page.locator('iframe.webview').evaluateAll((els) => els.map((el) => `${el.className} ${(el as HTMLIFrameElement).src}`)).catch(() => []);
+      writeFileSync(join(SHOTS, `failed-${name}.html`), `<!-- webview frames:\n${frames.join('\n')}\n-->\n${html}`);
       throw e;
     }
   };
@@ -179,11 +200,32 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     await shot('3-follow-up');
   }));
 
+  it('hiding the side bar mid-answer loses nothing: shown again, the answer is there and still streaming', step('hide-show', async () => {
+    await chat.locator('vscode-text-area textarea').fill('Describe every box.');
+    await chat.locator('vscode-text-area textarea').press('Enter');
+    const streaming = chat.locator('article.answer.streaming .answer-text');
+    await streaming.filter({ hasText: /\S{3}/ }).waitFor({ timeout: 60_000 });
+    const before = (await streaming.innerText()).replace(/\s+/g, ' ').trim();
+    await page.keyboard.press('Control+B'); // the webview's page is dropped while hidden
+    await page.locator('.part.sidebar').waitFor({ state: 'hidden', timeout: 10_000 });
+    await page.waitForTimeout(1_000); // the answer goes on meanwhile
+    await page.keyboard.press('Control+B');
+    chat = await findFrame('section.conversation');
+    const again = chat.locator('.question').filter({ hasText: 'Describe every box.' });
+    await again.waitFor({ timeout: 60_000 });
+    const answer = chat.locator('article.answer').last().locator('.answer-text');
+    await answer.filter({ hasText: /\S/ }).waitFor({ timeout: 60_000 });
+    const after = (await answer.innerText()).replace(/\s+/g, ' ').trim();
+    assert.ok(after.length > before.length, `the answer grew while hidden (${before.length} -> ${after.length} characters)`);
+    assert.equal(after.slice(0, 12), before.slice(0, 12), 'and it is the same answer');
+    await shot('3b-shown-again');
+    await chat.locator('vscode-button', { hasText: 'Stop' }).click();
+    await chat.locator('article.answer').last().locator('.stats').waitFor({ timeout: 60_000 });
+  }));
+
   it('opens the heatmap, highlights what merged into a hovered kept patch, and switches modes', step('heatmap', async () => {
     await chat.locator('.stats').first().locator('vscode-button', { hasText: 'Heatmap' }).click();
-    const panel = page
-      .frameLocator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]:not([src*="purpose=webviewView"])`)
-      .frameLocator('#active-frame');
+    const panel = await findFrame('.summary');
     await panel.locator('.summary').filter({ hasText: /keeps \d+ of 576 visual tokens/ }).waitFor({ timeout: 60_000 });
     await panel.locator('rect.cell.kept').first().hover();
     await panel.locator('.detail').filter({ hasText: /patches merged into it/ }).waitFor();
