@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { buildSynthetic } from '../src/builder/buildModel';
-import { insideFolder, loadManifest, ModelFolderError } from '../src/pipeline/modelManifest';
+import { onnx } from 'onnx-proto';
+import { Engine } from '../src/pipeline/engine';
+import { insideFolder, loadManifest, ModelFolderError, sha256File } from '../src/pipeline/modelManifest';
 import { scratchDir } from './helpers/checkpoints';
 
 describe('model.json: the loader checks before it trusts', () => {
@@ -67,4 +69,59 @@ describe('model.json: the loader checks before it trusts', () => {
     await loadManifest(altered); // same size: only hashing can tell
     await assert.rejects(loadManifest(altered, { verify: true }), /does not match its sha256/);
   });
+});
+
+describe('ONNX external data: the loader reads only files inside the model folder', () => {
+  let dir = '';
+  before(async () => {
+    dir = join(scratchDir('external'), 'tiny');
+    await buildSynthetic('tiny', 2, { out: dir, dtype: 'fp32' });
+  });
+
+  /** A copy whose vision graph was edited, with a manifest that vouches for the edit, as an attacker would ship it. */
+  const tampered = async (edit: (entries: { key?: string | null; value?: string | null }[]) => void): Promise<string> => {
+    const copy = join(scratchDir('external'), 'copy');
+    cpSync(dir, copy, { recursive: true });
+    const graph = join(copy, 'vision.onnx');
+    const model = onnx.ModelProto.decode(readFileSync(graph));
+    const t = model.graph!.initializer!.find((i) => i.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)!;
+    edit(t.externalData!);
+    writeFileSync(graph, onnx.ModelProto.encode(model).finish());
+    const manifest = JSON.parse(readFileSync(join(copy, 'model.json'), 'utf8'));
+    manifest.files['vision.onnx'] = { bytes: statSync(graph).size, sha256: await sha256File(graph) };
+    writeFileSync(join(copy, 'model.json'), JSON.stringify(manifest));
+    return copy;
+  };
+  const set = (key: string, value: string) => (entries: { key?: string | null; value?: string | null }[]) => {
+    entries.find((e) => e.key === key)!.value = value;
+  };
+
+  it('loads the untouched build', async () => {
+    const engine = await Engine.load(dir, { ep: 'cpu' });
+    await engine.dispose();
+  });
+
+  it('refuses a location that leaves the folder, however it is spelt', async () => {
+    for (const location of ['../secret.bin', '../../../../etc/passwd', '/etc/passwd', 'sub/../../x.bin']) {
+      const copy = await tampered(set('location', location));
+      writeFileSync(join(copy, '..', 'secret.bin'), Buffer.alloc(1 << 20));
+      await assert.rejects(Engine.load(copy, { ep: 'cpu' }), (e: unknown) => e instanceof ModelFolderError && e.message.includes(`in "${location}", outside the model folder`), location);
+    }
+  });
+
+  it('refuses an offset or length past the end of the data file, and a missing data file', async () => {
+    await assert.rejects(Engine.load(await tampered(set('offset', '999999999')), { ep: 'cpu' }), /says tensor .* is at bytes 999999999\+\d+ of vision\.onnx\.data, which has \d+: the model is damaged/);
+    await assert.rejects(Engine.load(await tampered(set('length', '-1')), { ep: 'cpu' }), /the model is damaged/);
+    await assert.rejects(Engine.load(await tampered(set('location', 'nothing-here.data')), { ep: 'cpu' }), /in nothing-here\.data, which is missing/);
+  });
+});
+
+it('refuses a model file that is a link to somewhere outside the folder', async () => {
+  const dir = join(scratchDir('linked'), 'tiny');
+  await buildSynthetic('tiny', 3, { out: dir, dtype: 'fp32' });
+  const outside = join(scratchDir('linked'), 'elsewhere.bin');
+  cpSync(join(dir, 'vision.onnx.data'), outside);
+  rmSync(join(dir, 'vision.onnx.data'));
+  symlinkSync(outside, join(dir, 'vision.onnx.data'));
+  await assert.rejects(loadManifest(dir), /vision\.onnx\.data in the model folder links to .*elsewhere\.bin, outside it/);
 });

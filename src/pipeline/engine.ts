@@ -19,6 +19,7 @@ import { SeededRandom } from '../common/random';
 import { EmbeddingTable } from './embeddings';
 import { RepetitionGuard, sampleToken, TextStreamer } from './generate';
 import { ImageGeometry } from './imageGeometry';
+import { checkExternalData } from './externalData';
 import { insideFolder, loadManifest, ModelManifest } from './modelManifest';
 import { preprocessImage } from './preprocess';
 import { ChatTurn, PromptBuilder } from './prompt';
@@ -156,6 +157,7 @@ export class Engine {
   static async load(modelDir: string, options: { ep?: ExecutionProviderSetting; threads?: number } = {}): Promise<Engine> {
     const dir = resolve(modelDir);
     const m = await loadManifest(dir);
+    for (const graph of [m.vision.graph, m.projector.graph, m.decoder.graph]) await checkExternalData(insideFolder(dir, graph), dir);
     const setting = options.ep ?? 'auto';
     const vision = await openSession(insideFolder(dir, m.vision.graph), setting, options.threads);
     // the other graphs go straight to the provider the first one got

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import type { PreprocessConfig } from './preprocessConfig';
 
@@ -96,12 +96,15 @@ export async function loadManifest(dir: string, options: { verify?: boolean } = 
   for (const name of named) {
     if (typeof name !== 'string' || !m.files?.[name]) throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is incomplete: it does not list ${String(name)}`);
   }
+  const realRoot = await realpath(root);
   for (const [name, info] of Object.entries(m.files)) {
     const path = insideFolder(root, name);
     let size: number;
     try {
+      await linkedInside(realRoot, path, name);
       size = (await stat(path)).size;
-    } catch {
+    } catch (e) {
+      if (e instanceof ModelFolderError) throw e;
       throw new ModelFolderError(`${dir} is missing ${name}: the build did not finish or files were removed; rebuild the model`);
     }
     if (size !== info.bytes) throw new ModelFolderError(`${name} in ${dir} is ${size} bytes, the manifest says ${info.bytes}: the file is truncated or was changed; rebuild the model`);
@@ -120,6 +123,12 @@ export function insideFolder(root: string, name: string): string {
   const path = resolve(root, name);
   if (!path.startsWith(root + sep)) throw new ModelFolderError(`the manifest names a file outside the model folder: ${name}`);
   return path;
+}
+
+/** Refuses a file that is a link (or sits under one) to somewhere outside the folder. */
+export async function linkedInside(realRoot: string, path: string, name: string): Promise<void> {
+  const real = await realpath(path);
+  if (!real.startsWith(realRoot + sep)) throw new ModelFolderError(`${name} in the model folder links to ${real}, outside it: the folder was refused`);
 }
 
 export async function sha256File(path: string): Promise<string> {

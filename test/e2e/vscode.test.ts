@@ -145,7 +145,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
       await shot(`failed-${name}`).catch(() => undefined);
       // and the chat's DOM, for what a screenshot cannot show
       const html = await chat.locator('#app').evaluate((el) => el.outerHTML, undefined, { timeout: 5_000 }).catch((err: Error) => `(no chat DOM: ${err.message})`);
-      const frames = await page.locator('iframe.webview').evaluateAll((els) => els.map((el) => `${el.className} ${(el as HTMLIFrameElement).src}`)).catch(() => []);
+      const frames = await page.locator('iframe.webview').evaluateAll((els) => els.map((el) => `${el.className} ${el.getAttribute('src')}`)).catch(() => []);
       writeFileSync(join(SHOTS, `failed-${name}.html`), `<!-- webview frames:\n${frames.join('\n')}\n-->\n${html}`);
       throw e;
     }
