@@ -204,7 +204,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     await chat.locator('vscode-text-area textarea').fill('Describe every box.');
     await chat.locator('vscode-text-area textarea').press('Enter');
     const streaming = chat.locator('article.answer.streaming .answer-text');
-    await streaming.filter({ hasText: /\S{3}/ }).waitFor({ timeout: 60_000 });
+    await streaming.filter({ hasText: /\S.{19}/ }).waitFor({ timeout: 60_000 });
     const before = (await streaming.innerText()).replace(/\s+/g, ' ').trim();
     await page.keyboard.press('Control+B'); // the webview's page is dropped while hidden
     await page.locator('.part.sidebar').waitFor({ state: 'hidden', timeout: 10_000 });
@@ -216,11 +216,13 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     const answer = chat.locator('article.answer').last().locator('.answer-text');
     await answer.filter({ hasText: /\S/ }).waitFor({ timeout: 60_000 });
     const after = (await answer.innerText()).replace(/\s+/g, ' ').trim();
-    assert.ok(after.length > before.length, `the answer grew while hidden (${before.length} -> ${after.length} characters)`);
-    assert.equal(after.slice(0, 12), before.slice(0, 12), 'and it is the same answer');
     await shot('3b-shown-again');
     await chat.locator('vscode-button', { hasText: 'Stop' }).click();
     await chat.locator('article.answer').last().locator('.stats').waitFor({ timeout: 60_000 });
+    assert.ok(after.length > before.length, `the answer grew while hidden (${before.length} -> ${after.length} characters)`);
+    // letters and digits only: markdown may render a half-written answer's * or _ differently
+    const words = (t: string): string => t.replace(/[^\p{L}\p{N}]/gu, '').slice(0, 10);
+    assert.equal(words(after), words(before), 'and it is the same answer');
   }));
 
   it('opens the heatmap, highlights what merged into a hovered kept patch, and switches modes', step('heatmap', async () => {
