@@ -1,8 +1,11 @@
-/** What the .vsix holds, as `vsce` lists it with the packaging script's ignore file. */
+/** The package: what the .vsix holds, that its extension bundle loads, and that package.json agrees with the code. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { parseReduceMode } from '../src/pipeline/reduceMode';
+import { REDUCTION_CHOICES } from '../src/reductionChoices';
 
 const ROOT = join(__dirname, '..');
 
@@ -34,4 +37,12 @@ it('the extension bundle loads in plain Node with every module it needs (vscode 
   `;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
+});
+
+it("the defaultReduction setting offers the reductions the chat and heatmap menus offer, each one the engine reads", () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const setting = pkg.contributes.configuration.properties['prumergeVision.defaultReduction'];
+  assert.deepEqual(setting.enum, REDUCTION_CHOICES.map((c) => c.value));
+  assert.equal(setting.enumDescriptions.length, setting.enum.length);
+  for (const c of REDUCTION_CHOICES) assert.doesNotThrow(() => parseReduceMode(c.value), c.value);
 });

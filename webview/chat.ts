@@ -6,6 +6,7 @@ import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, 
 import MarkdownIt from 'markdown-it';
 import type { AskStage } from '../src/pipeline/engine';
 import { applyChatEvent } from '../src/chatTranscript';
+import { REDUCTION_CHOICES } from '../src/reductionChoices';
 import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/protocol';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
@@ -20,12 +21,6 @@ interface State {
   model: { name: string; randomWeights: boolean } | null;
 }
 
-const REDUCTIONS: [string, string][] = [
-  ['prumerge', 'PruMerge (adaptive, ~32 tokens)'],
-  ['prumerge+', 'PruMerge+ (adaptive, ~144 tokens)'],
-  ['topk:32', 'Fixed budget: 32 tokens'],
-  ['none', 'All 576 tokens'],
-];
 
 const STAGE_LABELS: Record<AskStage, string> = {
   preprocess: 'Reading the image…',
@@ -57,7 +52,7 @@ const notice = el('p', { class: 'notice', role: 'note' });
 const conversation = el('section', { class: 'conversation', 'aria-label': 'Conversation' });
 const question = el('vscode-text-area', { placeholder: 'Ask about the image (Enter to send, Shift+Enter for a new line)', rows: '3', resize: 'vertical', 'aria-label': 'Question' });
 const reduction = el('vscode-dropdown', { 'aria-label': 'Visual token reduction', title: 'How the 576 visual tokens are reduced' });
-for (const [value, label] of REDUCTIONS) reduction.append(el('vscode-option', { value }, label));
+for (const { value, label } of REDUCTION_CHOICES) reduction.append(el('vscode-option', { value }, label));
 const askButton = el('vscode-button', { 'aria-label': 'Ask' }, 'Ask');
 const stopButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'Stop generating', hidden: '' }, 'Stop');
 const compareButton = el('vscode-button', { appearance: 'secondary', title: 'Answer with all 576 visual tokens and with the chosen reduction, side by side' }, 'Compare');
@@ -106,7 +101,7 @@ function statsText(s: AnswerStats): string {
 function renderAnswer(a: Answer): HTMLElement {
   const body = el('div', { class: 'answer-text' });
   body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
-  const parts: HTMLElement[] = [el('div', { class: 'mode' }, REDUCTIONS.find(([v]) => v === a.reduce)?.[1] ?? a.reduce)];
+  const parts: HTMLElement[] = [el('div', { class: 'mode' }, REDUCTION_CHOICES.find((c) => c.value === a.reduce)?.label ?? a.reduce)];
   if (a.note) parts.push(el('p', { class: 'note', role: 'note' }, a.note));
   parts.push(body);
   if (!a.done && !a.text && a.stage) parts.push(el('p', { class: 'stage', 'aria-live': 'polite' }, STAGE_LABELS[a.stage]));

@@ -7,22 +7,17 @@ import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, 
 import { patchColour } from '../src/pipeline/attentionColour';
 import { patchBox } from '../src/pipeline/imageGeometry';
 import type { HeatmapEvent, HeatmapRequest, InspectResult } from '../src/protocol';
+import { REDUCTION_CHOICES } from '../src/reductionChoices';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
 
 const SVG = 'http://www.w3.org/2000/svg';
-const MODES: [string, string][] = [
-  ['prumerge', 'PruMerge'],
-  ['prumerge+', 'PruMerge+'],
-  ['topk:32', 'Fixed budget: 32'],
-  ['none', 'All 576 tokens'],
-];
 const vscode = vscodeApi<{ reduce: string }, HeatmapRequest>();
 let reduce = vscode.getState()?.reduce ?? initialState<{ reduce?: string }>().reduce ?? 'prumerge';
 
 const modeSelect = el('vscode-dropdown', { 'aria-label': 'Reduction mode' });
-for (const [value, label] of MODES) modeSelect.append(el('vscode-option', { value }, label));
+for (const { value, short } of REDUCTION_CHOICES) modeSelect.append(el('vscode-option', { value }, short));
 const exportButton = el('vscode-button', { appearance: 'secondary' }, 'Export PNG');
 const summary = el('p', { class: 'summary', 'aria-live': 'polite' });
 const figure = el('div', { class: 'figure' });
