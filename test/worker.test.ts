@@ -122,4 +122,15 @@ describe('the inference worker', () => {
       await quick.dispose();
     }
   });
+
+  it('turns a worker that runs out of memory into an error that says so, and leaves no process behind', async () => {
+    // a 24 MB JavaScript heap: too small to load the demo model's tokenizer
+    const small = new EngineClient({ workerPath: WORKER, execArgv: ['--max-old-space-size=24'] });
+    const asked = small.ask({ ...ASK, maxNewTokens: 4 });
+    const pid = small.pid;
+    await assert.rejects(asked, (e: unknown) => e instanceof WorkerCrashedError && /ran out of memory: try an int4 model/.test(e.message) && /heap out of memory/.test(e.message));
+    assert.ok(pid !== undefined && !alive(pid), 'the worker is gone');
+    assert.equal(small.pid, undefined);
+    await small.dispose();
+  });
 });

@@ -176,8 +176,10 @@ export class EngineClient {
     connection.listen();
     const died = new Promise<never>((_, reject) => {
       child.once('exit', (code, signal) => {
-        const how = signal ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}` : `exited with code ${code}`;
         const said = [...recent].reverse().find((l) => /\b(Error|error:|FATAL|Aborted)/.test(l));
+        const how = said && /out of memory|heap limit|bad_alloc|Failed to allocate/i.test(said)
+          ? 'ran out of memory: try an int4 model, fewer visual tokens or a shorter conversation'
+          : signal ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}` : `exited with code ${code}`;
         // rejected first, so that pending requests report the crash, not the closed connection
         reject(new WorkerCrashedError(`the inference process ${how}${said ? ` (${said})` : ''}; the next request starts a new one`));
         if (this.worker?.child === child) {
