@@ -16,6 +16,8 @@ export class HeatmapPanel {
   private static readonly open = new Map<string, HeatmapPanel>();
 
   private reduce: string;
+  /** Closed while an inspection ran: its result has nowhere to go. */
+  private disposed = false;
 
   static show(context: vscode.ExtensionContext, engine: EngineService, image: vscode.Uri, reduce: string): void {
     const existing = HeatmapPanel.open.get(image.fsPath);
@@ -52,7 +54,10 @@ export class HeatmapPanel {
       if (!isHeatmapRequest(m)) return;
       this.handle(m).catch((e: unknown) => void vscode.window.showErrorMessage(`PruMerge Vision: ${messageOf(e)}`));
     });
-    this.panel.onDidDispose(() => HeatmapPanel.open.delete(image.fsPath));
+    this.panel.onDidDispose(() => {
+      this.disposed = true;
+      HeatmapPanel.open.delete(image.fsPath);
+    });
   }
 
   private async handle(m: HeatmapRequest): Promise<void> {
@@ -82,11 +87,11 @@ export class HeatmapPanel {
       if (this.reduce !== reduce) return; // a newer mode was asked for meanwhile
       this.post({ type: 'heatmap', imageSrc: this.panel.webview.asWebviewUri(this.image).toString(), name: basename(this.image.fsPath), inspection });
     } catch (e) {
-      this.post({ type: 'error', message: messageOf(e) });
+      if (this.reduce === reduce) this.post({ type: 'error', message: messageOf(e) });
     }
   }
 
   private post(event: HeatmapEvent): void {
-    void this.panel.webview.postMessage(event);
+    if (!this.disposed) void this.panel.webview.postMessage(event);
   }
 }
