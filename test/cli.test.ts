@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { SeededRandom } from '../src/common/random';
+import { demoModelDir } from '../src/pipeline/engine';
 import { Matrix, referencePruMerge } from './reference/prumergeReference';
 
 const ROOT = resolve(__dirname, '..');
@@ -225,6 +226,16 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     assertBadInput(prumerge(['ask', sample, '   ']), /question is empty/);
     assertBadInput(prumerge(['ask', sample, 'hi', '--model', tmp]), /not a model folder/);
     assertBadInput(prumerge(['ask', join(tmp, 'none.png'), 'hi']), /does not exist/);
+  });
+
+  it('ask refuses a model folder with a file linked from outside it, and one with a missing file, with one line', () => {
+    const linked = join(tmp, 'linked-model');
+    cpSync(demoModelDir(), linked, { recursive: true });
+    rmSync(join(linked, 'projector.onnx.data'));
+    symlinkSync(join(demoModelDir(), 'projector.onnx.data'), join(linked, 'projector.onnx.data'));
+    assertBadInput(prumerge(['ask', sample, 'hi', '--model', linked]), /projector\.onnx\.data in the model folder links to .*, outside it: the folder was refused/);
+    rmSync(join(linked, 'projector.onnx.data'));
+    assertBadInput(prumerge(['ask', sample, 'hi', '--model', linked]), /is missing projector\.onnx\.data: the build did not finish or files were removed; rebuild the model/);
   });
 
   it('bench --json reports every mode and the ratios', () => {
