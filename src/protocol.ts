@@ -116,6 +116,8 @@ export interface AnswerStats {
   readonly ep: string;
   readonly stopReason: string;
   readonly reduce: string;
+  /** Tokens generated. */
+  readonly tokens: number;
 }
 
 /** One answer in the chat, as the host keeps it and the webview shows it. */

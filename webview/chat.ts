@@ -21,7 +21,6 @@ interface State {
   model: { name: string; randomWeights: boolean } | null;
 }
 
-
 const STAGE_LABELS: Record<AskStage, string> = {
   preprocess: 'Reading the image…',
   vision: 'Running the vision tower…',
@@ -91,7 +90,7 @@ function linkButton(label: string, onClick: () => void): HTMLElement {
 }
 
 function statsText(s: AnswerStats): string {
-  if (s.visualTokens === 0) return 'stopped before the answer began';
+  if (s.tokens === 0 && s.stopReason === 'cancelled') return 'stopped before the first word';
   const fewer = s.totalVisualTokens / s.visualTokens;
   const tokens = s.reduce === 'none' ? `all ${s.totalVisualTokens} visual tokens` : `${s.visualTokens} of ${s.totalVisualTokens} visual tokens, ${fewer.toFixed(fewer >= 10 ? 0 : 1)}x fewer`;
   const stopped = s.stopReason === 'cancelled' ? ' · stopped' : s.stopReason === 'repetition' ? ' · stopped repeating itself' : '';

@@ -121,6 +121,7 @@ export class ChatSession {
         ep: r.ep,
         stopReason: r.stopReason,
         reduce,
+        tokens: r.tokens.length,
       };
       this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...(compare ? {} : noteFor(r, followUp, before, { image, reduce })) });
     } catch (e) {
