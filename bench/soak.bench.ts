@@ -1,11 +1,13 @@
 /**
- * A long session: N questions in a row through the worker (follow-ups and new chats mixed), with
- * the host's heap and RSS and the worker's RSS sampled as it goes. Prints the growth.
+ * A long session: N questions in a row through the chat's host-side logic (ChatSession, as the
+ * extension runs it) and the worker, follow-ups and new chats mixed, with the host's heap and RSS
+ * and the worker's RSS sampled as it goes. Prints the growth.
  * Run: node --import tsx bench/soak.bench.ts [--questions 200] (after `npm run build`)
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ChatSession } from '../src/extension/chatSession';
 import { demoModelDir } from '../src/pipeline/engine';
 import { EngineClient } from '../src/worker/engineClient';
 
@@ -22,12 +24,19 @@ function workerRssMb(pid: number | undefined): number {
 
 async function main(): Promise<void> {
   const client = new EngineClient({ workerPath: join(__dirname, '..', 'dist', 'worker.js'), idleTimeoutMs: 0 });
+  let answers = 0;
+  const chat = new ChatSession(
+    { ask: (p, hooks) => client.ask({ ...p, ...spec }, hooks), newConversation: () => client.newConversation(spec) },
+    (e) => void (e.type === 'answerEnd' && answers++),
+    () => ({ maxNewTokens: 16, temperature: 0 }),
+  );
+  chat.image = image;
   const rows: string[] = [];
   let first: { heap: number; rss: number; worker: number } | undefined;
   const started = Date.now();
   for (let i = 1; i <= total; i++) {
-    const followUp = i % 4 !== 1; // a new chat every 4 questions
-    await client.ask({ ...spec, image, question: `Question ${i}: what is in the picture?`, reduce: i % 2 ? 'prumerge' : 'prumerge+', maxNewTokens: 16, followUp });
+    if (i % 4 === 1) await chat.newChat(); // a new chat every 4 questions, PruMerge and PruMerge+ in turn
+    await chat.ask(`Question ${i}: what is in the picture?`, Math.floor(i / 4) % 2 ? 'prumerge+' : 'prumerge');
     if (i === 10 || i % 50 === 0) {
       (globalThis as { gc?: () => void }).gc?.();
       const now = { heap: process.memoryUsage().heapUsed / 2 ** 20, rss: process.memoryUsage().rss / 2 ** 20, worker: workerRssMb(client.pid) };
@@ -36,6 +45,7 @@ async function main(): Promise<void> {
     }
   }
   await client.dispose();
+  if (answers !== total) throw new Error(`${answers} of ${total} questions answered`);
   console.log(`${total} questions in ${((Date.now() - started) / 1000).toFixed(1)} s (demo model, 16 tokens each, a new chat every 4):`);
   for (const r of rows) console.log(r);
 }

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { demoModelDir } from '../src/pipeline/engine';
 import { EngineClient, WorkerCrashedError, WorkerRequestError, WorkerState } from '../src/worker/engineClient';
 import { scratchDir, tinyCheckpoint } from './helpers/checkpoints';
@@ -132,5 +134,17 @@ describe('the inference worker', () => {
     assert.ok(pid !== undefined && !alive(pid), 'the worker is gone');
     assert.equal(small.pid, undefined);
     await small.dispose();
+  });
+
+  it('keeps nothing of an answer once the caller lets go of it (no growth over a long session)', async () => {
+    // a full collection on demand, without starting node with --expose-gc
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const refs: WeakRef<object>[] = [];
+    for (let i = 0; i < 5; i++) refs.push(new WeakRef(await client.ask({ ...ASK, maxNewTokens: 2 })));
+    await new Promise((r) => setTimeout(r, 10)); // WeakRefs are kept until the job that made them ends
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(refs.map((r) => r.deref() === undefined), [true, true, true, true, true], 'every result was collected');
   });
 });

@@ -43,8 +43,13 @@ export class WorkerRequestError extends Error {
 interface Running {
   readonly child: ChildProcess;
   readonly connection: MessageConnection;
-  /** Rejects pending requests when the process dies. */
-  readonly died: Promise<never>;
+  /**
+   * The pending requests' reject functions, called when the process dies. (Not a Promise.race
+   * against a "died" promise: each race left a reaction on it holding the result, a leak of
+   * about 4 KB per request.)
+   */
+  readonly onDeath: Set<(e: Error) => void>;
+  death?: WorkerCrashedError;
 }
 
 export class EngineClient {
@@ -137,7 +142,13 @@ export class EngineClient {
     this.pending++;
     this.setState('busy');
     try {
-      return await Promise.race([send(w.connection), w.died]);
+      return await new Promise<T>((resolve, reject) => {
+        if (w.death) return reject(w.death);
+        w.onDeath.add(reject);
+        send(w.connection)
+          .then(resolve, reject)
+          .finally(() => w.onDeath.delete(reject));
+      });
     } catch (e) {
       if (e instanceof ResponseError) {
         throw new WorkerRequestError(e.message, (e.data as WorkerErrorData | undefined)?.kind ?? 'Error');
@@ -174,24 +185,24 @@ export class EngineClient {
     connection.onNotification(WorkerNotifications.buildProgress, ({ buildId, stage, fraction }) => this.progressListeners.get(buildId)?.(stage, fraction));
     connection.onNotification(WorkerNotifications.downloadProgress, ({ requestId, ...p }) => this.downloadListeners.get(requestId)?.(p));
     connection.listen();
-    const died = new Promise<never>((_, reject) => {
-      child.once('exit', (code, signal) => {
-        const said = [...recent].reverse().find((l) => /\b(Error|error:|FATAL|Aborted)/.test(l));
-        const how = said && /out of memory|heap limit|bad_alloc|Failed to allocate/i.test(said)
-          ? 'ran out of memory: try an int4 model, fewer visual tokens or a shorter conversation'
-          : signal ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}` : `exited with code ${code}`;
-        // rejected first, so that pending requests report the crash, not the closed connection
-        reject(new WorkerCrashedError(`the inference process ${how}${said ? ` (${said})` : ''}; the next request starts a new one`));
-        if (this.worker?.child === child) {
-          this.worker = undefined;
-          this.setState('stopped');
-        }
-        setImmediate(() => connection.dispose());
-      });
+    const running: Running = { child, connection, onDeath: new Set() };
+    child.once('exit', (code, signal) => {
+      const said = [...recent].reverse().find((l) => /\b(Error|error:|FATAL|Aborted)/.test(l));
+      const how = said && /out of memory|heap limit|bad_alloc|Failed to allocate/i.test(said)
+        ? 'ran out of memory: try an int4 model, fewer visual tokens or a shorter conversation'
+        : signal ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}` : `exited with code ${code}`;
+      // rejected first, so that pending requests report the crash, not the closed connection
+      running.death = new WorkerCrashedError(`the inference process ${how}${said ? ` (${said})` : ''}; the next request starts a new one`);
+      for (const reject of running.onDeath) reject(running.death);
+      running.onDeath.clear();
+      if (this.worker?.child === child) {
+        this.worker = undefined;
+        this.setState('stopped');
+      }
+      setImmediate(() => connection.dispose());
     });
-    died.catch(() => undefined); // observed only while requests are pending
-    this.worker = { child, connection, died };
-    return this.worker;
+    this.worker = running;
+    return running;
   }
 
   private armIdleTimer(): void {
