@@ -49,133 +49,176 @@ async function waitFor(url: string, ms: number): Promise<void> {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-describe('the extension in a real VS Code (code-server + chromium)', { skip, timeout: 240_000 }, () => {
+interface VSCode {
+  readonly page: Page;
+  readonly workspace: string;
+  shot(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+let vsixPath: string | undefined;
+
+/**
+ * A code-server with the packaged extension installed, a workspace holding diagram.png (and
+ * `workspaceSettings` as its .vscode/settings.json), and chromium showing it. With `trust`
+ * false, workspace trust is on and the folder is opened untrusted (Restricted Mode).
+ */
+async function launch(options: { trust: boolean; workspaceSettings?: Record<string, unknown> }): Promise<VSCode> {
   const scratch = mkdtempSync(join(tmpdir(), 'prumerge-e2e-'));
   const workspace = join(scratch, 'workspace');
-  let server: ChildProcess | undefined;
-  let browser: BrowserContext | undefined;
-  let page: Page;
-  let chat: FrameLocator;
-
-  const shot = async (name: string): Promise<void> => {
-    mkdirSync(SHOTS, { recursive: true });
-    await page.screenshot({ path: join(SHOTS, `${name}.png`) });
-  };
-
-  before(async () => {
-    // the .vsix, as users get it
-    const vsix = join(scratch, 'prumerge-vision.vsix');
-    const pack = spawnSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '-o', vsix], { cwd: ROOT, encoding: 'utf8' });
+  // the .vsix, as users get it (packaged once per run)
+  if (!vsixPath) {
+    const out = join(mkdtempSync(join(tmpdir(), 'prumerge-vsix-')), 'prumerge-vision.vsix');
+    const pack = spawnSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '-o', out], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(pack.status, 0, `packaging failed: ${pack.stderr}`);
+    vsixPath = out;
+  }
+  const vsix = vsixPath;
 
-    // a workspace with a screenshot-like PNG, square so that no patch falls in padding
-    mkdirSync(workspace, { recursive: true });
-    const diagram = join(ROOT, 'media', 'samples', 'pipeline-diagram.svg');
-    await sharp(diagram, { density: 150 }).resize(672, 672, { fit: 'cover' }).png().toFile(join(workspace, 'diagram.png'));
+  // a workspace with a screenshot-like PNG, square so that no patch falls in padding
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  const diagram = join(ROOT, 'media', 'samples', 'pipeline-diagram.svg');
+  await sharp(diagram, { density: 150 }).resize(672, 672, { fit: 'cover' }).png().toFile(join(workspace, 'diagram.png'));
+  if (options.workspaceSettings) writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify(options.workspaceSettings));
 
-    const home = join(scratch, 'home');
-    const ext = join(scratch, 'extensions');
-    const userData = join(scratch, 'user-data');
-    mkdirSync(join(userData, 'User'), { recursive: true });
-    writeFileSync(
-      join(userData, 'User', 'settings.json'),
-      JSON.stringify({
-        'workbench.startupEditor': 'none',
-        'chat.disableAIFeatures': true,
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-        'prumergeVision.executionProvider': 'cpu',
-        // sampled, long answers: slow enough to press Stop while one streams
-        'prumergeVision.temperature': 1,
-        'prumergeVision.maxNewTokens': 3000,
-      }),
-    );
-    const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local', 'share'), XDG_CACHE_HOME: join(home, '.cache'), TMPDIR: scratch };
-    const install = spawnSync(CODE_SERVER, ['--extensions-dir', ext, '--user-data-dir', userData, '--install-extension', vsix, '--force'], { env, encoding: 'utf8' });
-    assert.equal(install.status, 0, `install failed: ${install.stderr}`);
+  const home = join(scratch, 'home');
+  const ext = join(scratch, 'extensions');
+  const userData = join(scratch, 'user-data');
+  mkdirSync(join(userData, 'User'), { recursive: true });
+  writeFileSync(
+    join(userData, 'User', 'settings.json'),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'chat.disableAIFeatures': true,
+      'workbench.secondarySideBar.defaultVisibility': 'hidden',
+      'prumergeVision.executionProvider': 'cpu',
+      // sampled, long answers: slow enough to press Stop while one streams
+      'prumergeVision.temperature': 1,
+      'prumergeVision.maxNewTokens': 3000,
+    }),
+  );
+  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local', 'share'), XDG_CACHE_HOME: join(home, '.cache'), TMPDIR: scratch };
+  const install = spawnSync(CODE_SERVER, ['--extensions-dir', ext, '--user-data-dir', userData, '--install-extension', vsix, '--force'], { env, encoding: 'utf8' });
+  assert.equal(install.status, 0, `install failed: ${install.stderr}`);
 
-    const port = await freePort();
-    server = spawn(
-      CODE_SERVER,
-      ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', '--extensions-dir', ext, '--user-data-dir', userData, workspace],
-      { env, stdio: 'ignore' },
-    );
-    await waitFor(`http://127.0.0.1:${port}/healthz`, 30_000);
+  const port = await freePort();
+  const server: ChildProcess = spawn(
+    CODE_SERVER,
+    [
+      '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override',
+      ...(options.trust ? ['--disable-workspace-trust'] : []),
+      '--extensions-dir', ext, '--user-data-dir', userData, workspace,
+    ],
+    { env, stdio: 'ignore' },
+  );
+  await waitFor(`http://127.0.0.1:${port}/healthz`, 30_000);
 
-    browser = await chromium.launchPersistentContext(join(scratch, 'chromium'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 900 },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
-    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
-    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-    chat = page.frameLocator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"][src*="purpose=webviewView"]`).frameLocator('#active-frame');
+  const browser: BrowserContext = await chromium.launchPersistentContext(join(scratch, 'chromium'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-
-  after(async () => {
-    await browser?.close();
-    server?.kill();
-    if (!process.env["E2E_KEEP"]) rmSync(scratch, { recursive: true, force: true });
-    else console.log(`kept ${scratch}`);
-  });
-
-  /**
-   * The webview frame that holds `selector`: found by content, since a view shown again gets a
-   * new iframe whose address no longer says purpose=webviewView.
-   */
-  const findFrame = async (selector: string): Promise<FrameLocator> => {
-    const frames = page.locator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]`);
-    const end = Date.now() + 60_000;
-    while (Date.now() < end) {
-      for (let i = 0; i < (await frames.count()); i++) {
-        const candidate = frames.nth(i).contentFrame().frameLocator('#active-frame');
-        if ((await candidate.locator(selector).count()) > 0) return candidate;
-      }
-      await page.waitForTimeout(250);
-    }
-    throw new Error(`no webview shows ${selector}`);
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  return {
+    page,
+    workspace,
+    shot: async (name) => {
+      mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+    },
+    close: async () => {
+      await browser.close();
+      server.kill();
+      if (!process.env['E2E_KEEP']) rmSync(scratch, { recursive: true, force: true });
+      else console.log(`kept ${scratch}`);
+    },
   };
+}
 
-  /** A test step that leaves a screenshot behind when it fails. */
-  const step = (name: string, fn: () => Promise<void>) => async (): Promise<void> => {
+/**
+ * The webview frame that holds `selector`: found by content, since a view shown again gets a
+ * new iframe whose address no longer says purpose=webviewView.
+ */
+async function findFrame(page: Page, selector: string): Promise<FrameLocator> {
+  const frames = page.locator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]`);
+  const end = Date.now() + 60_000;
+  while (Date.now() < end) {
+    for (let i = 0; i < (await frames.count()); i++) {
+      const candidate = frames.nth(i).contentFrame().frameLocator('#active-frame');
+      if ((await candidate.locator(selector).count()) > 0) return candidate;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no webview shows ${selector}`);
+}
+
+/** Right-click diagram.png in the Explorer -> Ask About Image...; returns the chat's frame. */
+async function askAboutDiagram(vs: VSCode): Promise<FrameLocator> {
+  const { page } = vs;
+  // contributions appear once the remote extension host has scanned the extensions
+  await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
+  await page.locator('.statusbar-item', { hasText: 'PruMerge' }).waitFor({ timeout: 60_000 }).catch(() => undefined);
+  const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'diagram.png' });
+  await row.waitFor({ timeout: 60_000 });
+  await row.click({ button: 'right' });
+  await page.locator('.context-view .monaco-menu').waitFor();
+  await vs.shot('0-context-menu');
+  const item = page.locator('.context-view .action-label', { hasText: 'Ask About Image...' });
+  await item.hover();
+  await item.click();
+  // a click that lands while the menu is still settling can leave it open with the item
+  // highlighted: Enter then runs the highlighted item, as it would for a keyboard user
+  const menu = page.locator('.context-view .monaco-menu');
+  await menu.waitFor({ state: 'hidden', timeout: 2_000 }).catch(async () => {
+    await page.keyboard.press('Enter');
+    await menu.waitFor({ state: 'hidden', timeout: 5_000 });
+  });
+  const chat = await findFrame(page, 'section.conversation');
+  await chat.locator('.image-name').filter({ hasText: 'diagram.png' }).waitFor({ timeout: 60_000 });
+  return chat;
+}
+
+/** A test step that leaves a screenshot, and the chat's DOM, behind when it fails. */
+function step(vs: () => VSCode, name: string, fn: () => Promise<void>): () => Promise<void> {
+  return async () => {
     try {
       await fn();
     } catch (e) {
-      await shot(`failed-${name}`).catch(() => undefined);
-      // and the chat's DOM, for what a screenshot cannot show
-      const html = await chat.locator('#app').evaluate((el) => el.outerHTML, undefined, { timeout: 5_000 }).catch((err: Error) => `(no chat DOM: ${err.message})`);
+      const { page } = vs();
+      await vs().shot(`failed-${name}`).catch(() => undefined);
+      const html = await findFrame(page, 'section.conversation')
+        .then((chat) => chat.locator('#app').evaluate((el) => el.outerHTML, undefined, { timeout: 5_000 }))
+        .catch((err: Error) => `(no chat DOM: ${err.message})`);
       const frames = await page.locator('iframe.webview').evaluateAll((els) => els.map((el) => `${el.className} ${el.getAttribute('src')}`)).catch(() => []);
       writeFileSync(join(SHOTS, `failed-${name}.html`), `<!-- webview frames:\n${frames.join('\n')}\n-->\n${html}`);
       throw e;
     }
   };
+}
 
-  it('right-click a PNG -> Ask About Image... opens the chat with the image attached', step('attach', async () => {
-    // contributions appear once the remote extension host has scanned the extensions
-    await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
-    await page.locator('.statusbar-item', { hasText: 'PruMerge' }).waitFor({ timeout: 60_000 }).catch(() => undefined);
-    const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'diagram.png' });
-    await row.waitFor({ timeout: 60_000 });
-    await row.click({ button: 'right' });
-    await page.locator('.context-view .monaco-menu').waitFor();
-    await shot('0-context-menu');
-    const item = page.locator('.context-view .action-label', { hasText: 'Ask About Image...' });
-    await item.hover();
-    await item.click();
-    // a click that lands while the menu is still settling can leave it open with the item
-    // highlighted: Enter then runs the highlighted item, as it would for a keyboard user
-    const menu = page.locator('.context-view .monaco-menu');
-    await menu.waitFor({ state: 'hidden', timeout: 2_000 }).catch(async () => {
-      await page.keyboard.press('Enter');
-      await menu.waitFor({ state: 'hidden', timeout: 5_000 });
-    });
-    await chat.locator('.image-name').filter({ hasText: 'diagram.png' }).waitFor({ timeout: 60_000 });
+describe('the extension in a real VS Code (code-server + chromium)', { skip, timeout: 240_000 }, () => {
+  let vs: VSCode;
+  let page: Page;
+  let chat: FrameLocator;
+  const shot = (name: string): Promise<void> => vs.shot(name);
+  const frameWith = (selector: string): Promise<FrameLocator> => findFrame(page, selector);
+
+  before(async () => {
+    vs = await launch({ trust: true });
+    page = vs.page;
+  });
+  after(() => vs?.close());
+
+  it('right-click a PNG -> Ask About Image... opens the chat with the image attached', step(() => vs, 'attach', async () => {
+    chat = await askAboutDiagram(vs);
     await chat.locator('.notice').filter({ hasText: 'meaningless' }).waitFor();
     await shot('1-attached');
   }));
 
-  it('streams an answer with its token counts, and Stop ends it', step('stream', async () => {
+  it('streams an answer with its token counts, and Stop ends it', step(() => vs, 'stream', async () => {
     await chat.locator('vscode-text-area textarea').fill('What does this diagram show?');
     await chat.locator('vscode-text-area textarea').press('Enter');
     await chat.locator('article.answer.streaming').first().waitFor({ timeout: 60_000 });
@@ -190,7 +233,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     assert.match(text, /stopped/);
   }));
 
-  it('answers a follow-up in the same conversation', step('follow-up', async () => {
+  it('answers a follow-up in the same conversation', step(() => vs, 'follow-up', async () => {
     await chat.locator('vscode-text-area textarea').fill('And the green box?');
     await chat.locator('vscode-text-area textarea').press('Enter');
     await chat.locator('.question').nth(1).filter({ hasText: 'And the green box?' }).waitFor({ timeout: 60_000 });
@@ -200,7 +243,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     await shot('3-follow-up');
   }));
 
-  it('hiding the side bar mid-answer loses nothing: shown again, the answer is there and still streaming', step('hide-show', async () => {
+  it('hiding the side bar mid-answer loses nothing: shown again, the answer is there and still streaming', step(() => vs, 'hide-show', async () => {
     await chat.locator('vscode-text-area textarea').fill('Describe every box.');
     await chat.locator('vscode-text-area textarea').press('Enter');
     const streaming = chat.locator('article.answer.streaming .answer-text');
@@ -210,7 +253,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     await page.locator('.part.sidebar').waitFor({ state: 'hidden', timeout: 10_000 });
     await page.waitForTimeout(1_000); // the answer goes on meanwhile
     await page.keyboard.press('Control+B');
-    chat = await findFrame('section.conversation');
+    chat = await frameWith('section.conversation');
     const again = chat.locator('.question').filter({ hasText: 'Describe every box.' });
     await again.waitFor({ timeout: 60_000 });
     const answer = chat.locator('article.answer').last().locator('.answer-text');
@@ -225,9 +268,9 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     assert.equal(words(after), words(before), 'and it is the same answer');
   }));
 
-  it('opens the heatmap, highlights what merged into a hovered kept patch, and switches modes', step('heatmap', async () => {
+  it('opens the heatmap, highlights what merged into a hovered kept patch, and switches modes', step(() => vs, 'heatmap', async () => {
     await chat.locator('.stats').first().locator('vscode-button', { hasText: 'Heatmap' }).click();
-    const panel = await findFrame('.summary');
+    const panel = await frameWith('.summary');
     await panel.locator('.summary').filter({ hasText: /keeps \d+ of 576 visual tokens/ }).waitFor({ timeout: 60_000 });
     await panel.locator('rect.cell.kept').first().hover();
     await panel.locator('.detail').filter({ hasText: /patches merged into it/ }).waitFor();
@@ -240,7 +283,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     await shot('5-heatmap-prumerge-plus');
   }));
 
-  it('compares all 576 tokens with the chosen reduction, side by side with both timings', step('compare', async () => {
+  it('compares all 576 tokens with the chosen reduction, side by side with both timings', step(() => vs, 'compare', async () => {
     await chat.locator('vscode-text-area textarea').fill('What is in the green box?');
     await chat.locator('vscode-button', { hasText: 'Compare' }).click();
     const pair = chat.locator('.exchange.compare').last();
@@ -250,5 +293,33 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     assert.match(reduced, /\d+ of 576 visual tokens, \d+(\.\d)?x fewer · first token \d+ ms/);
     await pair.locator('.stats').nth(1).scrollIntoViewIfNeeded();
     await shot('6-compare');
+  }));
+});
+
+describe('Restricted Mode: the model folder an untrusted workspace names', { skip, timeout: 180_000 }, () => {
+  const named = '/opt/from-the-repository/llava-model';
+  let vs: VSCode;
+  before(async () => {
+    vs = await launch({ trust: false, workspaceSettings: { 'prumergeVision.modelFolder': named } });
+  });
+  after(() => vs?.close());
+
+  it('is ignored, and a warning names it and says why; the demo model answers', step(() => vs, 'restricted', async () => {
+    const { page } = vs;
+    // VS Code asks whether to trust the folder's authors: no, Restricted Mode
+    const no = page.locator('.monaco-dialog-box .monaco-button', { hasText: /No, I don.t trust/ });
+    await no.waitFor({ timeout: 60_000 });
+    await no.click();
+    const chat = await askAboutDiagram(vs);
+    await chat.locator('vscode-text-area textarea').fill('What does this diagram show?');
+    await chat.locator('vscode-text-area textarea').press('Enter');
+    const warning = page.locator('.notifications-toasts .notification-list-item', { hasText: `ignores the model folder this workspace names (${named}) until you trust the workspace` });
+    await warning.waitFor({ timeout: 60_000 });
+    assert.match(await warning.innerText(), /Using the built-in demo model instead/);
+    assert.ok((await warning.locator('.monaco-button', { hasText: 'Manage Workspace Trust' }).count()) > 0);
+    await chat.locator('article.answer .answer-text').filter({ hasText: /[^…\s]/ }).waitFor({ timeout: 60_000 });
+    await vs.shot('7-restricted-mode');
+    await chat.locator('vscode-button', { hasText: 'Stop' }).click();
+    await chat.locator('.stats').first().waitFor({ timeout: 60_000 });
   }));
 });
