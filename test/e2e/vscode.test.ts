@@ -283,6 +283,23 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
     await shot('5-heatmap-prumerge-plus');
   }));
 
+  it('exports the heatmap as a PNG through the save dialog', step(() => vs, 'export', async () => {
+    const panel = await frameWith('.summary');
+    await panel.locator('vscode-button', { hasText: 'Export PNG' }).click();
+    // code-server's save dialog is VS Code's own quick input, prefilled with the suggested path
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: 30_000 });
+    // the dialog fills in the folder first, then the suggested name
+    const end = Date.now() + 15_000;
+    while (!/diagram-visual-tokens\.png$/.test(await input.inputValue()) && Date.now() < end) await page.waitForTimeout(200);
+    assert.equal(await input.inputValue(), join(vs.workspace, 'diagram-visual-tokens.png'));
+    await input.press('Enter');
+    await page.locator('.notifications-toasts .notification-list-item', { hasText: 'Saved diagram-visual-tokens.png' }).waitFor({ timeout: 60_000 });
+    const saved = await sharp(join(vs.workspace, 'diagram-visual-tokens.png')).metadata();
+    assert.equal(saved.format, 'png');
+    assert.ok((saved.width ?? 0) >= 336 && (saved.height ?? 0) >= 336, `${saved.width} x ${saved.height}`);
+  }));
+
   it('compares all 576 tokens with the chosen reduction, side by side with both timings', step(() => vs, 'compare', async () => {
     await chat.locator('vscode-text-area textarea').fill('What is in the green box?');
     await chat.locator('vscode-button', { hasText: 'Compare' }).click();
