@@ -157,7 +157,7 @@ export class Engine {
   static async load(modelDir: string, options: { ep?: ExecutionProviderSetting; threads?: number } = {}): Promise<Engine> {
     const dir = resolve(modelDir);
     const m = await loadManifest(dir);
-    for (const graph of [m.vision.graph, m.projector.graph, m.decoder.graph]) await checkExternalData(insideFolder(dir, graph), dir);
+    for (const graph of [m.vision.graph, m.projector.graph, m.decoder.graph]) await checkExternalData(insideFolder(dir, graph), dir, m.files);
     const setting = options.ep ?? 'auto';
     const vision = await openSession(insideFolder(dir, m.vision.graph), setting, options.threads);
     // the other graphs go straight to the provider the first one got

@@ -1,12 +1,14 @@
 /**
  * The external data an ONNX graph names, checked before onnxruntime opens the graph: each
- * location must be a file inside the model folder, and each (offset, length) must lie within
- * it. A model folder from elsewhere could otherwise have onnxruntime read any file it can reach.
+ * location must be a file inside the model folder that model.json lists (loadManifest has
+ * checked those: inside the folder, not linked from outside, of the listed size), and each
+ * (offset, length) must lie within it. A model folder from elsewhere could otherwise have
+ * onnxruntime read any file it can reach.
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, relative } from 'node:path';
 import { onnx } from 'onnx-proto';
-import { insideFolder, linkedInside, ModelFolderError } from './modelManifest';
+import { insideFolder, ManifestFile, ModelFolderError } from './modelManifest';
 
 /** Every tensor of `graph` and of its nodes' attributes and subgraphs. */
 function* tensorsOf(graph: onnx.IGraphProto | null | undefined): Generator<onnx.ITensorProto> {
@@ -26,7 +28,7 @@ function* tensorsOf(graph: onnx.IGraphProto | null | undefined): Generator<onnx.
   }
 }
 
-export async function checkExternalData(graphPath: string, root: string): Promise<void> {
+export async function checkExternalData(graphPath: string, root: string, files: Readonly<Record<string, ManifestFile>>): Promise<void> {
   const graphName = basename(graphPath);
   let model: onnx.ModelProto;
   try {
@@ -34,7 +36,6 @@ export async function checkExternalData(graphPath: string, root: string): Promis
   } catch (e) {
     throw new ModelFolderError(`${graphName} is not a readable ONNX graph (${(e as Error).message}): rebuild the model`);
   }
-  const sizes = new Map<string, number>();
   for (const t of tensorsOf(model.graph)) {
     if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
     const entry = (key: string): string | undefined => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
@@ -45,13 +46,9 @@ export async function checkExternalData(graphPath: string, root: string): Promis
     } catch {
       throw new ModelFolderError(`${graphName} keeps tensor ${t.name} in "${location}", outside the model folder: the folder is not one PruMerge Vision built; it was refused`);
     }
-    let size = sizes.get(path);
-    if (size === undefined) {
-      size = await stat(path).then((s) => (s.isFile() ? s.size : -1), () => -1);
-      if (size < 0) throw new ModelFolderError(`${graphName} keeps tensor ${t.name} in ${location}, which is missing: rebuild the model`);
-      await linkedInside(await realpath(root), path, location);
-      sizes.set(path, size);
-    }
+    const listed = files[relative(root, path)];
+    if (!listed) throw new ModelFolderError(`${graphName} keeps tensor ${t.name} in ${location}, which is missing from model.json's files: rebuild the model`);
+    const size = listed.bytes;
     const offset = Number(entry('offset') ?? 0);
     const length = Number(entry('length') ?? Number.NaN);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {

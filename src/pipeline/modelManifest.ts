@@ -126,7 +126,7 @@ export function insideFolder(root: string, name: string): string {
 }
 
 /** Refuses a file that is a link (or sits under one) to somewhere outside the folder. */
-export async function linkedInside(realRoot: string, path: string, name: string): Promise<void> {
+async function linkedInside(realRoot: string, path: string, name: string): Promise<void> {
   const real = await realpath(path);
   if (!real.startsWith(realRoot + sep)) throw new ModelFolderError(`${name} in the model folder links to ${real}, outside it: the folder was refused`);
 }
