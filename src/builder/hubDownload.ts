@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { finished } from 'node:stream/promises';
@@ -99,10 +99,14 @@ export async function downloadCheckpoint(repo: string, options: HubDownloadOptio
   const report = (file: string, extra: number): void =>
     options.onProgress?.({ file, bytes: done + extra, total, bytesPerSecond: (done + extra) / Math.max((Date.now() - started) / 1000, 1e-3) });
 
+  // what is not in the cache yet, and how many bytes of it are still to come
+  const toFetch = new Set<RemoteFile>();
   let missing = 0;
   for (const f of files) {
     const blob = join(root, 'blobs', f.etag);
-    if (!(await hasSize(blob, f.size))) missing += f.size - (await sizeOf(`${blob}.incomplete`));
+    if ((await sizeOf(blob)) === f.size) continue;
+    toFetch.add(f);
+    missing += f.size - ((await sizeOf(`${blob}.incomplete`)) ?? 0);
   }
   const lack = await lackOfSpace(root, missing, `downloading ${repo}`);
   if (lack) throw new DownloadError(lack);
@@ -111,7 +115,7 @@ export async function downloadCheckpoint(repo: string, options: HubDownloadOptio
   try {
     for (const f of files) {
       const blob = join(root, 'blobs', f.etag);
-      if (!(await hasSize(blob, f.size))) await fetchBlob(f, blob, headers, options.signal, (n) => report(f.path, n));
+      if (toFetch.has(f)) await fetchBlob(f, blob, headers, options.signal, (n) => report(f.path, n));
       await linkInto(snapshot, f.path, blob);
       done += f.size;
       report(f.path, 0);
@@ -138,7 +142,7 @@ async function fetchBlob(f: RemoteFile, blob: string, headers: Record<string, st
   await mkdir(dirname(blob), { recursive: true });
   const partial = `${blob}.incomplete`;
   for (let attempt = 0; attempt < 2; attempt++) {
-    let have = existsSync(partial) ? (await stat(partial)).size : 0;
+    let have = (await sizeOf(partial)) ?? 0;
     if (have > f.size) {
       await rm(partial);
       have = 0;
@@ -190,19 +194,12 @@ function diskError(err: unknown, path: string, partial: string): DownloadError {
   return new DownloadError(`cannot write ${partial}: ${(err as Error).message}`);
 }
 
-async function sizeOf(path: string): Promise<number> {
+/** The file's size, or undefined when there is none. */
+async function sizeOf(path: string): Promise<number | undefined> {
   try {
     return (await stat(path)).size;
   } catch {
-    return 0;
-  }
-}
-
-async function hasSize(path: string, size: number): Promise<boolean> {
-  try {
-    return (await stat(path)).size === size;
-  } catch {
-    return false;
+    return undefined;
   }
 }
 
