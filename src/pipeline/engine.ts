@@ -306,6 +306,7 @@ export class Engine {
       const one = new Float32Array(h);
       while (tokens.length < maxNew) {
         if (hooks.signal?.aborted) {
+          if (tokens.length === 0) throw new Cancelled(); // nothing written yet: as if never asked
           stopReason = 'cancelled';
           break;
         }
@@ -340,7 +341,7 @@ export class Engine {
       if (timings.ttftMs === 0) timings.ttftMs = now() - started;
 
       const answer = this.prompt.decode(tokens).trim();
-      if (tokens.length > 0 || stopReason !== 'cancelled') conv.turns = [...turns.slice(0, -1), { question, answer }];
+      conv.turns = [...turns.slice(0, -1), { question, answer }];
       conv.ids = fed;
       conv.cache = cache;
       return this.result(conv, { answer, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse, promptTokens, conversation: use });
