@@ -12,10 +12,8 @@ import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeTextArea());
 
-type Answer = ChatAnswer;
-
 interface State {
-  answers: Answer[];
+  answers: ChatAnswer[];
   reduce: string;
   image: { name: string; src: string; pasted: boolean } | null;
   model: { name: string; randomWeights: boolean } | null;
@@ -97,7 +95,7 @@ function statsText(s: AnswerStats): string {
   return `${tokens} · first token ${Math.round(s.ttftMs)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.ep}${stopped}`;
 }
 
-function renderAnswer(a: Answer): HTMLElement {
+function renderAnswer(a: ChatAnswer): HTMLElement {
   const body = el('div', { class: 'answer-text' });
   body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
   const parts: HTMLElement[] = [el('div', { class: 'mode' }, REDUCTION_CHOICES.find((c) => c.value === a.reduce)?.label ?? a.reduce)];
@@ -115,7 +113,7 @@ function renderAnswer(a: Answer): HTMLElement {
 
 function renderConversation(): void {
   conversation.replaceChildren();
-  const groups = new Map<string, Answer[]>();
+  const groups = new Map<string, ChatAnswer[]>();
   for (const a of state.answers) groups.set(a.group, [...(groups.get(a.group) ?? []), a]);
   for (const answers of groups.values()) {
     const row = el('div', { class: answers.length > 1 ? 'exchange compare' : 'exchange' }, ...answers.map(renderAnswer));

@@ -52,7 +52,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
       void this.handle(m).catch((e: unknown) => this.post({ type: 'answerError', id: '', message: messageOf(e) }));
     });
     view.onDidDispose(() => {
-      // closed mid-answer: stop it rather than compute for nobody; the transcript is webview state
+      // closed (not just hidden) mid-answer: stop it rather than compute for nobody
       this.session.stop();
       this.view = undefined;
     });
