@@ -33,6 +33,15 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
   let onEvent: (e: ChatEvent, s: ChatSession) => void;
   let full: EndEvent;
 
+  /** A chat over the worker posting to `post`, with diagram.png attached. */
+  const chatPostingTo = (post: (e: ChatEvent) => void, image = SAMPLE): ChatSession => {
+    // temperature 1 with a fixed seed: a long answer, the same every time
+    const s = new ChatSession(engine, post, () => ({ maxNewTokens: 60, temperature: 1 }));
+    s.image = image;
+    return s;
+  };
+  const newSession = (): ChatSession => chatPostingTo((e) => (events.push(e), onEvent(e, session)));
+
   const ends = (): EndEvent[] => events.filter((e): e is EndEvent => e.type === 'answerEnd');
   const errors = (): string[] => events.flatMap((e) => (e.type === 'answerError' ? [e.message] : []));
 
@@ -45,16 +54,13 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
   beforeEach(async () => {
     events = [];
     onEvent = () => {};
-    // temperature 1 with a fixed seed: a long answer, the same every time
-    session = new ChatSession(engine, (e) => (events.push(e), onEvent(e, session)), () => ({ maxNewTokens: 60, temperature: 1 }));
-    session.image = SAMPLE;
+    session = newSession();
     if (!full) {
       await session.ask(QUESTION, 'prumerge');
       full = ends()[0]!;
       assert.ok(full.answer.length > 0);
       events = [];
-      session = new ChatSession(engine, (e) => (events.push(e), onEvent(e, session)), () => ({ maxNewTokens: 60, temperature: 1 }));
-      session.image = SAMPLE;
+      session = newSession();
     }
   });
 
@@ -122,11 +128,10 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
   it('a view hidden mid-answer gets the whole answer when it is shown again', async () => {
     let hidden = false;
     const seen: ChatEvent[] = [];
-    const s = new ChatSession(engine, (e) => {
+    const s = chatPostingTo((e) => {
       if (!hidden) seen.push(e);
       if (e.type === 'answerDelta') hidden = true; // the page is gone: posts are lost
-    }, () => ({ maxNewTokens: 60, temperature: 1 }));
-    s.image = SAMPLE;
+    });
     await s.ask(QUESTION, 'prumerge');
     assert.ok(!seen.some((e) => e.type === 'answerEnd'), 'the end was posted to a hidden view');
     hidden = false;
@@ -180,8 +185,7 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     const changed = ends()[1]!;
     assert.match(changed.note ?? '', /image changed since the last answer/);
 
-    const fresh = new ChatSession(engine, (e) => events.push(e), () => ({ maxNewTokens: 60, temperature: 1 }));
-    fresh.image = other;
+    const fresh = chatPostingTo((e) => events.push(e), other);
     await fresh.ask('And now?', 'prumerge');
     assert.equal(changed.answer, ends()[2]!.answer, 'the answer a new chat about the new picture gives');
     assert.equal(ends()[2]!.note, undefined);
