@@ -130,104 +130,25 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
   await checkOutputFolder(out);
   const partial = `${out}.partial`;
   await rm(partial, { recursive: true, force: true });
-
-  const plan = tensorsToRead(config, featureLayer(config));
-  if (config.text.tieWordEmbeddings) plan.push(plan.find((p) => p.name === `${TEXT}.embed_tokens.weight`)!);
-  const tensorsTotal = plan.length;
-  const bytesTotal = plan.reduce((n, p) => n + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
-  // a lower bound on what is written: the float32 embedding table, the rest at the output precision
-  const tableBytes = 4 * config.text.vocabSize * config.text.hiddenSize;
-  const atLeast = Math.round(tableBytes + (bytesTotal - tableBytes) * OUTPUT_PER_INPUT_BYTE[options.dtype]);
-  const lack = await lackOfSpace(dirname(out), atLeast, `the ${options.dtype} model`);
+  const plan = planReads(config, options.dtype);
+  const lack = await lackOfSpace(dirname(out), plan.bytesAtLeast, `the ${options.dtype} model`);
   if (lack) throw new BuildError(lack);
   await mkdir(partial, { recursive: true });
-  let tensorsRead = 0;
-  let bytesRead = 0;
-  let stage: BuildProgress['stage'] = 'vision';
-  const report = (): void => options.onProgress?.({ stage, tensorsRead, tensorsTotal, bytesRead, bytesTotal });
-  const counted: WeightSource = {
-    description: inputs.weights.description,
-    shape: (n) => inputs.weights.shape(n),
-    read: async (n) => {
-      const data = await inputs.weights.read(n);
-      tensorsRead++;
-      bytesRead += data.byteLength;
-      report();
-      return data;
-    },
-    close: () => inputs.weights.close(),
-  };
-
+  const progress = new ProgressCounter(plan, options.onProgress);
   try {
-    const graph = async (name: 'vision' | 'projector' | 'decoder', make: (ops: Ops) => Promise<void>): Promise<string> => {
-      stage = name;
-      report();
-      const file = `${name}.onnx`;
-      const g = new GraphBuilder(name, join(partial, `${file}.data`));
-      try {
-        await make(new Ops(g, counted, options.dtype === 'fp16' ? 'fp16' : 'fp32'));
-        await g.save(join(partial, file), `${name} graph of ${inputs.source}, built by PruMerge Vision`);
-      } catch (e) {
-        g.abandon();
-        throw e;
-      }
-      return file;
-    };
-    const vision = await graph('vision', (ops) => makeVisionGraph(ops, config));
-    const projector = await graph('projector', (ops) => makeProjectorGraph(ops, config));
-    const decoder = await graph('decoder', (ops) => makeDecoderGraph(ops, config, options.dtype === 'int4' ? 'int4' : 'float'));
-
-    stage = 'embeddings';
-    const t = config.text;
-    const table = await readWeight(counted, `${TEXT}.embed_tokens.weight`, [t.vocabSize, t.hiddenSize]);
-    await writeFile(join(partial, 'embed_tokens.bin'), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
-
-    stage = 'tokenizer';
-    report();
-    await writeFile(join(partial, 'tokenizer.json'), JSON.stringify(inputs.tokenizerJson));
-    await writeFile(join(partial, 'tokenizer_config.json'), `${JSON.stringify(inputs.tokenizerConfig, null, 2)}\n`);
-
-    stage = 'manifest';
-    report();
-    const files: Record<string, ManifestFile> = {};
-    for (const name of (await readdir(partial)).sort()) {
-      const path = join(partial, name);
-      files[name] = { bytes: (await stat(path)).size, sha256: await sha256File(path) };
-    }
-    const manifest: ModelManifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
+    const weights = progress.counting(inputs.weights);
+    const graphs = await writeGraphs(partial, config, weights, options.dtype, inputs.source, progress);
+    await writeTables(partial, config, inputs, weights, progress);
+    progress.enter('manifest');
+    const manifest = manifestOf(config, options.dtype, graphs, {
       name: options.name ?? inputs.source,
       source: inputs.source,
       randomWeights: inputs.randomWeights,
-      dtype: options.dtype,
-      builder: `prumerge-vision ${typeof PRUMERGE_VERSION === 'string' ? PRUMERGE_VERSION : 'dev'}`,
-      vision: {
-        graph: vision,
-        hiddenSize: config.vision.hiddenSize,
-        imageSize: config.vision.imageSize,
-        patchSize: config.vision.patchSize,
-        grid: config.vision.imageSize / config.vision.patchSize,
-        featureLayer: featureLayer(config),
-        numLayers: config.vision.numLayers,
-      },
-      projector: { graph: projector, outputSize: t.hiddenSize },
-      decoder: {
-        graph: decoder,
-        hiddenSize: t.hiddenSize,
-        numLayers: t.numLayers,
-        numKvHeads: t.numKvHeads,
-        headDim: t.headDim,
-        vocabSize: t.vocabSize,
-        maxPositions: t.maxPositionEmbeddings,
-        kvDtype: options.dtype === 'fp16' ? 'float16' : 'float32',
-      },
-      embeddings: { file: 'embed_tokens.bin', dtype: 'float32', shape: [t.vocabSize, t.hiddenSize] },
       tokenizer: { file: 'tokenizer.json', config: 'tokenizer_config.json', ...tokenizer },
       chatTemplate: inputs.chatTemplate,
       preprocess: inputs.preprocess,
-      files,
-    };
+      files: await fileList(partial),
+    });
     await writeFile(join(partial, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     await rm(out, { recursive: true, force: true });
     await rename(partial, out);
@@ -235,10 +156,151 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
   } catch (e) {
     await rm(partial, { recursive: true, force: true });
     if (isDiskFull(e)) {
-      throw new BuildError(`the disk filled up while writing the model to ${out} (it needs more than ${formatBytes(atLeast)}): free some space and build again; the unfinished folder was removed`);
+      throw new BuildError(`the disk filled up while writing the model to ${out} (it needs more than ${formatBytes(plan.bytesAtLeast)}): free some space and build again; the unfinished folder was removed`);
     }
     throw e;
   }
+}
+
+interface ReadPlan {
+  readonly tensorsTotal: number;
+  /** float32 bytes of all the tensors a build reads. */
+  readonly bytesTotal: number;
+  /** A lower bound on what is written: the float32 embedding table, the rest at the output precision. */
+  readonly bytesAtLeast: number;
+}
+
+function planReads(config: LlavaConfig, dtype: WeightDtype): ReadPlan {
+  const plan = tensorsToRead(config, featureLayer(config));
+  if (config.text.tieWordEmbeddings) plan.push(plan.find((p) => p.name === `${TEXT}.embed_tokens.weight`)!);
+  const bytesTotal = plan.reduce((n, p) => n + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
+  const tableBytes = 4 * config.text.vocabSize * config.text.hiddenSize;
+  return { tensorsTotal: plan.length, bytesTotal, bytesAtLeast: Math.round(tableBytes + (bytesTotal - tableBytes) * OUTPUT_PER_INPUT_BYTE[dtype]) };
+}
+
+/** Counts tensors and bytes as they are read, and reports them with the stage being built. */
+class ProgressCounter {
+  private stage: BuildProgress['stage'] = 'vision';
+  private tensorsRead = 0;
+  private bytesRead = 0;
+
+  constructor(
+    private readonly plan: ReadPlan,
+    private readonly onProgress: BuildOptions['onProgress'],
+  ) {}
+
+  enter(stage: BuildProgress['stage']): void {
+    this.stage = stage;
+    this.report();
+  }
+
+  /** `source`, counting what is read from it. */
+  counting(source: WeightSource): WeightSource {
+    return {
+      description: source.description,
+      shape: (n) => source.shape(n),
+      read: async (n) => {
+        const data = await source.read(n);
+        this.tensorsRead++;
+        this.bytesRead += data.byteLength;
+        this.report();
+        return data;
+      },
+      close: () => source.close(),
+    };
+  }
+
+  private report(): void {
+    const { tensorsTotal, bytesTotal } = this.plan;
+    this.onProgress?.({ stage: this.stage, tensorsRead: this.tensorsRead, tensorsTotal, bytesRead: this.bytesRead, bytesTotal });
+  }
+}
+
+type GraphFiles = Record<'vision' | 'projector' | 'decoder', string>;
+
+/** vision.onnx, projector.onnx and decoder.onnx, each with its .data file. */
+async function writeGraphs(partial: string, config: LlavaConfig, weights: WeightSource, dtype: WeightDtype, source: string, progress: ProgressCounter): Promise<GraphFiles> {
+  const graph = async (name: keyof GraphFiles, make: (ops: Ops) => Promise<void>): Promise<string> => {
+    progress.enter(name);
+    const file = `${name}.onnx`;
+    const g = new GraphBuilder(name, join(partial, `${file}.data`));
+    try {
+      await make(new Ops(g, weights, dtype === 'fp16' ? 'fp16' : 'fp32'));
+      await g.save(join(partial, file), `${name} graph of ${source}, built by PruMerge Vision`);
+    } catch (e) {
+      g.abandon();
+      throw e;
+    }
+    return file;
+  };
+  return {
+    vision: await graph('vision', (ops) => makeVisionGraph(ops, config)),
+    projector: await graph('projector', (ops) => makeProjectorGraph(ops, config)),
+    decoder: await graph('decoder', (ops) => makeDecoderGraph(ops, config, dtype === 'int4' ? 'int4' : 'float')),
+  };
+}
+
+/** embed_tokens.bin (raw float32) and the tokenizer files. */
+async function writeTables(partial: string, config: LlavaConfig, inputs: ModelInputs, weights: WeightSource, progress: ProgressCounter): Promise<void> {
+  progress.enter('embeddings');
+  const t = config.text;
+  const table = await readWeight(weights, `${TEXT}.embed_tokens.weight`, [t.vocabSize, t.hiddenSize]);
+  await writeFile(join(partial, 'embed_tokens.bin'), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
+  progress.enter('tokenizer');
+  await writeFile(join(partial, 'tokenizer.json'), JSON.stringify(inputs.tokenizerJson));
+  await writeFile(join(partial, 'tokenizer_config.json'), `${JSON.stringify(inputs.tokenizerConfig, null, 2)}\n`);
+}
+
+type ManifestRest = Pick<ModelManifest, 'name' | 'source' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'files'>;
+
+/** model.json: the shapes as the engine reads them, in the order a reader expects. */
+function manifestOf(config: LlavaConfig, dtype: WeightDtype, graphs: GraphFiles, rest: ManifestRest): ModelManifest {
+  const t = config.text;
+  const { tokenizer, chatTemplate, preprocess, files } = rest;
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    name: rest.name,
+    source: rest.source,
+    randomWeights: rest.randomWeights,
+    dtype,
+    builder: `prumerge-vision ${typeof PRUMERGE_VERSION === 'string' ? PRUMERGE_VERSION : 'dev'}`,
+    vision: {
+      graph: graphs.vision,
+      hiddenSize: config.vision.hiddenSize,
+      imageSize: config.vision.imageSize,
+      patchSize: config.vision.patchSize,
+      grid: config.vision.imageSize / config.vision.patchSize,
+      featureLayer: featureLayer(config),
+      numLayers: config.vision.numLayers,
+    },
+    projector: { graph: graphs.projector, outputSize: t.hiddenSize },
+    decoder: {
+      graph: graphs.decoder,
+      hiddenSize: t.hiddenSize,
+      numLayers: t.numLayers,
+      numKvHeads: t.numKvHeads,
+      headDim: t.headDim,
+      vocabSize: t.vocabSize,
+      maxPositions: t.maxPositionEmbeddings,
+      kvDtype: dtype === 'fp16' ? 'float16' : 'float32',
+    },
+    embeddings: { file: 'embed_tokens.bin', dtype: 'float32', shape: [t.vocabSize, t.hiddenSize] },
+    tokenizer,
+    chatTemplate,
+    preprocess,
+    files,
+  };
+}
+
+/** Every file of the finished folder with its size and sha256, in name order. */
+async function fileList(dir: string): Promise<Record<string, ManifestFile>> {
+  const files: Record<string, ManifestFile> = {};
+  for (const name of (await readdir(dir)).sort()) {
+    const path = join(dir, name);
+    files[name] = { bytes: (await stat(path)).size, sha256: await sha256File(path) };
+  }
+  return files;
 }
 
 /** Loads the tokenizer as the engine will and finds the ids the engine needs. */

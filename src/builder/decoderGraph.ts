@@ -15,83 +15,108 @@
  * and a conversation goes on from its cache. Only the last position's logits are computed: the
  * vocabulary projection of every prompt position would cost as much as a second forward pass.
  */
+import { DECODER_IO } from '../pipeline/graphNames';
 import { LlavaConfig } from './llavaConfig';
 import { attr, DataType, MS_DOMAIN } from './onnxGraph';
 import { LinearFormat, Ops } from './ops';
 import { LM_HEAD, TEXT } from './weights';
 
-export const DECODER_INPUTS = {
-  embeds: 'inputs_embeds',
-  seqlensK: 'seqlens_k',
-  totalSequenceLength: 'total_sequence_length',
-  pastKey: (i: number) => `past_key_values.${i}.key`,
-  pastValue: (i: number) => `past_key_values.${i}.value`,
-} as const;
-
-export const DECODER_OUTPUTS = {
-  logits: 'logits',
-  presentKey: (i: number) => `present.${i}.key`,
-  presentValue: (i: number) => `present.${i}.value`,
-} as const;
-
 export async function makeDecoderGraph(ops: Ops, config: LlavaConfig, format: LinearFormat = 'float'): Promise<void> {
   const { g } = ops;
   const t = config.text;
   const h = t.hiddenSize;
-  const kvDims = [1, t.numKvHeads, 'past_sequence_length', t.headDim];
-  const presentDims = [1, t.numKvHeads, 'total_sequence_length', t.headDim];
-
-  const embeds = ops.fromFloat32('/model/inputs_embeds', g.input(DECODER_INPUTS.embeds, DataType.FLOAT, [1, 'sequence_length', h]));
-  const seqlensK = g.input(DECODER_INPUTS.seqlensK, DataType.INT32, [1]);
-  const total = g.input(DECODER_INPUTS.totalSequenceLength, DataType.INT32, []);
+  const embeds = ops.fromFloat32('/model/inputs_embeds', g.input(DECODER_IO.embeds, DataType.FLOAT, [1, 'sequence_length', h]));
   const [cos, sin] = rotaryCaches(t.maxPositionEmbeddings, t.headDim, t.ropeTheta);
-  const cosCache = g.initializer('/model/rotary/cos_cache', ops.floats(cos), [t.maxPositionEmbeddings, t.headDim / 2], ops.floatType);
-  const sinCache = g.initializer('/model/rotary/sin_cache', ops.floats(sin), [t.maxPositionEmbeddings, t.headDim / 2], ops.floatType);
+  const shared: SharedInputs = {
+    seqlensK: g.input(DECODER_IO.seqlensK, DataType.INT32, [1]),
+    total: g.input(DECODER_IO.totalSequenceLength, DataType.INT32, []),
+    cosCache: g.initializer('/model/rotary/cos_cache', ops.floats(cos), [t.maxPositionEmbeddings, t.headDim / 2], ops.floatType),
+    sinCache: g.initializer('/model/rotary/sin_cache', ops.floats(sin), [t.maxPositionEmbeddings, t.headDim / 2], ops.floatType),
+  };
 
   // residual stream: `residual` holds h; `pending` is the block output not yet added to it
-  let residual: string = embeds;
-  let pending: string | undefined;
-  for (let i = 0; i < t.numLayers; i++) {
-    const p = `${TEXT}.layers.${i}`;
-    const node = `/model/layers.${i}`;
-    g.input(DECODER_INPUTS.pastKey(i), ops.floatType, kvDims);
-    g.input(DECODER_INPUTS.pastValue(i), ops.floatType, kvDims);
+  let stream: Stream = { residual: embeds, pending: undefined };
+  for (let i = 0; i < t.numLayers; i++) stream = await makeLayer(ops, config, i, stream, shared, format);
 
-    let x: string;
-    [x, residual] = await rmsNorm(ops, `${node}/input_layernorm`, `${p}.input_layernorm.weight`, residual, pending, h, t.rmsNormEps);
-    const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, h, t.numHeads * t.headDim, { bias: false, format });
-    const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format });
-    const v = await ops.makeLinear(`${node}/attn/v_proj`, `${p}.self_attn.v_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format });
-    const [attn] = g.node(
-      'GroupQueryAttention',
-      `${node}/attn/GroupQueryAttention`,
-      [q, k, v, DECODER_INPUTS.pastKey(i), DECODER_INPUTS.pastValue(i), seqlensK, total, cosCache, sinCache],
-      {
-        num_heads: attr.i(t.numHeads),
-        kv_num_heads: attr.i(t.numKvHeads),
-        do_rotary: attr.i(1),
-        rotary_interleaved: attr.i(0), // rotate_half, as HF's LlamaRotaryEmbedding
-      },
-      { domain: MS_DOMAIN, outputs: [`${node}/attn/GroupQueryAttention/output_0`, DECODER_OUTPUTS.presentKey(i), DECODER_OUTPUTS.presentValue(i)] },
-    );
-    const o = await ops.makeLinear(`${node}/attn/o_proj`, `${p}.self_attn.o_proj`, attn!, t.numHeads * t.headDim, h, { bias: false, format });
-
-    [x, residual] = await rmsNorm(ops, `${node}/post_attention_layernorm`, `${p}.post_attention_layernorm.weight`, residual, o, h, t.rmsNormEps);
-    const gate = await ops.makeLinear(`${node}/mlp/gate_proj`, `${p}.mlp.gate_proj`, x, h, t.intermediateSize, { bias: false, format });
-    const up = await ops.makeLinear(`${node}/mlp/up_proj`, `${p}.mlp.up_proj`, x, h, t.intermediateSize, { bias: false, format });
-    const [sig] = g.node('Sigmoid', `${node}/mlp/act/Sigmoid`, [gate]);
-    const [silu] = g.node('Mul', `${node}/mlp/act/Mul`, [gate, sig!]);
-    const [prod] = g.node('Mul', `${node}/mlp/Mul`, [silu!, up]);
-    pending = await ops.makeLinear(`${node}/mlp/down_proj`, `${p}.mlp.down_proj`, prod!, t.intermediateSize, h, { bias: false, format });
-    g.output(DECODER_OUTPUTS.presentKey(i), ops.floatType, presentDims);
-    g.output(DECODER_OUTPUTS.presentValue(i), ops.floatType, presentDims);
-  }
-
-  const [normed] = await rmsNorm(ops, '/model/norm', `${TEXT}.norm.weight`, residual, pending, h, t.rmsNormEps);
+  const [normed] = await rmsNorm(ops, '/model/norm', `${TEXT}.norm.weight`, stream, h, t.rmsNormEps);
   const [lastPos] = g.node('Slice', '/model/last_position/Slice', [normed, g.int64s([-1]), g.int64s([2 ** 53]), g.int64s([1])]); // (1, 1, H)
   const headName = t.tieWordEmbeddings ? `${TEXT}.embed_tokens` : LM_HEAD.replace(/\.weight$/, '');
   const logits = await ops.makeLinear('/lm_head', headName, lastPos!, h, t.vocabSize, { bias: false, format });
-  ops.output('/lm_head/output', logits, DECODER_OUTPUTS.logits, [1, 1, t.vocabSize]);
+  ops.output('/lm_head/output', logits, DECODER_IO.logits, [1, 1, t.vocabSize]);
+}
+
+/** Graph values every layer reads. */
+interface SharedInputs {
+  readonly seqlensK: string;
+  readonly total: string;
+  readonly cosCache: string;
+  readonly sinCache: string;
+}
+
+/** The residual stream between blocks: the sum so far and the block output not yet added to it. */
+interface Stream {
+  readonly residual: string;
+  readonly pending: string | undefined;
+}
+
+/** One decoder layer: norm, attention, norm, MLP; each block's output is left pending for the next norm to add. */
+async function makeLayer(ops: Ops, config: LlavaConfig, i: number, stream: Stream, shared: SharedInputs, format: LinearFormat): Promise<Stream> {
+  const t = config.text;
+  const p = `${TEXT}.layers.${i}`;
+  const node = `/model/layers.${i}`;
+  const [x, residual] = await rmsNorm(ops, `${node}/input_layernorm`, `${p}.input_layernorm.weight`, stream, t.hiddenSize, t.rmsNormEps);
+  const attn = await makeAttention(ops, config, i, x, shared, format);
+  const [x2, residual2] = await rmsNorm(ops, `${node}/post_attention_layernorm`, `${p}.post_attention_layernorm.weight`, { residual, pending: attn }, t.hiddenSize, t.rmsNormEps);
+  return { residual: residual2, pending: await makeMlp(ops, config, i, x2, format) };
+}
+
+/**
+ *   q, k, v = x Wq, x Wk, x Wv
+ *   a, present = GroupQueryAttention(q, k, v, past; rotary on q and k at P..P+S-1)
+ *   -> a Wo
+ */
+async function makeAttention(ops: Ops, config: LlavaConfig, i: number, x: string, shared: SharedInputs, format: LinearFormat): Promise<string> {
+  const { g } = ops;
+  const t = config.text;
+  const h = t.hiddenSize;
+  const p = `${TEXT}.layers.${i}.self_attn`;
+  const node = `/model/layers.${i}/attn`;
+  const kvDims = [1, t.numKvHeads, 'past_sequence_length', t.headDim];
+  const presentDims = [1, t.numKvHeads, 'total_sequence_length', t.headDim];
+  g.input(DECODER_IO.pastKey(i), ops.floatType, kvDims);
+  g.input(DECODER_IO.pastValue(i), ops.floatType, kvDims);
+  const q = await ops.makeLinear(`${node}/q_proj`, `${p}.q_proj`, x, h, t.numHeads * t.headDim, { bias: false, format });
+  const k = await ops.makeLinear(`${node}/k_proj`, `${p}.k_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format });
+  const v = await ops.makeLinear(`${node}/v_proj`, `${p}.v_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format });
+  const [attn] = g.node(
+    'GroupQueryAttention',
+    `${node}/GroupQueryAttention`,
+    [q, k, v, DECODER_IO.pastKey(i), DECODER_IO.pastValue(i), shared.seqlensK, shared.total, shared.cosCache, shared.sinCache],
+    {
+      num_heads: attr.i(t.numHeads),
+      kv_num_heads: attr.i(t.numKvHeads),
+      do_rotary: attr.i(1),
+      rotary_interleaved: attr.i(0), // rotate_half, as HF's LlamaRotaryEmbedding
+    },
+    { domain: MS_DOMAIN, outputs: [`${node}/GroupQueryAttention/output_0`, DECODER_IO.presentKey(i), DECODER_IO.presentValue(i)] },
+  );
+  g.output(DECODER_IO.presentKey(i), ops.floatType, presentDims);
+  g.output(DECODER_IO.presentValue(i), ops.floatType, presentDims);
+  return ops.makeLinear(`${node}/o_proj`, `${p}.o_proj`, attn!, t.numHeads * t.headDim, h, { bias: false, format });
+}
+
+/** (silu(x Wgate) * x Wup) Wdown */
+async function makeMlp(ops: Ops, config: LlavaConfig, i: number, x: string, format: LinearFormat): Promise<string> {
+  const { g } = ops;
+  const t = config.text;
+  const p = `${TEXT}.layers.${i}.mlp`;
+  const node = `/model/layers.${i}/mlp`;
+  const gate = await ops.makeLinear(`${node}/gate_proj`, `${p}.gate_proj`, x, t.hiddenSize, t.intermediateSize, { bias: false, format });
+  const up = await ops.makeLinear(`${node}/up_proj`, `${p}.up_proj`, x, t.hiddenSize, t.intermediateSize, { bias: false, format });
+  const [sig] = g.node('Sigmoid', `${node}/act/Sigmoid`, [gate]);
+  const [silu] = g.node('Mul', `${node}/act/Mul`, [gate, sig!]);
+  const [prod] = g.node('Mul', `${node}/Mul`, [silu!, up]);
+  return ops.makeLinear(`${node}/down_proj`, `${p}.down_proj`, prod!, t.intermediateSize, t.hiddenSize, { bias: false, format });
 }
 
 /**
@@ -99,7 +124,7 @@ export async function makeDecoderGraph(ops: Ops, config: LlavaConfig, format: Li
  * (SkipSimplifiedLayerNormalization returns both the normalised value and the new residual).
  * Returns [normalised, residual].
  */
-async function rmsNorm(ops: Ops, node: string, weight: string, residual: string, pending: string | undefined, width: number, eps: number): Promise<[string, string]> {
+async function rmsNorm(ops: Ops, node: string, weight: string, { residual, pending }: Stream, width: number, eps: number): Promise<[string, string]> {
   const { g } = ops;
   const gamma = await ops.tensor(weight, [width]);
   if (pending === undefined) {

@@ -5,21 +5,19 @@
  *
  * M is dynamic: it is whatever PruMerge kept (plus its remainder token), or all N patches.
  */
+import { PROJECTOR_IO } from '../pipeline/graphNames';
 import { LlavaConfig } from './llavaConfig';
 import { DataType } from './onnxGraph';
 import { Ops } from './ops';
 import { PROJECTOR } from './weights';
 
-export const PROJECTOR_INPUT = 'image_features';
-export const PROJECTOR_OUTPUT = 'image_embeds';
-
 export async function makeProjectorGraph(ops: Ops, config: LlavaConfig): Promise<void> {
   const { g } = ops;
   const cv = config.vision.hiddenSize;
   const ct = config.text.hiddenSize;
-  const x = ops.fromFloat32('/projector/input', g.input(PROJECTOR_INPUT, DataType.FLOAT, ['num_visual_tokens', cv]));
+  const x = ops.fromFloat32('/projector/input', g.input(PROJECTOR_IO.features, DataType.FLOAT, ['num_visual_tokens', cv]));
   const h = await ops.makeLinear('/projector/linear_1', `${PROJECTOR}.linear_1`, x, cv, ct, { bias: true });
   const a = ops.makeActivation('/projector/act', h, config.projectorHiddenAct);
   const y = await ops.makeLinear('/projector/linear_2', `${PROJECTOR}.linear_2`, a, ct, ct, { bias: true });
-  ops.output('/projector/output', y, PROJECTOR_OUTPUT, ['num_visual_tokens', ct]);
+  ops.output('/projector/output', y, PROJECTOR_IO.embeds, ['num_visual_tokens', ct]);
 }

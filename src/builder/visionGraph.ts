@@ -10,13 +10,11 @@
  * f = num_layers + 1 + vision_feature_layer (23 for LLaVA-1.5's -2 of 24 layers). Layer f's
  * attention output and MLP, and the layers after it, are never computed.
  */
+import { VISION_IO } from '../pipeline/graphNames';
 import { LlavaConfig } from './llavaConfig';
 import { attr, DataType } from './onnxGraph';
 import { Ops } from './ops';
 import { VISION } from './weights';
-
-export const VISION_INPUT = 'pixel_values';
-export const VISION_OUTPUTS = { hidden: 'hidden', q: 'q', k: 'k' } as const;
 
 /** The encoder layer whose q / k PruMerge reads, and which the hidden states feed. */
 export function featureLayer(config: LlavaConfig): number {
@@ -30,7 +28,7 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig): Promise<vo
   const grid = v.imageSize / v.patchSize;
   const tokens = grid * grid + 1;
 
-  const pixels = ops.fromFloat32('/vision/input', g.input(VISION_INPUT, DataType.FLOAT, [1, v.numChannels, v.imageSize, v.imageSize]));
+  const pixels = ops.fromFloat32('/vision/input', g.input(VISION_IO.pixels, DataType.FLOAT, [1, v.numChannels, v.imageSize, v.imageSize]));
   const patchW = await ops.tensor(`${VISION}.embeddings.patch_embedding.weight`, [c, v.numChannels, v.patchSize, v.patchSize]);
   const [conv] = g.node('Conv', '/vision/embeddings/patch_embedding/Conv', [pixels, patchW], {
     kernel_shape: attr.ints([v.patchSize, v.patchSize]),
@@ -53,9 +51,9 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig): Promise<vo
   const x = await ops.makeLayerNorm(`${node}/layer_norm1`, `${p}.layer_norm1`, h, c, v.layerNormEps);
   const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, c, c, { bias: true });
   const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true });
-  ops.output('/vision/output/hidden', h, VISION_OUTPUTS.hidden, [1, tokens, c]);
-  ops.output('/vision/output/q', q, VISION_OUTPUTS.q, [1, tokens, c]);
-  ops.output('/vision/output/k', k, VISION_OUTPUTS.k, [1, tokens, c]);
+  ops.output('/vision/output/hidden', h, VISION_IO.hidden, [1, tokens, c]);
+  ops.output('/vision/output/q', q, VISION_IO.q, [1, tokens, c]);
+  ops.output('/vision/output/k', k, VISION_IO.k, [1, tokens, c]);
 }
 
 /**

@@ -66,28 +66,7 @@ export async function runBench(args: string[]): Promise<void> {
   try {
     if (engine.manifest.randomWeights && !values.json) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
     for (const mode of BENCH_MODES) {
-      const reduce = parseReduceMode(mode);
-      const ask = (): Promise<AskResult> => {
-        engine.newConversation();
-        return engine.ask({ image, question: QUESTION, reduce, maxNewTokens: tokens, fixedLength: true });
-      };
-      await ask(); // warm-up: first-run allocations and kernel selection
-      let peak = process.memoryUsage().rss;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-      const results: AskResult[] = [];
-      try {
-        for (let i = 0; i < reps; i++) results.push(await ask());
-      } finally {
-        clearInterval(sampler);
-      }
-      runs[mode] = {
-        visualTokens: results[0]!.visual.kept,
-        ttftMs: median(results.map((r) => r.timings.ttftMs)),
-        decodeTokensPerSecond: median(results.map((r) => r.timings.decodeTokensPerSecond)),
-        peakRssMb: Math.round(peak / 2 ** 20),
-        prefillMs: median(results.map((r) => r.timings.prefillMs)),
-        visionMs: median(results.map((r) => r.timings.visionMs)),
-      };
+      runs[mode] = await benchMode(engine, image, mode, reps, tokens);
       if (!values.json) process.stderr.write(`${mode}: ${runs[mode]!.visualTokens} visual tokens, first token ${runs[mode]!.ttftMs.toFixed(0)} ms\n`);
     }
   } finally {
@@ -107,15 +86,44 @@ export async function runBench(args: string[]): Promise<void> {
     await writeOut(`${JSON.stringify(report)}\n`);
     return;
   }
-  const lines = [
-    `${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep}), ${reps} runs after a warm-up, ${tokens} tokens each, medians:`,
+  await writeOut(`${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep})`, reps, tokens, runs, ratio).join('\n')}\n`);
+}
+
+/** One warm-up, then `reps` answers of exactly `tokens` tokens in a new conversation each; medians. */
+async function benchMode(engine: Engine, image: string, mode: string, reps: number, tokens: number): Promise<ModeRun> {
+  const reduce = parseReduceMode(mode);
+  const ask = (): Promise<AskResult> => {
+    engine.newConversation();
+    return engine.ask({ image, question: QUESTION, reduce, maxNewTokens: tokens, fixedLength: true });
+  };
+  await ask(); // warm-up: first-run allocations and kernel selection
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const results: AskResult[] = [];
+  try {
+    for (let i = 0; i < reps; i++) results.push(await ask());
+  } finally {
+    clearInterval(sampler);
+  }
+  return {
+    visualTokens: results[0]!.visual.kept,
+    ttftMs: median(results.map((r) => r.timings.ttftMs)),
+    decodeTokensPerSecond: median(results.map((r) => r.timings.decodeTokensPerSecond)),
+    peakRssMb: Math.round(peak / 2 ** 20),
+    prefillMs: median(results.map((r) => r.timings.prefillMs)),
+    visionMs: median(results.map((r) => r.timings.visionMs)),
+  };
+}
+
+function benchTable(title: string, reps: number, tokens: number, runs: Record<string, ModeRun>, ratio: (mode: string) => number): string[] {
+  return [
+    `${title}, ${reps} runs after a warm-up, ${tokens} tokens each, medians:`,
     'mode        visual tokens   first token   prefill    decode      peak memory   none / mode',
     ...BENCH_MODES.map((mode) => {
       const r = runs[mode]!;
       return `${mode.padEnd(10)} ${String(r.visualTokens).padStart(14)} ${`${r.ttftMs.toFixed(0)} ms`.padStart(13)} ${`${r.prefillMs.toFixed(0)} ms`.padStart(10)} ${`${r.decodeTokensPerSecond.toFixed(1)} tok/s`.padStart(12)} ${`${r.peakRssMb} MB`.padStart(12)} ${`${ratio(mode).toFixed(1)}x`.padStart(11)}`;
     }),
   ];
-  await writeOut(`${lines.join('\n')}\n`);
 }
 
 /** A synthetic model of `shape`, built once and kept under the user's cache folder. */

@@ -19,10 +19,12 @@ import { SeededRandom } from '../common/random';
 import { EmbeddingTable } from './embeddings';
 import { RepetitionGuard, sampleToken, TextStreamer } from './generate';
 import { ImageGeometry } from './imageGeometry';
+import { decoderFeeds, KvCache, truncateCache } from './decoderFeeds';
 import { checkExternalData } from './externalData';
+import { DECODER_IO, PROJECTOR_IO, VISION_IO } from './graphNames';
 import { insideFolder, loadManifest, ModelManifest } from './modelManifest';
 import { preprocessImage } from './preprocess';
-import { ChatTurn, PromptBuilder } from './prompt';
+import { ChatTurn, PromptBuilder, PromptIds } from './prompt';
 import { reduceVisualTokens, Reduction } from './prumerge';
 import { formatReduceMode, ReduceMode } from './reduceMode';
 import { ExecutionProvider, ExecutionProviderSetting, openSession, runChecked } from './sessions';
@@ -122,7 +124,8 @@ export class EngineError extends Error {
 /** Thrown inside the engine at a stage boundary once the request's signal is aborted. */
 class Cancelled extends Error {}
 
-function checkpoint(hooks: AskHooks, stage?: AskStage): void {
+/** Where a request may stop: throws once its signal is aborted, else reports the stage beginning. */
+function cancellationPoint(hooks: AskHooks, stage?: AskStage): void {
   if (hooks.signal?.aborted) throw new Cancelled();
   if (stage) hooks.onStage?.(stage);
 }
@@ -134,7 +137,28 @@ interface Conversation {
   turns: ChatTurn[];
   /** The ids whose keys and values `cache` holds. */
   ids: number[];
-  cache: Record<string, ort.Tensor> | undefined;
+  cache: KvCache | undefined;
+}
+
+/** What one request has settled so far, for the result of a request stopped early. */
+interface Turn {
+  conv?: Conversation;
+  use: ConversationUse;
+  promptTokens: number;
+}
+
+interface DecoderStep {
+  readonly logits: Float32Array;
+  readonly cache: KvCache;
+}
+
+interface Decoded {
+  readonly text: string;
+  readonly tokens: number[];
+  readonly stopReason: StopReason;
+  /** The prompt and every token fed back: the ids the cache holds. */
+  readonly fed: number[];
+  readonly cache: KvCache;
 }
 
 const now = (): number => performance.now();
@@ -174,35 +198,35 @@ export class Engine {
   /** Preprocess, vision tower, reduction and projector: everything the image contributes. */
   async encodeImage(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks = {}): Promise<EncodedImage> {
     const m = this.manifest;
-    checkpoint(hooks, 'preprocess');
+    cancellationPoint(hooks, 'preprocess');
     let t = now();
     const pre = await preprocessImage(image, { config: m.preprocess });
     const preprocessMs = now() - t;
 
-    checkpoint(hooks, 'vision');
+    cancellationPoint(hooks, 'vision');
     t = now();
     const size = m.vision.imageSize;
-    const out = await runChecked(this.vision, { pixel_values: new ort.Tensor('float32', pre.pixelValues, [1, 3, size, size]) }, 'vision tower');
+    const out = await runChecked(this.vision, { [VISION_IO.pixels]: new ort.Tensor('float32', pre.pixelValues, [1, 3, size, size]) }, 'vision tower');
     const tokens = m.vision.grid * m.vision.grid + 1;
     const taps = {
       tokens,
       width: m.vision.hiddenSize,
-      hidden: out['hidden']!.data as Float32Array,
-      q: out['q']!.data as Float32Array,
-      k: out['k']!.data as Float32Array,
+      hidden: out[VISION_IO.hidden]!.data as Float32Array,
+      q: out[VISION_IO.q]!.data as Float32Array,
+      k: out[VISION_IO.k]!.data as Float32Array,
     };
     const visionMs = now() - t;
 
-    checkpoint(hooks, 'reduce');
+    cancellationPoint(hooks, 'reduce');
     t = now();
     const reduction = reduceVisualTokens(taps, mode);
     const reduceMs = now() - t;
 
-    checkpoint(hooks, 'projector');
+    cancellationPoint(hooks, 'projector');
     t = now();
-    const proj = await runChecked(this.projector, { image_features: new ort.Tensor('float32', reduction.features, [reduction.rows, reduction.width]) }, 'projector');
+    const proj = await runChecked(this.projector, { [PROJECTOR_IO.features]: new ort.Tensor('float32', reduction.features, [reduction.rows, reduction.width]) }, 'projector');
     const projectorMs = now() - t;
-    return { reduction, geometry: pre.geometry, embeds: proj['image_embeds']!.data as Float32Array, timings: { preprocessMs, visionMs, reduceMs, projectorMs } };
+    return { reduction, geometry: pre.geometry, embeds: proj[PROJECTOR_IO.embeds]!.data as Float32Array, timings: { preprocessMs, visionMs, reduceMs, projectorMs } };
   }
 
   /** The vision tower and the reduction only: what the heatmap needs. */
@@ -239,117 +263,129 @@ export class Engine {
     const started = now();
     const question = request.question.trim();
     if (!question) throw new EngineError('the question is empty: type what you want to know about the image');
-    const mode = formatReduceMode(request.reduce);
-    const imageKey = await imageKeyOf(request.image);
     const timings: Timings = { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0, prefillMs: 0, ttftMs: 0, decodeTokensPerSecond: 0 };
-
     if (!request.followUp) this.conversation = undefined; // a new question ends the old conversation, even if it is stopped
-    let conv = this.conversation;
-    let use: ConversationUse = 'continued';
-    let promptTokens = 0;
+    const turn: Turn = { use: 'continued', promptTokens: 0 };
     try {
-      if (!request.followUp || !conv || conv.imageKey !== imageKey || conv.mode !== mode) {
-        use = request.followUp && conv ? 'restarted' : 'new';
-        conv = undefined;
-        const image = await this.encodeImage(request.image, request.reduce, hooks);
-        Object.assign(timings, image.timings);
-        conv = { imageKey, mode, image, turns: [], ids: [], cache: undefined };
-        this.conversation = conv;
-      }
+      const conv = await this.conversationFor(request, turn, hooks, timings);
       const turns = [...conv.turns, { question }];
-      const slots = conv.image.reduction.rows;
-      const prompt = this.prompt.ids(turns, slots);
-      promptTokens = prompt.ids.length;
-      const maxPositions = this.manifest.decoder.maxPositions;
-      if (prompt.ids.length >= maxPositions) {
-        throw new EngineError(
-          `the conversation is ${prompt.ids.length} tokens long, the model takes ${maxPositions}: ask a shorter question or start a new chat`,
-        );
-      }
-      const maxNew = Math.min(request.maxNewTokens ?? 256, maxPositions - prompt.ids.length);
-
-      // reuse the longest cached prefix; at least one token must be filled to get logits
-      let reuse = 0;
-      while (reuse < conv.ids.length && reuse < prompt.ids.length - 1 && conv.ids[reuse] === prompt.ids[reuse]) reuse++;
-      if (reuse < prompt.imageStart + slots && reuse > prompt.imageStart) reuse = prompt.imageStart; // never split the image
-      let cache = reuse > 0 ? truncateCache(conv.cache!, reuse, this.manifest.decoder.numLayers) : undefined;
-
-      // prefill, a chunk at a time; the conversation keeps its old cache until the answer is done
-      checkpoint(hooks, 'prefill');
-      const t = now();
-      const h = this.manifest.decoder.hiddenSize;
-      let step: { logits: Float32Array; cache: Record<string, ort.Tensor> } | undefined;
-      for (let from = reuse; from < prompt.ids.length; from += PREFILL_CHUNK) {
-        if (from > reuse) checkpoint(hooks);
-        const fill = prompt.ids.slice(from, from + PREFILL_CHUNK);
-        const embeds = new Float32Array(fill.length * h);
-        for (let i = 0; i < fill.length; i++) {
-          const slot = from + i - prompt.imageStart;
-          if (slot >= 0 && slot < slots) embeds.set(conv.image.embeds.subarray(slot * h, (slot + 1) * h), i * h);
-          else await this.table.lookup([fill[i]!], embeds, i);
-        }
-        step = await this.step(embeds, cache, from);
-        cache = step.cache;
-      }
-      timings.prefillMs = now() - t;
-
-      // decode
-      checkpoint(hooks, 'decode');
-      const rng = new SeededRandom(request.seed ?? 0);
-      const sampling = { temperature: request.temperature ?? 0, topP: request.topP ?? 1 };
-      const guard = new RepetitionGuard();
-      const streamer = new TextStreamer((ids) => this.prompt.decode(ids));
-      const tokens: number[] = [];
-      const fed = [...prompt.ids];
-      let stopReason: StopReason = 'max-tokens';
-      let decodeStart = 0;
-      const one = new Float32Array(h);
-      while (tokens.length < maxNew) {
-        if (hooks.signal?.aborted) {
-          if (tokens.length === 0) throw new Cancelled(); // nothing written yet: as if never asked
-          stopReason = 'cancelled';
-          break;
-        }
-        const id = sampleToken(step!.logits, sampling, rng);
-        if (tokens.length === 0) {
-          timings.ttftMs = now() - started;
-          decodeStart = now();
-        }
-        if (id === this.manifest.tokenizer.eosTokenId && !request.fixedLength) {
-          stopReason = 'eos';
-          break;
-        }
-        tokens.push(id);
-        const delta = streamer.put(id);
-        if (delta) hooks.onText?.(delta);
-        if (guard.push(id) && !request.fixedLength) {
-          stopReason = 'repetition';
-          break;
-        }
-        if (tokens.length >= maxNew) {
-          stopReason = fed.length + 1 >= maxPositions ? 'context-full' : 'max-tokens';
-          break;
-        }
-        await this.table.lookup([id], one);
-        step = await this.step(one, cache, fed.length);
-        cache = step.cache;
-        fed.push(id);
-      }
-      const rest = streamer.end();
-      if (rest) hooks.onText?.(rest);
-      if (tokens.length > 1) timings.decodeTokensPerSecond = (tokens.length - 1) / ((now() - decodeStart) / 1000);
-      if (timings.ttftMs === 0) timings.ttftMs = now() - started;
-
-      const answer = this.prompt.decode(tokens).trim();
-      conv.turns = [...turns.slice(0, -1), { question, answer }];
-      conv.ids = fed;
-      conv.cache = cache;
-      return this.result(conv, { answer, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse, promptTokens, conversation: use });
+      const prompt = this.promptFor(turns, conv.image.reduction.rows);
+      turn.promptTokens = prompt.ids.length;
+      const reuse = reusablePrefix(conv.ids, prompt, conv.image.reduction.rows);
+      const filled = await this.prefill(conv.image, prompt, reuse > 0 ? truncateCache(conv.cache!, reuse, this.manifest.decoder.numLayers) : undefined, reuse, hooks, timings);
+      const answer = await this.decode(request, prompt.ids, filled, hooks, timings, started);
+      // the conversation keeps its old cache until the answer is done
+      conv.turns = [...conv.turns, { question, answer: answer.text }];
+      conv.ids = answer.fed;
+      conv.cache = answer.cache;
+      const { text, tokens, stopReason } = answer;
+      return this.result(conv, { answer: text, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse, promptTokens: turn.promptTokens, conversation: turn.use });
     } catch (e) {
       if (!(e instanceof Cancelled)) throw e;
       // stopped before the first token: the conversation is as it was before the question
-      return this.result(conv, { answer: '', inputIds: [], tokens: [], timings, stopReason: 'cancelled', reusedTokens: 0, promptTokens, conversation: use });
+      return this.result(turn.conv, { answer: '', inputIds: [], tokens: [], timings, stopReason: 'cancelled', reusedTokens: 0, promptTokens: turn.promptTokens, conversation: turn.use });
     }
+  }
+
+  /** Continues the conversation about this image and reduction, or encodes the image for a new one. */
+  private async conversationFor(request: AskRequest, turn: Turn, hooks: AskHooks, timings: Timings): Promise<Conversation> {
+    const mode = formatReduceMode(request.reduce);
+    const imageKey = await imageKeyOf(request.image);
+    const current = this.conversation;
+    if (request.followUp && current && current.imageKey === imageKey && current.mode === mode) {
+      turn.conv = current;
+      return current;
+    }
+    turn.use = request.followUp && current ? 'restarted' : 'new';
+    const image = await this.encodeImage(request.image, request.reduce, hooks);
+    Object.assign(timings, image.timings);
+    const conv: Conversation = { imageKey, mode, image, turns: [], ids: [], cache: undefined };
+    this.conversation = conv;
+    turn.conv = conv;
+    return conv;
+  }
+
+  private promptFor(turns: readonly ChatTurn[], slots: number): PromptIds {
+    const prompt = this.prompt.ids(turns, slots);
+    const maxPositions = this.manifest.decoder.maxPositions;
+    if (prompt.ids.length >= maxPositions) {
+      throw new EngineError(`the conversation is ${prompt.ids.length} tokens long, the model takes ${maxPositions}: ask a shorter question or start a new chat`);
+    }
+    return prompt;
+  }
+
+  /** Fills the prompt after the `reuse` cached positions, a chunk at a time; returns the last logits. */
+  private async prefill(image: EncodedImage, prompt: PromptIds, cache: KvCache | undefined, reuse: number, hooks: AskHooks, timings: Timings): Promise<DecoderStep> {
+    cancellationPoint(hooks, 'prefill');
+    const t = now();
+    const h = this.manifest.decoder.hiddenSize;
+    const slots = image.reduction.rows;
+    let step: DecoderStep | undefined;
+    for (let from = reuse; from < prompt.ids.length; from += PREFILL_CHUNK) {
+      if (from > reuse) cancellationPoint(hooks);
+      const fill = prompt.ids.slice(from, from + PREFILL_CHUNK);
+      const embeds = new Float32Array(fill.length * h);
+      for (let i = 0; i < fill.length; i++) {
+        const slot = from + i - prompt.imageStart;
+        if (slot >= 0 && slot < slots) embeds.set(image.embeds.subarray(slot * h, (slot + 1) * h), i * h);
+        else await this.table.lookup([fill[i]!], embeds, i);
+      }
+      step = await this.step(embeds, step?.cache ?? cache, from);
+    }
+    timings.prefillMs = now() - t;
+    return step!;
+  }
+
+  /** Samples tokens until end-of-sequence, the limit, a loop or Stop, streaming their text. */
+  private async decode(request: AskRequest, promptIds: readonly number[], filled: DecoderStep, hooks: AskHooks, timings: Timings, started: number): Promise<Decoded> {
+    cancellationPoint(hooks, 'decode');
+    const maxPositions = this.manifest.decoder.maxPositions;
+    const maxNew = Math.min(request.maxNewTokens ?? 256, maxPositions - promptIds.length);
+    const rng = new SeededRandom(request.seed ?? 0);
+    const sampling = { temperature: request.temperature ?? 0, topP: request.topP ?? 1 };
+    const guard = new RepetitionGuard();
+    const streamer = new TextStreamer((ids) => this.prompt.decode(ids));
+    const tokens: number[] = [];
+    const fed = [...promptIds];
+    const one = new Float32Array(this.manifest.decoder.hiddenSize);
+    let step = filled;
+    let stopReason: StopReason = 'max-tokens';
+    let decodeStart = 0;
+    while (tokens.length < maxNew) {
+      if (hooks.signal?.aborted) {
+        if (tokens.length === 0) throw new Cancelled(); // nothing written yet: as if never asked
+        stopReason = 'cancelled';
+        break;
+      }
+      const id = sampleToken(step.logits, sampling, rng);
+      if (tokens.length === 0) {
+        timings.ttftMs = now() - started;
+        decodeStart = now();
+      }
+      if (id === this.manifest.tokenizer.eosTokenId && !request.fixedLength) {
+        stopReason = 'eos';
+        break;
+      }
+      tokens.push(id);
+      const delta = streamer.put(id);
+      if (delta) hooks.onText?.(delta);
+      if (guard.push(id) && !request.fixedLength) {
+        stopReason = 'repetition';
+        break;
+      }
+      if (tokens.length >= maxNew) {
+        stopReason = fed.length + 1 >= maxPositions ? 'context-full' : 'max-tokens';
+        break;
+      }
+      await this.table.lookup([id], one);
+      step = await this.step(one, step.cache, fed.length);
+      fed.push(id);
+    }
+    const rest = streamer.end();
+    if (rest) hooks.onText?.(rest);
+    if (tokens.length > 1) timings.decodeTokensPerSecond = (tokens.length - 1) / ((now() - decodeStart) / 1000);
+    if (timings.ttftMs === 0) timings.ttftMs = now() - started;
+    return { text: this.prompt.decode(tokens).trim(), tokens, stopReason, fed, cache: step.cache };
   }
 
   private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep'>): AskResult {
@@ -359,20 +395,9 @@ export class Engine {
   }
 
   /** One decoder run on `embeds` (S, hidden) after `past` cached positions. */
-  private async step(embeds: Float32Array, cache: Record<string, ort.Tensor> | undefined, past: number): Promise<{ logits: Float32Array; cache: Record<string, ort.Tensor> }> {
-    const d = this.manifest.decoder;
-    const s = embeds.length / d.hiddenSize;
-    const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: new ort.Tensor('float32', embeds, [1, s, d.hiddenSize]),
-      seqlens_k: new ort.Tensor('int32', Int32Array.of(past + s - 1), [1]),
-      total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + s), []),
-    };
-    for (let i = 0; i < d.numLayers; i++) {
-      feeds[`past_key_values.${i}.key`] = cache?.[`present.${i}.key`] ?? emptyKv(d.kvDtype, d.numKvHeads, d.headDim);
-      feeds[`past_key_values.${i}.value`] = cache?.[`present.${i}.value`] ?? emptyKv(d.kvDtype, d.numKvHeads, d.headDim);
-    }
-    const out = await runChecked(this.decoder, feeds, 'language model');
-    return { logits: out['logits']!.data as Float32Array, cache: out };
+  private async step(embeds: Float32Array, cache: KvCache | undefined, past: number): Promise<DecoderStep> {
+    const out = await runChecked(this.decoder, decoderFeeds(this.manifest.decoder, embeds, cache, past), 'language model');
+    return { logits: out[DECODER_IO.logits]!.data as Float32Array, cache: out };
   }
 
   async dispose(): Promise<void> {
@@ -381,30 +406,14 @@ export class Engine {
   }
 }
 
-function emptyKv(type: 'float32' | 'float16', heads: number, headDim: number): ort.Tensor {
-  return type === 'float16'
-    ? new ort.Tensor('float16', new Uint16Array(0), [1, heads, 0, headDim])
-    : new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
-}
-
-/** The first `length` positions of every present.* tensor (1, kv, T, d). */
-function truncateCache(cache: Record<string, ort.Tensor>, length: number, layers: number): Record<string, ort.Tensor> {
-  const out: Record<string, ort.Tensor> = {};
-  for (let i = 0; i < layers; i++) {
-    for (const name of [`present.${i}.key`, `present.${i}.value`]) {
-      const t = cache[name]!;
-      const [b, heads, total, d] = t.dims as [number, number, number, number];
-      if (total === length) {
-        out[name] = t;
-        continue;
-      }
-      const src = t.data as Float32Array | Uint16Array;
-      const dst = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(b * heads * length * d);
-      for (let hh = 0; hh < b * heads; hh++) dst.set(src.subarray(hh * total * d, hh * total * d + length * d), hh * length * d);
-      out[name] = t.type === 'float16' ? new ort.Tensor('float16', dst as Uint16Array, [b, heads, length, d]) : new ort.Tensor('float32', dst as Float32Array, [b, heads, length, d]);
-    }
-  }
-  return out;
+/**
+ * How many leading prompt ids the conversation's cache already holds. At least one token must be
+ * filled to get logits, and the image is never split: a cache ending inside it is cut back to its start.
+ */
+function reusablePrefix(cached: readonly number[], prompt: PromptIds, slots: number): number {
+  let reuse = 0;
+  while (reuse < cached.length && reuse < prompt.ids.length - 1 && cached[reuse] === prompt.ids[reuse]) reuse++;
+  return reuse < prompt.imageStart + slots && reuse > prompt.imageStart ? prompt.imageStart : reuse;
 }
 
 /** Names an image's content: a file's path with its size and modification time, or the bytes' hash. */

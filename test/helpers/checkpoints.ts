@@ -8,6 +8,8 @@ import { writeLlamaTokenizer } from '../../src/builder/llamaTokenizer';
 import { RandomCheckpointOptions, writeRandomCheckpoint } from '../../src/builder/randomCheckpoint';
 import { shapeConfig } from '../../src/builder/shapes';
 import { llavaTensors, syntheticTensor } from '../../src/builder/weights';
+import { decoderFeeds, KvCache, KvDtype } from '../../src/pipeline/decoderFeeds';
+import { DECODER_IO } from '../../src/pipeline/graphNames';
 import { TextRef, VisionRef, Weights } from '../reference/llavaReference';
 
 export function scratchDir(prefix: string): string {
@@ -73,31 +75,18 @@ export async function decoderStep(
   session: ort.InferenceSession,
   config: LlavaConfig,
   embeds: Float32Array,
-  cache: Record<string, ort.Tensor> | undefined,
+  cache: KvCache | undefined,
   past: number,
-): Promise<{ logits: Float32Array; cache: Record<string, ort.Tensor> }> {
-  const t = config.text;
-  const s = embeds.length / t.hiddenSize;
-  const feeds: Record<string, ort.Tensor> = {
-    inputs_embeds: new ort.Tensor('float32', embeds, [1, s, t.hiddenSize]),
-    seqlens_k: new ort.Tensor('int32', Int32Array.of(past + s - 1), [1]),
-    total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + s), []),
-  };
-  const half = session.outputNames.length > 0 && (await kvIsHalf(session));
-  for (let i = 0; i < t.numLayers; i++) {
-    const empty = (): ort.Tensor =>
-      half ? new ort.Tensor('float16', new Uint16Array(0), [1, t.numKvHeads, 0, t.headDim]) : new ort.Tensor('float32', new Float32Array(0), [1, t.numKvHeads, 0, t.headDim]);
-    feeds[`past_key_values.${i}.key`] = cache?.[`present.${i}.key`] ?? empty();
-    feeds[`past_key_values.${i}.value`] = cache?.[`present.${i}.value`] ?? empty();
-  }
-  const out = await session.run(feeds);
-  return { logits: out['logits']!.data as Float32Array, cache: out };
+): Promise<{ logits: Float32Array; cache: KvCache }> {
+  const kvDtype = kvDtypeOf(session);
+  const out = await session.run(decoderFeeds({ ...config.text, kvDtype }, embeds, cache, past));
+  return { logits: out[DECODER_IO.logits]!.data as Float32Array, cache: out };
 }
 
-/** Whether the decoder's cache inputs are float16 (read from the graph's input metadata). */
-async function kvIsHalf(session: ort.InferenceSession): Promise<boolean> {
+/** The decoder's cache element type, read from the graph's input metadata. */
+function kvDtypeOf(session: ort.InferenceSession): KvDtype {
   const meta = (session as unknown as { inputMetadata?: { name: string; type?: string }[] }).inputMetadata;
-  return meta?.find((m) => m.name === 'past_key_values.0.key')?.type === 'float16';
+  return meta?.find((m) => m.name === DECODER_IO.pastKey(0))?.type === 'float16' ? 'float16' : 'float32';
 }
 
 /** Largest |a - b| relative to the largest |b|. */
