@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   for (let i = 1; i <= total; i++) {
     if (i % 4 === 1) await chat.newChat(); // a new chat every 4 questions, PruMerge and PruMerge+ in turn
-    await chat.ask(`Question ${i}: what is in the picture?`, Math.floor(i / 4) % 2 ? 'prumerge+' : 'prumerge');
+    await chat.ask(`Question ${i}: what is in the picture?`, { kind: Math.floor(i / 4) % 2 ? 'prumerge+' : 'prumerge' });
     if (i === 10 || i % 50 === 0) {
       (globalThis as { gc?: () => void }).gc?.();
       const now = { heap: process.memoryUsage().heapUsed / 2 ** 20, rss: process.memoryUsage().rss / 2 ** 20, worker: workerRssMb(client.pid) };

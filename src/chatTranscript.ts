@@ -5,6 +5,14 @@
  */
 import type { ChatAnswer, ChatEvent } from './protocol';
 
+/** An error that belongs to no answer (no image attached, a refused request) takes a place of its own. */
+function standaloneError(answers: ChatAnswer[], message: string): ChatAnswer {
+  const id = `error-${answers.length}`;
+  const a: ChatAnswer = { id, group: id, question: '', reduce: '', text: '', error: message, done: true };
+  answers.push(a);
+  return a;
+}
+
 /** Applies `event` to `answers` in place; returns the answer it touched, if any. */
 export function applyChatEvent(answers: ChatAnswer[], event: ChatEvent): ChatAnswer | undefined {
   const find = (id: string): ChatAnswer | undefined => answers.find((a) => a.id === id);
@@ -35,7 +43,7 @@ export function applyChatEvent(answers: ChatAnswer[], event: ChatEvent): ChatAns
     case 'answerError': {
       const a = find(event.id);
       if (a) Object.assign(a, { error: event.message, stage: undefined, done: true });
-      return a;
+      return a ?? standaloneError(answers, event.message);
     }
     case 'cleared':
       answers.length = 0;

@@ -5,6 +5,7 @@
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { AskResult, AskStage, Inspection } from './pipeline/engine';
+import { isReduceModeText, type ReduceMode } from './pipeline/reduceMode';
 import type { ExecutionProviderSetting } from './pipeline/sessions';
 
 /** A model to run, as the host names it. */
@@ -28,8 +29,7 @@ export interface AskParams extends ModelSpec {
   /** Absolute path of the image file. */
   readonly image: string;
   readonly question: string;
-  /** none | prumerge | prumerge+ | topk:N */
-  readonly reduce: string;
+  readonly reduce: ReduceMode;
   readonly maxNewTokens?: number;
   readonly temperature?: number;
   readonly topP?: number;
@@ -39,7 +39,7 @@ export interface AskParams extends ModelSpec {
 
 export interface InspectParams extends ModelSpec {
   readonly image: string;
-  readonly reduce: string;
+  readonly reduce: ReduceMode;
 }
 
 /** The reduction of one image, for the heatmap. */
@@ -136,7 +136,7 @@ export interface ChatAnswer {
   done: boolean;
 }
 
-/** chat view -> host */
+/** chat view -> host; `reduce` as parseReduceMode reads it (the guard checks it does) */
 export type ChatRequest =
   | { readonly type: 'ready' }
   | { readonly type: 'ask'; readonly question: string; readonly reduce: string; readonly compare: boolean }
@@ -169,7 +169,7 @@ export type ChatEvent =
   | { readonly type: 'focusQuestion' }
   | { readonly type: 'cleared' };
 
-/** heatmap panel -> host */
+/** heatmap panel -> host; `reduce` as parseReduceMode reads it (the guard checks it does) */
 export type HeatmapRequest =
   | { readonly type: 'ready' }
   | { readonly type: 'changeMode'; readonly reduce: string }
@@ -189,6 +189,7 @@ function isObject(m: unknown): m is Record<string, unknown> {
 }
 
 const str = (v: unknown, max = MAX_TEXT): v is string => typeof v === 'string' && v.length <= max;
+const reduceText = (v: unknown): v is string => str(v, 32) && isReduceModeText(v);
 
 /** The chat view's messages, validated field by field. */
 export function isChatRequest(m: unknown): m is ChatRequest {
@@ -200,13 +201,13 @@ export function isChatRequest(m: unknown): m is ChatRequest {
     case 'pickImage':
       return true;
     case 'ask':
-      return str(m['question']) && str(m['reduce'], 32) && typeof m['compare'] === 'boolean';
+      return str(m['question']) && reduceText(m['reduce']) && typeof m['compare'] === 'boolean';
     case 'dropImage':
       return str(m['uri'], 4096);
     case 'pasteImage':
       return str(m['dataUrl'], MAX_DATA_URL) && /^data:image\/(png|jpeg|webp|gif);base64,/.test(m['dataUrl'] as string);
     case 'showHeatmap':
-      return str(m['reduce'], 32);
+      return reduceText(m['reduce']);
     case 'copy':
       return str(m['text']);
     case 'openLink':
@@ -222,7 +223,7 @@ export function isHeatmapRequest(m: unknown): m is HeatmapRequest {
     case 'ready':
       return true;
     case 'changeMode':
-      return str(m['reduce'], 32);
+      return reduceText(m['reduce']);
     case 'exportPng':
       return true;
     default:

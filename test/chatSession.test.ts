@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { BUSY_MESSAGE, ChatEngine, ChatSession } from '../src/extension/chatSession';
-import { AskStage, demoModelDir } from '../src/pipeline/engine';
+import { AskStage, demoModelDir, Engine } from '../src/pipeline/engine';
+import type { ReduceMode } from '../src/pipeline/reduceMode';
 import type { ChatEvent } from '../src/protocol';
 import { EngineClient, WorkerState } from '../src/worker/engineClient';
 import { scratchDir } from './helpers/checkpoints';
@@ -20,6 +21,8 @@ const SAMPLE = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg')
 const MODEL = { modelDir: demoModelDir(), ep: 'cpu' as const };
 const STAGES: AskStage[] = ['preprocess', 'vision', 'reduce', 'projector', 'prefill', 'decode'];
 const QUESTION = 'What does this diagram show?';
+const PRUMERGE: ReduceMode = { kind: 'prumerge' };
+const PRUMERGE_PLUS: ReduceMode = { kind: 'prumerge+' };
 
 type EndEvent = Extract<ChatEvent, { type: 'answerEnd' }>;
 
@@ -56,7 +59,7 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     onEvent = () => {};
     session = newSession();
     if (!full) {
-      await session.ask(QUESTION, 'prumerge');
+      await session.ask(QUESTION, PRUMERGE);
       full = ends()[0]!;
       assert.ok(full.answer.length > 0);
       events = [];
@@ -65,7 +68,7 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
   });
 
   it('streams an answer: busy, start, the six stages in order, text, end, not busy', async () => {
-    await session.ask(QUESTION, 'prumerge');
+    await session.ask(QUESTION, PRUMERGE);
     const types = events.map((e) => e.type);
     assert.equal(types[0], 'busy');
     assert.equal(types[1], 'answerStart');
@@ -79,48 +82,41 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
 
   const answered = (e: EndEvent | undefined): boolean => e !== undefined && e.answer.length > 0 && e.stats.stopReason !== 'cancelled';
 
-  for (const stage of STAGES) {
-    it(`Stop during ${stage} ends the answer as stopped; the next question is answered`, async () => {
-      onEvent = (e, s) => {
-        if (e.type === 'answerStage' && e.stage === stage) s.stop();
-      };
-      await session.ask(QUESTION, 'prumerge');
-      assert.equal(ends().length, 1, JSON.stringify(errors()));
-      assert.equal(ends()[0]!.stats.stopReason, 'cancelled');
-      // the worker honours Stop at its next stage boundary; the notice may reach it a token late
-      const wordless = ends()[0]!.answer === '';
-      assert.ok(ends()[0]!.answer.length < full.answer.length, 'stopped short of the full answer');
-      assert.equal(events.at(-1)?.type, 'busy');
-      onEvent = () => {};
-      events = [];
-      await session.ask(QUESTION, 'prumerge');
-      // stopped before its first word, the question left no trace: the same question starts afresh
-      if (wordless) assert.equal(ends()[0]!.answer, full.answer);
-      else assert.ok(answered(ends()[0]), 'a follow-up to the stopped answer');
-    });
-  }
+  it('Stop over the worker ends the answer as stopped, short of the full one; the next question is answered', async () => {
+    // the worker honours Stop at its next stage boundary, however late the notice reaches it
+    onEvent = (e, s) => e.type === 'answerStage' && e.stage === 'prefill' && s.stop();
+    await session.ask(QUESTION, PRUMERGE);
+    assert.equal(ends().length, 1, JSON.stringify(errors()));
+    assert.equal(ends()[0]!.stats.stopReason, 'cancelled');
+    assert.ok(ends()[0]!.answer.length < full.answer.length, 'stopped short of the full answer');
+    assert.equal(events.at(-1)?.type, 'busy');
+    onEvent = () => {};
+    events = [];
+    await session.ask(QUESTION, PRUMERGE);
+    assert.ok(answered(ends()[0]), 'the next question');
+  });
 
   it('a burst of twenty questions: the first is answered in full, the others are told to wait', async () => {
-    const asks = Array.from({ length: 20 }, (_, i) => session.ask(i === 0 ? QUESTION : `Question ${i}`, 'prumerge'));
+    const asks = Array.from({ length: 20 }, (_, i) => session.ask(i === 0 ? QUESTION : `Question ${i}`, PRUMERGE));
     await Promise.all(asks);
     assert.equal(ends().length, 1);
     assert.equal(ends()[0]!.answer, full.answer);
     assert.deepEqual(errors(), new Array<string>(19).fill(BUSY_MESSAGE));
     events = [];
-    await session.ask(QUESTION, 'prumerge');
+    await session.ask(QUESTION, PRUMERGE);
     assert.ok(answered(ends()[0]), 'and the chat is free again');
   });
 
   it('Stop and ask again, ten times in a row as fast as events come: every answer ends, the last is whole', async () => {
     for (let i = 0; i < 10; i++) {
       onEvent = (e, s) => e.type === 'answerDelta' && s.stop();
-      await session.ask(QUESTION, 'prumerge');
+      await session.ask(QUESTION, PRUMERGE);
     }
     assert.equal(ends().length, 10);
     assert.ok(ends().every((e) => e.stats.stopReason === 'cancelled'));
     onEvent = () => {};
     events = [];
-    await session.ask(QUESTION, 'prumerge');
+    await session.ask(QUESTION, PRUMERGE);
     assert.ok(answered(ends()[0]));
     assert.equal(states.at(-1), 'idle');
   });
@@ -132,7 +128,7 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
       if (!hidden) seen.push(e);
       if (e.type === 'answerDelta') hidden = true; // the page is gone: posts are lost
     });
-    await s.ask(QUESTION, 'prumerge');
+    await s.ask(QUESTION, PRUMERGE);
     assert.ok(!seen.some((e) => e.type === 'answerEnd'), 'the end was posted to a hidden view');
     hidden = false;
     s.ready(); // the page is loaded again
@@ -145,17 +141,20 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
   });
 
   it('a view closed mid-answer stops it, and the worker goes back to idle', async () => {
-    onEvent = (e, s) => e.type === 'answerDelta' && s.stop(); // what the chat view does on dispose
+    onEvent = (e, s) => e.type === 'answerDelta' && s.viewClosed(); // what the chat view's dispose calls
     const before = states.length;
-    await session.ask(QUESTION, 'prumerge');
+    await session.ask(QUESTION, PRUMERGE);
     assert.equal(ends()[0]!.stats.stopReason, 'cancelled');
     assert.deepEqual(states.slice(before), ['busy', 'idle']);
   });
 
   it('New chat during an answer stops it and clears the conversation', async () => {
-    onEvent = (e, s) => e.type === 'answerDelta' && void s.newChat();
-    await session.ask(QUESTION, 'prumerge');
-    await new Promise((r) => setTimeout(r, 50));
+    let cleared: Promise<void> | undefined;
+    onEvent = (e, s) => {
+      if (e.type === 'answerDelta' && !cleared) cleared = s.newChat();
+    };
+    await session.ask(QUESTION, PRUMERGE);
+    await cleared;
     assert.ok(events.some((e) => e.type === 'cleared'));
     assert.equal(ends()[0]!.stats.stopReason, 'cancelled');
   });
@@ -165,7 +164,7 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     session.image = join(dir, 'shot.png');
     await sharp(SAMPLE).png().toFile(session.image);
     rmSync(session.image);
-    await session.ask(QUESTION, 'prumerge');
+    await session.ask(QUESTION, PRUMERGE);
     assert.deepEqual(errors(), ['shot.png was moved or deleted after it was attached: attach the image again.']);
     assert.deepEqual(events.at(-1), { type: 'busy', busy: false });
     assert.equal(session.busy, false);
@@ -178,22 +177,56 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     await sharp(SAMPLE).png().toFile(file);
     await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 250, g: 200, b: 0 } } }).png().toFile(other);
     session.image = file;
-    await session.ask(QUESTION, 'prumerge');
+    await session.ask(QUESTION, PRUMERGE);
     copyFileSync(other, file);
     utimesSync(file, new Date(), new Date(Date.now() + 5000));
-    await session.ask('And now?', 'prumerge');
+    await session.ask('And now?', PRUMERGE);
     const changed = ends()[1]!;
     assert.match(changed.note ?? '', /image changed since the last answer/);
 
     const fresh = chatPostingTo((e) => events.push(e), other);
-    await fresh.ask('And now?', 'prumerge');
+    await fresh.ask('And now?', PRUMERGE);
     assert.equal(changed.answer, ends()[2]!.answer, 'the answer a new chat about the new picture gives');
     assert.equal(ends()[2]!.note, undefined);
   });
 
   it('switching the reduction mid-chat starts a new conversation, and says why', async () => {
-    await session.ask(QUESTION, 'prumerge');
-    await session.ask('And the arrows?', 'prumerge+');
+    await session.ask(QUESTION, PRUMERGE);
+    await session.ask('And the arrows?', PRUMERGE_PLUS);
     assert.match(ends()[1]!.note ?? '', /different reduction/);
   });
 });
+
+describe('Stop at each stage, with the engine in process (the signal reaches it at once, so the outcome is certain)', () => {
+  let engine: Engine;
+  let chat: ChatEngine;
+  let full: string;
+  const run = async (onEvent: (e: ChatEvent, s: ChatSession) => void): Promise<ChatEvent[]> => {
+    const events: ChatEvent[] = [];
+    const s: ChatSession = new ChatSession(chat, (e) => (events.push(e), onEvent(e, s)), () => ({ maxNewTokens: 60, temperature: 1 }));
+    s.image = SAMPLE;
+    await s.ask(QUESTION, PRUMERGE);
+    return events;
+  };
+  const endOf = (events: ChatEvent[]): EndEvent => events.find((e): e is EndEvent => e.type === 'answerEnd')!;
+
+  before(async () => {
+    engine = await Engine.load(demoModelDir(), { ep: 'cpu' });
+    chat = { ask: (p, hooks) => engine.ask(p, hooks), newConversation: async () => engine.newConversation() };
+    full = endOf(await run(() => {})).answer;
+    assert.ok(full.length > 0);
+  });
+  after(() => engine.dispose());
+
+  for (const stage of STAGES) {
+    it(`Stop as ${stage} begins: no word is written, and the same question then gets the full answer`, async () => {
+      const stopped = endOf(await run((e, s) => e.type === 'answerStage' && e.stage === stage && s.stop()));
+      assert.equal(stopped.stats.stopReason, 'cancelled');
+      assert.equal(stopped.answer, '');
+      assert.equal(stopped.stats.tokens, 0);
+      // stopped before its first word, the question left no trace: the same question starts afresh
+      assert.equal(endOf(await run(() => {})).answer, full);
+    });
+  }
+});
+

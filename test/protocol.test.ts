@@ -30,6 +30,9 @@ describe('messages from the chat view', () => {
       { type: 'ask', question: 42, reduce: 'prumerge', compare: false },
       { type: 'ask', question: 'q', reduce: 'prumerge' },
       { type: 'ask', question: 'x'.repeat(200_000), reduce: 'prumerge', compare: false },
+      { type: 'ask', question: 'q', reduce: 'fastest', compare: false },
+      { type: 'ask', question: 'q', reduce: 'topk:0', compare: false },
+      { type: 'showHeatmap', reduce: 'prumerge++' },
       { type: 'pasteImage', dataUrl: 'data:text/html;base64,PHNjcmlwdD4=' },
       { type: 'pasteImage', dataUrl: 'data:image/svg+xml;base64,PHN2Zz4=' },
       { type: 'dropImage' },
@@ -38,6 +41,7 @@ describe('messages from the chat view', () => {
     }
     assert.ok(isHeatmapRequest({ type: 'changeMode', reduce: 'none' }));
     assert.equal(isHeatmapRequest({ type: 'changeMode' }), false);
+    assert.equal(isHeatmapRequest({ type: 'changeMode', reduce: 'half' }), false);
   });
 });
 

@@ -252,10 +252,13 @@ describe('PruMerge against the float64 transcription of the reference code', () 
 });
 
 describe('reference arithmetic the implementation relies on', () => {
-  it('int(N * (n / N)) == n and int(1 / (n / N)) == N // n for every n at N = 576', () => {
+  it('the spatial supplement for every outlier count n at N = 576 is range(step // 6, 575, step // 3) with step = 576 // n', () => {
+    // the reference computes step = int(1 / (n / N)) in floats; integer division is the same number
     for (let n = 1; n <= 576; n++) {
-      assert.equal(Math.trunc(576 * (n / 576)), n);
-      assert.equal(Math.trunc(1 / (n / 576)), Math.floor(576 / n));
+      const step = Math.floor(576 / n);
+      const expected: number[] = [];
+      for (let c = Math.floor(step / 6); c < 575; c += Math.max(Math.floor(step / 3), 1)) expected.push(c);
+      assert.deepEqual([...spatialSupplement(576, n, new Int32Array(0))], expected, `n = ${n}`);
     }
   });
 

@@ -16,7 +16,7 @@ import { startFakeHub } from './helpers/fakeHub';
 const WORKER = join(__dirname, '..', 'dist', 'worker.js');
 const SAMPLE = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
 const MODEL = { modelDir: demoModelDir(), ep: 'cpu' as const };
-const ASK = { ...MODEL, image: SAMPLE, question: 'What does this diagram show?', reduce: 'prumerge', maxNewTokens: 40 };
+const ASK = { ...MODEL, image: SAMPLE, question: 'What does this diagram show?', reduce: { kind: 'prumerge' } as const, maxNewTokens: 40 };
 
 function alive(pid: number): boolean {
   try {
@@ -50,7 +50,7 @@ describe('the inference worker', () => {
   });
 
   it('returns the heatmap data of an image', async () => {
-    const r = await client.inspect({ ...MODEL, image: SAMPLE, reduce: 'prumerge+' });
+    const r = await client.inspect({ ...MODEL, image: SAMPLE, reduce: { kind: 'prumerge+' } });
     assert.equal(r.n, 576);
     assert.equal(r.clsAttention.length, 576);
     assert.equal(r.clusters.length, r.kept.length);

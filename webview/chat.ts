@@ -98,7 +98,7 @@ function statsText(s: AnswerStats): string {
 function renderAnswer(a: ChatAnswer): HTMLElement {
   const body = el('div', { class: 'answer-text' });
   body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
-  const parts: HTMLElement[] = [el('div', { class: 'mode' }, REDUCTION_CHOICES.find((c) => c.value === a.reduce)?.label ?? a.reduce)];
+  const parts: HTMLElement[] = a.reduce ? [el('div', { class: 'mode' }, REDUCTION_CHOICES.find((c) => c.value === a.reduce)?.label ?? a.reduce)] : [];
   if (a.note) parts.push(el('p', { class: 'note', role: 'note' }, a.note));
   parts.push(body);
   if (!a.done && !a.text && a.stage) parts.push(el('p', { class: 'stage', 'aria-live': 'polite' }, STAGE_LABELS[a.stage]));
@@ -203,7 +203,6 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       break;
     }
     case 'answerError':
-      if (!touched) state.answers.push({ id: `error-${Date.now()}`, group: `error-${Date.now()}`, question: '', reduce: state.reduce, text: '', error: m.message, done: true });
       renderConversation();
       break;
     case 'answerEnd':

@@ -4,8 +4,7 @@
  * a kept patch highlights the patches merged into it.
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
-import { patchColour } from '../src/pipeline/attentionColour';
-import { patchBox } from '../src/pipeline/imageGeometry';
+import { heatmapLayout } from '../src/pipeline/heatmapLayout';
 import type { HeatmapEvent, HeatmapRequest, InspectResult } from '../src/protocol';
 import { REDUCTION_CHOICES } from '../src/reductionChoices';
 import { el, initialState, vscodeApi } from './vscodeApi';
@@ -26,33 +25,25 @@ const legend = el('div', { class: 'legend' }, 'CLS attention: low', el('span', {
 document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), summary, figure, legend, detail);
 
 function draw(imageSrc: string, name: string, r: InspectResult): void {
-  const { width, height } = r.geometry.source;
-  const max = Math.max(...r.clsAttention);
-  const kept = new Set(r.kept);
+  const layout = heatmapLayout(r);
   const spatial = new Set(r.spatial);
   const clusterOf = new Map(r.kept.map((p, i) => [p, r.clusters[i] ?? []]));
   const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('viewBox', `0 0 ${layout.width} ${layout.height}`);
   svg.setAttribute('class', 'overlay');
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', `Patch grid of ${name}`);
   const cells = new Map<number, SVGRectElement>();
-  let inPadding = 0;
-  for (let p = 0; p < r.n; p++) {
-    const box = patchBox(r.geometry, p, r.grid);
-    if (!box) {
-      if (kept.has(p)) inPadding++;
-      continue;
-    }
+  for (const { patch, box, colour, role } of layout.cells) {
     const rect = document.createElementNS(SVG, 'rect');
     rect.setAttribute('x', String(box.left));
     rect.setAttribute('y', String(box.top));
     rect.setAttribute('width', String(box.right - box.left));
     rect.setAttribute('height', String(box.bottom - box.top));
-    rect.setAttribute('fill', patchColour(r.clsAttention[p]!, max));
-    rect.setAttribute('class', r.mode === 'none' ? 'cell' : spatial.has(p) ? 'cell spatial' : kept.has(p) ? 'cell kept' : 'cell');
-    rect.dataset['patch'] = String(p);
-    cells.set(p, rect);
+    rect.setAttribute('fill', colour);
+    rect.setAttribute('class', role === 'other' ? 'cell' : `cell ${role}`);
+    rect.dataset['patch'] = String(patch);
+    cells.set(patch, rect);
     svg.append(rect);
   }
   svg.addEventListener('mouseover', (e) => {
@@ -71,13 +62,10 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
   });
   const img = el('img', { src: imageSrc, alt: name, class: 'image' });
   figure.replaceChildren(el('div', { class: 'stack' }, img, svg));
-  const fewer = r.n / r.rows;
   summary.textContent =
-    r.mode === 'none'
-      ? `${name}: all ${r.n} visual tokens (${r.grid} x ${r.grid} patches).`
-      : `${name}: ${r.mode} keeps ${r.rows} of ${r.n} visual tokens, ${fewer.toFixed(1)}x fewer (${r.kept.length - r.spatial.length} by attention, ${r.spatial.length} spatial, 1 remainder).` +
-        (inPadding ? ` ${inPadding} kept patches lie in the padding and are not drawn.` : '') +
-        ` Vision ${Math.round(r.timings.visionMs)} ms, reduction ${r.timings.reduceMs.toFixed(1)} ms (${r.ep}).`;
+    `${name}: ${layout.headline}.` +
+    (layout.paddingNote ? ` ${layout.paddingNote}` : '') +
+    (r.mode === 'none' ? '' : ` Vision ${Math.round(r.timings.visionMs)} ms, reduction ${r.timings.reduceMs.toFixed(1)} ms (${r.ep}).`);
 }
 
 modeSelect.addEventListener('change', () => {

@@ -4,6 +4,7 @@
  * under a temporary name and renamed into place only when complete, so a failed or cancelled
  * build never leaves a folder that looks ready.
  */
+import { UserError } from '../common/errors';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -27,7 +28,7 @@ import { CheckpointWeights, SyntheticWeights, TEXT, tensorsToRead, WeightSource 
 declare const PRUMERGE_VERSION: string | undefined;
 
 /** The output cannot be written (no space, for one); the checkpoint itself is fine. */
-export class BuildError extends Error {
+export class BuildError extends UserError {
   override readonly name = 'BuildError';
 }
 

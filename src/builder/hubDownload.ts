@@ -14,6 +14,7 @@
  * partial file kept for the next try. It checks for free space first, and a disk that fills up
  * anyway keeps the partial file too: the snapshot links are made only for complete files.
  */
+import { UserError } from '../common/errors';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -43,7 +44,7 @@ export interface HubDownloadOptions {
   readonly onProgress?: (p: DownloadProgress) => void;
 }
 
-export class DownloadError extends Error {
+export class DownloadError extends UserError {
   override readonly name = 'DownloadError';
 }
 

@@ -7,6 +7,7 @@
  * { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {...} }, then the data;
  * offsets are relative to the first byte after the header.
  */
+import { UserError } from '../common/errors';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { bfloat16sToFloats, halfsToFloats } from './float16';
@@ -19,7 +20,7 @@ const KNOWN_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 
 /** Headers above this are refused: real ones are well under a megabyte. */
 const MAX_HEADER_BYTES = 100 * 2 ** 20;
 
-export class CheckpointError extends Error {
+export class CheckpointError extends UserError {
   override readonly name = 'CheckpointError';
 }
 

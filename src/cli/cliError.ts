@@ -1,5 +1,7 @@
+import { UserError } from '../common/errors';
+
 /** A problem with what the user asked or gave: printed as one line, exit code 2, no stack. */
-export class CliError extends Error {
+export class CliError extends UserError {
   override readonly name = 'CliError';
 }
 

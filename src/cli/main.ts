@@ -2,17 +2,8 @@
  * `prumerge`: the command line over the same core as the extension.
  * Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 anything unexpected.
  */
-import { BuildError } from '../builder/buildModel';
-import { CheckpointError } from '../builder/safetensors';
-import { ModelFolderError } from '../pipeline/modelManifest';
-import { ImageInputError } from '../pipeline/preprocess';
-import { PreprocessConfigError } from '../pipeline/preprocessConfig';
-import { EngineError } from '../pipeline/engine';
-import { PromptError } from '../pipeline/prompt';
-import { ReduceModeError } from '../pipeline/reduceMode';
-import { SessionError } from '../pipeline/sessions';
-import { TapsError } from '../pipeline/visionTaps';
-import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './cliError';
+import { messageOf, UserError } from '../common/errors';
+import { EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './cliError';
 import { ASK_USAGE, runAsk } from './askCommand';
 import { BENCH_USAGE, runBench } from './benchCommand';
 import { BUILD_USAGE, runBuild, runSynth, SYNTH_USAGE } from './buildCommand';
@@ -65,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`prumerge ${name}: ${(e as Error).message}\n`);
       return EXIT_BAD_INPUT;
     }
-    process.stderr.write(`prumerge ${name}: unexpected failure: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`prumerge ${name}: unexpected failure: ${messageOf(e)}\n`);
     if (process.env['PRUMERGE_DEBUG'] && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     return EXIT_FAILURE;
   }
@@ -73,17 +64,7 @@ export async function main(argv: string[]): Promise<number> {
 
 function isUserError(e: unknown): boolean {
   return (
-    e instanceof CliError ||
-    e instanceof ImageInputError ||
-    e instanceof TapsError ||
-    e instanceof ReduceModeError ||
-    e instanceof PreprocessConfigError ||
-    e instanceof CheckpointError ||
-    e instanceof BuildError ||
-    e instanceof ModelFolderError ||
-    e instanceof EngineError ||
-    e instanceof PromptError ||
-    e instanceof SessionError ||
+    e instanceof UserError ||
     // node:util parseArgs: unknown option, missing value, unexpected argument
     (e instanceof TypeError && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS'))
   );

@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { AskHooks, AskResult } from '../pipeline/engine';
+import { formatReduceMode, type ReduceMode } from '../pipeline/reduceMode';
 import { applyChatEvent } from '../chatTranscript';
+import { messageOf } from '../common/errors';
 import type { AskParams, ChatAnswer, ChatEvent } from '../protocol';
 
 export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep'>;
@@ -45,16 +47,16 @@ export class ChatSession {
   }
 
   /** Answers `question` about the attached image; with `compare`, once with all tokens and once reduced. */
-  async ask(question: string, reduce: string, compare = false): Promise<void> {
+  async ask(question: string, reduce: ReduceMode, compare = false): Promise<void> {
     if (!question.trim()) return;
     const image = this.image;
     if (!image) {
-      this.emit({ type: 'answerError', id: '', message: 'Attach an image first: right-click one in the Explorer, or use the image button.' });
+      this.fail('Attach an image first: right-click one in the Explorer, or use the image button.');
       return;
     }
     // one answer at a time, by design: the engine has one conversation and the CPU has no room for two
     if (this.running) {
-      this.emit({ type: 'answerError', id: '', message: BUSY_MESSAGE });
+      this.fail(BUSY_MESSAGE);
       return;
     }
     const controller = new AbortController();
@@ -63,11 +65,11 @@ export class ChatSession {
     try {
       if (!(await isFile(image))) {
         this.conversation = undefined;
-        this.emit({ type: 'answerError', id: '', message: `${basename(image)} was moved or deleted after it was attached: attach the image again.` });
+        this.fail(`${basename(image)} was moved or deleted after it was attached: attach the image again.`);
         return;
       }
       const group = randomUUID();
-      for (const mode of compare && reduce !== 'none' ? ['none', reduce] : [reduce]) {
+      for (const mode of compare && reduce.kind !== 'none' ? [{ kind: 'none' } as const, reduce] : [reduce]) {
         if (controller.signal.aborted) break;
         await this.answer(image, question, mode, compare, group, controller.signal);
       }
@@ -87,6 +89,16 @@ export class ChatSession {
     this.running?.abort();
   }
 
+  /** The view was closed (not just hidden): an answer being written is stopped rather than computed for nobody. */
+  viewClosed(): void {
+    this.stop();
+  }
+
+  /** A failure outside any answer (a request the host could not carry out): kept in the transcript too. */
+  fail(message: string): void {
+    this.emit({ type: 'answerError', id: '', message });
+  }
+
   async newChat(): Promise<void> {
     this.running?.abort();
     this.conversation = undefined;
@@ -99,7 +111,8 @@ export class ChatSession {
     this.post(event);
   }
 
-  private async answer(image: string, question: string, reduce: string, compare: boolean, group: string, signal: AbortSignal): Promise<void> {
+  private async answer(image: string, question: string, mode: ReduceMode, compare: boolean, group: string, signal: AbortSignal): Promise<void> {
+    const reduce = formatReduceMode(mode);
     const before = this.conversation;
     const followUp = !compare && before?.image === image && before.reduce === reduce;
     const id = randomUUID();
@@ -107,7 +120,7 @@ export class ChatSession {
     try {
       const { maxNewTokens, temperature } = this.settings();
       const r = await this.engine.ask(
-        { image, question, reduce, followUp, maxNewTokens, temperature },
+        { image, question, reduce: mode, followUp, maxNewTokens, temperature },
         { onText: (delta) => this.emit({ type: 'answerDelta', id, delta }), onStage: (stage) => this.emit({ type: 'answerStage', id, stage }), signal },
       );
       // stopped before its first word, a question leaves the conversation as it was
@@ -143,8 +156,4 @@ function noteFor(r: AskResult, followUp: boolean, before: { image: string; reduc
 
 async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() === true;
-}
-
-export function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

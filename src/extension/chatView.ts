@@ -7,8 +7,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, isChatRequest } from '../protocol';
-import { ChatSession, messageOf } from './chatSession';
-import { EngineService, SETTINGS } from './engineService';
+import { messageOf } from '../common/errors';
+import { parseReduceMode } from '../pipeline/reduceMode';
+import { ChatSession } from './chatSession';
+import { Disposable } from './disposable';
+import { EngineService } from './engineService';
+import { readSettings } from './settings';
 import { decodeImageDataUrl, isImagePath, isInside, isSafeExternalLink } from './imageFiles';
 import { webviewHtml } from './webviewHtml';
 
@@ -17,10 +21,12 @@ interface AttachedImage {
   readonly pasted: boolean;
 }
 
-export class ChatViewProvider implements vscode.WebviewViewProvider {
+export class ChatViewProvider extends Disposable implements vscode.WebviewViewProvider {
   static readonly viewType = 'prumergeVision.chat';
 
   private view: vscode.WebviewView | undefined;
+  /** The shown view's listeners, disposed with it. */
+  private viewListeners: vscode.Disposable | undefined;
   private image: AttachedImage | undefined;
   private readonly session: ChatSession;
 
@@ -28,10 +34,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
     private readonly context: vscode.ExtensionContext,
     private readonly engine: EngineService,
   ) {
-    this.session = new ChatSession(engine, (e) => this.post(e), () => {
-      const config = vscode.workspace.getConfiguration(SETTINGS);
-      return { maxNewTokens: config.get<number>('maxNewTokens', 256), temperature: config.get<number>('temperature', 0) };
-    });
+    super();
+    this._register({ dispose: () => this.viewListeners?.dispose() });
+    this.session = new ChatSession(engine, (e) => this.post(e), () => readSettings());
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -44,18 +49,22 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
       body: '<main id="app" aria-live="polite"></main>',
       initialState: { reduce: this.defaultReduce() },
     });
-    view.webview.onDidReceiveMessage((m: unknown) => {
-      if (!isChatRequest(m)) {
-        this.engine.log.appendLine(`ignored a malformed message from the chat view: ${JSON.stringify(m)?.slice(0, 200)}`);
-        return;
-      }
-      void this.handle(m).catch((e: unknown) => this.post({ type: 'answerError', id: '', message: messageOf(e) }));
-    });
-    view.onDidDispose(() => {
-      // closed (not just hidden) mid-answer: stop it rather than compute for nobody
-      this.session.stop();
-      this.view = undefined;
-    });
+    this.viewListeners?.dispose();
+    this.viewListeners = vscode.Disposable.from(
+      view.webview.onDidReceiveMessage((m: unknown) => {
+        if (!isChatRequest(m)) {
+          this.engine.log.appendLine(`ignored a malformed message from the chat view: ${JSON.stringify(m)?.slice(0, 200)}`);
+          return;
+        }
+        void this.handle(m).catch((e: unknown) => this.session.fail(messageOf(e)));
+      }),
+      view.onDidDispose(() => {
+        this.viewListeners?.dispose();
+        this.viewListeners = undefined;
+        this.view = undefined;
+        this.session.viewClosed();
+      }),
+    );
   }
 
   /** Attaches an image from the workspace (or pasted) and focuses the question box. */
@@ -86,7 +95,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         await this.postState();
         return this.session.ready();
       case 'ask':
-        return this.session.ask(m.question, m.reduce, m.compare);
+        return this.session.ask(m.question, parseReduceMode(m.reduce), m.compare);
       case 'stop':
         return this.session.stop();
       case 'newChat':
@@ -130,7 +139,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
   }
 
   private defaultReduce(): string {
-    return vscode.workspace.getConfiguration(SETTINGS).get<string>('defaultReduction', 'prumerge');
+    return readSettings().defaultReduction;
   }
 
   private workspaceFolders(): string[] {

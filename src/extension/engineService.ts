@@ -6,17 +6,16 @@
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { AskHooks, AskResult } from '../pipeline/engine';
-import type { ExecutionProviderSetting } from '../pipeline/sessions';
+import type { ReduceMode } from '../pipeline/reduceMode';
 import type { AskParams, InspectResult, LoadResult, ModelSpec } from '../protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
+import { Disposable } from './disposable';
 import { chooseModelFolder, ignoredFolderNotice, modelFolderNamedIn } from './modelFolderSetting';
+import { affectsSettings, readSettings } from './settings';
 
-export const SETTINGS = 'prumergeVision';
-
-export class EngineService implements vscode.Disposable {
+export class EngineService extends Disposable {
   private readonly client: EngineClient;
   private readonly status: vscode.StatusBarItem;
-  private readonly disposables: vscode.Disposable[] = [];
   private state: WorkerState = 'stopped';
   private loaded: LoadResult | undefined;
   /** The untrusted workspace's model folder the user was last told about. */
@@ -26,7 +25,8 @@ export class EngineService implements vscode.Disposable {
   readonly log: vscode.OutputChannel;
 
   constructor(private readonly context: vscode.ExtensionContext) {
-    this.log = vscode.window.createOutputChannel('PruMerge Vision');
+    super();
+    this.log = this._register(vscode.window.createOutputChannel('PruMerge Vision'));
     this.client = new EngineClient({
       workerPath: context.asAbsolutePath('dist/worker.js'),
       idleTimeoutMs: 10 * 60_000,
@@ -36,20 +36,20 @@ export class EngineService implements vscode.Disposable {
       },
       onLog: (line) => this.log.appendLine(`[worker] ${line}`),
     });
-    this.status = vscode.window.createStatusBarItem('prumergeVision.status', vscode.StatusBarAlignment.Right, 100);
+    this.status = this._register(vscode.window.createStatusBarItem('prumergeVision.status', vscode.StatusBarAlignment.Right, 100));
     this.status.name = 'PruMerge Vision';
     this.status.command = 'prumergeVision.showModelActions';
     this.render();
     this.status.show();
-    this.disposables.push(
-      this.status,
-      this.log,
+    this._register(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration(SETTINGS)) {
+        if (affectsSettings(e)) {
           this.loaded = undefined;
           this.render();
         }
       }),
+    );
+    this._register(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         this.loaded = undefined; // the workspace's model folder now applies
         this.namedByWorkspace = undefined;
@@ -60,15 +60,14 @@ export class EngineService implements vscode.Disposable {
 
   /** The model the settings name (an untrusted workspace's own is ignored); the bundled demo model when none is. */
   spec(): ModelSpec & { readonly demo: boolean } {
-    const config = vscode.workspace.getConfiguration(SETTINGS);
     const { folder } = this.modelFolder();
-    const ep = config.get<ExecutionProviderSetting>('executionProvider', 'auto');
+    const ep = readSettings().executionProvider;
     if (folder) return { modelDir: folder, ep, demo: false };
     return { modelDir: this.context.asAbsolutePath('models/demo'), ep, demo: true };
   }
 
   private modelFolder(): ReturnType<typeof chooseModelFolder> {
-    return chooseModelFolder(vscode.workspace.getConfiguration(SETTINGS).inspect<string>('modelFolder'), vscode.workspace.isTrusted, this.namedByWorkspace);
+    return chooseModelFolder(readSettings().modelFolder, vscode.workspace.isTrusted, this.namedByWorkspace);
   }
 
   /** Says once per folder why an untrusted workspace's model folder is not used. */
@@ -103,13 +102,13 @@ export class EngineService implements vscode.Disposable {
     return this.client.ask({ ...params, modelDir, ep }, hooks);
   }
 
-  async inspect(image: string, reduce: string): Promise<InspectResult> {
+  async inspect(image: string, reduce: ReduceMode): Promise<InspectResult> {
     await this.load();
     const { modelDir, ep } = this.spec();
     return this.client.inspect({ modelDir, ep, image, reduce });
   }
 
-  async heatmapPng(image: string, reduce: string): Promise<Buffer> {
+  async heatmapPng(image: string, reduce: ReduceMode): Promise<Buffer> {
     await this.load();
     const { modelDir, ep } = this.spec();
     return Buffer.from(await this.client.heatmapPng({ modelDir, ep, image, reduce }), 'base64');
@@ -122,8 +121,7 @@ export class EngineService implements vscode.Disposable {
   }
 
   download(repo: string, onProgress: (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void, signal: AbortSignal): Promise<string> {
-    const endpoint = vscode.workspace.getConfiguration(SETTINGS).get<string>('hubEndpoint', '').trim();
-    return this.client.download(repo, endpoint, onProgress, signal);
+    return this.client.download(repo, readSettings().hubEndpoint, onProgress, signal);
   }
 
   build(from: string, out: string, dtype: 'fp32' | 'fp16' | 'int4', onProgress: (stage: string, fraction: number) => void): Promise<{ name: string; bytes: number }> {
@@ -137,6 +135,7 @@ export class EngineService implements vscode.Disposable {
   }
 
   private render(): void {
+    if (this.isDisposed) return;
     const name = this.loaded?.name ?? (this.spec().demo ? 'demo model' : 'model');
     const ep = this.loaded?.ep ?? this.spec().ep;
     const icon = this.state === 'busy' || this.state === 'starting' ? '$(sync~spin)' : '$(eye)';
@@ -148,8 +147,8 @@ export class EngineService implements vscode.Disposable {
       `${ignored ? `\nRestricted mode: this workspace's model folder (${ignored}) is ignored until you trust it` : ''}\nClick for model actions`;
   }
 
-  dispose(): void {
+  override dispose(): void {
     void this.client.dispose();
-    for (const d of this.disposables) d.dispose();
+    super.dispose();
   }
 }

@@ -7,17 +7,17 @@ import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { HeatmapEvent, HeatmapRequest, isHeatmapRequest } from '../protocol';
-import { messageOf } from './chatSession';
+import { messageOf } from '../common/errors';
+import { parseReduceMode } from '../pipeline/reduceMode';
+import { Disposable } from './disposable';
 import { EngineService } from './engineService';
 import { webviewHtml } from './webviewHtml';
 
-export class HeatmapPanel {
+export class HeatmapPanel extends Disposable {
   static readonly viewType = 'prumergeVision.heatmap';
   private static readonly open = new Map<string, HeatmapPanel>();
 
   private reduce: string;
-  /** Closed while an inspection ran: its result has nowhere to go. */
-  private disposed = false;
 
   static show(context: vscode.ExtensionContext, engine: EngineService, image: vscode.Uri, reduce: string): void {
     const existing = HeatmapPanel.open.get(image.fsPath);
@@ -37,11 +37,12 @@ export class HeatmapPanel {
     private readonly image: vscode.Uri,
     reduce: string,
   ) {
+    super();
     this.reduce = reduce;
-    this.panel = vscode.window.createWebviewPanel(HeatmapPanel.viewType, `Visual tokens: ${basename(image.fsPath)}`, vscode.ViewColumn.Beside, {
+    this.panel = this._register(vscode.window.createWebviewPanel(HeatmapPanel.viewType, `Visual tokens: ${basename(image.fsPath)}`, vscode.ViewColumn.Beside, {
       enableScripts: true,
       localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(context.extensionUri, 'media'), vscode.Uri.joinPath(image, '..')],
-    });
+    }));
     this.panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.svg');
     this.panel.webview.html = webviewHtml(this.panel.webview, context.extensionUri, {
       title: 'Visual token heatmap',
@@ -50,14 +51,18 @@ export class HeatmapPanel {
       body: '<main id="app"></main>',
       initialState: { reduce },
     });
-    this.panel.webview.onDidReceiveMessage((m: unknown) => {
-      if (!isHeatmapRequest(m)) return;
-      this.handle(m).catch((e: unknown) => void vscode.window.showErrorMessage(`PruMerge Vision: ${messageOf(e)}`));
-    });
-    this.panel.onDidDispose(() => {
-      this.disposed = true;
-      HeatmapPanel.open.delete(image.fsPath);
-    });
+    this._register(
+      this.panel.webview.onDidReceiveMessage((m: unknown) => {
+        if (!isHeatmapRequest(m)) return;
+        this.handle(m).catch((e: unknown) => void vscode.window.showErrorMessage(`PruMerge Vision: ${messageOf(e)}`));
+      }),
+    );
+    this._register(this.panel.onDidDispose(() => this.dispose()));
+  }
+
+  override dispose(): void {
+    if (HeatmapPanel.open.get(this.image.fsPath) === this) HeatmapPanel.open.delete(this.image.fsPath);
+    super.dispose();
   }
 
   private async handle(m: HeatmapRequest): Promise<void> {
@@ -72,7 +77,7 @@ export class HeatmapPanel {
           filters: { 'PNG image': ['png'] },
         });
         if (!target) return;
-        await writeFile(target.fsPath, await this.engine.heatmapPng(this.image.fsPath, this.reduce));
+        await writeFile(target.fsPath, await this.engine.heatmapPng(this.image.fsPath, parseReduceMode(this.reduce)));
         void vscode.window.showInformationMessage(`Saved ${basename(target.fsPath)}`);
         return;
       }
@@ -83,7 +88,7 @@ export class HeatmapPanel {
     this.reduce = reduce;
     this.post({ type: 'loading', reduce });
     try {
-      const inspection = await this.engine.inspect(this.image.fsPath, reduce);
+      const inspection = await this.engine.inspect(this.image.fsPath, parseReduceMode(reduce));
       if (this.reduce !== reduce) return; // a newer mode was asked for meanwhile
       this.post({ type: 'heatmap', imageSrc: this.panel.webview.asWebviewUri(this.image).toString(), name: basename(this.image.fsPath), inspection });
     } catch (e) {
@@ -92,6 +97,7 @@ export class HeatmapPanel {
   }
 
   private post(event: HeatmapEvent): void {
-    if (!this.disposed) void this.panel.webview.postMessage(event);
+    // closed while an inspection ran: its result has nowhere to go
+    if (!this.isDisposed) void this.panel.webview.postMessage(event);
   }
 }

@@ -9,6 +9,7 @@
  * new tokens are filled. One request runs at a time; later ones wait their turn. A cancelled
  * request stops at the next stage boundary: between stages, prefill chunks or tokens.
  */
+import { UserError } from '../common/errors';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -109,6 +110,8 @@ export interface Inspection {
   readonly kept: number[];
   readonly spatial: number[];
   readonly clusters: number[][];
+  /** Whether the last row is the attention-weighted sum of the pruned patches. */
+  readonly remainder: boolean;
   readonly clsAttention: number[];
   readonly geometry: ImageGeometry;
   /** Patches per side. */
@@ -117,7 +120,7 @@ export interface Inspection {
   readonly ep: ExecutionProvider;
 }
 
-export class EngineError extends Error {
+export class EngineError extends UserError {
   override readonly name = 'EngineError';
 }
 
@@ -239,6 +242,7 @@ export class Engine {
       kept: Array.from(r.kept),
       spatial: Array.from(r.spatial),
       clusters: r.clusters.map((c) => Array.from(c)),
+      remainder: r.remainder,
       clsAttention: Array.from(r.clsAttention),
       geometry,
       grid: this.manifest.vision.grid,

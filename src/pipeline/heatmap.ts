@@ -4,47 +4,32 @@
  * attention outliers, dashed for PruMerge+'s spatial supplement), and a legend.
  */
 import sharp from 'sharp';
-import { patchBox } from './imageGeometry';
+import { ATTENTION_STOPS, attentionColour } from './attentionColour';
+import { HeatmapInput, heatmapLayout } from './heatmapLayout';
 import { decodeForDisplay } from './preprocess';
-import { ATTENTION_STOPS, attentionColour, patchColour } from './attentionColour';
-import type { Inspection } from './engine';
 
-export async function renderHeatmap(image: string | Uint8Array, inspection: Pick<Inspection, 'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'clsAttention' | 'geometry' | 'grid'>, maxSide = 1024): Promise<Buffer> {
-  const { geometry, grid } = inspection;
+export async function renderHeatmap(image: string | Uint8Array, inspection: HeatmapInput, maxSide = 1024): Promise<Buffer> {
+  const layout = heatmapLayout(inspection);
   const display = await decodeForDisplay(image, maxSide);
-  const scale = display.width / geometry.source.width;
+  const scale = display.width / layout.width;
   const legend = 44;
-  const att = inspection.clsAttention;
-  let max = 0;
-  for (const a of att) max = Math.max(max, a);
-  const kept = new Set(inspection.kept);
-  const spatial = new Set(inspection.spatial);
   const cells: string[] = [];
   const outlines: string[] = [];
-  let keptInPadding = 0;
-  for (let p = 0; p < inspection.n; p++) {
-    const box = patchBox(geometry, p, grid);
-    if (!box) {
-      if (kept.has(p)) keptInPadding++;
-      continue;
-    }
+  for (const { box, colour, role } of layout.cells) {
     const x = (box.left * scale).toFixed(1);
     const y = (box.top * scale).toFixed(1);
     const w = ((box.right - box.left) * scale).toFixed(1);
     const h = ((box.bottom - box.top) * scale).toFixed(1);
-    cells.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="${patchColour(att[p]!, max)}"/>`);
-    if (kept.has(p) && inspection.mode !== 'none') {
-      const dash = spatial.has(p) ? ' stroke-dasharray="4 3" stroke="#00e5ff"' : ' stroke="#ff3b30"';
-      outlines.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="none" stroke-width="2"${dash}/>`);
+    cells.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="${colour}"/>`);
+    if (role !== 'other') {
+      const stroke = role === 'spatial' ? ' stroke-dasharray="4 3" stroke="#00e5ff"' : ' stroke="#ff3b30"';
+      outlines.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="none" stroke-width="2"${stroke}/>`);
     }
   }
   const W = display.width;
   const H = display.height;
   const stops = ATTENTION_STOPS.map((_, i) => `<stop offset="${i / (ATTENTION_STOPS.length - 1)}" stop-color="${attentionColour(i / (ATTENTION_STOPS.length - 1))}"/>`).join('');
-  const title = inspection.mode === 'none'
-    ? `all ${inspection.n} visual tokens`
-    : `${inspection.mode}: ${inspection.rows} of ${inspection.n} visual tokens (${(inspection.n / inspection.rows).toFixed(1)}x fewer)` +
-      (keptInPadding > 0 ? `; ${keptInPadding} kept patches lie in the padding and are not shown` : '');
+  const title = `${layout.headline}.${layout.paddingNote ? ` ${layout.paddingNote}` : ''}`;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + legend}">
   <defs><linearGradient id="g" x1="0" x2="1" y1="0" y2="0">${stops}</linearGradient></defs>
   <g opacity="0.55">${cells.join('')}</g>

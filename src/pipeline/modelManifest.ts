@@ -3,6 +3,7 @@
  * loader validates before it trusts: version, every file present, inside the folder, of the
  * recorded size (and sha256 on request).
  */
+import { UserError } from '../common/errors';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
@@ -69,7 +70,7 @@ export interface ModelManifest {
   readonly files: Readonly<Record<string, ManifestFile>>;
 }
 
-export class ModelFolderError extends Error {
+export class ModelFolderError extends UserError {
   override readonly name = 'ModelFolderError';
 }
 

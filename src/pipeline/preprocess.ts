@@ -3,6 +3,7 @@
  * orient by EXIF, flatten alpha on white, sRGB 8-bit, pad to a square with the mean colour,
  * resize the short side bicubically, centre-crop, rescale to [0, 1], normalise per channel.
  */
+import { messageOf, UserError } from '../common/errors';
 import { readFile, stat } from 'node:fs/promises';
 import { decode as decodeBmp } from 'bmp-ts';
 import sharp, { type Metadata } from 'sharp';
@@ -25,7 +26,7 @@ export const SVG_RASTER_LONG_SIDE = 1344;
 export type ImageErrorCode = 'not-found' | 'empty' | 'unsupported' | 'truncated' | 'too-large' | 'unreadable';
 
 /** A file that cannot be turned into model input; `message` says what is wrong and what to do. */
-export class ImageInputError extends Error {
+export class ImageInputError extends UserError {
   override readonly name = 'ImageInputError';
   constructor(
     readonly code: ImageErrorCode,
@@ -210,7 +211,7 @@ function tooLarge(name: string, size: Size, maxPixels: number): ImageInputError 
 
 /** Turns libvips' messages into the user's terms. */
 function classify(e: unknown, name: string): ImageInputError {
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = messageOf(e);
   if (/unsupported image format/i.test(msg)) {
     return new ImageInputError('unsupported', `${name} is not an image in a supported format (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG)`);
   }

@@ -2,6 +2,7 @@
  * The image preprocessing numbers: LLaVA-1.5's defaults, or what a checkpoint's
  * preprocessor_config.json says (CLIPImageProcessor / LlavaImageProcessor field names).
  */
+import { UserError } from '../common/errors';
 
 export type Rgb = readonly [number, number, number];
 
@@ -30,7 +31,7 @@ export const LLAVA_15_PREPROCESS: PreprocessConfig = {
   padToSquare: true,
 };
 
-export class PreprocessConfigError extends Error {
+export class PreprocessConfigError extends UserError {
   override readonly name = 'PreprocessConfigError';
 }
 

@@ -3,6 +3,7 @@
  * its tokenizer (@huggingface/tokenizers), and the image placeholder expanded to exactly one slot
  * per visual token.
  */
+import { UserError } from '../common/errors';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 
@@ -19,7 +20,7 @@ export interface PromptIds {
   readonly imageStart: number;
 }
 
-export class PromptError extends Error {
+export class PromptError extends UserError {
   override readonly name = 'PromptError';
 }
 

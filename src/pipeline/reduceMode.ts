@@ -1,4 +1,5 @@
 /** How the N patch tokens of the vision tower are reduced before the projector. */
+import { UserError } from '../common/errors';
 export type ReduceMode =
   | { readonly kind: 'none' }
   | { readonly kind: 'prumerge' }
@@ -7,7 +8,7 @@ export type ReduceMode =
 
 export const REDUCE_MODE_SYNTAX = 'none | prumerge | prumerge+ | topk:N (N a whole number >= 1)';
 
-export class ReduceModeError extends Error {
+export class ReduceModeError extends UserError {
   override readonly name = 'ReduceModeError';
 }
 
@@ -25,6 +26,16 @@ export function parseReduceMode(text: string): ReduceMode {
     }
   }
   throw new ReduceModeError(`unknown reduction "${text}": expected ${REDUCE_MODE_SYNTAX}`);
+}
+
+/** Whether `text` is a reduction parseReduceMode reads. */
+export function isReduceModeText(text: string): boolean {
+  try {
+    parseReduceMode(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function formatReduceMode(mode: ReduceMode): string {

@@ -3,6 +3,7 @@
  * back by itself (['webgpu', 'cpu'] fails outright without a GPU: shared/notes/onnxruntime-node.md),
  * so `auto` tries each GPU provider of the platform alone, then the CPU, and says which one ran.
  */
+import { messageOf, UserError } from '../common/errors';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -12,7 +13,7 @@ export type ExecutionProviderSetting = 'auto' | ExecutionProvider;
 
 export const EXECUTION_PROVIDERS: readonly ExecutionProviderSetting[] = ['auto', 'webgpu', 'cuda', 'dml', 'coreml', 'cpu'];
 
-export class SessionError extends Error {
+export class SessionError extends UserError {
   override readonly name = 'SessionError';
 }
 
@@ -83,5 +84,5 @@ export async function runChecked(session: ort.InferenceSession, feeds: Record<st
 }
 
 function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!.trim();
+  return messageOf(e).split('\n')[0]!.trim();
 }

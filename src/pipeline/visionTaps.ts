@@ -2,6 +2,7 @@
  * What the reduction needs from the CLIP vision tower. Every tensor is row-major
  * (tokens, width) with row 0 the CLS token and rows 1..N the patches in raster order.
  */
+import { UserError } from '../common/errors';
 export interface VisionTaps {
   /** N + 1: the CLS token and N patch tokens. */
   readonly tokens: number;
@@ -15,7 +16,7 @@ export interface VisionTaps {
   readonly k: Float32Array;
 }
 
-export class TapsError extends Error {
+export class TapsError extends UserError {
   override readonly name = 'TapsError';
 }
 

@@ -8,7 +8,6 @@ import { buildFromCheckpoint } from '../builder/buildModel';
 import { downloadCheckpoint } from '../builder/hubDownload';
 import { Engine } from '../pipeline/engine';
 import { renderHeatmap } from '../pipeline/heatmap';
-import { parseReduceMode } from '../pipeline/reduceMode';
 import { ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
 
 if (!process.send) {
@@ -60,7 +59,7 @@ connection.onRequest(WorkerRequests.ask, (p) => {
     try {
       const engine = await engineFor(p);
       return await engine.ask(
-        { image: p.image, question: p.question, reduce: parseReduceMode(p.reduce), maxNewTokens: p.maxNewTokens, temperature: p.temperature, topP: p.topP, seed: p.seed, followUp: p.followUp },
+        { image: p.image, question: p.question, reduce: p.reduce, maxNewTokens: p.maxNewTokens, temperature: p.temperature, topP: p.topP, seed: p.seed, followUp: p.followUp },
         {
           onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
           onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),
@@ -73,11 +72,11 @@ connection.onRequest(WorkerRequests.ask, (p) => {
   });
 });
 
-connection.onRequest(WorkerRequests.inspect, (p) => answer(async () => (await engineFor(p)).inspect(p.image, parseReduceMode(p.reduce))));
+connection.onRequest(WorkerRequests.inspect, (p) => answer(async () => (await engineFor(p)).inspect(p.image, p.reduce)));
 
 connection.onRequest(WorkerRequests.heatmapPng, (p) =>
   answer(async () => {
-    const inspection = await (await engineFor(p)).inspect(p.image, parseReduceMode(p.reduce));
+    const inspection = await (await engineFor(p)).inspect(p.image, p.reduce);
     return (await renderHeatmap(p.image, inspection)).toString('base64');
   }),
 );

@@ -1,0 +1,181 @@
+/**
+ * What each command does. `activate` registers them; the bodies live here so that the entry point
+ * reads as a list of what the extension contributes.
+ */
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import * as vscode from 'vscode';
+import { messageOf } from '../common/errors';
+import { readCatalog } from './catalog';
+import { ChatViewProvider } from './chatView';
+import { EngineService } from './engineService';
+import { HeatmapPanel } from './heatmapPanel';
+import { IMAGE_EXTENSIONS, isImagePath } from './imageFiles';
+import { readSettings, setModelFolder } from './settings';
+
+type Dtype = 'int4' | 'fp16' | 'fp32';
+
+export function registerCommands(context: vscode.ExtensionContext, engine: EngineService, chat: ChatViewProvider): void {
+  const command = (id: string, run: (...args: never[]) => unknown): void => {
+    context.subscriptions.push(vscode.commands.registerCommand(id, run));
+  };
+  command('prumergeVision.askAboutImage', async (uri?: vscode.Uri) => {
+    const image = uri ?? activeImage() ?? (await pickWorkspaceImage());
+    if (image) await chat.attach(image);
+  });
+  command('prumergeVision.showHeatmap', (uri?: vscode.Uri, reduce?: string) => showHeatmap(context, engine, uri, reduce));
+  command('prumergeVision.newChat', () => chat.newChat());
+  command('prumergeVision.restartWorker', async () => {
+    await engine.restart();
+    void vscode.window.showInformationMessage('PruMerge Vision: the inference process will start again with the next question.');
+  });
+  command('prumergeVision.useModelFolder', () => useModelFolder(engine));
+  command('prumergeVision.useDemoModel', () => setModelFolder(''));
+  command('prumergeVision.buildModelFromCheckpoint', async () => {
+    const from = (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Build From This Checkpoint', title: 'A Hugging Face LLaVA checkpoint folder (config.json, *.safetensors, tokenizer.json)' }))?.[0];
+    if (!from) return;
+    const dtype = await pickDtype();
+    if (dtype) await buildAndUse(context, engine, from.fsPath, basename(from.fsPath), dtype);
+  });
+  command('prumergeVision.downloadModel', () => downloadModel(context, engine));
+  command('prumergeVision.showModelActions', () => showModelActions(engine));
+  command('prumergeVision.showLog', () => engine.log.show());
+}
+
+async function showHeatmap(context: vscode.ExtensionContext, engine: EngineService, uri?: vscode.Uri, reduce?: string): Promise<void> {
+  const image = uri ?? activeImage() ?? (await pickWorkspaceImage());
+  if (!image) return;
+  if (!isImagePath(image.fsPath)) {
+    void vscode.window.showErrorMessage('The heatmap needs an image file (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).');
+    return;
+  }
+  HeatmapPanel.show(context, engine, image, reduce ?? readSettings().defaultReduction);
+}
+
+async function useModelFolder(engine: EngineService): Promise<void> {
+  const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use Model Folder', title: 'A folder built by PruMerge Vision (it holds model.json)' });
+  const folder = picked?.[0];
+  if (!folder) return;
+  if (!existsSync(join(folder.fsPath, 'model.json'))) {
+    void vscode.window.showErrorMessage(`${folder.fsPath} has no model.json. To use a Hugging Face checkpoint, run "Build Model From Checkpoint Folder..." first.`);
+    return;
+  }
+  await setModelFolder(folder.fsPath);
+  await engine.load().then(
+    (m) => vscode.window.showInformationMessage(`PruMerge Vision now uses ${m.name} (${m.ep}).`),
+    (e: unknown) => vscode.window.showErrorMessage(`PruMerge Vision could not load that model: ${messageOf(e)}`),
+  );
+}
+
+/** A catalog entry or any repository, downloaded with progress, then built and used. */
+async function downloadModel(context: vscode.ExtensionContext, engine: EngineService): Promise<void> {
+  const catalog = await readCatalog(context.asAbsolutePath('models/catalog.json'));
+  const picked = await vscode.window.showQuickPick(
+    [
+      ...catalog.map((e) => ({ label: e.name, description: e.repo, detail: `${e.description}; about ${e.approxGiB} GiB to download`, repo: e.repo })),
+      { label: 'Other Repository...', description: 'any LlavaForConditionalGeneration checkpoint with safetensors', repo: '' },
+    ],
+    { title: 'Download a model from the Hugging Face hub' },
+  );
+  if (!picked) return;
+  const repo =
+    picked.repo ||
+    (await vscode.window.showInputBox({ prompt: 'The repository, as org/name', placeHolder: 'llava-hf/llava-1.5-7b-hf', validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'org/name') }))?.trim();
+  if (!repo) return;
+  const dtype = await pickDtype();
+  if (!dtype) return;
+  let snapshot: string;
+  try {
+    snapshot = await downloadWithProgress(engine, repo);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`The download of ${repo} stopped: ${messageOf(e)}`);
+    return;
+  }
+  await buildAndUse(context, engine, snapshot, repo.split('/')[1]!, dtype);
+}
+
+function downloadWithProgress(engine: EngineService, repo: string): Thenable<string> {
+  const controller = new AbortController();
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Downloading ${repo}`, cancellable: true }, async (progress, token) => {
+    token.onCancellationRequested(() => controller.abort());
+    let last = 0;
+    return engine.download(
+      repo,
+      (p) => {
+        const gib = (n: number): string => (n / 2 ** 30).toFixed(2);
+        progress.report({ message: `${gib(p.bytes)} of ${gib(p.total)} GiB, ${(p.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s (${p.file})`, increment: (100 * (p.bytes - last)) / Math.max(p.total, 1) });
+        last = p.bytes;
+      },
+      controller.signal,
+    );
+  });
+}
+
+async function showModelActions(engine: EngineService): Promise<void> {
+  const spec = engine.spec();
+  const items: (vscode.QuickPickItem & { command: string })[] = [
+    { label: '$(folder-opened) Use Model Folder...', command: 'prumergeVision.useModelFolder' },
+    { label: '$(cloud-download) Download Model...', description: 'from the Hugging Face hub', command: 'prumergeVision.downloadModel' },
+    { label: '$(tools) Build Model From Checkpoint Folder...', command: 'prumergeVision.buildModelFromCheckpoint' },
+    { label: '$(beaker) Use the Demo Model', description: 'random weights: meaningless answers', command: 'prumergeVision.useDemoModel' },
+    { label: '$(debug-restart) Restart the Inference Process', command: 'prumergeVision.restartWorker' },
+    { label: '$(output) Show Log', command: 'prumergeVision.showLog' },
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: `PruMerge Vision: ${spec.demo ? 'demo model (random weights)' : spec.modelDir}` });
+  if (picked) await vscode.commands.executeCommand(picked.command);
+}
+
+async function pickDtype(): Promise<Dtype | undefined> {
+  const picked = await vscode.window.showQuickPick(
+    [
+      { label: 'int4', description: 'CPU: 4-bit language model, fastest decoding, smallest' },
+      { label: 'fp16', description: 'GPU: float16 throughout, half the size of fp32' },
+      { label: 'fp32', description: 'float32 throughout: largest, most exact' },
+    ],
+    { title: 'Weight format' },
+  );
+  return picked?.label as Dtype | undefined;
+}
+
+/** Builds a model folder in the extension's storage with a progress notification, then uses it. */
+async function buildAndUse(context: vscode.ExtensionContext, engine: EngineService, from: string, name: string, dtype: Dtype): Promise<void> {
+  const out = vscode.Uri.joinPath(context.globalStorageUri, 'models', `${name}-${dtype}`);
+  try {
+    const built = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Building ${name} (${dtype})`, cancellable: false }, async (progress) => {
+      let last = 0;
+      return engine.build(from, out.fsPath, dtype, (stage, fraction) => {
+        progress.report({ message: stage, increment: Math.max(0, (fraction - last) * 100) });
+        last = fraction;
+      });
+    });
+    await setModelFolder(out.fsPath);
+    void vscode.window.showInformationMessage(`Built ${built.name} (${(built.bytes / 2 ** 30).toFixed(2)} GiB); PruMerge Vision now uses it.`);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`The build failed: ${messageOf(e)}`);
+  }
+}
+
+/** The image open in the active editor tab (text editor or image preview). */
+function activeImage(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input as { uri?: vscode.Uri } | undefined;
+  const uri = input?.uri ?? vscode.window.activeTextEditor?.document.uri;
+  return uri && isImagePath(uri.fsPath) ? uri : undefined;
+}
+
+async function pickWorkspaceImage(): Promise<vscode.Uri | undefined> {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (!folder) {
+    void vscode.window.showErrorMessage('Open a folder first: PruMerge Vision reads images from the workspace.');
+    return undefined;
+  }
+  const found = await vscode.workspace.findFiles(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, '**/node_modules/**', 2000);
+  if (found.length === 0) {
+    void vscode.window.showInformationMessage('No images in this workspace.');
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    found.map((uri) => ({ label: vscode.workspace.asRelativePath(uri), uri })),
+    { title: 'Ask about which image?', matchOnDescription: true },
+  );
+  return picked?.uri;
+}
