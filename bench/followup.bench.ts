@@ -24,8 +24,12 @@ async function main(): Promise<void> {
   engine.newConversation();
   const fresh = await engine.ask(second);
   console.log(`${engine.manifest.name}, ${values.reduce}:`);
-  console.log(`  fresh question:  first token ${fresh.timings.ttftMs.toFixed(0)} ms (${fresh.promptTokens} prompt tokens filled, image encoded)`);
-  console.log(`  as a follow-up:  first token ${follow.timings.ttftMs.toFixed(0)} ms (${follow.promptTokens - follow.reusedTokens} of ${follow.promptTokens} prompt tokens filled, ${follow.reusedTokens} from the cache)`);
+  console.log(
+    `  fresh question:  first token ${fresh.timings.ttftMs.toFixed(0)} ms (${fresh.promptTokens} prompt tokens filled, image encoded)`,
+  );
+  console.log(
+    `  as a follow-up:  first token ${follow.timings.ttftMs.toFixed(0)} ms (${follow.promptTokens - follow.reusedTokens} of ${follow.promptTokens} prompt tokens filled, ${follow.reusedTokens} from the cache)`,
+  );
   console.log(`  ratio fresh / follow-up: ${(fresh.timings.ttftMs / follow.timings.ttftMs).toFixed(1)}x`);
   await engine.dispose();
 }

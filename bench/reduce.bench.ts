@@ -75,5 +75,7 @@ for (const text of ['none', 'prumerge', 'prumerge+', 'topk:32', 'topk:144']) {
   };
   const js = time(plainJs);
   const simd = time(wasm);
-  console.log(`\ncosine similarities, 144 x ${n} x ${width}: a JavaScript loop ${js.toFixed(2)} ms, WebAssembly SIMD ${simd.toFixed(2)} ms: ${(js / simd).toFixed(1)}x`);
+  console.log(
+    `\ncosine similarities, 144 x ${n} x ${width}: a JavaScript loop ${js.toFixed(2)} ms, WebAssembly SIMD ${simd.toFixed(2)} ms: ${(js / simd).toFixed(1)}x`,
+  );
 }

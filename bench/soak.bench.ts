@@ -39,9 +39,15 @@ async function main(): Promise<void> {
     await chat.ask(`Question ${i}: what is in the picture?`, { kind: Math.floor(i / 4) % 2 ? 'prumerge+' : 'prumerge' });
     if (i === 10 || i % 50 === 0) {
       (globalThis as { gc?: () => void }).gc?.();
-      const now = { heap: process.memoryUsage().heapUsed / 2 ** 20, rss: process.memoryUsage().rss / 2 ** 20, worker: workerRssMb(client.pid) };
+      const now = {
+        heap: process.memoryUsage().heapUsed / 2 ** 20,
+        rss: process.memoryUsage().rss / 2 ** 20,
+        worker: workerRssMb(client.pid),
+      };
       first ??= now;
-      rows.push(`${String(i).padStart(4)}  host heap ${now.heap.toFixed(1)} MB  host RSS ${now.rss.toFixed(0)} MB  worker RSS ${now.worker.toFixed(0)} MB`);
+      rows.push(
+        `${String(i).padStart(4)}  host heap ${now.heap.toFixed(1)} MB  host RSS ${now.rss.toFixed(0)} MB  worker RSS ${now.worker.toFixed(0)} MB`,
+      );
     }
   }
   await client.dispose();

@@ -24,9 +24,12 @@ async function main(): Promise<void> {
   const full = await engine.ask(ask, { onStage: (s) => began.set(s, performance.now()) });
   const ended = performance.now();
   const order = [...ASK_STAGES];
-  const took = (s: AskStage): number => (order.indexOf(s) + 1 < order.length ? began.get(order[order.indexOf(s) + 1]!)! : ended) - began.get(s)!;
+  const took = (s: AskStage): number =>
+    (order.indexOf(s) + 1 < order.length ? began.get(order[order.indexOf(s) + 1]!)! : ended) - began.get(s)!;
 
-  console.log(`${engine.manifest.name}, ${values.reduce}: ${full.promptTokens} prompt tokens (prefill in chunks of ${PREFILL_CHUNK}), ${full.tokens.length} tokens generated`);
+  console.log(
+    `${engine.manifest.name}, ${values.reduce}: ${full.promptTokens} prompt tokens (prefill in chunks of ${PREFILL_CHUNK}), ${full.tokens.length} tokens generated`,
+  );
   for (const stage of ASK_STAGES) {
     const controller = new AbortController();
     let pressed = 0;
@@ -39,7 +42,9 @@ async function main(): Promise<void> {
       },
     });
     const stopMs = performance.now() - pressed;
-    console.log(`  Stop during ${stage.padEnd(10)} answer ended ${stopMs.toFixed(0).padStart(6)} ms later (stage takes ${took(stage).toFixed(0).padStart(6)} ms; ${r.tokens.length} tokens)`);
+    console.log(
+      `  Stop during ${stage.padEnd(10)} answer ended ${stopMs.toFixed(0).padStart(6)} ms later (stage takes ${took(stage).toFixed(0).padStart(6)} ms; ${r.tokens.length} tokens)`,
+    );
   }
   await engine.dispose();
 }

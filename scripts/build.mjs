@@ -29,8 +29,4 @@ const bundles = [
   { entryPoints: ['webview/chat.ts', 'webview/heatmap.ts'], outdir: 'dist/webview', platform: 'browser', target: 'es2022', format: 'esm' },
 ];
 
-await Promise.all(
-  bundles.map((options) =>
-    build({ bundle: true, sourcemap: true, minify: production, logLevel: 'warning', ...options }),
-  ),
-);
+await Promise.all(bundles.map((options) => build({ bundle: true, sourcemap: true, minify: production, logLevel: 'warning', ...options })));

@@ -16,7 +16,11 @@ import { SeededRandom } from '../src/common/random';
 import { ImageInputError, preprocessImage } from '../src/pipeline/preprocess';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string', default: '1' }, formats: { type: 'string', default: 'png,jpeg,gif,webp,tiff,svg,bmp' } },
+  options: {
+    seconds: { type: 'string', default: '60' },
+    seed: { type: 'string', default: '1' },
+    formats: { type: 'string', default: 'png,jpeg,gif,webp,tiff,svg,bmp' },
+  },
 });
 const rng = new SeededRandom(Number(values.seed));
 const deadline = Date.now() + Number(values.seconds) * 1000;
@@ -35,10 +39,17 @@ function mutate(bytes: Uint8Array): Uint8Array {
     case 1: // truncate
       return out.subarray(0, rng.int(out.length));
     case 2: // overwrite a 4-byte field with an extreme value
-      out.writeUInt32BE([0, 1, 0x7fffffff, 0xffffffff, 50000][rng.int(5)]!, Math.min(rng.int(Math.max(out.length - 4, 1)), Math.max(out.length - 4, 0)));
+      out.writeUInt32BE(
+        [0, 1, 0x7fffffff, 0xffffffff, 50000][rng.int(5)]!,
+        Math.min(rng.int(Math.max(out.length - 4, 1)), Math.max(out.length - 4, 0)),
+      );
       return out;
     default: // splice random bytes in
-      return Buffer.concat([out.subarray(0, rng.int(out.length)), Buffer.from(Array.from({ length: 1 + rng.int(64) }, () => rng.int(256))), out.subarray(rng.int(out.length))]);
+      return Buffer.concat([
+        out.subarray(0, rng.int(out.length)),
+        Buffer.from(Array.from({ length: 1 + rng.int(64) }, () => rng.int(256))),
+        out.subarray(rng.int(out.length)),
+      ]);
   }
 }
 
@@ -59,7 +70,10 @@ async function main(): Promise<void> {
   ];
   const seeds = all.filter(([f]) => values.formats.split(',').includes(f));
   const st = join(dir, 'seed.safetensors');
-  await writeSafetensors(st, [{ name: 'a.weight', shape: [4, 3], data: new Float32Array(12) }, { name: 'b.bias', shape: [3], data: new Float32Array(3) }]);
+  await writeSafetensors(st, [
+    { name: 'a.weight', shape: [4, 3], data: new Float32Array(12) },
+    { name: 'b.bias', shape: [3], data: new Float32Array(3) },
+  ]);
   const stBytes = new Uint8Array(readFileSync(st));
 
   const counts = { images: 0, imageErrors: 0, headers: 0, headerErrors: 0 };
@@ -87,8 +101,12 @@ async function main(): Promise<void> {
       else findings.push(`safetensors: ${(e as Error).message}`);
     }
   }
-  console.log(`${counts.images} mutated images (${counts.imageErrors} refused with ImageInputError), ${counts.headers} mutated safetensors files (${counts.headerErrors} refused with CheckpointError)`);
-  console.log(findings.length ? `findings:\n${[...new Set(findings)].slice(0, 20).join('\n')}` : 'no findings: no other error, no hang, no crash');
+  console.log(
+    `${counts.images} mutated images (${counts.imageErrors} refused with ImageInputError), ${counts.headers} mutated safetensors files (${counts.headerErrors} refused with CheckpointError)`,
+  );
+  console.log(
+    findings.length ? `findings:\n${[...new Set(findings)].slice(0, 20).join('\n')}` : 'no findings: no other error, no hang, no crash',
+  );
   process.exitCode = findings.length ? 1 : 0;
 }
 

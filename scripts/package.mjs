@@ -9,9 +9,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { target: { type: 'string', default: `${process.platform}-${process.arch}` }, o: { type: 'string' }, list: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    target: { type: 'string', default: `${process.platform}-${process.arch}` },
+    o: { type: 'string' },
+    list: { type: 'boolean', default: false },
+  },
+});
 const [platform, arch] = values.target.split('-');
-const all = [['linux', 'x64'], ['linux', 'arm64'], ['win32', 'x64'], ['win32', 'arm64'], ['darwin', 'arm64'], ['darwin', 'x64']];
+const all = [
+  ['linux', 'x64'],
+  ['linux', 'arm64'],
+  ['win32', 'x64'],
+  ['win32', 'arm64'],
+  ['darwin', 'arm64'],
+  ['darwin', 'x64'],
+];
 const others = all.filter(([p, a]) => p !== platform || a !== arch);
 const extra = others.flatMap(([p, a]) => [
   `node_modules/onnxruntime-node/bin/napi-v*/${p}/${a}/**`,

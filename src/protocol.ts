@@ -98,7 +98,13 @@ export const WorkerNotifications = {
   /** worker -> host: a request has reached this stage of the pipeline. */
   stage: new NotificationType<{ readonly requestId: string; readonly stage: AskStage }>('engine/stage'),
   /** worker -> host: how far a download has got. */
-  downloadProgress: new NotificationType<{ readonly requestId: string; readonly file: string; readonly bytes: number; readonly total: number; readonly bytesPerSecond: number }>('hub/progress'),
+  downloadProgress: new NotificationType<{
+    readonly requestId: string;
+    readonly file: string;
+    readonly bytes: number;
+    readonly total: number;
+    readonly bytesPerSecond: number;
+  }>('hub/progress'),
   /** worker -> host: how far a build has got. */
   buildProgress: new NotificationType<{ readonly buildId: string; readonly stage: string; readonly fraction: number }>('builder/progress'),
 } as const;
@@ -171,9 +177,7 @@ export type ChatEvent =
 
 /** heatmap panel -> host; `reduce` as parseReduceMode reads it (the guard checks it does) */
 export type HeatmapRequest =
-  | { readonly type: 'ready' }
-  | { readonly type: 'changeMode'; readonly reduce: string }
-  | { readonly type: 'exportPng' };
+  { readonly type: 'ready' } | { readonly type: 'changeMode'; readonly reduce: string } | { readonly type: 'exportPng' };
 
 /** host -> heatmap panel */
 export type HeatmapEvent =

@@ -54,14 +54,20 @@ async function checkGraphs(b: Built, tol = TOL): Promise<void> {
   // projector on the patch rows
   const patches = ref.hiddenStates[f]!.slice(1);
   const proj = await ort.InferenceSession.create(join(b.dir, 'projector.onnx'));
-  const embeds = await proj.run({ image_features: new ort.Tensor('float32', Float32Array.from(flat(patches)), [patches.length, v.hiddenSize]) });
+  const embeds = await proj.run({
+    image_features: new ort.Tensor('float32', Float32Array.from(flat(patches)), [patches.length, v.hiddenSize]),
+  });
   const refEmbeds = projector(weights, patches, config.text.hiddenSize, config.projectorHiddenAct);
   assert.ok(relativeError(embeds['image_embeds']!.data as Float32Array, flat(refEmbeds)) < tol, 'projector');
 
   // decoder: a prompt of text tokens around the visual tokens, then three decode steps
   const t = config.text;
   const ids = [1, 3148, 1001, 29901];
-  const rows = [...embedTokens(textRef(config), weights, ids), ...refEmbeds.slice(0, 5), ...embedTokens(textRef(config), weights, [13, 5618, 338])];
+  const rows = [
+    ...embedTokens(textRef(config), weights, ids),
+    ...refEmbeds.slice(0, 5),
+    ...embedTokens(textRef(config), weights, [13, 5618, 338]),
+  ];
   const next = embedTokens(textRef(config), weights, [450, 1967, 3697]);
   const all = [...rows, ...next];
   const refLogits = llamaLogits(textRef(config), weights, all);
@@ -146,8 +152,11 @@ describe('model builder: KV cache and int4', () => {
     console.log(`int4 vs fp32 logits: worst relative error ${worst.toFixed(4)}, same top token in ${agree} of ${trials}`);
     assert.ok(worst < 0.15, `int4 relative error ${worst}`);
     assert.ok(agree >= trials - 2);
-    const sizes = (d: string): number => Object.values(JSON.parse(readFileSync(join(d, 'model.json'), 'utf8')).files as Record<string, { bytes: number }>)
-      .reduce((n, f) => n + f.bytes, 0);
+    const sizes = (d: string): number =>
+      Object.values(JSON.parse(readFileSync(join(d, 'model.json'), 'utf8')).files as Record<string, { bytes: number }>).reduce(
+        (n, f) => n + f.bytes,
+        0,
+      );
     assert.ok(sizes(int4.dir) < sizes(fp32.dir));
   });
 });
@@ -170,7 +179,10 @@ describe('model builder: the folder it writes', () => {
 
   it('refuses an unsupported architecture before writing anything', async () => {
     const ckpt = await tinyCheckpoint({ seed: 32 });
-    writeFileSync(join(ckpt.dir, 'config.json'), JSON.stringify({ ...ckpt.configJson, model_type: 'llava_next', architectures: ['LlavaNextForConditionalGeneration'] }));
+    writeFileSync(
+      join(ckpt.dir, 'config.json'),
+      JSON.stringify({ ...ckpt.configJson, model_type: 'llava_next', architectures: ['LlavaNextForConditionalGeneration'] }),
+    );
     const out = join(scratchDir('model'), 'm');
     await assert.rejects(buildFromCheckpoint(ckpt.dir, { out, dtype: 'fp32' }), /unsupported architecture.*llava_next/);
     assert.ok(!existsSync(out) && !existsSync(`${out}.partial`));
@@ -181,7 +193,10 @@ describe('model builder: the folder it writes', () => {
     const text = ckpt.configJson['text_config'] as Record<string, unknown>;
     writeFileSync(join(ckpt.dir, 'config.json'), JSON.stringify({ ...ckpt.configJson, text_config: { ...text, intermediate_size: 96 } }));
     const out = join(scratchDir('model'), 'm');
-    await assert.rejects(buildFromCheckpoint(ckpt.dir, { out, dtype: 'fp32' }), /gate_proj\.weight has shape \[80, 64\], but config\.json implies \[96, 64\]/);
+    await assert.rejects(
+      buildFromCheckpoint(ckpt.dir, { out, dtype: 'fp32' }),
+      /gate_proj\.weight has shape \[80, 64\], but config\.json implies \[96, 64\]/,
+    );
     assert.ok(!existsSync(out) && !existsSync(`${out}.partial`));
   });
 
@@ -201,7 +216,9 @@ describe('model builder: the folder it writes', () => {
 });
 
 function topK(a: Float32Array, k: number): number[] {
-  return Array.from(a.keys()).sort((x, y) => a[y]! - a[x]!).slice(0, k);
+  return Array.from(a.keys())
+    .sort((x, y) => a[y]! - a[x]!)
+    .slice(0, k);
 }
 
 function argmax(a: Float32Array): number {

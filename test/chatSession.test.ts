@@ -72,7 +72,10 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     const types = events.map((e) => e.type);
     assert.equal(types[0], 'busy');
     assert.equal(types[1], 'answerStart');
-    assert.deepEqual(events.flatMap((e) => (e.type === 'answerStage' ? [e.stage] : [])), STAGES);
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'answerStage' ? [e.stage] : [])),
+      STAGES,
+    );
     assert.ok(types.indexOf('answerDelta') > types.lastIndexOf('answerStage'));
     assert.deepEqual(types.slice(-2), ['answerEnd', 'busy']);
     const text = events.flatMap((e) => (e.type === 'answerDelta' ? [e.delta] : [])).join('');
@@ -175,7 +178,9 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     const file = join(dir, 'shot.png');
     const other = join(dir, 'other.png');
     await sharp(SAMPLE).png().toFile(file);
-    await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 250, g: 200, b: 0 } } }).png().toFile(other);
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 250, g: 200, b: 0 } } })
+      .png()
+      .toFile(other);
     session.image = file;
     await session.ask(QUESTION, PRUMERGE);
     copyFileSync(other, file);
@@ -203,7 +208,11 @@ describe('Stop at each stage, with the engine in process (the signal reaches it 
   let full: string;
   const run = async (onEvent: (e: ChatEvent, s: ChatSession) => void): Promise<ChatEvent[]> => {
     const events: ChatEvent[] = [];
-    const s: ChatSession = new ChatSession(chat, (e) => (events.push(e), onEvent(e, s)), () => ({ maxNewTokens: 60, temperature: 1 }));
+    const s: ChatSession = new ChatSession(
+      chat,
+      (e) => (events.push(e), onEvent(e, s)),
+      () => ({ maxNewTokens: 60, temperature: 1 }),
+    );
     s.image = SAMPLE;
     await s.ask(QUESTION, PRUMERGE);
     return events;
@@ -229,4 +238,3 @@ describe('Stop at each stage, with the engine in process (the signal reaches it 
     });
   }
 });
-

@@ -82,7 +82,10 @@ describe('prumerge reduce --json', () => {
 
   it('passes all tokens through with --reduce none', () => {
     const out = JSON.parse(prumerge(['reduce', '--taps', file, '--reduce', 'none', '--json']).stdout);
-    assert.deepEqual(out.kept, Array.from({ length: 144 }, (_, i) => i));
+    assert.deepEqual(
+      out.kept,
+      Array.from({ length: 144 }, (_, i) => i),
+    );
     assert.deepEqual(out.features, taps.hidden.slice(1));
     assert.deepEqual(out.spatial, []);
   });
@@ -94,7 +97,20 @@ describe('prumerge reduce --json', () => {
   });
 
   it('handles a single patch (N + 1 = 2)', () => {
-    const one = writeTaps('one.json', { hidden: [[1, 2], [3, 4]], q: [[1, 0], [0, 1]], k: [[0, 1], [1, 0]] });
+    const one = writeTaps('one.json', {
+      hidden: [
+        [1, 2],
+        [3, 4],
+      ],
+      q: [
+        [1, 0],
+        [0, 1],
+      ],
+      k: [
+        [0, 1],
+        [1, 0],
+      ],
+    });
     const out = JSON.parse(prumerge(['reduce', '--taps', one, '--reduce', 'prumerge+', '--json']).stdout);
     assert.deepEqual(out.kept, [0]);
     assert.deepEqual(out.clusters, [[]]);
@@ -119,15 +135,74 @@ describe('prumerge reduce --json', () => {
 });
 
 describe('prumerge reduce rejects bad input with one line and exit 2', () => {
-  const ok = { hidden: [[1, 2], [3, 4], [5, 6]], q: [[1, 0], [0, 1], [1, 1]], k: [[0, 1], [1, 0], [1, 1]] };
+  const ok = {
+    hidden: [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ],
+    q: [
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ],
+    k: [
+      [0, 1],
+      [1, 0],
+      [1, 1],
+    ],
+  };
   const cases: [string, unknown, RegExp][] = [
     ['a missing field', { hidden: ok.hidden, q: ok.q }, /lacks "k"/],
     ['ragged rows', { ...ok, q: [[1, 0], [0], [1, 1]] }, /q\[1\] has 1 numbers/],
     ['a single row (N + 1 < 2)', { hidden: [[1, 2]], q: [[1, 2]], k: [[1, 2]] }, /need N\+1 >= 2/],
-    ['a width mismatch', { ...ok, k: [[0, 1, 2], [1, 0, 2], [1, 1, 2]] }, /k\[0\] has 3 numbers but hidden\[0\] has 2/],
-    ['a row-count mismatch', { ...ok, q: [[1, 0], [0, 1]] }, /"q" has 2 rows but "hidden" has 3/],
-    ['a string', { ...ok, hidden: [[1, 2], [3, 'x'], [5, 6]] }, /hidden\[1\]\[1\] is "x"/],
-    ['null', { ...ok, hidden: [[1, 2], [3, null], [5, 6]] }, /hidden\[1\]\[1\] is null/],
+    [
+      'a width mismatch',
+      {
+        ...ok,
+        k: [
+          [0, 1, 2],
+          [1, 0, 2],
+          [1, 1, 2],
+        ],
+      },
+      /k\[0\] has 3 numbers but hidden\[0\] has 2/,
+    ],
+    [
+      'a row-count mismatch',
+      {
+        ...ok,
+        q: [
+          [1, 0],
+          [0, 1],
+        ],
+      },
+      /"q" has 2 rows but "hidden" has 3/,
+    ],
+    [
+      'a string',
+      {
+        ...ok,
+        hidden: [
+          [1, 2],
+          [3, 'x'],
+          [5, 6],
+        ],
+      },
+      /hidden\[1\]\[1\] is "x"/,
+    ],
+    [
+      'null',
+      {
+        ...ok,
+        hidden: [
+          [1, 2],
+          [3, null],
+          [5, 6],
+        ],
+      },
+      /hidden\[1\]\[1\] is null/,
+    ],
     ['not an object', [1, 2, 3], /must hold an object/],
   ];
   for (const [what, taps, pattern] of cases) {
@@ -153,7 +228,9 @@ describe('prumerge reduce rejects bad input with one line and exit 2', () => {
 describe('prumerge preprocess', () => {
   it('writes the model input as a PNG and reports the geometry', async () => {
     const image = join(tmp, 'wide.png');
-    await sharp({ create: { width: 300, height: 150, channels: 3, background: '#3366cc' } }).png().toFile(image);
+    await sharp({ create: { width: 300, height: 150, channels: 3, background: '#3366cc' } })
+      .png()
+      .toFile(image);
     const out = join(tmp, 'model-input.png');
     const r = prumerge(['preprocess', image, '--out', out, '--json']);
     assert.equal(r.status, 0, r.stderr);
@@ -194,7 +271,8 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     assert.equal(a.status, 0, a.stderr);
     const out = JSON.parse(a.stdout);
     for (const key of ['answer', 'inputIds', 'tokens', 'visual', 'timings', 'ep']) assert.ok(key in out, key);
-    for (const key of ['preprocessMs', 'visionMs', 'reduceMs', 'projectorMs', 'prefillMs', 'ttftMs', 'decodeTokensPerSecond']) assert.equal(typeof out.timings[key], 'number', key);
+    for (const key of ['preprocessMs', 'visionMs', 'reduceMs', 'projectorMs', 'prefillMs', 'ttftMs', 'decodeTokensPerSecond'])
+      assert.equal(typeof out.timings[key], 'number', key);
     assert.equal(out.visual.total, 576);
     assert.equal(out.inputIds.filter((id: number) => id === 32000).length, out.visual.kept);
     assert.equal(out.ep, 'cpu');
@@ -233,9 +311,15 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     cpSync(demoModelDir(), linked, { recursive: true });
     rmSync(join(linked, 'projector.onnx.data'));
     symlinkSync(join(demoModelDir(), 'projector.onnx.data'), join(linked, 'projector.onnx.data'));
-    assertBadInput(prumerge(['ask', sample, 'hi', '--model', linked]), /projector\.onnx\.data in the model folder links to .*, outside it: the folder was refused/);
+    assertBadInput(
+      prumerge(['ask', sample, 'hi', '--model', linked]),
+      /projector\.onnx\.data in the model folder links to .*, outside it: the folder was refused/,
+    );
     rmSync(join(linked, 'projector.onnx.data'));
-    assertBadInput(prumerge(['ask', sample, 'hi', '--model', linked]), /is missing projector\.onnx\.data: the build did not finish or files were removed; rebuild the model/);
+    assertBadInput(
+      prumerge(['ask', sample, 'hi', '--model', linked]),
+      /is missing projector\.onnx\.data: the build did not finish or files were removed; rebuild the model/,
+    );
   });
 
   it('bench --json reports every mode and the ratios', () => {
@@ -244,7 +328,8 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     const out = JSON.parse(r.stdout);
     assert.ok('model' in out && out.ep === 'cpu');
     for (const mode of ['none', 'prumerge', 'prumerge+', 'topk:32']) {
-      for (const key of ['visualTokens', 'ttftMs', 'decodeTokensPerSecond', 'peakRssMb']) assert.equal(typeof out.runs[mode][key], 'number', `${mode}.${key}`);
+      for (const key of ['visualTokens', 'ttftMs', 'decodeTokensPerSecond', 'peakRssMb'])
+        assert.equal(typeof out.runs[mode][key], 'number', `${mode}.${key}`);
     }
     assert.equal(out.runs['none'].visualTokens, 576);
     assert.equal(out.runs['topk:32'].visualTokens, 33);

@@ -47,14 +47,20 @@ describe('a full disk', { skip }, () => {
     const before = hub.log.length;
     const r = (await onSmallDisk(scratchDir('disk'), 24 * 1024, 'download-fills-up', args())) as unknown as Outcome;
     assert.equal(r.error?.name, 'DownloadError', JSON.stringify(r.error));
-    assert.match(r.error!.message, /the disk filled up while writing model-0000\d-of-00002\.safetensors .*free some space, then try again; the part already fetched is kept and resumes/);
+    assert.match(
+      r.error!.message,
+      /the disk filled up while writing model-0000\d-of-00002\.safetensors .*free some space, then try again; the part already fetched is kept and resumes/,
+    );
     const partial = Object.entries(r.left).filter(([f]) => f.endsWith('.incomplete'));
     assert.equal(partial.length, 1, JSON.stringify(r.left));
     assert.ok(partial[0]![1] > 0, 'the part fetched is on disk');
     assert.ok(!Object.keys(r.left).some((f) => f.includes('/refs/')), 'no ref: the snapshot is not marked complete');
     assert.equal(r.retry, null, JSON.stringify(r.retry));
     assert.equal(r.same, true, 'the resumed files equal the source, byte for byte');
-    assert.ok(hub.log.slice(before).some((q) => q.range !== undefined && /^bytes=[1-9]\d*-$/.test(q.range)), 'the retry resumed with a Range request');
+    assert.ok(
+      hub.log.slice(before).some((q) => q.range !== undefined && /^bytes=[1-9]\d*-$/.test(q.range)),
+      'the retry resumed with a Range request',
+    );
     assert.ok(!Object.keys(r.after!).some((f) => f.endsWith('.incomplete')));
   });
 

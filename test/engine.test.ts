@@ -39,7 +39,12 @@ function syntheticWeights(config: LlavaConfig, seed: number, std: number): Weigh
 }
 
 /** The reference answer: visual tokens, then greedy tokens recomputed from scratch each step. */
-async function referenceTokens(s: Subject, mode: (typeof MODES)[number], inputIds: number[], steps: number): Promise<{ tokens: number[]; margins: number[]; visual: number[] }> {
+async function referenceTokens(
+  s: Subject,
+  mode: (typeof MODES)[number],
+  inputIds: number[],
+  steps: number,
+): Promise<{ tokens: number[]; margins: number[]; visual: number[] }> {
   const pre = await preprocessImage(SAMPLE, { config: s.engine.manifest.preprocess });
   const vis = clipVision(visionRef(s.config), s.weights, pre.pixelValues);
   const f = featureLayer(s.config);
@@ -50,11 +55,21 @@ async function referenceTokens(s: Subject, mode: (typeof MODES)[number], inputId
     features = hidden.slice(1);
     kept = features.map((_, i) => i);
   } else {
-    const r = referencePruMerge(hidden, vis.q[f]!.map((r) => Array.from(r)), vis.k[f]!.map((r) => Array.from(r)), mode === 'topk:8' ? { topk: 8 } : mode);
+    const r = referencePruMerge(
+      hidden,
+      vis.q[f]!.map((r) => Array.from(r)),
+      vis.k[f]!.map((r) => Array.from(r)),
+      mode === 'topk:8' ? { topk: 8 } : mode,
+    );
     features = r.features;
     kept = r.kept;
   }
-  const visual = projector(s.weights, features.map((r) => Float64Array.from(r)), s.config.text.hiddenSize, s.config.projectorHiddenAct);
+  const visual = projector(
+    s.weights,
+    features.map((r) => Float64Array.from(r)),
+    s.config.text.hiddenSize,
+    s.config.projectorHiddenAct,
+  );
   const image = s.engine.manifest.tokenizer.imageTokenId;
   const start = inputIds.indexOf(image);
   const text = textRef(s.config);
@@ -93,7 +108,12 @@ function describeEngine(label: string, load: () => Promise<Subject>): void {
 
     for (const mode of MODES) {
       it(`gives the reference's greedy tokens with ${mode}`, async () => {
-        const r = await s.engine.ask({ image: SAMPLE, question: 'What does this diagram show?', reduce: parseReduceMode(mode), maxNewTokens: 6 });
+        const r = await s.engine.ask({
+          image: SAMPLE,
+          question: 'What does this diagram show?',
+          reduce: parseReduceMode(mode),
+          maxNewTokens: 6,
+        });
         assert.equal(r.inputIds[0], s.engine.manifest.tokenizer.bosTokenId);
         const ref = await referenceTokens(s, mode, r.inputIds, r.tokens.length);
         assert.deepEqual(r.visual.indices, ref.visual);
@@ -104,8 +124,19 @@ function describeEngine(label: string, load: () => Promise<Subject>): void {
     }
 
     it('answers a follow-up from the KV cache with the tokens a fresh pass gives', async () => {
-      const first = await s.engine.ask({ image: SAMPLE, question: 'What does this diagram show?', reduce: parseReduceMode('prumerge'), maxNewTokens: 5 });
-      const follow = await s.engine.ask({ image: SAMPLE, question: 'And the green box?', reduce: parseReduceMode('prumerge'), maxNewTokens: 5, followUp: true });
+      const first = await s.engine.ask({
+        image: SAMPLE,
+        question: 'What does this diagram show?',
+        reduce: parseReduceMode('prumerge'),
+        maxNewTokens: 5,
+      });
+      const follow = await s.engine.ask({
+        image: SAMPLE,
+        question: 'And the green box?',
+        reduce: parseReduceMode('prumerge'),
+        maxNewTokens: 5,
+        followUp: true,
+      });
       assert.ok(follow.reusedTokens >= first.promptTokens, `reused ${follow.reusedTokens} of ${follow.promptTokens}`);
       assert.equal(follow.timings.visionMs, 0, 'the image is not encoded again');
       assert.deepEqual(follow.inputIds.slice(0, first.promptTokens), first.inputIds);
@@ -135,7 +166,10 @@ function describeEngine(label: string, load: () => Promise<Subject>): void {
     it('refuses an empty question and a conversation longer than the context', async () => {
       await assert.rejects(s.engine.ask({ image: SAMPLE, question: '   ', reduce: parseReduceMode('prumerge') }), /question is empty/);
       const long = 'why '.repeat(s.engine.manifest.decoder.maxPositions);
-      await assert.rejects(s.engine.ask({ image: SAMPLE, question: long, reduce: parseReduceMode('prumerge') }), /tokens long, the model takes \d+/);
+      await assert.rejects(
+        s.engine.ask({ image: SAMPLE, question: long, reduce: parseReduceMode('prumerge') }),
+        /tokens long, the model takes \d+/,
+      );
     });
   });
 }

@@ -85,7 +85,9 @@ describe('engine: Stop at every stage, queued and repeated questions, changed im
   });
 
   it('twelve questions at once are answered one after another, each as if asked alone', async () => {
-    const questions = Array.from({ length: 12 }, (_, i) => (i % 2 ? ASK : { ...ASK, question: 'Describe the colours.', reduce: parseReduceMode('prumerge') }));
+    const questions = Array.from({ length: 12 }, (_, i) =>
+      i % 2 ? ASK : { ...ASK, question: 'Describe the colours.', reduce: parseReduceMode('prumerge') },
+    );
     const alone: number[][] = [];
     for (const q of questions.slice(0, 2)) alone.push((await engine.ask(q)).tokens);
     const all = await Promise.all(questions.map((q) => engine.ask(q)));
@@ -98,7 +100,9 @@ describe('engine: Stop at every stage, queued and repeated questions, changed im
     const other = join(dir, 'other.png');
     await sharp(SAMPLE).png().toFile(file);
     await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 40, b: 40 } } })
-      .composite([{ input: { create: { width: 100, height: 100, channels: 3, background: { r: 10, g: 200, b: 30 } } }, left: 150, top: 50 }])
+      .composite([
+        { input: { create: { width: 100, height: 100, channels: 3, background: { r: 10, g: 200, b: 30 } } }, left: 150, top: 50 },
+      ])
       .png()
       .toFile(other);
     const before = await engine.ask({ ...ASK, image: file });

@@ -11,13 +11,20 @@ import { describe, it } from 'node:test';
 const ROOT = join(__dirname, '..');
 
 describe('fuzzing the file parsers', () => {
-  it('mutated images and safetensors headers: only the modules\' own errors, no hang, no crash', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'fuzz.ts'), '--seconds', '20', '--seed', '7'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  it("mutated images and safetensors headers: only the modules' own errors, no hang, no crash", () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'fuzz.ts'), '--seconds', '20', '--seed', '7'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     const said = `${r.stdout}\n${r.stderr}`;
     assert.equal(r.signal, null, `the fuzz process was killed by ${r.signal}; the input it was on is named in:\n${said}`);
     assert.equal(r.status, 0, said);
     assert.match(r.stdout, /no findings: no other error, no hang, no crash/);
-    const m = /(\d+) mutated images \((\d+) refused with ImageInputError\), (\d+) mutated safetensors files \((\d+) refused with CheckpointError\)/.exec(r.stdout);
+    const m =
+      /(\d+) mutated images \((\d+) refused with ImageInputError\), (\d+) mutated safetensors files \((\d+) refused with CheckpointError\)/.exec(
+        r.stdout,
+      );
     assert.ok(m, r.stdout);
     const [images, imageErrors, headers, headerErrors] = m.slice(1).map(Number) as [number, number, number, number];
     // it ran for real: thousands of inputs, and the mutations hit the error paths as well as the good ones

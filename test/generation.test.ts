@@ -105,6 +105,9 @@ describe('execution providers', () => {
 
   it('names a provider that cannot run and what to use instead', async () => {
     if (process.platform !== 'linux') return;
-    await assert.rejects(openSession(vision, 'dml'), (e: unknown) => e instanceof SessionError && /dml execution provider .* Use "auto" or "cpu"/.test(e.message));
+    await assert.rejects(
+      openSession(vision, 'dml'),
+      (e: unknown) => e instanceof SessionError && /dml execution provider .* Use "auto" or "cpu"/.test(e.message),
+    );
   });
 });

@@ -7,9 +7,23 @@ import { llavaGeometry } from '../src/pipeline/imageGeometry';
 
 // a 8 x 4 image padded to 8 x 8 (2 rows of padding above and below), resized to 4 x 4: grid 4,
 // one patch per 2 x 2 source pixels, so patch rows 0 and 3 lie wholly in the padding
-const geometry = llavaGeometry({ width: 8, height: 4 }, { width: 8, height: 4 }, { padToSquare: true, shortestEdge: 4, cropWidth: 4, cropHeight: 4 });
+const geometry = llavaGeometry(
+  { width: 8, height: 4 },
+  { width: 8, height: 4 },
+  { padToSquare: true, shortestEdge: 4, cropWidth: 4, cropHeight: 4 },
+);
 const attention = Array.from({ length: 16 }, (_, p) => (p + 1) / 100);
-const base: HeatmapInput = { mode: 'prumerge+', n: 16, rows: 4, kept: [9, 1, 6], spatial: [6], remainder: true, clsAttention: attention, geometry, grid: 4 };
+const base: HeatmapInput = {
+  mode: 'prumerge+',
+  n: 16,
+  rows: 4,
+  kept: [9, 1, 6],
+  spatial: [6],
+  remainder: true,
+  clsAttention: attention,
+  geometry,
+  grid: 4,
+};
 
 describe('heatmap layout', () => {
   it('places the patches that cover the picture, with their colour and role', () => {

@@ -19,7 +19,8 @@ describe('model download from a hub', () => {
   });
   after(() => hub.close());
 
-  const cdnGets = (): { method: string; path: string; range: string | undefined }[] => hub.log.filter((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
+  const cdnGets = (): { method: string; path: string; range: string | undefined }[] =>
+    hub.log.filter((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
 
   it('fetches what a build needs into the hub cache layout, and the build works', async () => {
     const cache = scratchDir('hub');
@@ -48,11 +49,17 @@ describe('model download from a hub', () => {
   it('resumes an interrupted transfer with a Range request', async () => {
     const cache = scratchDir('hub');
     hub.cutAfter = 5000;
-    await assert.rejects(downloadCheckpoint(REPO, { endpoint: hub.url, cacheDir: cache }), (e: unknown) => e instanceof DownloadError && /broke off at 5000 of \d+ bytes.*resume/.test(e.message));
+    await assert.rejects(
+      downloadCheckpoint(REPO, { endpoint: hub.url, cacheDir: cache }),
+      (e: unknown) => e instanceof DownloadError && /broke off at 5000 of \d+ bytes.*resume/.test(e.message),
+    );
     const blobs = join(cache, 'models--llava-test--tiny-llava-hf', 'blobs');
     assert.ok(readdirSync(blobs).some((f) => f.endsWith('.incomplete')));
     const snapshot = await downloadCheckpoint(REPO, { endpoint: hub.url, cacheDir: cache });
-    assert.ok(cdnGets().some((r) => r.range === 'bytes=5000-'), 'resumed from byte 5000');
+    assert.ok(
+      cdnGets().some((r) => r.range === 'bytes=5000-'),
+      'resumed from byte 5000',
+    );
     assert.ok(!readdirSync(blobs).some((f) => f.endsWith('.incomplete')));
     for (const f of readdirSync(source)) assert.deepEqual(readFileSync(join(snapshot, f)), readFileSync(join(source, f)));
   });
@@ -76,7 +83,12 @@ describe('model download from a hub', () => {
     const controller = new AbortController();
     hub.cutAfter = undefined;
     await assert.rejects(
-      downloadCheckpoint(REPO, { endpoint: hub.url, cacheDir: cache, signal: controller.signal, onProgress: (p) => p.file.endsWith('.safetensors') && controller.abort() }),
+      downloadCheckpoint(REPO, {
+        endpoint: hub.url,
+        cacheDir: cache,
+        signal: controller.signal,
+        onProgress: (p) => p.file.endsWith('.safetensors') && controller.abort(),
+      }),
       /cancelled/,
     );
     assert.ok(existsSync(join(cache, 'models--llava-test--tiny-llava-hf', 'blobs')));
@@ -84,7 +96,13 @@ describe('model download from a hub', () => {
 
   it('says what is wrong with a bad name, a missing model and an unreachable hub', async () => {
     await assert.rejects(downloadCheckpoint('not a repo', { endpoint: hub.url, cacheDir: scratchDir('hub') }), /not a hub repository name/);
-    await assert.rejects(downloadCheckpoint('llava-test/missing', { endpoint: hub.url, cacheDir: scratchDir('hub') }), /no such model or revision/);
-    await assert.rejects(downloadCheckpoint(REPO, { endpoint: 'http://127.0.0.1:9', cacheDir: scratchDir('hub') }), /cannot reach http:\/\/127\.0\.0\.1:9/);
+    await assert.rejects(
+      downloadCheckpoint('llava-test/missing', { endpoint: hub.url, cacheDir: scratchDir('hub') }),
+      /no such model or revision/,
+    );
+    await assert.rejects(
+      downloadCheckpoint(REPO, { endpoint: 'http://127.0.0.1:9', cacheDir: scratchDir('hub') }),
+      /cannot reach http:\/\/127\.0\.0\.1:9/,
+    );
   });
 });

@@ -105,14 +105,24 @@ describe('ONNX external data: the loader reads only files inside the model folde
     for (const location of ['../secret.bin', '../../../../etc/passwd', '/etc/passwd', 'sub/../../x.bin']) {
       const copy = await tampered(set('location', location));
       writeFileSync(join(copy, '..', 'secret.bin'), Buffer.alloc(1 << 20));
-      await assert.rejects(Engine.load(copy, { ep: 'cpu' }), (e: unknown) => e instanceof ModelFolderError && e.message.includes(`in "${location}", outside the model folder`), location);
+      await assert.rejects(
+        Engine.load(copy, { ep: 'cpu' }),
+        (e: unknown) => e instanceof ModelFolderError && e.message.includes(`in "${location}", outside the model folder`),
+        location,
+      );
     }
   });
 
   it('refuses an offset or length past the end of the data file, and a missing data file', async () => {
-    await assert.rejects(Engine.load(await tampered(set('offset', '999999999')), { ep: 'cpu' }), /says tensor .* is at bytes 999999999\+\d+ of vision\.onnx\.data, which has \d+: the model is damaged/);
+    await assert.rejects(
+      Engine.load(await tampered(set('offset', '999999999')), { ep: 'cpu' }),
+      /says tensor .* is at bytes 999999999\+\d+ of vision\.onnx\.data, which has \d+: the model is damaged/,
+    );
     await assert.rejects(Engine.load(await tampered(set('length', '-1')), { ep: 'cpu' }), /the model is damaged/);
-    await assert.rejects(Engine.load(await tampered(set('location', 'nothing-here.data')), { ep: 'cpu' }), /in nothing-here\.data, which is missing/);
+    await assert.rejects(
+      Engine.load(await tampered(set('location', 'nothing-here.data')), { ep: 'cpu' }),
+      /in nothing-here\.data, which is missing/,
+    );
   });
 });
 

@@ -85,7 +85,11 @@ describe('image preprocessing: LLaVA-1.5 recipe', () => {
     for (const y of [0, 40, 78, 258, 300, 335]) {
       for (let c = 0; c < 3; c++) assert.equal(pixel(out.rgb, 100, y, c), PAD[c], `pad row ${y}`);
     }
-    for (const y of [90, 168, 245]) assert.deepEqual([0, 1, 2].map((c) => pixel(out.rgb, 17, y, c)), [255, 0, 0]);
+    for (const y of [90, 168, 245])
+      assert.deepEqual(
+        [0, 1, 2].map((c) => pixel(out.rgb, 17, y, c)),
+        [255, 0, 0],
+      );
     assert.ok(Math.abs(out.pixelValues[0 * PLANE + 0]! - normalised(122, 0)) < 1e-6);
   });
 
@@ -93,7 +97,11 @@ describe('image preprocessing: LLaVA-1.5 recipe', () => {
     const out = await preprocessImage(await solid(100, 200, [0, 255, 0]).png().toBuffer());
     assert.deepEqual(out.geometry.padded, { width: 200, height: 200, left: 50, top: 0 });
     for (const x of [0, 78, 258, 335]) assert.equal(pixel(out.rgb, x, 100, 1), PAD[1]);
-    for (const x of [90, 245]) assert.deepEqual([0, 1, 2].map((c) => pixel(out.rgb, x, 100, c)), [0, 255, 0]);
+    for (const x of [90, 245])
+      assert.deepEqual(
+        [0, 1, 2].map((c) => pixel(out.rgb, x, 100, c)),
+        [0, 255, 0],
+      );
   });
 
   it('enlarges small images as Pillow BICUBIC does (within 1 level)', async () => {
@@ -101,7 +109,11 @@ describe('image preprocessing: LLaVA-1.5 recipe', () => {
     const w = 60;
     const h = 60;
     const raw = new Uint8Array(w * h * 3).map(() => rng.int(256));
-    const out = await preprocessImage(await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+    const out = await preprocessImage(
+      await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
     const ref = pilBicubicResize(raw, w, h, SIDE, SIDE);
     let max = 0;
     for (let i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(ref[i]! - out.rgb[i]!));
@@ -116,11 +128,18 @@ describe('image preprocessing: LLaVA-1.5 recipe', () => {
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         for (let c = 0; c < 3; c++) {
-          raw[(y * w + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(128 + 80 * Math.sin(x / (9 + c)) * Math.cos(y / 13) + 15 * rng.normal())));
+          raw[(y * w + x) * 3 + c] = Math.max(
+            0,
+            Math.min(255, Math.round(128 + 80 * Math.sin(x / (9 + c)) * Math.cos(y / 13) + 15 * rng.normal())),
+          );
         }
       }
     }
-    const out = await preprocessImage(await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+    const out = await preprocessImage(
+      await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
     const ref = pilBicubicResize(raw, w, h, SIDE, SIDE);
     let max = 0;
     let sum = 0;
@@ -140,11 +159,25 @@ describe('image preprocessing: LLaVA-1.5 recipe', () => {
     for (let y = 0; y < 336; y++) {
       for (let x = 0; x < 672; x++) raw[(y * 672 + x) * 3 + (x < 224 ? 0 : x < 448 ? 2 : 1)] = 255;
     }
-    const out = await preprocessImage(await sharp(raw, { raw: { width: 672, height: 336, channels: 3 } }).png().toBuffer(), { config });
+    const out = await preprocessImage(
+      await sharp(raw, { raw: { width: 672, height: 336, channels: 3 } })
+        .png()
+        .toBuffer(),
+      { config },
+    );
     assert.deepEqual(out.geometry.crop, { width: 336, height: 336, left: 168, top: 0 });
-    assert.deepEqual([0, 1, 2].map((c) => pixel(out.rgb, 168, 100, c)), [0, 0, 255]); // x 336 of the original
-    assert.deepEqual([0, 1, 2].map((c) => pixel(out.rgb, 0, 100, c)), [255, 0, 0]); // x 168
-    assert.deepEqual([0, 1, 2].map((c) => pixel(out.rgb, 335, 100, c)), [0, 255, 0]); // x 503
+    assert.deepEqual(
+      [0, 1, 2].map((c) => pixel(out.rgb, 168, 100, c)),
+      [0, 0, 255],
+    ); // x 336 of the original
+    assert.deepEqual(
+      [0, 1, 2].map((c) => pixel(out.rgb, 0, 100, c)),
+      [255, 0, 0],
+    ); // x 168
+    assert.deepEqual(
+      [0, 1, 2].map((c) => pixel(out.rgb, 335, 100, c)),
+      [0, 255, 0],
+    ); // x 503
   });
 });
 
@@ -160,7 +193,10 @@ describe('image preprocessing: formats', () => {
     ['bmp', async () => bmp24(64, 48, () => colour), 0],
     [
       'svg',
-      async () => Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48"><rect width="64" height="48" fill="rgb(${colour.join(',')})"/></svg>`),
+      async () =>
+        Buffer.from(
+          `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48"><rect width="64" height="48" fill="rgb(${colour.join(',')})"/></svg>`,
+        ),
       1,
     ],
   ];
@@ -186,7 +222,9 @@ describe('image preprocessing: formats', () => {
   it('takes the first frame of an animated GIF', async () => {
     const red = await solid(32, 32, [255, 0, 0]).png().toBuffer();
     const blue = await solid(32, 32, [0, 0, 255]).png().toBuffer();
-    const gif = await sharp([red, blue], { join: { animated: true } }).gif().toBuffer();
+    const gif = await sharp([red, blue], { join: { animated: true } })
+      .gif()
+      .toBuffer();
     const out = await preprocessImage(gif);
     assert.deepEqual(out.geometry.source, { width: 32, height: 32 });
     assert.ok(pixel(out.rgb, 168, 168, 0) > 240 && pixel(out.rgb, 168, 168, 2) < 15);
@@ -197,7 +235,10 @@ describe('image preprocessing: formats', () => {
     // clockwise: 20 x 40 with red on top
     const raw = new Uint8Array(40 * 20 * 3);
     for (let y = 0; y < 20; y++) for (let x = 0; x < 40; x++) raw[(y * 40 + x) * 3 + (x < 20 ? 0 : 2)] = 255;
-    const jpeg = await sharp(raw, { raw: { width: 40, height: 20, channels: 3 } }).jpeg({ quality: 100 }).withMetadata({ orientation: 6 }).toBuffer();
+    const jpeg = await sharp(raw, { raw: { width: 40, height: 20, channels: 3 } })
+      .jpeg({ quality: 100 })
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
     const out = await preprocessImage(jpeg);
     assert.deepEqual(out.geometry.source, { width: 20, height: 40 });
     assert.ok(pixel(out.rgb, 168, 40, 0) > 200, 'red on top');
@@ -214,10 +255,7 @@ describe('image preprocessing: formats', () => {
     const raw16 = new Uint16Array(SIDE * SIDE * 3).fill(0x8080); // 32896 / 65535 * 255 = 128.0
     // raw.depth is read by sharp but missing from its type definitions
     const rawInput = { width: SIDE, height: SIDE, channels: 3, depth: 'ushort' } as { width: number; height: number; channels: 3 };
-    const png = await sharp(Buffer.from(raw16.buffer), { raw: rawInput })
-      .toColourspace('rgb16')
-      .png()
-      .toBuffer();
+    const png = await sharp(Buffer.from(raw16.buffer), { raw: rawInput }).toColourspace('rgb16').png().toBuffer();
     assert.equal((await sharp(png).metadata()).depth, 'ushort');
     const out = await preprocessImage(png);
     for (let c = 0; c < 3; c++) assert.equal(pixel(out.rgb, 5, 5, c), 128);
@@ -230,7 +268,10 @@ describe('image preprocessing: formats', () => {
     const got = [0, 1, 2].map((c) => pixel(out.rgb, 100, 100, c));
     // the sRGB -> CMYK -> sRGB round trip through ICC profiles moves colours by up to ~10 levels;
     // CMYK read as RGB would come out near its inverse, (105, 135, 165)
-    assert.ok(got.every((v, c) => Math.abs(v - [150, 120, 90][c]!) <= 12), `got ${got}`);
+    assert.ok(
+      got.every((v, c) => Math.abs(v - [150, 120, 90][c]!) <= 12),
+      `got ${got}`,
+    );
   });
 
   it('rasterises SVG at a fixed long side and maps back to its declared size', async () => {
@@ -277,12 +318,16 @@ describe('image preprocessing: bad files get clear errors', () => {
   it('a truncated PNG', async () => {
     const rng = new SeededRandom(1);
     const raw = new Uint8Array(300 * 300 * 3).map(() => rng.int(256)); // noise: the data does not compress away
-    const png = await sharp(raw, { raw: { width: 300, height: 300, channels: 3 } }).png().toBuffer();
+    const png = await sharp(raw, { raw: { width: 300, height: 300, channels: 3 } })
+      .png()
+      .toBuffer();
     await rejects(png.subarray(0, Math.floor(png.length / 2)), 'truncated', /damaged or truncated/);
   });
   it('a truncated JPEG', async () => {
     const raw = new Uint8Array(300 * 300 * 3).map((_, i) => (i * 7) % 256);
-    const jpeg = await sharp(raw, { raw: { width: 300, height: 300, channels: 3 } }).jpeg().toBuffer();
+    const jpeg = await sharp(raw, { raw: { width: 300, height: 300, channels: 3 } })
+      .jpeg()
+      .toBuffer();
     await rejects(jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'truncated', /damaged or truncated/);
   });
   it('a truncated BMP', () => rejects(bmp24(40, 40, () => [1, 2, 3]).subarray(0, 300), 'truncated', /BMP/));

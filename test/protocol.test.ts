@@ -61,7 +61,14 @@ describe('paths and links a webview names', () => {
 
   it('opens only web links', () => {
     assert.ok(isSafeExternalLink('https://arxiv.org/abs/2403.15388') && isSafeExternalLink('http://localhost:8080/'));
-    for (const bad of ['javascript:alert(1)', 'file:///etc/passwd', 'command:workbench.action.terminal.new', 'vscode://x', 'data:text/html,hi', 'not a url']) {
+    for (const bad of [
+      'javascript:alert(1)',
+      'file:///etc/passwd',
+      'command:workbench.action.terminal.new',
+      'vscode://x',
+      'data:text/html,hi',
+      'not a url',
+    ]) {
       assert.equal(isSafeExternalLink(bad), false, bad);
     }
   });

@@ -24,9 +24,27 @@ describe('PruMerge on hand-computed cases', () => {
   // q0 = [sqrt 2, 0] makes each logit the key's first component: CLS 0, p0 ln 4, p1..p3 0,
   // so the softmax is [1, 4, 1, 1, 1] / 8 and a = [0.5, 0.125, 0.125, 0.125].
   // IQR: q1 = 0.125, q3 = 0.125 + 0.25 * 0.375 = 0.21875, bound = 0.359375: one outlier, p0.
-  const hidden = [[9, 9], [1, 0], [0, 1], [0, 2], [0, 4]];
-  const q = [[Math.SQRT2, 0], [0, 0], [0, 0], [0, 0], [0, 0]];
-  const k = [[0, 0], [Math.log(4), 0], [0, 1], [0, 1], [0, -1]];
+  const hidden = [
+    [9, 9],
+    [1, 0],
+    [0, 1],
+    [0, 2],
+    [0, 4],
+  ];
+  const q = [
+    [Math.SQRT2, 0],
+    [0, 0],
+    [0, 0],
+    [0, 0],
+    [0, 0],
+  ];
+  const k = [
+    [0, 0],
+    [Math.log(4), 0],
+    [0, 1],
+    [0, 1],
+    [0, -1],
+  ];
   const taps = tapsFromRows(hidden, q, k);
 
   it('computes the CLS attention over patches without renormalising', () => {
@@ -44,7 +62,10 @@ describe('PruMerge on hand-computed cases', () => {
     assert.deepEqual([...r.kept], [0]);
     assert.deepEqual([...r.spatial], []);
     // fewer than 33 patches: all N - 1 others; equal similarity (0) goes to the lower index
-    assert.deepEqual(r.clusters.map((c) => [...c]), [[1, 2, 3]]);
+    assert.deepEqual(
+      r.clusters.map((c) => [...c]),
+      [[1, 2, 3]],
+    );
     assert.equal(r.rows, 2);
     assert.equal(r.remainder, true);
     // X0 + 0.125 (X1 + X2 + X3) and 0.125 (X1 + X2 + X3)
@@ -57,7 +78,14 @@ describe('PruMerge on hand-computed cases', () => {
     assert.deepEqual([...r.kept], [0, 1, 2]);
     assert.deepEqual([...r.spatial], [1, 2]);
     // p1's key [0, 1]: p2 cos 1, p0 cos 0, p3 cos -1
-    assert.deepEqual(r.clusters.map((c) => [...c]), [[1, 2, 3], [2, 0, 3], [1, 0, 3]]);
+    assert.deepEqual(
+      r.clusters.map((c) => [...c]),
+      [
+        [1, 2, 3],
+        [2, 0, 3],
+        [1, 0, 3],
+      ],
+    );
     const expected = [
       [1, 0.875], // X0 + 0.125 (X1 + X2 + X3)
       [0.5, 1.75], // X1 + 0.125 X2 + 0.5 X0 + 0.125 X3
@@ -72,8 +100,14 @@ describe('PruMerge on hand-computed cases', () => {
     // weight 64, the 35 others (key [0, cos t_j, sin t_j], t_j = 0.05 j) and CLS weight 1:
     // a0 = 0.64, a_j = 0.01. Similarity to p0 falls with t_j, so p1..p32 are merged.
     const n = 36;
-    const hidden: Matrix = [[0, 0, 0], [100, 0, 1]];
-    const keys: Matrix = [[0, 0, 0], [Math.log(64), 1, 0]];
+    const hidden: Matrix = [
+      [0, 0, 0],
+      [100, 0, 1],
+    ];
+    const keys: Matrix = [
+      [0, 0, 0],
+      [Math.log(64), 1, 0],
+    ];
     for (let j = 1; j < n; j++) {
       hidden.push([j, 1, 0]);
       keys.push([0, Math.cos(0.05 * j), Math.sin(0.05 * j)]);
@@ -82,7 +116,10 @@ describe('PruMerge on hand-computed cases', () => {
     qs[0] = [Math.sqrt(3), 0, 0];
     const r = reduceVisualTokens(tapsFromRows(hidden, qs, keys), PRUMERGE);
     assert.deepEqual([...r.kept], [0]);
-    assert.deepEqual([...r.clusters[0]!], Array.from({ length: 32 }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...r.clusters[0]!],
+      Array.from({ length: 32 }, (_, i) => i + 1),
+    );
     // X0 + 0.01 * sum_{j=1..32} [j, 1, 0] = [100 + 5.28, 0.32, 1]; remainder 0.01 * sum_{1..35}
     assertClose(r.features, [105.28, 0.32, 1, 6.3, 0.35, 0], 1e-5, 'features');
   });
@@ -94,11 +131,18 @@ describe('PruMerge edge cases', () => {
     const rng = new SeededRandom(3);
     const key = [1, -2, 0.5, 3];
     const hidden = Array.from({ length: n + 1 }, () => [rng.normal(), rng.normal(), rng.normal(), rng.normal()]);
-    const taps = tapsFromRows(hidden, zeros(n + 1, 4), Array.from({ length: n + 1 }, () => key));
+    const taps = tapsFromRows(
+      hidden,
+      zeros(n + 1, 4),
+      Array.from({ length: n + 1 }, () => key),
+    );
     const r = reduceVisualTokens(taps, PRUMERGE);
     assert.equal(r.outliers.count, 0);
     assert.deepEqual([...r.kept], [0]); // every attention is 1/577: ties go to the lowest index
-    assert.deepEqual([...r.clusters[0]!], Array.from({ length: 32 }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...r.clusters[0]!],
+      Array.from({ length: 32 }, (_, i) => i + 1),
+    );
     // X0 + (1 / 577) * sum of X1..X32, then (1 / 577) * sum over the 575 pruned
     const expected0 = hidden[1]!.map((x, c) => x + hidden.slice(2, 34).reduce((s, h) => s + h[c]! / 577, 0));
     const expectedRest = hidden[1]!.map((_, c) => hidden.slice(2).reduce((s, h) => s + h[c]! / 577, 0));
@@ -113,23 +157,48 @@ describe('PruMerge edge cases', () => {
 
   it('handles all-zero keys without NaN', () => {
     const taps = tapsFromRows(
-      [[0, 0], [1, 2], [3, 4], [5, 6]],
+      [
+        [0, 0],
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
       zeros(4, 2),
       zeros(4, 2),
     );
     for (const mode of ['none', 'prumerge', 'prumerge+', 'topk:2']) {
       const r = reduceVisualTokens(taps, parseReduceMode(mode));
       assert.ok(r.features.every(Number.isFinite), mode);
-      assert.ok(r.clsAttention.every((a) => Math.abs(a - 0.25) < 1e-7), mode);
+      assert.ok(
+        r.clsAttention.every((a) => Math.abs(a - 0.25) < 1e-7),
+        mode,
+      );
     }
   });
 
   it('reduces a single patch to itself with no remainder', () => {
-    const taps = tapsFromRows([[0, 0], [2, 3]], [[1, 1], [0, 0]], [[1, 0], [0, 1]]);
+    const taps = tapsFromRows(
+      [
+        [0, 0],
+        [2, 3],
+      ],
+      [
+        [1, 1],
+        [0, 0],
+      ],
+      [
+        [1, 0],
+        [0, 1],
+      ],
+    );
     for (const mode of ['prumerge', 'prumerge+', 'topk:5']) {
       const r = reduceVisualTokens(taps, parseReduceMode(mode));
       assert.deepEqual([...r.kept], [0], mode);
-      assert.deepEqual(r.clusters.map((c) => [...c]), [[]], mode);
+      assert.deepEqual(
+        r.clusters.map((c) => [...c]),
+        [[]],
+        mode,
+      );
       assert.equal(r.remainder, false, mode);
       assert.equal(r.rows, 1, mode);
       assert.deepEqual([...r.features], [2, 3], mode);
@@ -140,7 +209,10 @@ describe('PruMerge edge cases', () => {
     const taps = syntheticTaps({ grid: 3, width: 8, seed: 5 });
     const r = reduceVisualTokens(taps, parseReduceMode('topk:100'));
     assert.equal(r.kept.length, 9);
-    assert.deepEqual([...r.kept].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      [...r.kept].sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
     assert.equal(r.remainder, false);
     assert.equal(r.rows, 9);
     assert.ok(r.clusters.every((c) => c.length === 8));
@@ -149,7 +221,10 @@ describe('PruMerge edge cases', () => {
   it('`none` passes the patch rows through in raster order', () => {
     const taps = syntheticTaps({ grid: 4, width: 6, seed: 2 });
     const r = reduceVisualTokens(taps, parseReduceMode('none'));
-    assert.deepEqual([...r.kept], Array.from({ length: 16 }, (_, i) => i));
+    assert.deepEqual(
+      [...r.kept],
+      Array.from({ length: 16 }, (_, i) => i),
+    );
     assert.deepEqual([...r.features], [...taps.hidden.subarray(6)]);
     assert.equal(r.rows, 16);
     assert.equal(r.remainder, false);
@@ -192,13 +267,19 @@ describe('PruMerge+ spatial supplement', () => {
   it('uses stride 1 where int(step / 3) would be 0', () => {
     // 20 of 30 as outliers: step = 1, start 0, stride max(0, 1) = 1 -> 0..28 minus kept
     const added = [...spatialSupplement(30, 20, Int32Array.from([0, 5]))];
-    assert.deepEqual(added, Array.from({ length: 29 }, (_, i) => i).filter((i) => i !== 0 && i !== 5));
+    assert.deepEqual(
+      added,
+      Array.from({ length: 29 }, (_, i) => i).filter((i) => i !== 0 && i !== 5),
+    );
   });
 
   it('ends at N - 1 on grids other than 24 x 24', () => {
     // N = 256, n = 8: step 32, stride 10, start 5 -> 5, 15, ..., 245 (255 is excluded)
     const added = [...spatialSupplement(256, 8, new Int32Array(0))];
-    assert.deepEqual(added, Array.from({ length: 25 }, (_, i) => 5 + 10 * i));
+    assert.deepEqual(
+      added,
+      Array.from({ length: 25 }, (_, i) => 5 + 10 * i),
+    );
   });
 });
 
@@ -232,7 +313,10 @@ describe('PruMerge against the float64 transcription of the reference code', () 
         assert.equal(r.outliers.count, ref.outliers);
         assert.deepEqual([...r.kept], ref.kept);
         assert.deepEqual([...r.spatial], ref.spatial);
-        assert.deepEqual(r.clusters.map((c) => [...c].sort((a, b) => a - b)), ref.clusters.map((c) => [...c].sort((a, b) => a - b)));
+        assert.deepEqual(
+          r.clusters.map((c) => [...c].sort((a, b) => a - b)),
+          ref.clusters.map((c) => [...c].sort((a, b) => a - b)),
+        );
         assertClose(r.clsAttention, ref.attention, 1e-7, 'attention');
         const scale = maxAbsDiff(ref.features.flat(), new Float32Array(r.features.length));
         assertClose(r.features, ref.features.flat(), 1e-5 * scale, 'features');
@@ -245,7 +329,10 @@ describe('PruMerge against the float64 transcription of the reference code', () 
     const ref = referencePruMerge(rowsOf(taps.hidden, 1024), rowsOf(taps.q, 1024), rowsOf(taps.k, 1024), 'prumerge+');
     const r = reduceVisualTokens(taps, PLUS);
     assert.deepEqual([...r.kept], ref.kept);
-    assert.deepEqual(r.clusters.map((c) => [...c]), ref.clusters);
+    assert.deepEqual(
+      r.clusters.map((c) => [...c]),
+      ref.clusters,
+    );
     const scale = maxAbsDiff(ref.features.flat(), new Float32Array(r.features.length));
     assertClose(r.features, ref.features.flat(), 1e-5 * scale, 'features');
   });

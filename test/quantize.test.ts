@@ -49,7 +49,13 @@ describe('4-bit block quantisation (MatMulNBits layout)', () => {
     const b = g.initializer('b', q.packed, [n, q.blocks, 16], DataType.UINT8);
     const s = g.initializer('s', q.scales, [n * q.blocks], DataType.FLOAT);
     const z = g.initializer('z', q.zeroPoints, [q.zeroPoints.length], DataType.UINT8);
-    g.node('MatMulNBits', 'mm', [x, b, s, z], { K: attr.i(k), N: attr.i(n), bits: attr.i(4), block_size: attr.i(32), accuracy_level: attr.i(0) }, { domain: MS_DOMAIN, outputs: ['y'] });
+    g.node(
+      'MatMulNBits',
+      'mm',
+      [x, b, s, z],
+      { K: attr.i(k), N: attr.i(n), bits: attr.i(4), block_size: attr.i(32), accuracy_level: attr.i(0) },
+      { domain: MS_DOMAIN, outputs: ['y'] },
+    );
     g.output('y', DataType.FLOAT, [m, n]);
     await g.save(join(dir, 'm.onnx'));
     const session = await ort.InferenceSession.create(join(dir, 'm.onnx'));

@@ -51,17 +51,40 @@ describe('safetensors reading', () => {
 
     // bf16 by hand: 1.0 = 0x3f80, -2.5 = 0xc020, 3.140625 = 0x4049
     const bf = new Uint16Array([0x3f80, 0xc020, 0x4049]);
-    writeFileSync(join(dir, 'model.safetensors'), rawFile({ y: { dtype: 'BF16', shape: [3], data_offsets: [0, 6] } }, new Uint8Array(bf.buffer)));
+    writeFileSync(
+      join(dir, 'model.safetensors'),
+      rawFile({ y: { dtype: 'BF16', shape: [3], data_offsets: [0, 6] } }, new Uint8Array(bf.buffer)),
+    );
     const c2 = await SafetensorsCheckpoint.open(dir);
     assert.deepEqual([...(await c2.read('y'))], [1, -2.5, 3.140625]);
     await c2.close();
   });
 
   const bad: [string, () => Buffer, RegExp][] = [
-    ['offsets that disagree with the shape', () => rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [0, 12] } }, new Uint8Array(16)), /hold 12 bytes, but F32 \[4\] needs 16/],
-    ['offsets past the end of the file', () => rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)), /past the end of the data .*truncated/],
-    ['overlapping tensors', () => rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(12)), /overlap/],
-    ['an unsupported dtype', () => rawFile({ x: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /I64 is not supported/],
+    [
+      'offsets that disagree with the shape',
+      () => rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [0, 12] } }, new Uint8Array(16)),
+      /hold 12 bytes, but F32 \[4\] needs 16/,
+    ],
+    [
+      'offsets past the end of the file',
+      () => rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)),
+      /past the end of the data .*truncated/,
+    ],
+    [
+      'overlapping tensors',
+      () =>
+        rawFile(
+          { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+          new Uint8Array(12),
+        ),
+      /overlap/,
+    ],
+    [
+      'an unsupported dtype',
+      () => rawFile({ x: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)),
+      /I64 is not supported/,
+    ],
     ['an unknown dtype', () => rawFile({ x: { dtype: 'F99', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /unknown dtype/],
     ['a negative dimension', () => rawFile({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)), /shape must be/],
     [
@@ -80,7 +103,10 @@ describe('safetensors reading', () => {
     it(`refuses a header with ${what}`, async () => {
       const dir = scratchDir('st');
       writeFileSync(join(dir, 'model.safetensors'), make());
-      await assert.rejects(readSafetensorsHeader(join(dir, 'model.safetensors')), (e: unknown) => e instanceof CheckpointError && pattern.test(e.message));
+      await assert.rejects(
+        readSafetensorsHeader(join(dir, 'model.safetensors')),
+        (e: unknown) => e instanceof CheckpointError && pattern.test(e.message),
+      );
     });
   }
 
@@ -116,18 +142,55 @@ describe('config.json', () => {
       model_type: 'llava',
       pad_token_id: 32001,
       projector_hidden_act: 'gelu',
-      text_config: { _name_or_path: 'lmsys/vicuna-7b-v1.5', architectures: ['LlamaForCausalLM'], max_position_embeddings: 4096, model_type: 'llama', rms_norm_eps: 1e-5, torch_dtype: 'float16', vocab_size: 32064 },
+      text_config: {
+        _name_or_path: 'lmsys/vicuna-7b-v1.5',
+        architectures: ['LlamaForCausalLM'],
+        max_position_embeddings: 4096,
+        model_type: 'llama',
+        rms_norm_eps: 1e-5,
+        torch_dtype: 'float16',
+        vocab_size: 32064,
+      },
       tie_word_embeddings: false,
       torch_dtype: 'float16',
-      vision_config: { hidden_size: 1024, image_size: 336, intermediate_size: 4096, model_type: 'clip_vision_model', num_attention_heads: 16, num_hidden_layers: 24, patch_size: 14, projection_dim: 768, vocab_size: 32000 },
+      vision_config: {
+        hidden_size: 1024,
+        image_size: 336,
+        intermediate_size: 4096,
+        model_type: 'clip_vision_model',
+        num_attention_heads: 16,
+        num_hidden_layers: 24,
+        patch_size: 14,
+        projection_dim: 768,
+        vocab_size: 32000,
+      },
       vision_feature_layer: -2,
       vision_feature_select_strategy: 'default',
       vocab_size: 32064,
     });
-    assert.deepEqual(c.vision, { hiddenSize: 1024, intermediateSize: 4096, numLayers: 24, numHeads: 16, imageSize: 336, patchSize: 14, numChannels: 3, layerNormEps: 1e-5, hiddenAct: 'quick_gelu' });
+    assert.deepEqual(c.vision, {
+      hiddenSize: 1024,
+      intermediateSize: 4096,
+      numLayers: 24,
+      numHeads: 16,
+      imageSize: 336,
+      patchSize: 14,
+      numChannels: 3,
+      layerNormEps: 1e-5,
+      hiddenAct: 'quick_gelu',
+    });
     assert.deepEqual(c.text, {
-      hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128, vocabSize: 32064,
-      rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
+      hiddenSize: 4096,
+      intermediateSize: 11008,
+      numLayers: 32,
+      numHeads: 32,
+      numKvHeads: 32,
+      headDim: 128,
+      vocabSize: 32064,
+      rmsNormEps: 1e-5,
+      ropeTheta: 10000,
+      maxPositionEmbeddings: 4096,
+      tieWordEmbeddings: false,
     });
     assert.equal(c.imageTokenIndex, 32000);
     assert.equal(c.visionFeatureLayer, -2);
@@ -137,10 +200,16 @@ describe('config.json', () => {
     const base = { model_type: 'llava', architectures: ['LlavaForConditionalGeneration'] };
     assert.throws(() => llavaConfigFromJson({ model_type: 'llama' }), /unsupported architecture/);
     assert.throws(() => llavaConfigFromJson({ ...base, text_config: { model_type: 'qwen2' } }), /unsupported language model "qwen2"/);
-    assert.throws(() => llavaConfigFromJson({ ...base, vision_config: { model_type: 'siglip_vision_model' } }), /needs a CLIP vision tower/);
+    assert.throws(
+      () => llavaConfigFromJson({ ...base, vision_config: { model_type: 'siglip_vision_model' } }),
+      /needs a CLIP vision tower/,
+    );
     assert.throws(() => llavaConfigFromJson({ ...base, vision_feature_layer: -1 }), /vision_feature_layer -1 is not supported/);
     assert.throws(() => llavaConfigFromJson({ ...base, vision_feature_layer: [-2, -5] }), /lists of layers/);
     assert.throws(() => llavaConfigFromJson({ ...base, text_config: { rope_scaling: { type: 'linear', factor: 2 } } }), /rope_scaling/);
-    assert.throws(() => llavaConfigFromJson({ ...base, text_config: { num_attention_heads: 32, num_key_value_heads: 5 } }), /not a multiple of num_key_value_heads/);
+    assert.throws(
+      () => llavaConfigFromJson({ ...base, text_config: { num_attention_heads: 32, num_key_value_heads: 5 } }),
+      /not a multiple of num_key_value_heads/,
+    );
   });
 });

@@ -41,7 +41,8 @@ describe('merge kernels against plain loops', () => {
       const rows = [0, 5, 36, 17];
       const sims = ws.compare(rows[0]!, rows[1]!, rows[2]!, rows[3]!);
       for (let t = 0; t < COSINE_BLOCK; t++) {
-        for (let j = 0; j < n; j++) assert.ok(Math.abs(sims[t * n + j]! - cosine(keys, width, rows[t]!, j)) < 1e-5, `row ${rows[t]} vs ${j}`);
+        for (let j = 0; j < n; j++)
+          assert.ok(Math.abs(sims[t * n + j]! - cosine(keys, width, rows[t]!, j)) < 1e-5, `row ${rows[t]} vs ${j}`);
       }
     });
 

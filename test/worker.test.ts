@@ -60,12 +60,18 @@ describe('the inference worker', () => {
   it('stops at the next token when cancelled', async () => {
     const controller = new AbortController();
     // sampled and long, so that generation is still running when the cancel arrives
-    const r = await client.ask({ ...ASK, temperature: 1, maxNewTokens: 4000 }, { onText: () => controller.abort(), signal: controller.signal });
+    const r = await client.ask(
+      { ...ASK, temperature: 1, maxNewTokens: 4000 },
+      { onText: () => controller.abort(), signal: controller.signal },
+    );
     assert.equal(r.stopReason, 'cancelled');
   });
 
   it('reports a bad image as the worker saw it', async () => {
-    await assert.rejects(client.ask({ ...ASK, image: join(__dirname, 'nope.png') }), (e: unknown) => e instanceof WorkerRequestError && e.kind === 'ImageInputError' && /does not exist/.test(e.message));
+    await assert.rejects(
+      client.ask({ ...ASK, image: join(__dirname, 'nope.png') }),
+      (e: unknown) => e instanceof WorkerRequestError && e.kind === 'ImageInputError' && /does not exist/.test(e.message),
+    );
   });
 
   it('turns a killed worker into an error, then answers on a fresh one', async () => {
@@ -83,7 +89,12 @@ describe('the inference worker', () => {
     writeFileSync(broken, "require('a-module-that-is-not-there');\n");
     const bad = new EngineClient({ workerPath: broken });
     try {
-      await assert.rejects(bad.load(MODEL), (e: unknown) => e instanceof WorkerCrashedError && /exited with code 1 \(Error: Cannot find module 'a-module-that-is-not-there'\)/.test(e.message));
+      await assert.rejects(
+        bad.load(MODEL),
+        (e: unknown) =>
+          e instanceof WorkerCrashedError &&
+          /exited with code 1 \(Error: Cannot find module 'a-module-that-is-not-there'\)/.test(e.message),
+      );
     } finally {
       await bad.dispose();
     }
@@ -130,7 +141,11 @@ describe('the inference worker', () => {
     const small = new EngineClient({ workerPath: WORKER, execArgv: ['--max-old-space-size=24'] });
     const asked = small.ask({ ...ASK, maxNewTokens: 4 });
     const pid = small.pid;
-    await assert.rejects(asked, (e: unknown) => e instanceof WorkerCrashedError && /ran out of memory: try an int4 model/.test(e.message) && /heap out of memory/.test(e.message));
+    await assert.rejects(
+      asked,
+      (e: unknown) =>
+        e instanceof WorkerCrashedError && /ran out of memory: try an int4 model/.test(e.message) && /heap out of memory/.test(e.message),
+    );
     assert.ok(pid !== undefined && !alive(pid), 'the worker is gone');
     assert.equal(small.pid, undefined);
     await small.dispose();
@@ -145,6 +160,10 @@ describe('the inference worker', () => {
     await new Promise((r) => setTimeout(r, 10)); // WeakRefs are kept until the job that made them ends
     gc();
     await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(refs.map((r) => r.deref() === undefined), [true, true, true, true, true], 'every result was collected');
+    assert.deepEqual(
+      refs.map((r) => r.deref() === undefined),
+      [true, true, true, true, true],
+      'every result was collected',
+    );
   });
 });

@@ -8,7 +8,10 @@ import { scratchDir } from './helpers/checkpoints';
 
 describe('workspace trust and the model folder', () => {
   it('a trusted workspace: the folder setting wins over the workspace setting, which wins over the user setting', () => {
-    assert.deepEqual(chooseModelFolder({ globalValue: '/u', workspaceValue: '/w', workspaceFolderValue: '/f' }, true), { folder: '/f', ignored: undefined });
+    assert.deepEqual(chooseModelFolder({ globalValue: '/u', workspaceValue: '/w', workspaceFolderValue: '/f' }, true), {
+      folder: '/f',
+      ignored: undefined,
+    });
     assert.deepEqual(chooseModelFolder({ globalValue: '/u', workspaceValue: '/w' }, true), { folder: '/w', ignored: undefined });
     assert.deepEqual(chooseModelFolder({ globalValue: '/u', workspaceValue: '  ' }, true), { folder: '/u', ignored: undefined });
     assert.deepEqual(chooseModelFolder(undefined, true), { folder: undefined, ignored: undefined });
@@ -17,7 +20,11 @@ describe('workspace trust and the model folder', () => {
   it("an untrusted workspace: only the user's own setting applies, and the workspace's folder is named as ignored", () => {
     assert.deepEqual(chooseModelFolder({ globalValue: '/u', workspaceValue: '/w' }, false), { folder: '/u', ignored: '/w' });
     assert.deepEqual(chooseModelFolder({}, false, '/evil'), { folder: undefined, ignored: '/evil' });
-    assert.deepEqual(chooseModelFolder({ globalValue: '/u' }, false, '/u'), { folder: '/u', ignored: undefined }, 'the same folder as the user chose is not news');
+    assert.deepEqual(
+      chooseModelFolder({ globalValue: '/u' }, false, '/u'),
+      { folder: '/u', ignored: undefined },
+      'the same folder as the user chose is not news',
+    );
   });
 
   it('says what is ignored, why, and what is used instead', () => {
@@ -29,14 +36,17 @@ describe('workspace trust and the model folder', () => {
     assert.equal(ignoredFolderNotice({ folder: '/u', ignored: undefined }), undefined);
   });
 
-  it("reads the folder a workspace names from .vscode/settings.json (comments, trailing commas) or a .code-workspace file", async () => {
+  it('reads the folder a workspace names from .vscode/settings.json (comments, trailing commas) or a .code-workspace file', async () => {
     const dir = scratchDir('trust');
     const a = join(dir, 'a', '.vscode');
     const b = join(dir, 'b', '.vscode');
     mkdirSync(a, { recursive: true });
     mkdirSync(b, { recursive: true });
     writeFileSync(join(a, 'settings.json'), '{ "editor.tabSize": 2 }');
-    writeFileSync(join(b, 'settings.json'), '{\n  // a model from the repository\n  "prumergeVision.modelFolder": "../models/trojan",\n}\n');
+    writeFileSync(
+      join(b, 'settings.json'),
+      '{\n  // a model from the repository\n  "prumergeVision.modelFolder": "../models/trojan",\n}\n',
+    );
     assert.equal(await modelFolderNamedIn([join(a, 'settings.json'), join(b, 'settings.json')]), '../models/trojan');
     assert.equal(await modelFolderNamedIn([join(a, 'settings.json'), join(dir, 'missing.json')]), undefined);
     const ws = join(dir, 'x.code-workspace');

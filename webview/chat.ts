@@ -30,7 +30,12 @@ const STAGE_LABELS: Record<AskStage, string> = {
 
 const vscode = vscodeApi<State, ChatRequest>();
 const md = new MarkdownIt({ html: false, linkify: true, breaks: true });
-const state: State = vscode.getState() ?? { answers: [], reduce: initialState<{ reduce?: string }>().reduce ?? 'prumerge', image: null, model: null };
+const state: State = vscode.getState() ?? {
+  answers: [],
+  reduce: initialState<{ reduce?: string }>().reduce ?? 'prumerge',
+  image: null,
+  model: null,
+};
 let busy = false;
 /** The question sent and not yet taken: kept in the box until the host starts answering it. */
 let sentQuestion: string | undefined;
@@ -47,12 +52,21 @@ const app = document.getElementById('app')!;
 const header = el('section', { class: 'image', 'aria-label': 'Attached image' });
 const notice = el('p', { class: 'notice', role: 'note' });
 const conversation = el('section', { class: 'conversation', 'aria-label': 'Conversation' });
-const question = el('vscode-text-area', { placeholder: 'Ask about the image (Enter to send, Shift+Enter for a new line)', rows: '3', resize: 'vertical', 'aria-label': 'Question' });
+const question = el('vscode-text-area', {
+  placeholder: 'Ask about the image (Enter to send, Shift+Enter for a new line)',
+  rows: '3',
+  resize: 'vertical',
+  'aria-label': 'Question',
+});
 const reduction = el('vscode-dropdown', { 'aria-label': 'Visual token reduction', title: 'How the 576 visual tokens are reduced' });
 for (const { value, label } of REDUCTION_CHOICES) reduction.append(el('vscode-option', { value }, label));
 const askButton = el('vscode-button', { 'aria-label': 'Ask' }, 'Ask');
 const stopButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'Stop generating', hidden: '' }, 'Stop');
-const compareButton = el('vscode-button', { appearance: 'secondary', title: 'Answer with all 576 visual tokens and with the chosen reduction, side by side' }, 'Compare');
+const compareButton = el(
+  'vscode-button',
+  { appearance: 'secondary', title: 'Answer with all 576 visual tokens and with the chosen reduction, side by side' },
+  'Compare',
+);
 const newChatButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'New chat' }, 'New chat');
 const footer = el('footer', {}, question, el('div', { class: 'controls' }, reduction, askButton, stopButton, compareButton, newChatButton));
 app.append(header, notice, conversation, footer);
@@ -66,12 +80,23 @@ function renderHeader(): void {
   if (state.image) {
     header.append(
       el('img', { src: state.image.src, alt: `Attached image ${state.image.name}`, class: 'thumbnail' }),
-      el('div', { class: 'image-name' }, state.image.name, state.image.pasted ? el('span', { class: 'pasted' }, ' (pasted; kept in the extension storage)') : ''),
+      el(
+        'div',
+        { class: 'image-name' },
+        state.image.name,
+        state.image.pasted ? el('span', { class: 'pasted' }, ' (pasted; kept in the extension storage)') : '',
+      ),
       linkButton('Show heatmap', () => vscode.post({ type: 'showHeatmap', reduce: state.reduce })),
     );
   } else {
     header.append(
-      el('p', {}, 'No image yet. Right-click an image in the Explorer and choose ', el('strong', {}, 'Ask About Image...'), ', drop one here (hold Shift), paste a screenshot, or '),
+      el(
+        'p',
+        {},
+        'No image yet. Right-click an image in the Explorer and choose ',
+        el('strong', {}, 'Ask About Image...'),
+        ', drop one here (hold Shift), paste a screenshot, or ',
+      ),
       linkButton('choose an image from the workspace', () => vscode.post({ type: 'pickImage' })),
     );
   }
@@ -90,7 +115,10 @@ function linkButton(label: string, onClick: () => void): HTMLElement {
 function statsText(s: AnswerStats): string {
   if (s.tokens === 0 && s.stopReason === 'cancelled') return 'stopped before the first word';
   const fewer = s.totalVisualTokens / s.visualTokens;
-  const tokens = s.reduce === 'none' ? `all ${s.totalVisualTokens} visual tokens` : `${s.visualTokens} of ${s.totalVisualTokens} visual tokens, ${fewer.toFixed(fewer >= 10 ? 0 : 1)}x fewer`;
+  const tokens =
+    s.reduce === 'none'
+      ? `all ${s.totalVisualTokens} visual tokens`
+      : `${s.visualTokens} of ${s.totalVisualTokens} visual tokens, ${fewer.toFixed(fewer >= 10 ? 0 : 1)}x fewer`;
   const stopped = s.stopReason === 'cancelled' ? ' · stopped' : s.stopReason === 'repetition' ? ' · stopped repeating itself' : '';
   return `${tokens} · first token ${Math.round(s.ttftMs)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.ep}${stopped}`;
 }
@@ -98,7 +126,9 @@ function statsText(s: AnswerStats): string {
 function renderAnswer(a: ChatAnswer): HTMLElement {
   const body = el('div', { class: 'answer-text' });
   body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
-  const parts: HTMLElement[] = a.reduce ? [el('div', { class: 'mode' }, REDUCTION_CHOICES.find((c) => c.value === a.reduce)?.label ?? a.reduce)] : [];
+  const parts: HTMLElement[] = a.reduce
+    ? [el('div', { class: 'mode' }, REDUCTION_CHOICES.find((c) => c.value === a.reduce)?.label ?? a.reduce)]
+    : [];
   if (a.note) parts.push(el('p', { class: 'note', role: 'note' }, a.note));
   parts.push(body);
   if (!a.done && !a.text && a.stage) parts.push(el('p', { class: 'stage', 'aria-live': 'polite' }, STAGE_LABELS[a.stage]));
@@ -191,7 +221,8 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       renderHeader();
       break;
     case 'answerStart':
-      if (sentQuestion === m.question && (question as unknown as { value: string }).value.trim() === m.question) (question as unknown as { value: string }).value = '';
+      if (sentQuestion === m.question && (question as unknown as { value: string }).value.trim() === m.question)
+        (question as unknown as { value: string }).value = '';
       sentQuestion = undefined;
       renderConversation();
       break;

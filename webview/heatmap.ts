@@ -21,7 +21,16 @@ const exportButton = el('vscode-button', { appearance: 'secondary' }, 'Export PN
 const summary = el('p', { class: 'summary', 'aria-live': 'polite' });
 const figure = el('div', { class: 'figure' });
 const detail = el('p', { class: 'detail', 'aria-live': 'polite' });
-const legend = el('div', { class: 'legend' }, 'CLS attention: low', el('span', { class: 'ramp' }), 'high', el('span', { class: 'key kept' }, 'kept'), el('span', { class: 'key spatial' }, 'spatial supplement'), el('span', { class: 'key merged' }, 'merged into the hovered patch'));
+const legend = el(
+  'div',
+  { class: 'legend' },
+  'CLS attention: low',
+  el('span', { class: 'ramp' }),
+  'high',
+  el('span', { class: 'key kept' }, 'kept'),
+  el('span', { class: 'key spatial' }, 'spatial supplement'),
+  el('span', { class: 'key merged' }, 'merged into the hovered patch'),
+);
 document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), summary, figure, legend, detail);
 
 function draw(imageSrc: string, name: string, r: InspectResult): void {
@@ -78,7 +87,10 @@ exportButton.addEventListener('click', () => vscode.post({ type: 'exportPng' }))
 window.addEventListener('message', (e: MessageEvent<HeatmapEvent>) => {
   const m = e.data;
   if (m.type === 'loading') {
-    summary.replaceChildren(el('vscode-progress-ring', { 'aria-label': 'Running the vision tower' }), ` Running the vision tower (${m.reduce})...`);
+    summary.replaceChildren(
+      el('vscode-progress-ring', { 'aria-label': 'Running the vision tower' }),
+      ` Running the vision tower (${m.reduce})...`,
+    );
   } else if (m.type === 'heatmap') {
     draw(m.imageSrc, m.name, m.inspection);
   } else if (m.type === 'error') {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests drive: Debian's chromium (for playwright-core) and
 # code-server 4.100.3 (VS Code 1.100 in the browser) into .e2e/, following
-# shared/notes/vscode-e2e.md. code-server's ripgrep dependency downloads rg at install time from
+# docs/vscode-e2e.md. code-server's ripgrep dependency downloads rg at install time from
 # a host that may be unreachable, so Debian's rg is packed where that installer looks first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -13,7 +13,15 @@ import { Template } from '@huggingface/jinja';
 import { isDiskFull, lackOfSpace } from '../common/diskSpace';
 import { formatBytes } from '../common/formatBytes';
 import { LLAVA_15_PREPROCESS, PreprocessConfig, preprocessConfigFromJson } from '../pipeline/preprocessConfig';
-import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestFile, ModelManifest, sha256File, WeightDtype } from '../pipeline/modelManifest';
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  ManifestFile,
+  ModelManifest,
+  sha256File,
+  WeightDtype,
+} from '../pipeline/modelManifest';
 import { makeDecoderGraph } from './decoderGraph';
 import { LlavaConfig, llavaConfigFromJson } from './llavaConfig';
 import { LLAVA_15_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from './llamaTokenizer';
@@ -157,7 +165,9 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
   } catch (e) {
     await rm(partial, { recursive: true, force: true });
     if (isDiskFull(e)) {
-      throw new BuildError(`the disk filled up while writing the model to ${out} (it needs more than ${formatBytes(plan.bytesAtLeast)}): free some space and build again; the unfinished folder was removed`);
+      throw new BuildError(
+        `the disk filled up while writing the model to ${out} (it needs more than ${formatBytes(plan.bytesAtLeast)}): free some space and build again; the unfinished folder was removed`,
+      );
     }
     throw e;
   }
@@ -176,7 +186,11 @@ function planReads(config: LlavaConfig, dtype: WeightDtype): ReadPlan {
   if (config.text.tieWordEmbeddings) plan.push(plan.find((p) => p.name === `${TEXT}.embed_tokens.weight`)!);
   const bytesTotal = plan.reduce((n, p) => n + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
   const tableBytes = 4 * config.text.vocabSize * config.text.hiddenSize;
-  return { tensorsTotal: plan.length, bytesTotal, bytesAtLeast: Math.round(tableBytes + (bytesTotal - tableBytes) * OUTPUT_PER_INPUT_BYTE[dtype]) };
+  return {
+    tensorsTotal: plan.length,
+    bytesTotal,
+    bytesAtLeast: Math.round(tableBytes + (bytesTotal - tableBytes) * OUTPUT_PER_INPUT_BYTE[dtype]),
+  };
 }
 
 /** Counts tensors and bytes as they are read, and reports them with the stage being built. */
@@ -220,7 +234,14 @@ class ProgressCounter {
 type GraphFiles = Record<'vision' | 'projector' | 'decoder', string>;
 
 /** vision.onnx, projector.onnx and decoder.onnx, each with its .data file. */
-async function writeGraphs(partial: string, config: LlavaConfig, weights: WeightSource, dtype: WeightDtype, source: string, progress: ProgressCounter): Promise<GraphFiles> {
+async function writeGraphs(
+  partial: string,
+  config: LlavaConfig,
+  weights: WeightSource,
+  dtype: WeightDtype,
+  source: string,
+  progress: ProgressCounter,
+): Promise<GraphFiles> {
   const graph = async (name: keyof GraphFiles, make: (ops: Ops) => Promise<void>): Promise<string> => {
     progress.enter(name);
     const file = `${name}.onnx`;
@@ -242,7 +263,13 @@ async function writeGraphs(partial: string, config: LlavaConfig, weights: Weight
 }
 
 /** embed_tokens.bin (raw float32) and the tokenizer files. */
-async function writeTables(partial: string, config: LlavaConfig, inputs: ModelInputs, weights: WeightSource, progress: ProgressCounter): Promise<void> {
+async function writeTables(
+  partial: string,
+  config: LlavaConfig,
+  inputs: ModelInputs,
+  weights: WeightSource,
+  progress: ProgressCounter,
+): Promise<void> {
   progress.enter('embeddings');
   const t = config.text;
   const table = await readWeight(weights, `${TEXT}.embed_tokens.weight`, [t.vocabSize, t.hiddenSize]);
@@ -314,7 +341,8 @@ function checkTokenizer(inputs: ModelInputs, config: LlavaConfig): Omit<ModelMan
   }
   const idOf = (key: string, fallback: string): number | undefined => {
     const v = inputs.tokenizerConfig[key];
-    const content = typeof v === 'string' ? v : typeof (v as { content?: unknown })?.content === 'string' ? (v as { content: string }).content : fallback;
+    const content =
+      typeof v === 'string' ? v : typeof (v as { content?: unknown })?.content === 'string' ? (v as { content: string }).content : fallback;
     return tokenizer.token_to_id(content);
   };
   const bos = idOf('bos_token', '<s>');
@@ -323,14 +351,21 @@ function checkTokenizer(inputs: ModelInputs, config: LlavaConfig): Omit<ModelMan
   const size = Object.keys((inputs.tokenizerJson as { model?: { vocab?: object } }).model?.vocab ?? {}).length;
   const largest = Math.max(size - 1, ...tokenizer.get_added_tokens_decoder().keys());
   if (largest >= config.text.vocabSize) {
-    throw new CheckpointError(`the tokenizer has token ids up to ${largest}, but the language model's vocab_size is ${config.text.vocabSize}`);
+    throw new CheckpointError(
+      `the tokenizer has token ids up to ${largest}, but the language model's vocab_size is ${config.text.vocabSize}`,
+    );
   }
   const image = tokenizer.token_to_id('<image>');
   if (image !== config.imageTokenIndex) {
-    throw new CheckpointError(`config.json says the image token is ${config.imageTokenIndex}, but the tokenizer's <image> is ${image ?? 'missing'}`);
+    throw new CheckpointError(
+      `config.json says the image token is ${config.imageTokenIndex}, but the tokenizer's <image> is ${image ?? 'missing'}`,
+    );
   }
   try {
-    new Template(inputs.chatTemplate).render({ messages: [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'hi' }] }], add_generation_prompt: true });
+    new Template(inputs.chatTemplate).render({
+      messages: [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'hi' }] }],
+      add_generation_prompt: true,
+    });
   } catch (e) {
     throw new CheckpointError(`the chat template cannot be rendered: ${(e as Error).message}`);
   }

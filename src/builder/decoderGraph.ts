@@ -60,13 +60,27 @@ interface Stream {
 }
 
 /** One decoder layer: norm, attention, norm, MLP; each block's output is left pending for the next norm to add. */
-async function makeLayer(ops: Ops, config: LlavaConfig, i: number, stream: Stream, shared: SharedInputs, format: LinearFormat): Promise<Stream> {
+async function makeLayer(
+  ops: Ops,
+  config: LlavaConfig,
+  i: number,
+  stream: Stream,
+  shared: SharedInputs,
+  format: LinearFormat,
+): Promise<Stream> {
   const t = config.text;
   const p = `${TEXT}.layers.${i}`;
   const node = `/model/layers.${i}`;
   const [x, residual] = await rmsNorm(ops, `${node}/input_layernorm`, `${p}.input_layernorm.weight`, stream, t.hiddenSize, t.rmsNormEps);
   const attn = await makeAttention(ops, config, i, x, shared, format);
-  const [x2, residual2] = await rmsNorm(ops, `${node}/post_attention_layernorm`, `${p}.post_attention_layernorm.weight`, { residual, pending: attn }, t.hiddenSize, t.rmsNormEps);
+  const [x2, residual2] = await rmsNorm(
+    ops,
+    `${node}/post_attention_layernorm`,
+    `${p}.post_attention_layernorm.weight`,
+    { residual, pending: attn },
+    t.hiddenSize,
+    t.rmsNormEps,
+  );
   return { residual: residual2, pending: await makeMlp(ops, config, i, x2, format) };
 }
 
@@ -75,7 +89,14 @@ async function makeLayer(ops: Ops, config: LlavaConfig, i: number, stream: Strea
  *   a, present = GroupQueryAttention(q, k, v, past; rotary on q and k at P..P+S-1)
  *   -> a Wo
  */
-async function makeAttention(ops: Ops, config: LlavaConfig, i: number, x: string, shared: SharedInputs, format: LinearFormat): Promise<string> {
+async function makeAttention(
+  ops: Ops,
+  config: LlavaConfig,
+  i: number,
+  x: string,
+  shared: SharedInputs,
+  format: LinearFormat,
+): Promise<string> {
   const { g } = ops;
   const t = config.text;
   const h = t.hiddenSize;
@@ -124,18 +145,34 @@ async function makeMlp(ops: Ops, config: LlavaConfig, i: number, x: string, form
  * (SkipSimplifiedLayerNormalization returns both the normalised value and the new residual).
  * Returns [normalised, residual].
  */
-async function rmsNorm(ops: Ops, node: string, weight: string, { residual, pending }: Stream, width: number, eps: number): Promise<[string, string]> {
+async function rmsNorm(
+  ops: Ops,
+  node: string,
+  weight: string,
+  { residual, pending }: Stream,
+  width: number,
+  eps: number,
+): Promise<[string, string]> {
   const { g } = ops;
   const gamma = await ops.tensor(weight, [width]);
   if (pending === undefined) {
-    const [y] = g.node('SimplifiedLayerNormalization', `${node}/SimplifiedLayerNorm`, [residual, gamma], { axis: attr.i(-1), epsilon: attr.f(eps) });
+    const [y] = g.node('SimplifiedLayerNormalization', `${node}/SimplifiedLayerNorm`, [residual, gamma], {
+      axis: attr.i(-1),
+      epsilon: attr.f(eps),
+    });
     return [y!, residual];
   }
   const name = `${node}/SkipSimplifiedLayerNorm`;
-  const [y, , , sum] = g.node('SkipSimplifiedLayerNormalization', name, [pending, residual, gamma], { epsilon: attr.f(eps) }, {
-    domain: MS_DOMAIN,
-    outputs: [`${name}/output_0`, '', '', `${name}/output_3`],
-  });
+  const [y, , , sum] = g.node(
+    'SkipSimplifiedLayerNormalization',
+    name,
+    [pending, residual, gamma],
+    { epsilon: attr.f(eps) },
+    {
+      domain: MS_DOMAIN,
+      outputs: [`${name}/output_0`, '', '', `${name}/output_3`],
+    },
+  );
   return [y!, sum!];
 }
 

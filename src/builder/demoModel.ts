@@ -37,7 +37,12 @@ export async function makeDemoModel(out: string): Promise<ModelManifest> {
         size: { shortest_edge: 336 },
       }),
     );
-    return await buildFromCheckpoint(checkpoint, { out, dtype: 'fp32', name: 'PruMerge Vision demo (random weights)', randomWeights: true });
+    return await buildFromCheckpoint(checkpoint, {
+      out,
+      dtype: 'fp32',
+      name: 'PruMerge Vision demo (random weights)',
+      randomWeights: true,
+    });
   } finally {
     rmSync(checkpoint, { recursive: true, force: true });
   }

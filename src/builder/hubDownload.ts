@@ -50,7 +50,9 @@ export class DownloadError extends UserError {
 
 /** What a LLaVA build needs; weights in other formats (.bin, .pt) and the rest are skipped. */
 export function isNeeded(file: string): boolean {
-  return /^(model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|config\.json|generation_config\.json|preprocessor_config\.json|processor_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|chat_template\.(json|jinja))$/.test(file);
+  return /^(model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|config\.json|generation_config\.json|preprocessor_config\.json|processor_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|chat_template\.(json|jinja))$/.test(
+    file,
+  );
 }
 
 export function defaultHubCache(): string {
@@ -76,29 +78,17 @@ export async function downloadCheckpoint(repo: string, options: HubDownloadOptio
   const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
   const root = join(options.cacheDir ?? defaultHubCache(), `models--${repo.replace('/', '--')}`);
 
-  const info = await getJson(`${endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`, headers, options.signal);
-  const commit = typeof info['sha'] === 'string' ? info['sha'] : undefined;
-  const siblings = Array.isArray(info['siblings']) ? (info['siblings'] as { rfilename?: unknown }[]) : [];
-  if (!commit || !/^[0-9a-f]{40}$/.test(commit)) throw new DownloadError(`${endpoint} gave no commit for ${repo}@${revision}`);
-  if (!siblings.some((s) => typeof s.rfilename === 'string' && /\.safetensors$/.test(s.rfilename))) {
-    throw new DownloadError(`${repo} has no safetensors weights; PruMerge Vision builds from safetensors checkpoints only`);
-  }
-  const files: RemoteFile[] = [];
-  try {
-    for await (const entry of listFiles({ repo, revision: commit, hubUrl: endpoint, recursive: true, ...(options.token ? { accessToken: options.token } : {}) })) {
-      if (entry.type !== 'file' || !isNeeded(entry.path)) continue;
-      const etag = entry.lfs?.oid ?? entry.oid;
-      if (!etag || !/^[\w-]+$/.test(etag)) throw new DownloadError(`${entry.path}: the hub gave no object id`);
-      files.push({ path: entry.path, size: entry.lfs?.size ?? entry.size, etag, sha256: entry.lfs?.oid, url: `${endpoint}/${repo}/resolve/${commit}/${entry.path}` });
-    }
-  } catch (e) {
-    throw e instanceof DownloadError ? e : new DownloadError(`cannot list the files of ${repo}: ${(e as Error).message}`);
-  }
+  const { commit, files } = await neededFiles(repo, revision, endpoint, headers, options);
   const total = files.reduce((n, f) => n + f.size, 0);
   let done = 0;
   const started = Date.now();
   const report = (file: string, extra: number): void =>
-    options.onProgress?.({ file, bytes: done + extra, total, bytesPerSecond: (done + extra) / Math.max((Date.now() - started) / 1000, 1e-3) });
+    options.onProgress?.({
+      file,
+      bytes: done + extra,
+      total,
+      bytesPerSecond: (done + extra) / Math.max((Date.now() - started) / 1000, 1e-3),
+    });
 
   // what is not in the cache yet, and how many bytes of it are still to come
   const toFetch = new Set<RemoteFile>();
@@ -124,22 +114,73 @@ export async function downloadCheckpoint(repo: string, options: HubDownloadOptio
     await mkdir(join(root, 'refs'), { recursive: true });
     await writeFile(join(root, 'refs', revision), commit);
   } catch (e) {
-    if (isDiskFull(e)) throw new DownloadError(`the disk filled up while writing to ${root}: free some space, then try again; what was fetched is kept and resumes`);
+    if (isDiskFull(e))
+      throw new DownloadError(
+        `the disk filled up while writing to ${root}: free some space, then try again; what was fetched is kept and resumes`,
+      );
     throw e;
   }
   return snapshot;
 }
 
+/** The commit `revision` names, and the files of it a build needs. */
+async function neededFiles(
+  repo: string,
+  revision: string,
+  endpoint: string,
+  headers: Record<string, string>,
+  options: HubDownloadOptions,
+): Promise<{ commit: string; files: RemoteFile[] }> {
+  const info = await getJson(`${endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`, headers, options.signal);
+  const commit = typeof info['sha'] === 'string' ? info['sha'] : undefined;
+  const siblings = Array.isArray(info['siblings']) ? (info['siblings'] as { rfilename?: unknown }[]) : [];
+  if (!commit || !/^[0-9a-f]{40}$/.test(commit)) throw new DownloadError(`${endpoint} gave no commit for ${repo}@${revision}`);
+  if (!siblings.some((s) => typeof s.rfilename === 'string' && /\.safetensors$/.test(s.rfilename))) {
+    throw new DownloadError(`${repo} has no safetensors weights; PruMerge Vision builds from safetensors checkpoints only`);
+  }
+  const files: RemoteFile[] = [];
+  try {
+    for await (const entry of listFiles({
+      repo,
+      revision: commit,
+      hubUrl: endpoint,
+      recursive: true,
+      ...(options.token ? { accessToken: options.token } : {}),
+    })) {
+      if (entry.type !== 'file' || !isNeeded(entry.path)) continue;
+      const etag = entry.lfs?.oid ?? entry.oid;
+      if (!etag || !/^[\w-]+$/.test(etag)) throw new DownloadError(`${entry.path}: the hub gave no object id`);
+      files.push({
+        path: entry.path,
+        size: entry.lfs?.size ?? entry.size,
+        etag,
+        sha256: entry.lfs?.oid,
+        url: `${endpoint}/${repo}/resolve/${commit}/${entry.path}`,
+      });
+    }
+  } catch (e) {
+    throw e instanceof DownloadError ? e : new DownloadError(`cannot list the files of ${repo}: ${(e as Error).message}`);
+  }
+  return { commit, files };
+}
+
 async function getJson(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Record<string, unknown>> {
   const r = await request(url, { headers, signal });
-  if (r.status === 401 || r.status === 403) throw new DownloadError(`${url} needs access: accept the model's terms on the hub and set a token`);
+  if (r.status === 401 || r.status === 403)
+    throw new DownloadError(`${url} needs access: accept the model's terms on the hub and set a token`);
   if (r.status === 404) throw new DownloadError(`no such model or revision: ${url}`);
   if (!r.ok) throw new DownloadError(`${url} answered ${r.status} ${r.statusText}`);
   return (await r.json()) as Record<string, unknown>;
 }
 
 /** Downloads into <blob>.incomplete (resuming it), checks it, renames it into place. */
-async function fetchBlob(f: RemoteFile, blob: string, headers: Record<string, string>, signal: AbortSignal | undefined, progress: (bytes: number) => void): Promise<void> {
+async function fetchBlob(
+  f: RemoteFile,
+  blob: string,
+  headers: Record<string, string>,
+  signal: AbortSignal | undefined,
+  progress: (bytes: number) => void,
+): Promise<void> {
   await mkdir(dirname(blob), { recursive: true });
   const partial = `${blob}.incomplete`;
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -173,11 +214,16 @@ async function fetchBlob(f: RemoteFile, blob: string, headers: Record<string, st
         broke = e;
       }
       out.end();
-      const writeError: unknown = await finished(out).then(() => undefined, (e: unknown) => e);
+      const writeError: unknown = await finished(out).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       if (writeError !== undefined || isDiskFull(broke)) throw diskError(writeError ?? broke, f.path, partial);
       if (broke !== undefined) {
         if (signal?.aborted) throw new DownloadError(`cancelled; ${f.path} is kept at ${have} of ${f.size} bytes and resumes next time`);
-        throw new DownloadError(`${f.path}: the transfer broke off at ${have} of ${f.size} bytes (${(broke as Error).message}); try again to resume`);
+        throw new DownloadError(
+          `${f.path}: the transfer broke off at ${have} of ${f.size} bytes (${(broke as Error).message}); try again to resume`,
+        );
       }
     }
     if (have !== f.size) throw new DownloadError(`${f.path}: got ${have} of ${f.size} bytes; try again to resume`);
@@ -191,7 +237,10 @@ async function fetchBlob(f: RemoteFile, blob: string, headers: Record<string, st
 }
 
 function diskError(err: unknown, path: string, partial: string): DownloadError {
-  if (isDiskFull(err)) return new DownloadError(`the disk filled up while writing ${path} (${dirname(partial)}): free some space, then try again; the part already fetched is kept and resumes`);
+  if (isDiskFull(err))
+    return new DownloadError(
+      `the disk filled up while writing ${path} (${dirname(partial)}): free some space, then try again; the part already fetched is kept and resumes`,
+    );
   return new DownloadError(`cannot write ${partial}: ${(err as Error).message}`);
 }
 
@@ -220,6 +269,8 @@ function request(url: string, init: RequestInit): Promise<Response> {
   return fetch(url, init).catch((e: unknown) => {
     if (init.signal?.aborted) throw new DownloadError('cancelled');
     const cause = (e as { cause?: { code?: string } }).cause?.code;
-    throw new DownloadError(`cannot reach ${new URL(url).origin}${cause ? ` (${cause})` : ''}: check the network or the hub endpoint setting`);
+    throw new DownloadError(
+      `cannot reach ${new URL(url).origin}${cause ? ` (${cause})` : ''}: check the network or the hub endpoint setting`,
+    );
   });
 }

@@ -55,11 +55,15 @@ export function llavaConfigFromJson(json: unknown): LlavaConfig {
   const v = isObject(json['vision_config']) ? json['vision_config'] : {};
   const t = isObject(json['text_config']) ? json['text_config'] : {};
   if (v['model_type'] !== undefined && v['model_type'] !== 'clip_vision_model') {
-    throw new CheckpointError(`unsupported vision tower ${JSON.stringify(v['model_type'])}: PruMerge needs a CLIP vision tower (clip_vision_model)`);
+    throw new CheckpointError(
+      `unsupported vision tower ${JSON.stringify(v['model_type'])}: PruMerge needs a CLIP vision tower (clip_vision_model)`,
+    );
   }
   const textType = t['model_type'] ?? 'llama';
   if (textType !== 'llama') {
-    throw new CheckpointError(`unsupported language model ${JSON.stringify(textType)}: LLaMA-family text models (model_type "llama") are supported`);
+    throw new CheckpointError(
+      `unsupported language model ${JSON.stringify(textType)}: LLaMA-family text models (model_type "llama") are supported`,
+    );
   }
 
   const vision: VisionConfig = {
@@ -101,17 +105,24 @@ export function llavaConfigFromJson(json: unknown): LlavaConfig {
 
 function checkConsistency(c: LlavaConfig, t: Json): void {
   const { vision: v, text } = c;
-  if (v.hiddenSize % v.numHeads !== 0) throw new CheckpointError(`vision_config: hidden_size ${v.hiddenSize} is not a multiple of num_attention_heads ${v.numHeads}`);
-  if (v.imageSize % v.patchSize !== 0) throw new CheckpointError(`vision_config: image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
+  if (v.hiddenSize % v.numHeads !== 0)
+    throw new CheckpointError(`vision_config: hidden_size ${v.hiddenSize} is not a multiple of num_attention_heads ${v.numHeads}`);
+  if (v.imageSize % v.patchSize !== 0)
+    throw new CheckpointError(`vision_config: image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
   if (text.numHeads % text.numKvHeads !== 0) {
-    throw new CheckpointError(`text_config: num_attention_heads ${text.numHeads} is not a multiple of num_key_value_heads ${text.numKvHeads}`);
+    throw new CheckpointError(
+      `text_config: num_attention_heads ${text.numHeads} is not a multiple of num_key_value_heads ${text.numKvHeads}`,
+    );
   }
   // onnxruntime's GroupQueryAttention kernel takes head sizes in multiples of 16 (LLaMA's is 128)
-  if (text.headDim % 16 !== 0) throw new CheckpointError(`text_config: head_dim ${text.headDim} is not supported: it must be a multiple of 16`);
+  if (text.headDim % 16 !== 0)
+    throw new CheckpointError(`text_config: head_dim ${text.headDim} is not supported: it must be a multiple of 16`);
   // PruMerge reads q / k of the layer that consumes the feature layer, so that layer must exist
   const consumer = v.numLayers + 1 + c.visionFeatureLayer;
   if (c.visionFeatureLayer >= -1 || consumer < 0) {
-    throw new CheckpointError(`vision_feature_layer ${c.visionFeatureLayer} is not supported: PruMerge needs a feature layer from -${v.numLayers} to -2`);
+    throw new CheckpointError(
+      `vision_feature_layer ${c.visionFeatureLayer} is not supported: PruMerge needs a feature layer from -${v.numLayers} to -2`,
+    );
   }
   const scaling = t['rope_scaling'];
   if (scaling !== undefined && scaling !== null) {
@@ -137,13 +148,15 @@ function num(obj: Json, key: string, fallback: number, where: string): number {
 
 function int(obj: Json, key: string, fallback: number, where: string): number {
   const v = num(obj, key, fallback, where);
-  if (!Number.isSafeInteger(v)) throw new CheckpointError(`config.json: ${where ? `${where}.` : ''}${key} must be a whole number, got ${v}`);
+  if (!Number.isSafeInteger(v))
+    throw new CheckpointError(`config.json: ${where ? `${where}.` : ''}${key} must be a whole number, got ${v}`);
   return v;
 }
 
 function intAllowNegative(obj: Json, key: string, fallback: number): number {
   const v = obj[key] ?? fallback;
-  if (!Number.isSafeInteger(v)) throw new CheckpointError(`config.json: ${key} must be a whole number (lists of layers are not supported), got ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(v))
+    throw new CheckpointError(`config.json: ${key} must be a whole number (lists of layers are not supported), got ${JSON.stringify(v)}`);
   return v as number;
 }
 

@@ -76,15 +76,26 @@ export class Ops {
       const b = this.g.initializer(`${prefix}.weight.int4`, q.packed, [outFeatures, q.blocks, INT4_BLOCK_SIZE / 2], DataType.UINT8);
       const scales = this.g.initializer(`${prefix}.weight.scales`, q.scales, [outFeatures * q.blocks], DataType.FLOAT);
       const zp = this.g.initializer(`${prefix}.weight.zero_points`, q.zeroPoints, [q.zeroPoints.length], DataType.UINT8);
-      [y] = this.g.node('MatMulNBits', `${node}/MatMulNBits`, [x, b, scales, zp], {
-        K: attr.i(inFeatures),
-        N: attr.i(outFeatures),
-        bits: attr.i(4),
-        block_size: attr.i(INT4_BLOCK_SIZE),
-        accuracy_level: attr.i(4), // int8 activations: ~3.5x faster decode on CPU (onnxruntime-node note)
-      }, { domain: MS_DOMAIN }) as [string];
+      [y] = this.g.node(
+        'MatMulNBits',
+        `${node}/MatMulNBits`,
+        [x, b, scales, zp],
+        {
+          K: attr.i(inFeatures),
+          N: attr.i(outFeatures),
+          bits: attr.i(4),
+          block_size: attr.i(INT4_BLOCK_SIZE),
+          accuracy_level: attr.i(4), // int8 activations: ~3.5x faster decode on CPU (onnxruntime-node note)
+        },
+        { domain: MS_DOMAIN },
+      ) as [string];
     } else {
-      const t = this.g.initializer(`${prefix}.weight.T`, this.floats(transpose(w, outFeatures, inFeatures)), [inFeatures, outFeatures], this.floatType);
+      const t = this.g.initializer(
+        `${prefix}.weight.T`,
+        this.floats(transpose(w, outFeatures, inFeatures)),
+        [inFeatures, outFeatures],
+        this.floatType,
+      );
       [y] = this.g.node('MatMul', `${node}/MatMul`, [x, t]) as [string];
     }
     if (!options.bias) return y;

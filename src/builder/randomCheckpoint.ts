@@ -21,7 +21,11 @@ export interface RandomCheckpointOptions {
   readonly shards?: number;
 }
 
-export async function writeRandomCheckpoint(dir: string, configJson: Record<string, unknown>, options: RandomCheckpointOptions): Promise<void> {
+export async function writeRandomCheckpoint(
+  dir: string,
+  configJson: Record<string, unknown>,
+  options: RandomCheckpointOptions,
+): Promise<void> {
   const config = llavaConfigFromJson(configJson);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'config.json'), `${JSON.stringify(configJson, null, 2)}\n`);
@@ -45,5 +49,8 @@ export async function writeRandomCheckpoint(dir: string, configJson: Record<stri
     await writeSafetensors(join(dir, file), part, options.dtype);
   }
   const totalSize = tensors.reduce((n, t) => n + t.data.length * (options.dtype === 'F32' || !options.dtype ? 4 : 2), 0);
-  await writeFile(join(dir, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2)}\n`);
+  await writeFile(
+    join(dir, 'model.safetensors.index.json'),
+    `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2)}\n`,
+  );
 }

@@ -50,7 +50,9 @@ export async function readSafetensorsHeader(file: string): Promise<TensorEntry[]
     await handle.read(lenBuf, 0, 8, 0);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
     if (headerLen < 2 || headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
-      throw new CheckpointError(`${where}: header length ${headerLen} does not fit a ${size}-byte file; the file is truncated or not safetensors`);
+      throw new CheckpointError(
+        `${where}: header length ${headerLen} does not fit a ${size}-byte file; the file is truncated or not safetensors`,
+      );
     }
     const headerBuf = Buffer.alloc(headerLen);
     await handle.read(headerBuf, 0, headerLen, 8);
@@ -95,7 +97,8 @@ function checkEntry(name: string, raw: unknown, where: string, file: string, dat
   const [b, e] = offsets as [number, number];
   const elements = (shape as number[]).reduce((p, d) => p * d, 1);
   const expected = elements * BYTES[dtype as StoredDtype];
-  if (e < b || e - b !== expected) throw bad(`data_offsets [${b}, ${e}] hold ${e - b} bytes, but ${dtype} ${JSON.stringify(shape)} needs ${expected}`);
+  if (e < b || e - b !== expected)
+    throw bad(`data_offsets [${b}, ${e}] hold ${e - b} bytes, but ${dtype} ${JSON.stringify(shape)} needs ${expected}`);
   if (e > dataLen) throw bad(`data_offsets end at ${e}, past the end of the data (${dataLen} bytes): the file is truncated`);
   return { name, dtype: dtype as StoredDtype, shape: shape as number[], file, begin: dataStart + b, end: dataStart + e };
 }
@@ -119,7 +122,9 @@ export class SafetensorsCheckpoint {
     } else if (await exists(single)) {
       files = [single];
     } else {
-      throw new CheckpointError(`${dir} has neither model.safetensors nor model.safetensors.index.json (PyTorch .bin checkpoints are not supported: convert them to safetensors)`);
+      throw new CheckpointError(
+        `${dir} has neither model.safetensors nor model.safetensors.index.json (PyTorch .bin checkpoints are not supported: convert them to safetensors)`,
+      );
     }
     const entries = new Map<string, TensorEntry>();
     for (const file of files) {
@@ -196,7 +201,8 @@ async function shardFiles(root: string, index: string): Promise<string[]> {
   for (const shard of Object.values(map as Record<string, unknown>)) {
     if (typeof shard !== 'string') throw new CheckpointError('model.safetensors.index.json: weight_map values must be file names');
     const path = resolve(root, shard);
-    if (!path.startsWith(root + sep)) throw new CheckpointError(`model.safetensors.index.json points outside the checkpoint folder: ${shard}`);
+    if (!path.startsWith(root + sep))
+      throw new CheckpointError(`model.safetensors.index.json points outside the checkpoint folder: ${shard}`);
     files.add(path);
   }
   for (const f of files) {

@@ -19,26 +19,59 @@ function llava(vision: ConfigJson, text: ConfigJson, extra: ConfigJson = {}): Co
   };
 }
 
-const CLIP_L_336 = { hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_attention_heads: 16, image_size: 336, patch_size: 14 };
+const CLIP_L_336 = {
+  hidden_size: 1024,
+  intermediate_size: 4096,
+  num_hidden_layers: 24,
+  num_attention_heads: 16,
+  image_size: 336,
+  patch_size: 14,
+};
 
 export const SHAPES: Record<string, ConfigJson> = {
   'llava-1.5-7b': llava(CLIP_L_336, {
-    hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 32,
-    vocab_size: 32064, max_position_embeddings: 4096,
+    hidden_size: 4096,
+    intermediate_size: 11008,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    num_key_value_heads: 32,
+    vocab_size: 32064,
+    max_position_embeddings: 4096,
   }),
   'llava-1.5-13b': llava(CLIP_L_336, {
-    hidden_size: 5120, intermediate_size: 13824, num_hidden_layers: 40, num_attention_heads: 40, num_key_value_heads: 40,
-    vocab_size: 32064, max_position_embeddings: 4096,
+    hidden_size: 5120,
+    intermediate_size: 13824,
+    num_hidden_layers: 40,
+    num_attention_heads: 40,
+    num_key_value_heads: 40,
+    vocab_size: 32064,
+    max_position_embeddings: 4096,
   }),
   /** The demo model: CLIP's full 24 x 24 grid at 336 px, everything else small. */
   demo: llava(
     { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 4, num_attention_heads: 4, image_size: 336, patch_size: 14 },
-    { hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 32064, max_position_embeddings: 2048 },
+    {
+      hidden_size: 64,
+      intermediate_size: 172,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      vocab_size: 32064,
+      max_position_embeddings: 2048,
+    },
   ),
   /** For tests: a 4 x 4 grid, GQA (4 query heads share 2 key / value heads), LLaMA's vocabulary. */
   tiny: llava(
     { hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 4, image_size: 56, patch_size: 14 },
-    { hidden_size: 64, intermediate_size: 80, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 32064, max_position_embeddings: 256 },
+    {
+      hidden_size: 64,
+      intermediate_size: 80,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      vocab_size: 32064,
+      max_position_embeddings: 256,
+    },
   ),
 };
 

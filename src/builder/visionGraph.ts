@@ -71,7 +71,13 @@ async function makeEncoderLayer(ops: Ops, config: LlavaConfig, i: number, h: str
   const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true });
   const vv = await ops.makeLinear(`${node}/attn/v_proj`, `${p}.self_attn.v_proj`, x, c, c, { bias: true });
   // scale defaults to 1 / sqrt(head_dim), as in CLIPAttention; no mask: every token sees every token
-  const [attn] = g.node('MultiHeadAttention', `${node}/attn/MultiHeadAttention`, [q, k, vv], { num_heads: attr.i(v.numHeads) }, { domain: 'com.microsoft' });
+  const [attn] = g.node(
+    'MultiHeadAttention',
+    `${node}/attn/MultiHeadAttention`,
+    [q, k, vv],
+    { num_heads: attr.i(v.numHeads) },
+    { domain: 'com.microsoft' },
+  );
   const o = await ops.makeLinear(`${node}/attn/out_proj`, `${p}.self_attn.out_proj`, attn!, c, c, { bias: true });
   const [h1] = g.node('Add', `${node}/attn/residual/Add`, [h, o]);
   const x2 = await ops.makeLayerNorm(`${node}/layer_norm2`, `${p}.layer_norm2`, h1!, c, v.layerNormEps);

@@ -51,7 +51,10 @@ export function llavaTensors(config: LlavaConfig): TensorSpec[] {
     specs.push(...linear(`${p}.mlp.fc2`, v.intermediateSize, c, true), ...layerNorm(`${p}.layer_norm2`, c));
   }
   specs.push(...layerNorm(`${VISION}.post_layernorm`, c));
-  specs.push(...linear(`${PROJECTOR}.linear_1`, c, t.hiddenSize, true), ...linear(`${PROJECTOR}.linear_2`, t.hiddenSize, t.hiddenSize, true));
+  specs.push(
+    ...linear(`${PROJECTOR}.linear_1`, c, t.hiddenSize, true),
+    ...linear(`${PROJECTOR}.linear_2`, t.hiddenSize, t.hiddenSize, true),
+  );
 
   const h = t.hiddenSize;
   const q = t.numHeads * t.headDim;
@@ -63,7 +66,10 @@ export function llavaTensors(config: LlavaConfig): TensorSpec[] {
     specs.push(...linear(`${p}.self_attn.v_proj`, h, kv, false), ...linear(`${p}.self_attn.o_proj`, q, h, false));
     specs.push(...linear(`${p}.mlp.gate_proj`, h, t.intermediateSize, false), ...linear(`${p}.mlp.up_proj`, h, t.intermediateSize, false));
     specs.push(...linear(`${p}.mlp.down_proj`, t.intermediateSize, h, false));
-    specs.push({ name: `${p}.input_layernorm.weight`, shape: [h], init: 'norm' }, { name: `${p}.post_attention_layernorm.weight`, shape: [h], init: 'norm' });
+    specs.push(
+      { name: `${p}.input_layernorm.weight`, shape: [h], init: 'norm' },
+      { name: `${p}.post_attention_layernorm.weight`, shape: [h], init: 'norm' },
+    );
   }
   specs.push({ name: `${TEXT}.norm.weight`, shape: [h], init: 'norm' });
   if (!t.tieWordEmbeddings) specs.push({ name: LM_HEAD, shape: [t.vocabSize, h], init: 'weight' });
@@ -186,8 +192,7 @@ export function syntheticTensor(spec: TensorSpec, seed: number, weightStd = 0.02
   const size = spec.shape.reduce((a, b) => a * b, 1);
   const rng = new SeededRandom((seed ^ hashName(spec.name)) >>> 0);
   const width = spec.shape[spec.shape.length - 1] ?? 1;
-  const [centre, std] =
-    spec.init === 'norm' ? [1, 0.1] : spec.init === 'embedding' ? [0, 1 / Math.sqrt(width)] : [0, weightStd];
+  const [centre, std] = spec.init === 'norm' ? [1, 0.1] : spec.init === 'embedding' ? [0, 1 / Math.sqrt(width)] : [0, weightStd];
   const half = std * Math.sqrt(3); // uniform on [-half, half] has this std
   const out = new Float32Array(size);
   for (let i = 0; i < size; i++) out[i] = centre + (2 * rng.uniform() - 1) * half;

@@ -50,7 +50,10 @@ export async function runAsk(args: string[]): Promise<void> {
     for (const [i, q] of [question, ...values['follow-up']].entries()) {
       if (!values.json && i > 0) await writeOut(`\n> ${q}\n`);
       const stream = values.json ? undefined : (delta: string): void => void process.stdout.write(delta);
-      const r = await engine.ask({ image, question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 }, { onText: stream });
+      const r = await engine.ask(
+        { image, question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 },
+        { onText: stream },
+      );
       results.push(r);
       if (!values.json) {
         await writeOut('\n');
@@ -59,8 +62,20 @@ export async function runAsk(args: string[]): Promise<void> {
     }
     if (engine.manifest.randomWeights) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
     if (values.json) {
-      const json = (r: AskResult): unknown => ({ answer: r.answer, inputIds: r.inputIds, tokens: r.tokens, visual: r.visual, timings: r.timings, ep: r.ep, stopReason: r.stopReason, promptTokens: r.promptTokens, reusedTokens: r.reusedTokens });
-      await writeOut(`${JSON.stringify(results.length === 1 ? json(results[0]!) : { ...(json(results[0]!) as object), followUps: results.slice(1).map(json) })}\n`);
+      const json = (r: AskResult): unknown => ({
+        answer: r.answer,
+        inputIds: r.inputIds,
+        tokens: r.tokens,
+        visual: r.visual,
+        timings: r.timings,
+        ep: r.ep,
+        stopReason: r.stopReason,
+        promptTokens: r.promptTokens,
+        reusedTokens: r.reusedTokens,
+      });
+      await writeOut(
+        `${JSON.stringify(results.length === 1 ? json(results[0]!) : { ...(json(results[0]!) as object), followUps: results.slice(1).map(json) })}\n`,
+      );
     }
   } finally {
     await engine.dispose();

@@ -67,7 +67,8 @@ export async function runBench(args: string[]): Promise<void> {
     if (engine.manifest.randomWeights && !values.json) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
     for (const mode of BENCH_MODES) {
       runs[mode] = await benchMode(engine, image, mode, reps, tokens);
-      if (!values.json) process.stderr.write(`${mode}: ${runs[mode]!.visualTokens} visual tokens, first token ${runs[mode]!.ttftMs.toFixed(0)} ms\n`);
+      if (!values.json)
+        process.stderr.write(`${mode}: ${runs[mode]!.visualTokens} visual tokens, first token ${runs[mode]!.ttftMs.toFixed(0)} ms\n`);
     }
   } finally {
     await engine.dispose();
@@ -86,7 +87,9 @@ export async function runBench(args: string[]): Promise<void> {
     await writeOut(`${JSON.stringify(report)}\n`);
     return;
   }
-  await writeOut(`${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep})`, reps, tokens, runs, ratio).join('\n')}\n`);
+  await writeOut(
+    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep})`, reps, tokens, runs, ratio).join('\n')}\n`,
+  );
 }
 
 /** One warm-up, then `reps` answers of exactly `tokens` tokens in a new conversation each; medians. */
@@ -139,7 +142,8 @@ async function syntheticModel(shape: string, dtype: string): Promise<string> {
     await buildSynthetic(shape, 0, {
       out: dir,
       dtype: dtype as WeightDtype,
-      onProgress: (p) => bar.update(p.bytesRead / Math.max(p.bytesTotal, 1), `${p.stage}: ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`),
+      onProgress: (p) =>
+        bar.update(p.bytesRead / Math.max(p.bytesTotal, 1), `${p.stage}: ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`),
     });
   } finally {
     bar.done();

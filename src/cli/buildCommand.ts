@@ -39,7 +39,11 @@ export async function runBuild(args: string[]): Promise<void> {
 }
 
 export async function runSynth(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, strict: true, options: { ...OPTIONS, shape: { type: 'string' }, seed: { type: 'string', default: '0' } } });
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: { ...OPTIONS, shape: { type: 'string' }, seed: { type: 'string', default: '0' } },
+  });
   if (!values.shape) throw new CliError(`--shape NAME is required: one of ${Object.keys(SHAPES).join(', ')}`);
   if (!SHAPES[values.shape]) throw new CliError(`unknown shape "${values.shape}": one of ${Object.keys(SHAPES).join(', ')}`);
   const seed = wholeNumber(values.seed, '--seed', 0, 2 ** 32 - 1);
@@ -49,14 +53,21 @@ export async function runSynth(args: string[]): Promise<void> {
 
 function buildOptions(values: { out?: string; dtype: string; json: boolean }): { build: BuildOptions; json: boolean; bar: ProgressBar } {
   if (!values.out) throw new CliError('--out MODEL_DIR is required (where the model folder goes)');
-  if (!DTYPES.includes(values.dtype as WeightDtype)) throw new CliError(`--dtype must be one of ${DTYPES.join(', ')}, got "${values.dtype}"`);
+  if (!DTYPES.includes(values.dtype as WeightDtype))
+    throw new CliError(`--dtype must be one of ${DTYPES.join(', ')}, got "${values.dtype}"`);
   const bar = new ProgressBar();
   const onProgress = (p: BuildProgress): void =>
-    bar.update(p.bytesRead / Math.max(p.bytesTotal, 1), `${p.stage}: ${p.tensorsRead}/${p.tensorsTotal} tensors, ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`);
+    bar.update(
+      p.bytesRead / Math.max(p.bytesTotal, 1),
+      `${p.stage}: ${p.tensorsRead}/${p.tensorsTotal} tensors, ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`,
+    );
   return { build: { out: values.out, dtype: values.dtype as WeightDtype, onProgress }, json: values.json, bar };
 }
 
-async function report(build: () => Promise<ModelManifest>, options: { build: BuildOptions; json: boolean; bar: ProgressBar }): Promise<void> {
+async function report(
+  build: () => Promise<ModelManifest>,
+  options: { build: BuildOptions; json: boolean; bar: ProgressBar },
+): Promise<void> {
   const started = Date.now();
   let manifest: ModelManifest;
   try {
@@ -68,7 +79,9 @@ async function report(build: () => Promise<ModelManifest>, options: { build: Bui
   const bytes = Object.values(manifest.files).reduce((n, f) => n + f.bytes, 0);
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   if (options.json) {
-    await writeOut(`${JSON.stringify({ out: options.build.out, name: manifest.name, dtype: manifest.dtype, bytes, seconds, peakRssMb, files: manifest.files })}\n`);
+    await writeOut(
+      `${JSON.stringify({ out: options.build.out, name: manifest.name, dtype: manifest.dtype, bytes, seconds, peakRssMb, files: manifest.files })}\n`,
+    );
     return;
   }
   await writeOut(

@@ -23,7 +23,12 @@ export async function runInspect(args: string[]): Promise<void> {
     args,
     strict: true,
     allowPositionals: true,
-    options: { ...MODEL_OPTIONS, reduce: { type: 'string', default: 'prumerge' }, out: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      ...MODEL_OPTIONS,
+      reduce: { type: 'string', default: 'prumerge' },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
   });
   if (positionals.length !== 1) throw new CliError('give one IMAGE to inspect (see prumerge inspect --help)');
   const image = positionals[0]!;

@@ -66,7 +66,9 @@ function isUserError(e: unknown): boolean {
   return (
     e instanceof UserError ||
     // node:util parseArgs: unknown option, missing value, unexpected argument
-    (e instanceof TypeError && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS'))
+    (e instanceof TypeError &&
+      typeof (e as NodeJS.ErrnoException).code === 'string' &&
+      (e as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS'))
   );
 }
 

@@ -27,4 +27,5 @@ export function executionProvider(ep: string): ExecutionProviderSetting {
 }
 
 /** Said on stderr whenever a model of random weights answers. */
-export const RANDOM_WEIGHTS_NOTICE = 'note: this model has random weights (the demo model or `prumerge synth`): its answers are meaningless';
+export const RANDOM_WEIGHTS_NOTICE =
+  'note: this model has random weights (the demo model or `prumerge synth`): its answers are meaningless';

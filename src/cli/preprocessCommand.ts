@@ -43,7 +43,9 @@ export async function runPreprocess(args: string[]): Promise<void> {
 
   const stats = channelStats(pre);
   if (values.json) {
-    await writeOut(`${JSON.stringify({ image, format: pre.format, width: pre.width, height: pre.height, geometry: pre.geometry, pixelValues: stats, out: values.out ?? null })}\n`);
+    await writeOut(
+      `${JSON.stringify({ image, format: pre.format, width: pre.width, height: pre.height, geometry: pre.geometry, pixelValues: stats, out: values.out ?? null })}\n`,
+    );
     return;
   }
   const g = pre.geometry;
@@ -105,7 +107,9 @@ async function writeModelInput(pre: PreprocessedImage, grid: number, out: string
     big.fill(128, y * w * 3, (y + 1) * w * 3);
   }
   try {
-    await sharp(big, { raw: { width: w, height: h, channels: 3 } }).png().toFile(out);
+    await sharp(big, { raw: { width: w, height: h, channels: 3 } })
+      .png()
+      .toFile(out);
   } catch (e) {
     throw new CliError(`cannot write ${out}: ${(e as Error).message}`);
   }

@@ -105,7 +105,9 @@ function summary(r: Reduction, source: string, ms: number): string {
     `${formatReduceMode(r.mode)}: ${n} patch tokens -> ${r.rows} visual tokens (${parts.join(' + ')}), ${ratio >= 1.05 ? `${ratio.toFixed(1)}x fewer` : 'no reduction'}, in ${ms.toFixed(1)} ms`,
   );
   const o = r.outliers;
-  lines.push(`CLS attention: ${o.count} IQR outliers above ${o.bound.toPrecision(4)} (q1 ${o.q1.toPrecision(4)}, q3 ${o.q3.toPrecision(4)})`);
+  lines.push(
+    `CLS attention: ${o.count} IQR outliers above ${o.bound.toPrecision(4)} (q1 ${o.q1.toPrecision(4)}, q3 ${o.q3.toPrecision(4)})`,
+  );
   const picture = r.mode.kind === 'none' ? undefined : gridPicture(n, r.kept, r.spatial);
   if (picture) lines.push('', '# kept for attention   + spatial supplement   . merged away', picture);
   return `${lines.join('\n')}\n`;

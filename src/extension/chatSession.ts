@@ -111,7 +111,14 @@ export class ChatSession {
     this.post(event);
   }
 
-  private async answer(image: string, question: string, mode: ReduceMode, compare: boolean, group: string, signal: AbortSignal): Promise<void> {
+  private async answer(
+    image: string,
+    question: string,
+    mode: ReduceMode,
+    compare: boolean,
+    group: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const reduce = formatReduceMode(mode);
     const before = this.conversation;
     const followUp = !compare && before?.image === image && before.reduce === reduce;
@@ -121,7 +128,11 @@ export class ChatSession {
       const { maxNewTokens, temperature } = this.settings();
       const r = await this.engine.ask(
         { image, question, reduce: mode, followUp, maxNewTokens, temperature },
-        { onText: (delta) => this.emit({ type: 'answerDelta', id, delta }), onStage: (stage) => this.emit({ type: 'answerStage', id, stage }), signal },
+        {
+          onText: (delta) => this.emit({ type: 'answerDelta', id, delta }),
+          onStage: (stage) => this.emit({ type: 'answerStage', id, stage }),
+          signal,
+        },
       );
       // stopped before its first word, a question leaves the conversation as it was
       const nothing = r.stopReason === 'cancelled' && r.tokens.length === 0;
@@ -145,9 +156,16 @@ export class ChatSession {
 }
 
 /** Why an answer did not continue the conversation the user was having, when that is news. */
-function noteFor(r: AskResult, followUp: boolean, before: { image: string; reduce: string } | undefined, now: { image: string; reduce: string }): { note?: string } {
-  if (r.conversation === 'restarted') return { note: 'The image changed since the last answer, so this answer starts a new conversation about it as it is now.' };
-  if (followUp && r.conversation === 'new') return { note: 'The earlier conversation was no longer in memory (the model was restarted), so this answer starts a new one.' };
+function noteFor(
+  r: AskResult,
+  followUp: boolean,
+  before: { image: string; reduce: string } | undefined,
+  now: { image: string; reduce: string },
+): { note?: string } {
+  if (r.conversation === 'restarted')
+    return { note: 'The image changed since the last answer, so this answer starts a new conversation about it as it is now.' };
+  if (followUp && r.conversation === 'new')
+    return { note: 'The earlier conversation was no longer in memory (the model was restarted), so this answer starts a new one.' };
   if (!followUp && before?.image === now.image && before.reduce !== now.reduce) {
     return { note: 'A different reduction gives the model different image tokens, so this answer starts a new conversation.' };
   }

@@ -36,7 +36,11 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   ) {
     super();
     this._register({ dispose: () => this.viewListeners?.dispose() });
-    this.session = new ChatSession(engine, (e) => this.post(e), () => readSettings());
+    this.session = new ChatSession(
+      engine,
+      (e) => this.post(e),
+      () => readSettings(),
+    );
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -70,7 +74,9 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   /** Attaches an image from the workspace (or pasted) and focuses the question box. */
   async attach(uri: vscode.Uri, pasted = false): Promise<void> {
     if (!isImagePath(uri.fsPath)) {
-      void vscode.window.showErrorMessage(`${basename(uri.fsPath)} is not an image PruMerge Vision reads (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).`);
+      void vscode.window.showErrorMessage(
+        `${basename(uri.fsPath)} is not an image PruMerge Vision reads (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).`,
+      );
       return;
     }
     if (!pasted && !isInside(uri.fsPath, this.workspaceFolders())) {
@@ -132,7 +138,9 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     const image = this.image;
     this.post({
       type: 'state',
-      image: image ? { name: basename(image.uri.fsPath), src: this.view?.webview.asWebviewUri(image.uri).toString() ?? '', pasted: image.pasted } : null,
+      image: image
+        ? { name: basename(image.uri.fsPath), src: this.view?.webview.asWebviewUri(image.uri).toString() ?? '', pasted: image.pasted }
+        : null,
       model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: spec.demo },
       reduce: this.defaultReduce(),
     });
@@ -147,7 +155,10 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   }
 
   private resourceRoots(): vscode.Uri[] {
-    const roots = [vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(this.context.extensionUri, 'media')];
+    const roots = [
+      vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview'),
+      vscode.Uri.joinPath(this.context.extensionUri, 'media'),
+    ];
     if (this.image) roots.push(vscode.Uri.joinPath(this.image.uri, '..'));
     return roots;
   }

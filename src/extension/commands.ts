@@ -32,7 +32,14 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   command('prumergeVision.useModelFolder', () => useModelFolder(engine));
   command('prumergeVision.useDemoModel', () => setModelFolder(''));
   command('prumergeVision.buildModelFromCheckpoint', async () => {
-    const from = (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Build From This Checkpoint', title: 'A Hugging Face LLaVA checkpoint folder (config.json, *.safetensors, tokenizer.json)' }))?.[0];
+    const from = (
+      await vscode.window.showOpenDialog({
+        canSelectFolders: true,
+        canSelectFiles: false,
+        openLabel: 'Build From This Checkpoint',
+        title: 'A Hugging Face LLaVA checkpoint folder (config.json, *.safetensors, tokenizer.json)',
+      })
+    )?.[0];
     if (!from) return;
     const dtype = await pickDtype();
     if (dtype) await buildAndUse(context, engine, from.fsPath, basename(from.fsPath), dtype);
@@ -53,11 +60,18 @@ async function showHeatmap(context: vscode.ExtensionContext, engine: EngineServi
 }
 
 async function useModelFolder(engine: EngineService): Promise<void> {
-  const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use Model Folder', title: 'A folder built by PruMerge Vision (it holds model.json)' });
+  const picked = await vscode.window.showOpenDialog({
+    canSelectFolders: true,
+    canSelectFiles: false,
+    openLabel: 'Use Model Folder',
+    title: 'A folder built by PruMerge Vision (it holds model.json)',
+  });
   const folder = picked?.[0];
   if (!folder) return;
   if (!existsSync(join(folder.fsPath, 'model.json'))) {
-    void vscode.window.showErrorMessage(`${folder.fsPath} has no model.json. To use a Hugging Face checkpoint, run "Build Model From Checkpoint Folder..." first.`);
+    void vscode.window.showErrorMessage(
+      `${folder.fsPath} has no model.json. To use a Hugging Face checkpoint, run "Build Model From Checkpoint Folder..." first.`,
+    );
     return;
   }
   await setModelFolder(folder.fsPath);
@@ -72,7 +86,12 @@ async function downloadModel(context: vscode.ExtensionContext, engine: EngineSer
   const catalog = await readCatalog(context.asAbsolutePath('models/catalog.json'));
   const picked = await vscode.window.showQuickPick(
     [
-      ...catalog.map((e) => ({ label: e.name, description: e.repo, detail: `${e.description}; about ${e.approxGiB} GiB to download`, repo: e.repo })),
+      ...catalog.map((e) => ({
+        label: e.name,
+        description: e.repo,
+        detail: `${e.description}; about ${e.approxGiB} GiB to download`,
+        repo: e.repo,
+      })),
       { label: 'Other Repository...', description: 'any LlavaForConditionalGeneration checkpoint with safetensors', repo: '' },
     ],
     { title: 'Download a model from the Hugging Face hub' },
@@ -80,7 +99,13 @@ async function downloadModel(context: vscode.ExtensionContext, engine: EngineSer
   if (!picked) return;
   const repo =
     picked.repo ||
-    (await vscode.window.showInputBox({ prompt: 'The repository, as org/name', placeHolder: 'llava-hf/llava-1.5-7b-hf', validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'org/name') }))?.trim();
+    (
+      await vscode.window.showInputBox({
+        prompt: 'The repository, as org/name',
+        placeHolder: 'llava-hf/llava-1.5-7b-hf',
+        validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'org/name'),
+      })
+    )?.trim();
   if (!repo) return;
   const dtype = await pickDtype();
   if (!dtype) return;
@@ -96,19 +121,25 @@ async function downloadModel(context: vscode.ExtensionContext, engine: EngineSer
 
 function downloadWithProgress(engine: EngineService, repo: string): Thenable<string> {
   const controller = new AbortController();
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Downloading ${repo}`, cancellable: true }, async (progress, token) => {
-    token.onCancellationRequested(() => controller.abort());
-    let last = 0;
-    return engine.download(
-      repo,
-      (p) => {
-        const gib = (n: number): string => (n / 2 ** 30).toFixed(2);
-        progress.report({ message: `${gib(p.bytes)} of ${gib(p.total)} GiB, ${(p.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s (${p.file})`, increment: (100 * (p.bytes - last)) / Math.max(p.total, 1) });
-        last = p.bytes;
-      },
-      controller.signal,
-    );
-  });
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Downloading ${repo}`, cancellable: true },
+    async (progress, token) => {
+      token.onCancellationRequested(() => controller.abort());
+      let last = 0;
+      return engine.download(
+        repo,
+        (p) => {
+          const gib = (n: number): string => (n / 2 ** 30).toFixed(2);
+          progress.report({
+            message: `${gib(p.bytes)} of ${gib(p.total)} GiB, ${(p.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s (${p.file})`,
+            increment: (100 * (p.bytes - last)) / Math.max(p.total, 1),
+          });
+          last = p.bytes;
+        },
+        controller.signal,
+      );
+    },
+  );
 }
 
 async function showModelActions(engine: EngineService): Promise<void> {
@@ -121,7 +152,9 @@ async function showModelActions(engine: EngineService): Promise<void> {
     { label: '$(debug-restart) Restart the Inference Process', command: 'prumergeVision.restartWorker' },
     { label: '$(output) Show Log', command: 'prumergeVision.showLog' },
   ];
-  const picked = await vscode.window.showQuickPick(items, { title: `PruMerge Vision: ${spec.demo ? 'demo model (random weights)' : spec.modelDir}` });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `PruMerge Vision: ${spec.demo ? 'demo model (random weights)' : spec.modelDir}`,
+  });
   if (picked) await vscode.commands.executeCommand(picked.command);
 }
 
@@ -138,18 +171,29 @@ async function pickDtype(): Promise<Dtype | undefined> {
 }
 
 /** Builds a model folder in the extension's storage with a progress notification, then uses it. */
-async function buildAndUse(context: vscode.ExtensionContext, engine: EngineService, from: string, name: string, dtype: Dtype): Promise<void> {
+async function buildAndUse(
+  context: vscode.ExtensionContext,
+  engine: EngineService,
+  from: string,
+  name: string,
+  dtype: Dtype,
+): Promise<void> {
   const out = vscode.Uri.joinPath(context.globalStorageUri, 'models', `${name}-${dtype}`);
   try {
-    const built = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Building ${name} (${dtype})`, cancellable: false }, async (progress) => {
-      let last = 0;
-      return engine.build(from, out.fsPath, dtype, (stage, fraction) => {
-        progress.report({ message: stage, increment: Math.max(0, (fraction - last) * 100) });
-        last = fraction;
-      });
-    });
+    const built = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Building ${name} (${dtype})`, cancellable: false },
+      async (progress) => {
+        let last = 0;
+        return engine.build(from, out.fsPath, dtype, (stage, fraction) => {
+          progress.report({ message: stage, increment: Math.max(0, (fraction - last) * 100) });
+          last = fraction;
+        });
+      },
+    );
     await setModelFolder(out.fsPath);
-    void vscode.window.showInformationMessage(`Built ${built.name} (${(built.bytes / 2 ** 30).toFixed(2)} GiB); PruMerge Vision now uses it.`);
+    void vscode.window.showInformationMessage(
+      `Built ${built.name} (${(built.bytes / 2 ** 30).toFixed(2)} GiB); PruMerge Vision now uses it.`,
+    );
   } catch (e) {
     void vscode.window.showErrorMessage(`The build failed: ${messageOf(e)}`);
   }

@@ -73,7 +73,9 @@ export class EngineService extends Disposable {
   /** Says once per folder why an untrusted workspace's model folder is not used. */
   private async tellIgnored(): Promise<void> {
     if (vscode.workspace.isTrusted) return;
-    const settingsFiles = (vscode.workspace.workspaceFolders ?? []).map((f) => vscode.Uri.joinPath(f.uri, '.vscode', 'settings.json').fsPath);
+    const settingsFiles = (vscode.workspace.workspaceFolders ?? []).map(
+      (f) => vscode.Uri.joinPath(f.uri, '.vscode', 'settings.json').fsPath,
+    );
     const workspaceFile = vscode.workspace.workspaceFile?.scheme === 'file' ? vscode.workspace.workspaceFile.fsPath : undefined;
     this.namedByWorkspace = await modelFolderNamedIn(settingsFiles, workspaceFile);
     this.render();
@@ -82,7 +84,9 @@ export class EngineService extends Disposable {
     if (!notice || this.toldIgnored === choice.ignored) return;
     this.toldIgnored = choice.ignored;
     this.log.appendLine(notice);
-    void vscode.window.showWarningMessage(notice, 'Manage Workspace Trust').then((pick) => pick && vscode.commands.executeCommand('workbench.trust.manage'));
+    void vscode.window
+      .showWarningMessage(notice, 'Manage Workspace Trust')
+      .then((pick) => pick && vscode.commands.executeCommand('workbench.trust.manage'));
   }
 
   async load(): Promise<LoadResult> {
@@ -120,11 +124,20 @@ export class EngineService extends Disposable {
     await this.client.newConversation({ modelDir, ep });
   }
 
-  download(repo: string, onProgress: (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void, signal: AbortSignal): Promise<string> {
+  download(
+    repo: string,
+    onProgress: (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void,
+    signal: AbortSignal,
+  ): Promise<string> {
     return this.client.download(repo, readSettings().hubEndpoint, onProgress, signal);
   }
 
-  build(from: string, out: string, dtype: 'fp32' | 'fp16' | 'int4', onProgress: (stage: string, fraction: number) => void): Promise<{ name: string; bytes: number }> {
+  build(
+    from: string,
+    out: string,
+    dtype: 'fp32' | 'fp16' | 'int4',
+    onProgress: (stage: string, fraction: number) => void,
+  ): Promise<{ name: string; bytes: number }> {
     return this.client.build({ from, out, dtype }, onProgress);
   }
 
@@ -140,7 +153,7 @@ export class EngineService extends Disposable {
     const ep = this.loaded?.ep ?? this.spec().ep;
     const icon = this.state === 'busy' || this.state === 'starting' ? '$(sync~spin)' : '$(eye)';
     const what = { stopped: 'not running', starting: 'loading', idle: 'idle', busy: 'generating' }[this.state];
-    this.status.text = `${icon} ${this.loaded?.randomWeights ?? this.spec().demo ? 'PruMerge: demo' : `PruMerge: ${name}`}`;
+    this.status.text = `${icon} ${(this.loaded?.randomWeights ?? this.spec().demo) ? 'PruMerge: demo' : `PruMerge: ${name}`}`;
     const ignored = this.modelFolder().ignored;
     this.status.tooltip =
       `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}` +

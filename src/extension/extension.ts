@@ -10,7 +10,11 @@ import { EngineService } from './engineService';
 export function activate(context: vscode.ExtensionContext): void {
   const engine = new EngineService(context);
   const chat = new ChatViewProvider(context, engine);
-  context.subscriptions.push(engine, chat, vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, chat, { webviewOptions: { retainContextWhenHidden: false } }));
+  context.subscriptions.push(
+    engine,
+    chat,
+    vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, chat, { webviewOptions: { retainContextWhenHidden: false } }),
+  );
   registerCommands(context, engine, chat);
 }
 

@@ -39,10 +39,16 @@ export class HeatmapPanel extends Disposable {
   ) {
     super();
     this.reduce = reduce;
-    this.panel = this._register(vscode.window.createWebviewPanel(HeatmapPanel.viewType, `Visual tokens: ${basename(image.fsPath)}`, vscode.ViewColumn.Beside, {
-      enableScripts: true,
-      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(context.extensionUri, 'media'), vscode.Uri.joinPath(image, '..')],
-    }));
+    this.panel = this._register(
+      vscode.window.createWebviewPanel(HeatmapPanel.viewType, `Visual tokens: ${basename(image.fsPath)}`, vscode.ViewColumn.Beside, {
+        enableScripts: true,
+        localResourceRoots: [
+          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
+          vscode.Uri.joinPath(context.extensionUri, 'media'),
+          vscode.Uri.joinPath(image, '..'),
+        ],
+      }),
+    );
     this.panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.svg');
     this.panel.webview.html = webviewHtml(this.panel.webview, context.extensionUri, {
       title: 'Visual token heatmap',
@@ -90,7 +96,12 @@ export class HeatmapPanel extends Disposable {
     try {
       const inspection = await this.engine.inspect(this.image.fsPath, parseReduceMode(reduce));
       if (this.reduce !== reduce) return; // a newer mode was asked for meanwhile
-      this.post({ type: 'heatmap', imageSrc: this.panel.webview.asWebviewUri(this.image).toString(), name: basename(this.image.fsPath), inspection });
+      this.post({
+        type: 'heatmap',
+        imageSrc: this.panel.webview.asWebviewUri(this.image).toString(),
+        name: basename(this.image.fsPath),
+        inspection,
+      });
     } catch (e) {
       if (this.reduce === reduce) this.post({ type: 'error', message: messageOf(e) });
     }

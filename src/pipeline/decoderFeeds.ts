@@ -36,7 +36,9 @@ export function decoderFeeds(d: KvShape, embeds: Float32Array, cache: KvCache | 
 
 function emptyKv(d: KvShape): ort.Tensor {
   const dims = [1, d.numKvHeads, 0, d.headDim];
-  return d.kvDtype === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
+  return d.kvDtype === 'float16'
+    ? new ort.Tensor('float16', new Uint16Array(0), dims)
+    : new ort.Tensor('float32', new Float32Array(0), dims);
 }
 
 /** The first `length` positions of every present tensor (1, kv, T, d). */
@@ -54,7 +56,8 @@ export function truncateCache(cache: KvCache, length: number, layers: number): K
       const dst = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(b * heads * length * d);
       for (let hh = 0; hh < b * heads; hh++) dst.set(src.subarray(hh * total * d, hh * total * d + length * d), hh * length * d);
       const dims = [b, heads, length, d];
-      out[name] = t.type === 'float16' ? new ort.Tensor('float16', dst as Uint16Array, dims) : new ort.Tensor('float32', dst as Float32Array, dims);
+      out[name] =
+        t.type === 'float16' ? new ort.Tensor('float16', dst as Uint16Array, dims) : new ort.Tensor('float32', dst as Float32Array, dims);
     }
   }
   return out;

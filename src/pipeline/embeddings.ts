@@ -27,7 +27,8 @@ export class EmbeddingTable {
     const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new Error(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+        throw new Error(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
       await this.file.read(bytes, (offsetRow + i) * rowBytes, rowBytes, id * rowBytes);
     }
   }

@@ -184,7 +184,8 @@ export class Engine {
   static async load(modelDir: string, options: { ep?: ExecutionProviderSetting; threads?: number } = {}): Promise<Engine> {
     const dir = resolve(modelDir);
     const m = await loadManifest(dir);
-    for (const graph of [m.vision.graph, m.projector.graph, m.decoder.graph]) await checkExternalData(insideFolder(dir, graph), dir, m.files);
+    for (const graph of [m.vision.graph, m.projector.graph, m.decoder.graph])
+      await checkExternalData(insideFolder(dir, graph), dir, m.files);
     const setting = options.ep ?? 'auto';
     const vision = await openSession(insideFolder(dir, m.vision.graph), setting, options.threads);
     // the other graphs go straight to the provider the first one got
@@ -194,7 +195,11 @@ export class Engine {
     const tokenizerJson: unknown = JSON.parse(await readFile(insideFolder(dir, m.tokenizer.file), 'utf8'));
     const tokenizerConfig: unknown = JSON.parse(await readFile(insideFolder(dir, m.tokenizer.config), 'utf8'));
     const tokenizer = new Tokenizer(tokenizerJson as object, tokenizerConfig as object);
-    const prompt = new PromptBuilder(tokenizer, m.chatTemplate, { bos: m.tokenizer.bosTokenId, eos: m.tokenizer.eosTokenId, image: m.tokenizer.imageTokenId });
+    const prompt = new PromptBuilder(tokenizer, m.chatTemplate, {
+      bos: m.tokenizer.bosTokenId,
+      eos: m.tokenizer.eosTokenId,
+      image: m.tokenizer.imageTokenId,
+    });
     return new Engine(dir, m, vision.ep, vision.session, projector.session, decoder.session, table, prompt);
   }
 
@@ -209,7 +214,11 @@ export class Engine {
     cancellationPoint(hooks, 'vision');
     t = now();
     const size = m.vision.imageSize;
-    const out = await runChecked(this.vision, { [VISION_IO.pixels]: new ort.Tensor('float32', pre.pixelValues, [1, 3, size, size]) }, 'vision tower');
+    const out = await runChecked(
+      this.vision,
+      { [VISION_IO.pixels]: new ort.Tensor('float32', pre.pixelValues, [1, 3, size, size]) },
+      'vision tower',
+    );
     const tokens = m.vision.grid * m.vision.grid + 1;
     const taps = {
       tokens,
@@ -227,9 +236,18 @@ export class Engine {
 
     cancellationPoint(hooks, 'projector');
     t = now();
-    const proj = await runChecked(this.projector, { [PROJECTOR_IO.features]: new ort.Tensor('float32', reduction.features, [reduction.rows, reduction.width]) }, 'projector');
+    const proj = await runChecked(
+      this.projector,
+      { [PROJECTOR_IO.features]: new ort.Tensor('float32', reduction.features, [reduction.rows, reduction.width]) },
+      'projector',
+    );
     const projectorMs = now() - t;
-    return { reduction, geometry: pre.geometry, embeds: proj[PROJECTOR_IO.embeds]!.data as Float32Array, timings: { preprocessMs, visionMs, reduceMs, projectorMs } };
+    return {
+      reduction,
+      geometry: pre.geometry,
+      embeds: proj[PROJECTOR_IO.embeds]!.data as Float32Array,
+      timings: { preprocessMs, visionMs, reduceMs, projectorMs },
+    };
   }
 
   /** The vision tower and the reduction only: what the heatmap needs. */
@@ -267,7 +285,15 @@ export class Engine {
     const started = now();
     const question = request.question.trim();
     if (!question) throw new EngineError('the question is empty: type what you want to know about the image');
-    const timings: Timings = { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0, prefillMs: 0, ttftMs: 0, decodeTokensPerSecond: 0 };
+    const timings: Timings = {
+      preprocessMs: 0,
+      visionMs: 0,
+      reduceMs: 0,
+      projectorMs: 0,
+      prefillMs: 0,
+      ttftMs: 0,
+      decodeTokensPerSecond: 0,
+    };
     if (!request.followUp) this.conversation = undefined; // a new question ends the old conversation, even if it is stopped
     const turn: Turn = { use: 'continued', promptTokens: 0 };
     try {
@@ -276,18 +302,43 @@ export class Engine {
       const prompt = this.promptFor(turns, conv.image.reduction.rows);
       turn.promptTokens = prompt.ids.length;
       const reuse = reusablePrefix(conv.ids, prompt, conv.image.reduction.rows);
-      const filled = await this.prefill(conv.image, prompt, reuse > 0 ? truncateCache(conv.cache!, reuse, this.manifest.decoder.numLayers) : undefined, reuse, hooks, timings);
+      const filled = await this.prefill(
+        conv.image,
+        prompt,
+        reuse > 0 ? truncateCache(conv.cache!, reuse, this.manifest.decoder.numLayers) : undefined,
+        reuse,
+        hooks,
+        timings,
+      );
       const answer = await this.decode(request, prompt.ids, filled, hooks, timings, started);
       // the conversation keeps its old cache until the answer is done
       conv.turns = [...conv.turns, { question, answer: answer.text }];
       conv.ids = answer.fed;
       conv.cache = answer.cache;
       const { text, tokens, stopReason } = answer;
-      return this.result(conv, { answer: text, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse, promptTokens: turn.promptTokens, conversation: turn.use });
+      return this.result(conv, {
+        answer: text,
+        inputIds: prompt.ids,
+        tokens,
+        timings,
+        stopReason,
+        reusedTokens: reuse,
+        promptTokens: turn.promptTokens,
+        conversation: turn.use,
+      });
     } catch (e) {
       if (!(e instanceof Cancelled)) throw e;
       // stopped before the first token: the conversation is as it was before the question
-      return this.result(turn.conv, { answer: '', inputIds: [], tokens: [], timings, stopReason: 'cancelled', reusedTokens: 0, promptTokens: turn.promptTokens, conversation: turn.use });
+      return this.result(turn.conv, {
+        answer: '',
+        inputIds: [],
+        tokens: [],
+        timings,
+        stopReason: 'cancelled',
+        reusedTokens: 0,
+        promptTokens: turn.promptTokens,
+        conversation: turn.use,
+      });
     }
   }
 
@@ -313,13 +364,22 @@ export class Engine {
     const prompt = this.prompt.ids(turns, slots);
     const maxPositions = this.manifest.decoder.maxPositions;
     if (prompt.ids.length >= maxPositions) {
-      throw new EngineError(`the conversation is ${prompt.ids.length} tokens long, the model takes ${maxPositions}: ask a shorter question or start a new chat`);
+      throw new EngineError(
+        `the conversation is ${prompt.ids.length} tokens long, the model takes ${maxPositions}: ask a shorter question or start a new chat`,
+      );
     }
     return prompt;
   }
 
   /** Fills the prompt after the `reuse` cached positions, a chunk at a time; returns the last logits. */
-  private async prefill(image: EncodedImage, prompt: PromptIds, cache: KvCache | undefined, reuse: number, hooks: AskHooks, timings: Timings): Promise<DecoderStep> {
+  private async prefill(
+    image: EncodedImage,
+    prompt: PromptIds,
+    cache: KvCache | undefined,
+    reuse: number,
+    hooks: AskHooks,
+    timings: Timings,
+  ): Promise<DecoderStep> {
     cancellationPoint(hooks, 'prefill');
     const t = now();
     const h = this.manifest.decoder.hiddenSize;
@@ -341,7 +401,14 @@ export class Engine {
   }
 
   /** Samples tokens until end-of-sequence, the limit, a loop or Stop, streaming their text. */
-  private async decode(request: AskRequest, promptIds: readonly number[], filled: DecoderStep, hooks: AskHooks, timings: Timings, started: number): Promise<Decoded> {
+  private async decode(
+    request: AskRequest,
+    promptIds: readonly number[],
+    filled: DecoderStep,
+    hooks: AskHooks,
+    timings: Timings,
+    started: number,
+  ): Promise<Decoded> {
     cancellationPoint(hooks, 'decode');
     const maxPositions = this.manifest.decoder.maxPositions;
     const maxNew = Math.min(request.maxNewTokens ?? 256, maxPositions - promptIds.length);
@@ -394,7 +461,9 @@ export class Engine {
 
   private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep'>): AskResult {
     const red = conv?.image.reduction;
-    const visual = red ? { total: red.patches, kept: red.rows, indices: Array.from(red.kept) } : { total: this.manifest.vision.grid ** 2, kept: 0, indices: [] };
+    const visual = red
+      ? { total: red.patches, kept: red.rows, indices: Array.from(red.kept) }
+      : { total: this.manifest.vision.grid ** 2, kept: 0, indices: [] };
     return { ...r, visual, ep: this.ep };
   }
 

@@ -44,15 +44,22 @@ export async function checkExternalData(graphPath: string, root: string, files: 
     try {
       path = insideFolder(root, location);
     } catch {
-      throw new ModelFolderError(`${graphName} keeps tensor ${t.name} in "${location}", outside the model folder: the folder is not one PruMerge Vision built; it was refused`);
+      throw new ModelFolderError(
+        `${graphName} keeps tensor ${t.name} in "${location}", outside the model folder: the folder is not one PruMerge Vision built; it was refused`,
+      );
     }
     const listed = files[relative(root, path)];
-    if (!listed) throw new ModelFolderError(`${graphName} keeps tensor ${t.name} in ${location}, which is missing from model.json's files: rebuild the model`);
+    if (!listed)
+      throw new ModelFolderError(
+        `${graphName} keeps tensor ${t.name} in ${location}, which is missing from model.json's files: rebuild the model`,
+      );
     const size = listed.bytes;
     const offset = Number(entry('offset') ?? 0);
     const length = Number(entry('length') ?? Number.NaN);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-      throw new ModelFolderError(`${graphName} says tensor ${t.name} is at bytes ${entry('offset')}+${entry('length')} of ${location}, which has ${size}: the model is damaged; rebuild it`);
+      throw new ModelFolderError(
+        `${graphName} says tensor ${t.name} is at bytes ${entry('offset')}+${entry('length')} of ${location}, which has ${size}: the model is damaged; rebuild it`,
+      );
     }
   }
 }

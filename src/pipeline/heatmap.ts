@@ -28,7 +28,9 @@ export async function renderHeatmap(image: string | Uint8Array, inspection: Heat
   }
   const W = display.width;
   const H = display.height;
-  const stops = ATTENTION_STOPS.map((_, i) => `<stop offset="${i / (ATTENTION_STOPS.length - 1)}" stop-color="${attentionColour(i / (ATTENTION_STOPS.length - 1))}"/>`).join('');
+  const stops = ATTENTION_STOPS.map(
+    (_, i) => `<stop offset="${i / (ATTENTION_STOPS.length - 1)}" stop-color="${attentionColour(i / (ATTENTION_STOPS.length - 1))}"/>`,
+  ).join('');
   const title = `${layout.headline}.${layout.paddingNote ? ` ${layout.paddingNote}` : ''}`;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + legend}">
   <defs><linearGradient id="g" x1="0" x2="1" y1="0" y2="0">${stops}</linearGradient></defs>

@@ -31,7 +31,10 @@ export interface HeatmapLayout {
   readonly paddingNote: string;
 }
 
-export type HeatmapInput = Pick<Inspection, 'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'remainder' | 'clsAttention' | 'geometry' | 'grid'>;
+export type HeatmapInput = Pick<
+  Inspection,
+  'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'remainder' | 'clsAttention' | 'geometry' | 'grid'
+>;
 
 export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
   let max = 0;

@@ -18,9 +18,8 @@ export const COSINE_BLOCK = 4;
 let instance: KernelExports | undefined;
 
 function kernels(): KernelExports {
-  instance ??= new WebAssembly.Instance(
-    new WebAssembly.Module(Buffer.from(MERGE_KERNELS_WASM, 'base64')),
-  ).exports as unknown as KernelExports;
+  instance ??= new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(MERGE_KERNELS_WASM, 'base64')))
+    .exports as unknown as KernelExports;
   return instance;
 }
 
@@ -44,7 +43,12 @@ export class MergeWorkspace {
    * @param keys (n, width) the patch rows of K (CLS excluded)
    * @param hidden (n, width) the patch rows of the penultimate hidden states
    */
-  constructor(keys: Float32Array, hidden: Float32Array, private readonly n: number, private readonly width: number) {
+  constructor(
+    keys: Float32Array,
+    hidden: Float32Array,
+    private readonly n: number,
+    private readonly width: number,
+  ) {
     const stride = Math.ceil(width / 4) * 16;
     this.stride = stride;
     const keysAt = 0;

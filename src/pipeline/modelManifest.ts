@@ -91,11 +91,14 @@ export async function loadManifest(dir: string, options: { verify?: boolean } = 
   }
   if (m?.format !== MANIFEST_FORMAT) throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is not a PruMerge Vision manifest`);
   if (m.version !== MANIFEST_VERSION) {
-    throw new ModelFolderError(`${dir} was built by a different version of PruMerge Vision (manifest version ${m.version}, this one reads ${MANIFEST_VERSION}): rebuild it`);
+    throw new ModelFolderError(
+      `${dir} was built by a different version of PruMerge Vision (manifest version ${m.version}, this one reads ${MANIFEST_VERSION}): rebuild it`,
+    );
   }
   const named = [m.vision?.graph, m.projector?.graph, m.decoder?.graph, m.embeddings?.file, m.tokenizer?.file, m.tokenizer?.config];
   for (const name of named) {
-    if (typeof name !== 'string' || !m.files?.[name]) throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is incomplete: it does not list ${String(name)}`);
+    if (typeof name !== 'string' || !m.files?.[name])
+      throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is incomplete: it does not list ${String(name)}`);
   }
   const realRoot = await realpath(root);
   for (const [name, info] of Object.entries(m.files)) {
@@ -108,7 +111,10 @@ export async function loadManifest(dir: string, options: { verify?: boolean } = 
       if (e instanceof ModelFolderError) throw e;
       throw new ModelFolderError(`${dir} is missing ${name}: the build did not finish or files were removed; rebuild the model`);
     }
-    if (size !== info.bytes) throw new ModelFolderError(`${name} in ${dir} is ${size} bytes, the manifest says ${info.bytes}: the file is truncated or was changed; rebuild the model`);
+    if (size !== info.bytes)
+      throw new ModelFolderError(
+        `${name} in ${dir} is ${size} bytes, the manifest says ${info.bytes}: the file is truncated or was changed; rebuild the model`,
+      );
     if (options.verify && (await sha256File(path)) !== info.sha256) {
       throw new ModelFolderError(`${name} in ${dir} does not match its sha256: the file is corrupt; rebuild the model`);
     }
@@ -129,7 +135,8 @@ export function insideFolder(root: string, name: string): string {
 /** Refuses a file that is a link (or sits under one) to somewhere outside the folder. */
 async function linkedInside(realRoot: string, path: string, name: string): Promise<void> {
   const real = await realpath(path);
-  if (!real.startsWith(realRoot + sep)) throw new ModelFolderError(`${name} in the model folder links to ${real}, outside it: the folder was refused`);
+  if (!real.startsWith(realRoot + sep))
+    throw new ModelFolderError(`${name} in the model folder links to ${real}, outside it: the folder was refused`);
 }
 
 export async function sha256File(path: string): Promise<string> {

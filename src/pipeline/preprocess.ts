@@ -80,7 +80,11 @@ export async function preprocessImage(input: string | Uint8Array, options: Prepr
  * The image as the user sees it (EXIF-oriented, alpha on white), scaled to fit `maxSide` x
  * `maxSide`: the canvas the heatmap is drawn on.
  */
-export async function decodeForDisplay(input: string | Uint8Array, maxSide: number, options: { maxInputPixels?: number } = {}): Promise<{ png: Buffer; width: number; height: number }> {
+export async function decodeForDisplay(
+  input: string | Uint8Array,
+  maxSide: number,
+  options: { maxInputPixels?: number } = {},
+): Promise<{ png: Buffer; width: number; height: number }> {
   const name = typeof input === 'string' ? input : 'the image';
   const bytes = typeof input === 'string' ? await readImageFile(input) : input;
   if (bytes.length === 0) throw new ImageInputError('empty', `${name} is empty (0 bytes): choose another image`);
@@ -105,7 +109,10 @@ async function readImageFile(path: string): Promise<Uint8Array> {
     throw new ImageInputError('unreadable', `cannot read ${path}: ${(e as Error).message}`);
   }
   if (size > MAX_INPUT_BYTES) {
-    throw new ImageInputError('too-large', `${path} is ${(size / 2 ** 20).toFixed(0)} MiB; images over ${MAX_INPUT_BYTES / 2 ** 20} MiB are refused: downscale it first`);
+    throw new ImageInputError(
+      'too-large',
+      `${path} is ${(size / 2 ** 20).toFixed(0)} MiB; images over ${MAX_INPUT_BYTES / 2 ** 20} MiB are refused: downscale it first`,
+    );
   }
   try {
     return await readFile(path);
@@ -182,7 +189,10 @@ async function decodeBmpFile(bytes: Uint8Array, name: string, maxPixels: number)
   try {
     decoded = decodeBmp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { toRGBA: true });
   } catch (e) {
-    throw new ImageInputError('truncated', `${name} is a damaged or truncated BMP file (${(e as Error).message}): re-export or re-download it`);
+    throw new ImageInputError(
+      'truncated',
+      `${name} is a damaged or truncated BMP file (${(e as Error).message}): re-export or re-download it`,
+    );
   }
   const { width, height, data } = decoded;
   if (width < 1 || height < 1 || data.length < width * height * 4) {
@@ -250,7 +260,12 @@ async function toModelInput(decoded: Decoded, g: ImageGeometry, config: Preproce
       const side = (n: number): number => Math.max(Math.round(n * f), 1);
       const pw = Math.max(side(g.padded.width), width);
       const ph = Math.max(side(g.padded.height), height);
-      pad = { width: pw, height: ph, left: Math.min(Math.round(g.padded.left * f), pw - width), top: Math.min(Math.round(g.padded.top * f), ph - height) };
+      pad = {
+        width: pw,
+        height: ph,
+        left: Math.min(Math.round(g.padded.left * f), pw - width),
+        top: Math.min(Math.round(g.padded.top * f), ph - height),
+      };
     }
     let padded: Uint8Array = raster.rgb; // (pad.height, pad.width, 3)
     if (pad.width !== raster.width || pad.height !== raster.height) {

@@ -46,7 +46,8 @@ export function preprocessConfigFromJson(json: unknown): PreprocessConfig {
   const size = json['size'];
   let shortestEdge = base.shortestEdge;
   if (typeof size === 'number') shortestEdge = size;
-  else if (isRecord(size)) shortestEdge = numberField(size, 'shortest_edge', undefined, 'size') ?? numberField(size, 'height', base.shortestEdge, 'size')!;
+  else if (isRecord(size))
+    shortestEdge = numberField(size, 'shortest_edge', undefined, 'size') ?? numberField(size, 'height', base.shortestEdge, 'size')!;
   const crop = json['crop_size'];
   let cropWidth = shortestEdge;
   let cropHeight = shortestEdge;
@@ -55,7 +56,11 @@ export function preprocessConfigFromJson(json: unknown): PreprocessConfig {
     cropWidth = numberField(crop, 'width', shortestEdge, 'crop_size')!;
     cropHeight = numberField(crop, 'height', shortestEdge, 'crop_size')!;
   }
-  for (const [name, v] of [['size.shortest_edge', shortestEdge], ['crop_size.width', cropWidth], ['crop_size.height', cropHeight]] as const) {
+  for (const [name, v] of [
+    ['size.shortest_edge', shortestEdge],
+    ['crop_size.width', cropWidth],
+    ['crop_size.height', cropHeight],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1 || v > 4096) {
       throw new PreprocessConfigError(`preprocessor_config.json: ${name} must be a whole number of pixels in 1..4096, got ${v}`);
     }

@@ -1,6 +1,6 @@
 /**
  * LLaVA-PruMerge and PruMerge+ (arXiv 2403.15388): N patch tokens -> M << N visual tokens.
- * shared/notes/prumerge.md states the reference semantics this file follows number for number.
+ * docs/prumerge.md states the reference semantics this file follows number for number.
  *
  * Where the reference code is undefined, this file decides (and the tests pin it down):
  *  - no IQR outliers: the keep set is floored at one token (the highest CLS attention), and
@@ -200,12 +200,7 @@ function merge(taps: VisionTaps, attention: Float64Array, kept: Int32Array): Mer
   const last = kept.length - 1;
   for (let b = 0; b < kept.length; b += COSINE_BLOCK) {
     // rows past the end repeat the last kept row; their results are not read
-    const sims = work.compare(
-      kept[b]!,
-      kept[Math.min(b + 1, last)]!,
-      kept[Math.min(b + 2, last)]!,
-      kept[Math.min(b + 3, last)]!,
-    ); // (COSINE_BLOCK, N)
+    const sims = work.compare(kept[b]!, kept[Math.min(b + 1, last)]!, kept[Math.min(b + 2, last)]!, kept[Math.min(b + 3, last)]!); // (COSINE_BLOCK, N)
     for (let r = 0; r < COSINE_BLOCK && b + r < kept.length; r++) {
       const i = kept[b + r]!;
       top.reset();

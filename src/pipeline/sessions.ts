@@ -1,6 +1,6 @@
 /**
  * onnxruntime sessions on the best execution provider that works. onnxruntime-node does not fall
- * back by itself (['webgpu', 'cpu'] fails outright without a GPU: shared/notes/onnxruntime-node.md),
+ * back by itself (['webgpu', 'cpu'] fails outright without a GPU: docs/onnxruntime-node.md),
  * so `auto` tries each GPU provider of the platform alone, then the CPU, and says which one ran.
  */
 import { messageOf, UserError } from '../common/errors';
@@ -26,14 +26,26 @@ export function gpuProviders(platform: NodeJS.Platform = process.platform): Exec
 }
 
 function hasVulkanLoader(): boolean {
-  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib'];
+  const dirs = [
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/lib/x86_64-linux-gnu',
+    '/usr/local/lib',
+  ];
   return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
 }
 
 /** Providers this onnxruntime-node build can load at all (bundled or installed). */
 function available(): Set<string> {
   try {
-    return new Set(ort.listSupportedBackends().filter((b) => b.bundled !== false || b.name === 'cpu').map((b) => b.name));
+    return new Set(
+      ort
+        .listSupportedBackends()
+        .filter((b) => b.bundled !== false || b.name === 'cpu')
+        .map((b) => b.name),
+    );
   } catch {
     return new Set(['cpu']);
   }
@@ -70,7 +82,11 @@ export async function openSession(path: string, setting: ExecutionProviderSettin
 }
 
 /** session.run with the inputs checked against the graph first: a wrong feed names itself. */
-export async function runChecked(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, what: string): Promise<ort.InferenceSession.ReturnType> {
+export async function runChecked(
+  session: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>,
+  what: string,
+): Promise<ort.InferenceSession.ReturnType> {
   const missing = session.inputNames.filter((n) => !(n in feeds));
   if (missing.length > 0) throw new SessionError(`${what}: missing inputs ${missing.join(', ')}`);
   try {

@@ -26,8 +26,8 @@ export function syntheticTaps(options: SyntheticTapsOptions): VisionTaps {
   const k = rng.normals(tokens * width, 0.6);
 
   // Smooth field over the grid: each channel is a plane wave of random direction and phase.
-  const fx = rng.normals(width, 2 * Math.PI / grid);
-  const fy = rng.normals(width, 2 * Math.PI / grid);
+  const fx = rng.normals(width, (2 * Math.PI) / grid);
+  const fy = rng.normals(width, (2 * Math.PI) / grid);
   const phase = Float32Array.from({ length: width }, () => rng.uniform() * 2 * Math.PI);
   for (let p = 0; p < n; p++) {
     const row = Math.floor(p / grid);

@@ -31,9 +31,7 @@ export function checkTapsShape(taps: VisionTaps): void {
   }
   for (const name of ['hidden', 'q', 'k'] as const) {
     if (taps[name].length !== tokens * width) {
-      throw new TapsError(
-        `${name} holds ${taps[name].length} values, expected ${tokens} x ${width} = ${tokens * width}`,
-      );
+      throw new TapsError(`${name} holds ${taps[name].length} values, expected ${tokens} x ${width} = ${tokens * width}`);
     }
   }
 }

@@ -8,7 +8,18 @@ import { ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import type { AskHooks, AskResult } from '../pipeline/engine';
-import { AskParams, BuildParams, BuildResult, InspectParams, InspectResult, LoadResult, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
+import {
+  AskParams,
+  BuildParams,
+  BuildResult,
+  InspectParams,
+  InspectResult,
+  LoadResult,
+  ModelSpec,
+  WorkerErrorData,
+  WorkerNotifications,
+  WorkerRequests,
+} from '../protocol';
 
 export type WorkerState = 'stopped' | 'starting' | 'idle' | 'busy';
 
@@ -58,7 +69,10 @@ export class EngineClient {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly askListeners = new Map<string, AskHooks>();
   private readonly progressListeners = new Map<string, (stage: string, fraction: number) => void>();
-  private readonly downloadListeners = new Map<string, (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void>();
+  private readonly downloadListeners = new Map<
+    string,
+    (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void
+  >();
   private disposed = false;
 
   constructor(private readonly options: EngineClientOptions) {}
@@ -85,9 +99,9 @@ export class EngineClient {
   ): Promise<string> {
     const requestId = randomUUID();
     this.downloadListeners.set(requestId, onProgress);
-    return this.request((c) => cancellable(c, requestId, signal, c.sendRequest(WorkerRequests.download, { repo, endpoint, requestId }))).finally(() =>
-      this.downloadListeners.delete(requestId),
-    );
+    return this.request((c) =>
+      cancellable(c, requestId, signal, c.sendRequest(WorkerRequests.download, { repo, endpoint, requestId })),
+    ).finally(() => this.downloadListeners.delete(requestId));
   }
 
   /** The heatmap PNG of an image, base64. */
@@ -99,7 +113,9 @@ export class EngineClient {
   build(params: Omit<BuildParams, 'buildId'>, onProgress: (stage: string, fraction: number) => void = () => {}): Promise<BuildResult> {
     const buildId = randomUUID();
     this.progressListeners.set(buildId, onProgress);
-    return this.request((c) => c.sendRequest(WorkerRequests.build, { ...params, buildId })).finally(() => this.progressListeners.delete(buildId));
+    return this.request((c) => c.sendRequest(WorkerRequests.build, { ...params, buildId })).finally(() =>
+      this.progressListeners.delete(buildId),
+    );
   }
 
   newConversation(spec: ModelSpec): Promise<void> {
@@ -110,9 +126,9 @@ export class EngineClient {
   ask(params: Omit<AskParams, 'requestId'>, hooks: AskHooks = {}): Promise<AskResult> {
     const requestId = randomUUID();
     this.askListeners.set(requestId, hooks);
-    return this.request((c) => cancellable(c, requestId, hooks.signal, c.sendRequest(WorkerRequests.ask, { ...params, requestId }))).finally(() =>
-      this.askListeners.delete(requestId),
-    );
+    return this.request((c) =>
+      cancellable(c, requestId, hooks.signal, c.sendRequest(WorkerRequests.ask, { ...params, requestId })),
+    ).finally(() => this.askListeners.delete(requestId));
   }
 
   /** Stops the worker; the next request starts a new one. */
@@ -182,15 +198,20 @@ export class EngineClient {
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     connection.onNotification(WorkerNotifications.text, ({ requestId, delta }) => this.askListeners.get(requestId)?.onText?.(delta));
     connection.onNotification(WorkerNotifications.stage, ({ requestId, stage }) => this.askListeners.get(requestId)?.onStage?.(stage));
-    connection.onNotification(WorkerNotifications.buildProgress, ({ buildId, stage, fraction }) => this.progressListeners.get(buildId)?.(stage, fraction));
+    connection.onNotification(WorkerNotifications.buildProgress, ({ buildId, stage, fraction }) =>
+      this.progressListeners.get(buildId)?.(stage, fraction),
+    );
     connection.onNotification(WorkerNotifications.downloadProgress, ({ requestId, ...p }) => this.downloadListeners.get(requestId)?.(p));
     connection.listen();
     const running: Running = { child, connection, onDeath: new Set() };
     child.once('exit', (code, signal) => {
       const said = [...recent].reverse().find((l) => /\b(Error|error:|FATAL|Aborted)/.test(l));
-      const how = said && /out of memory|heap limit|bad_alloc|Failed to allocate/i.test(said)
-        ? 'ran out of memory: try an int4 model, fewer visual tokens or a shorter conversation'
-        : signal ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}` : `exited with code ${code}`;
+      const how =
+        said && /out of memory|heap limit|bad_alloc|Failed to allocate/i.test(said)
+          ? 'ran out of memory: try an int4 model, fewer visual tokens or a shorter conversation'
+          : signal
+            ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}`
+            : `exited with code ${code}`;
       // rejected first, so that pending requests report the crash, not the closed connection
       running.death = new WorkerCrashedError(`the inference process ${how}${said ? ` (${said})` : ''}; the next request starts a new one`);
       for (const reject of running.onDeath) reject(running.death);

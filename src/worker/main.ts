@@ -28,7 +28,10 @@ function engineFor(spec: ModelSpec): Promise<Engine> {
     engine.catch(() => {
       if (loaded?.engine === engine) loaded = undefined; // the next request tries again
     });
-    void previous?.then((e) => e.dispose(), () => undefined);
+    void previous?.then(
+      (e) => e.dispose(),
+      () => undefined,
+    );
   }
   return loaded.engine;
 }
@@ -59,7 +62,16 @@ connection.onRequest(WorkerRequests.ask, (p) => {
     try {
       const engine = await engineFor(p);
       return await engine.ask(
-        { image: p.image, question: p.question, reduce: p.reduce, maxNewTokens: p.maxNewTokens, temperature: p.temperature, topP: p.topP, seed: p.seed, followUp: p.followUp },
+        {
+          image: p.image,
+          question: p.question,
+          reduce: p.reduce,
+          maxNewTokens: p.maxNewTokens,
+          temperature: p.temperature,
+          topP: p.topP,
+          seed: p.seed,
+          followUp: p.followUp,
+        },
         {
           onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
           onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),
@@ -99,7 +111,12 @@ connection.onRequest(WorkerRequests.build, (p) =>
     const m = await buildFromCheckpoint(p.from, {
       out: p.out,
       dtype: p.dtype,
-      onProgress: (pr) => void connection.sendNotification(WorkerNotifications.buildProgress, { buildId: p.buildId, stage: pr.stage, fraction: pr.bytesRead / Math.max(pr.bytesTotal, 1) }),
+      onProgress: (pr) =>
+        void connection.sendNotification(WorkerNotifications.buildProgress, {
+          buildId: p.buildId,
+          stage: pr.stage,
+          fraction: pr.bytesRead / Math.max(pr.bytesTotal, 1),
+        }),
     });
     return { name: m.name, out: p.out, bytes: Object.values(m.files).reduce((n, f) => n + f.bytes, 0) };
   }),

@@ -11,7 +11,9 @@ const ROOT = join(__dirname, '..', '..');
 
 /** Whether this machine lets a process mount a tmpfs in namespaces of its own. */
 export function canMountSmallDisk(): boolean {
-  const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs /tmp'], { encoding: 'utf8' });
+  const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs /tmp'], {
+    encoding: 'utf8',
+  });
   return r.status === 0;
 }
 
@@ -23,7 +25,18 @@ export async function onSmallDisk(disk: string, sizeKiB: number, scenario: strin
   const script = join(ROOT, 'test', 'helpers', 'smallDiskScenarios.ts');
   const child = spawn(
     'unshare',
-    ['--user', '--map-root-user', '--mount', 'sh', '-c', `mount -t tmpfs -o size=${sizeKiB}k tmpfs "$0" && exec node --import tsx "$1" "$2" "$3"`, disk, script, scenario, JSON.stringify(args)],
+    [
+      '--user',
+      '--map-root-user',
+      '--mount',
+      'sh',
+      '-c',
+      `mount -t tmpfs -o size=${sizeKiB}k tmpfs "$0" && exec node --import tsx "$1" "$2" "$3"`,
+      disk,
+      script,
+      scenario,
+      JSON.stringify(args),
+    ],
     { cwd: ROOT, env: { ...process.env, SMALL_DISK: disk }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

@@ -47,7 +47,10 @@ async function main(): Promise<Record<string, unknown>> {
   const filler = join(disk, 'filler');
   switch (scenario) {
     case 'download-too-small':
-      return { error: await attempt(() => downloadCheckpoint(args.repo, { endpoint: args.endpoint, cacheDir: cache })), left: listing(disk) };
+      return {
+        error: await attempt(() => downloadCheckpoint(args.repo, { endpoint: args.endpoint, cacheDir: cache })),
+        left: listing(disk),
+      };
     case 'download-fills-up': {
       let filled = false;
       // once the transfer is under way, something else takes all but 256 KiB of the disk
@@ -60,13 +63,18 @@ async function main(): Promise<Record<string, unknown>> {
       const left = listing(disk);
       rmSync(filler);
       let snapshot = '';
-      const retry = await attempt(async () => (snapshot = await downloadCheckpoint(args.repo, { endpoint: args.endpoint, cacheDir: cache })));
+      const retry = await attempt(
+        async () => (snapshot = await downloadCheckpoint(args.repo, { endpoint: args.endpoint, cacheDir: cache })),
+      );
       const same = snapshot !== '' && readdirSync(args.source).every((f) => sha(join(snapshot, f)) === sha(join(args.source, f)));
       return { error, left, retry, same, after: listing(disk) };
     }
     case 'build-too-small':
     case 'build-fills-up':
-      return { error: await attempt(() => buildFromCheckpoint(args.source, { out: join(disk, 'model'), dtype: args.dtype })), left: listing(disk) };
+      return {
+        error: await attempt(() => buildFromCheckpoint(args.source, { out: join(disk, 'model'), dtype: args.dtype })),
+        left: listing(disk),
+      };
     default:
       throw new Error(`no scenario ${scenario}`);
   }

@@ -175,7 +175,9 @@ export function clipVision(c: VisionRef, w: Weights, pixels: Float32Array): Visi
     const a = attention(q, k, vv, c.numHeads, c.numHeads, headDim);
     h = add(h, linear(a, w(`${p}.self_attn.out_proj.weight`), w(`${p}.self_attn.out_proj.bias`), C));
     const x2 = layerNorm(h, w(`${p}.layer_norm2.weight`), w(`${p}.layer_norm2.bias`), c.layerNormEps);
-    const up = linear(x2, w(`${p}.mlp.fc1.weight`), w(`${p}.mlp.fc1.bias`), c.intermediateSize).map((r) => r.map((v) => activation(v, c.hiddenAct)));
+    const up = linear(x2, w(`${p}.mlp.fc1.weight`), w(`${p}.mlp.fc1.bias`), c.intermediateSize).map((r) =>
+      r.map((v) => activation(v, c.hiddenAct)),
+    );
     h = add(h, linear(up, w(`${p}.mlp.fc2.weight`), w(`${p}.mlp.fc2.bias`), C));
     result.hiddenStates.push(h);
   }
@@ -215,8 +217,12 @@ export function llamaLogits(c: TextRef, w: Weights, embeds: Mat, lastOnly = fals
   for (let l = 0; l < c.numLayers; l++) {
     const p = `${T}.layers.${l}`;
     const x = rmsNorm(h, w(`${p}.input_layernorm.weight`), c.rmsNormEps);
-    const q = linear(x, w(`${p}.self_attn.q_proj.weight`), undefined, c.numHeads * c.headDim).map((r, pos) => rope(r, c.numHeads, c.headDim, pos, c.ropeTheta));
-    const k = linear(x, w(`${p}.self_attn.k_proj.weight`), undefined, c.numKvHeads * c.headDim).map((r, pos) => rope(r, c.numKvHeads, c.headDim, pos, c.ropeTheta));
+    const q = linear(x, w(`${p}.self_attn.q_proj.weight`), undefined, c.numHeads * c.headDim).map((r, pos) =>
+      rope(r, c.numHeads, c.headDim, pos, c.ropeTheta),
+    );
+    const k = linear(x, w(`${p}.self_attn.k_proj.weight`), undefined, c.numKvHeads * c.headDim).map((r, pos) =>
+      rope(r, c.numKvHeads, c.headDim, pos, c.ropeTheta),
+    );
     const v = linear(x, w(`${p}.self_attn.v_proj.weight`), undefined, c.numKvHeads * c.headDim);
     const a = attention(q, k, v, c.numHeads, c.numKvHeads, c.headDim, 0);
     h = add(h, linear(a, w(`${p}.self_attn.o_proj.weight`), undefined, c.hiddenSize));

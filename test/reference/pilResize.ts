@@ -13,7 +13,15 @@ function cubic(x: number): number {
   return 0;
 }
 
-function resample1d(src: Float64Array, inSize: number, outSize: number, stride: number, count: number, inStride: number, outStrideLine: number): Float64Array {
+function resample1d(
+  src: Float64Array,
+  inSize: number,
+  outSize: number,
+  stride: number,
+  count: number,
+  inStride: number,
+  outStrideLine: number,
+): Float64Array {
   // src lines: `count` lines, each of `inSize` samples spaced `stride` apart, lines `inStride` apart
   const out = new Float64Array(count * outSize);
   const scale = inSize / outSize;
