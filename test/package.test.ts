@@ -48,7 +48,7 @@ it(
     assert.ok(files.includes('node_modules/semver/package.json'), 'sharp needs semver at run time');
     const unwanted = files.filter(
       (f) =>
-        /^(src|test|scripts|webview|bench|\.e2e|test-results)\//.test(f) ||
+        /^(src|test|scripts|webview|bench|docs|\.e2e|test-results)\//.test(f) ||
         (/\.ts$/.test(f) && !f.endsWith('.d.ts')) ||
         /\.map$/.test(f) ||
         /\/(win32|darwin)\/|linux\/arm64|sharp-(win32|darwin)/.test(f),
