@@ -17,6 +17,8 @@ export interface ModelSpec {
 export interface LoadResult {
   readonly name: string;
   readonly ep: string;
+  /** Why `auto` did not take the GPU providers it tried or skipped, e.g. a software Vulkan driver. */
+  readonly epFallbacks: readonly string[];
   readonly randomWeights: boolean;
   /** Patches per side of the vision tower's grid. */
   readonly grid: number;
@@ -71,6 +73,8 @@ export interface DownloadParams {
 /** A failure the user should read, with its kind (the error class's name in the worker). */
 export interface WorkerErrorData {
   readonly kind: string;
+  /** Bad input the user can act on (a UserError in the worker), as opposed to a failure of ours. */
+  readonly user: boolean;
 }
 
 export const WorkerRequests = {

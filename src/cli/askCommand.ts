@@ -1,13 +1,16 @@
 /** `prumerge ask`: one image, one question (and follow-ups), the answer streamed to stdout. */
 import { parseArgs } from 'node:util';
-import { AskResult, Engine } from '../pipeline/engine';
+import { resolve } from 'node:path';
+import { packagePath } from '../common/packagePath';
+import type { AskResult } from '../pipeline/engine';
+import { EngineClient } from '../worker/engineClient';
 import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
-                    [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--json]
+                    [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--json] [--verbose]
 
 Answers a question about an image, streaming the answer. Without --model it uses the built-in
 demo model (random weights: meaningless answers). Each --follow-up continues the conversation
@@ -17,7 +20,8 @@ from its KV cache.
   --max-new-tokens N   default 256
   --temperature T      0 (default) is greedy and reproducible
   --ep EP              auto (default), webgpu, cuda, dml, coreml, cpu
-  --json               one object at the end: answer, inputIds, tokens, visual, timings, ep`;
+  --json               one object at the end: answer, inputIds, tokens, visual, timings, ep, epFallbacks
+  --verbose            also print what the inference process logs (onnxruntime's and the GPU driver's own messages)`;
 
 export async function runAsk(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -33,6 +37,7 @@ export async function runAsk(args: string[]): Promise<void> {
       seed: { type: 'string', default: '0' },
       'follow-up': { type: 'string', multiple: true, default: [] },
       json: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 2) throw new CliError('give an IMAGE and a "QUESTION" (see prumerge ask --help)');
@@ -44,14 +49,22 @@ export async function runAsk(args: string[]): Promise<void> {
   const topP = fraction(values['top-p'], '--top-p', 0.01, 1);
   const seed = wholeNumber(values.seed, '--seed', 0, 2 ** 32 - 1);
 
-  const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep) });
+  // the engine runs in the worker process: what native code prints (Dawn, onnxruntime) goes to
+  // its stderr, which reaches the terminal only with --verbose
+  const client = new EngineClient({
+    workerPath: packagePath('dist', 'worker.js'),
+    idleTimeoutMs: 0,
+    onLog: values.verbose ? (line) => process.stderr.write(`[worker] ${line}\n`) : undefined,
+  });
   try {
+    const spec = { modelDir: resolve(modelDir(values.model)), ep: executionProvider(values.ep) };
+    const loaded = await client.load(spec);
     const results: AskResult[] = [];
     for (const [i, q] of [question, ...values['follow-up']].entries()) {
       if (!values.json && i > 0) await writeOut(`\n> ${q}\n`);
       const stream = values.json ? undefined : (delta: string): void => void process.stdout.write(delta);
-      const r = await engine.ask(
-        { image, question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 },
+      const r = await client.ask(
+        { ...spec, image: resolve(image), question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 },
         { onText: stream },
       );
       results.push(r);
@@ -60,26 +73,32 @@ export async function runAsk(args: string[]): Promise<void> {
         process.stderr.write(`${statsLine(r)}\n`);
       }
     }
-    if (engine.manifest.randomWeights) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
-    if (values.json) {
-      const json = (r: AskResult): unknown => ({
-        answer: r.answer,
-        inputIds: r.inputIds,
-        tokens: r.tokens,
-        visual: r.visual,
-        timings: r.timings,
-        ep: r.ep,
-        stopReason: r.stopReason,
-        promptTokens: r.promptTokens,
-        reusedTokens: r.reusedTokens,
-      });
-      await writeOut(
-        `${JSON.stringify(results.length === 1 ? json(results[0]!) : { ...(json(results[0]!) as object), followUps: results.slice(1).map(json) })}\n`,
-      );
+    // after the answers, so that a refused question still reads as one line
+    if (loaded.ep === 'cpu' && loaded.epFallbacks.length > 0 && !values.json) {
+      process.stderr.write(`note: running on the CPU; ${loaded.epFallbacks.join('; ')}\n`);
     }
+    if (loaded.randomWeights) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
+    if (values.json) await writeOut(`${JSON.stringify(askJson(results, loaded.epFallbacks))}\n`);
   } finally {
-    await engine.dispose();
+    await client.dispose();
   }
+}
+
+/** The --json object: the first answer's fields, follow-ups under `followUps`. */
+function askJson(results: readonly AskResult[], epFallbacks: readonly string[]): unknown {
+  const json = (r: AskResult): Record<string, unknown> => ({
+    answer: r.answer,
+    inputIds: r.inputIds,
+    tokens: r.tokens,
+    visual: r.visual,
+    timings: r.timings,
+    ep: r.ep,
+    stopReason: r.stopReason,
+    promptTokens: r.promptTokens,
+    reusedTokens: r.reusedTokens,
+  });
+  const first = { ...json(results[0]!), epFallbacks };
+  return results.length === 1 ? first : { ...first, followUps: results.slice(1).map(json) };
 }
 
 export function statsLine(r: AskResult): string {

@@ -3,6 +3,7 @@
  * Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 anything unexpected.
  */
 import { messageOf, UserError } from '../common/errors';
+import { WorkerRequestError } from '../worker/engineClient';
 import { EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './cliError';
 import { ASK_USAGE, runAsk } from './askCommand';
 import { BENCH_USAGE, runBench } from './benchCommand';
@@ -65,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
 function isUserError(e: unknown): boolean {
   return (
     e instanceof UserError ||
+    (e instanceof WorkerRequestError && e.user) ||
     // node:util parseArgs: unknown option, missing value, unexpected argument
     (e instanceof TypeError &&
       typeof (e as NodeJS.ErrnoException).code === 'string' &&

@@ -95,7 +95,11 @@ export class EngineService extends Disposable {
     if (spec.demo && !existsSync(this.context.asAbsolutePath('models/demo/model.json'))) {
       throw new Error('the built-in demo model is missing from the extension: reinstall it, or set prumergeVision.modelFolder');
     }
-    this.loaded = await this.client.load({ modelDir: spec.modelDir, ep: spec.ep });
+    const loaded = await this.client.load({ modelDir: spec.modelDir, ep: spec.ep });
+    const changed = this.loaded?.name !== loaded.name || this.loaded.ep !== loaded.ep;
+    if (changed && loaded.epFallbacks.length > 0)
+      this.log.appendLine(`${loaded.name} runs on ${loaded.ep}: ${loaded.epFallbacks.join('; ')}`);
+    this.loaded = loaded;
     this.render();
     return this.loaded;
   }
@@ -157,7 +161,8 @@ export class EngineService extends Disposable {
     const ignored = this.modelFolder().ignored;
     this.status.tooltip =
       `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}` +
-      `${ignored ? `\nRestricted mode: this workspace's model folder (${ignored}) is ignored until you trust it` : ''}\nClick for model actions`;
+      `${ignored ? `\nRestricted mode: this workspace's model folder (${ignored}) is ignored until you trust it` : ''}` +
+      `${this.loaded?.epFallbacks.length ? `\nNot on a GPU: ${this.loaded.epFallbacks.join('; ')}` : ''}\nClick for model actions`;
   }
 
   override dispose(): void {

@@ -179,6 +179,8 @@ export class Engine {
     private readonly decoder: ort.InferenceSession,
     private readonly table: EmbeddingTable,
     readonly prompt: PromptBuilder,
+    /** Why `auto` did not take the providers it tried (or skipped) before `ep`. */
+    readonly epFallbacks: readonly string[],
   ) {}
 
   static async load(modelDir: string, options: { ep?: ExecutionProviderSetting; threads?: number } = {}): Promise<Engine> {
@@ -200,7 +202,7 @@ export class Engine {
       eos: m.tokenizer.eosTokenId,
       image: m.tokenizer.imageTokenId,
     });
-    return new Engine(dir, m, vision.ep, vision.session, projector.session, decoder.session, table, prompt);
+    return new Engine(dir, m, vision.ep, vision.session, projector.session, decoder.session, table, prompt, vision.fallbacks);
   }
 
   /** Preprocess, vision tower, reduction and projector: everything the image contributes. */

@@ -1,12 +1,15 @@
 /**
  * onnxruntime sessions on the best execution provider that works. onnxruntime-node does not fall
  * back by itself (['webgpu', 'cpu'] fails outright without a GPU: docs/onnxruntime-node.md),
- * so `auto` tries each GPU provider of the platform alone, then the CPU, and says which one ran.
+ * so `auto` tries each GPU provider of the platform alone, then the CPU, and says which one ran
+ * and why the others did not. `auto` never takes a software Vulkan driver for a GPU
+ * (vulkanDrivers.ts); naming `webgpu` still uses one.
  */
-import { messageOf, UserError } from '../common/errors';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { messageOf, UserError } from '../common/errors';
+import { disableValue, VulkanDriver, vulkanDrivers } from './vulkanDrivers';
 
 export type ExecutionProvider = 'webgpu' | 'cuda' | 'dml' | 'coreml' | 'cpu';
 export type ExecutionProviderSetting = 'auto' | ExecutionProvider;
@@ -27,6 +30,7 @@ export function gpuProviders(platform: NodeJS.Platform = process.platform): Exec
 
 function hasVulkanLoader(): boolean {
   const dirs = [
+    ...(process.env['LD_LIBRARY_PATH'] ?? '').split(':').filter(Boolean),
     '/usr/lib/x86_64-linux-gnu',
     '/usr/lib/aarch64-linux-gnu',
     '/usr/lib64',
@@ -54,8 +58,46 @@ function available(): Set<string> {
 export interface OpenedSession {
   readonly session: ort.InferenceSession;
   readonly ep: ExecutionProvider;
-  /** Why each provider tried before `ep` failed, for the log. */
+  /** Why each provider tried (or skipped) before `ep` was not used, for the log and the status bar. */
   readonly fallbacks: readonly string[];
+}
+
+/** Whether Linux reports a GPU device node at all: a DRM render node, or NVIDIA's own devices. */
+function hasGpuDevice(): boolean {
+  const some = (dir: string, re: RegExp): boolean => {
+    try {
+      return readdirSync(dir).some((f) => re.test(f));
+    } catch {
+      return false;
+    }
+  };
+  return some('/dev/dri', /^renderD\d+$/) || some('/dev', /^nvidia\d+$/);
+}
+
+/**
+ * How `auto` treats WebGPU on Linux: hidden software drivers (undefined: nothing to hide), or
+ * a reason to skip it without asking Dawn (no GPU device, only software drivers).
+ */
+export function webgpuForAuto(drivers: readonly VulkanDriver[], gpuDevice: boolean): { skip?: string; hide: VulkanDriver[] } {
+  if (drivers.length === 0) return { skip: 'skipped, no Vulkan driver is installed', hide: [] };
+  const software = drivers.filter((d) => d.software !== undefined);
+  const names = [...new Set(software.map((d) => d.software))].join(', ');
+  const why = `${names} is a software Vulkan driver, a CPU in disguise and slower than the CPU provider (--ep webgpu uses it anyway)`;
+  if (software.length > 0 && (!gpuDevice || software.length === drivers.length)) return { skip: `skipped, ${why}`, hide: [] };
+  return { hide: software };
+}
+
+/** Opens `path` on WebGPU with the software Vulkan drivers hidden from the loader for the call. */
+async function createHiding(hide: readonly VulkanDriver[], create: () => Promise<ort.InferenceSession>): Promise<ort.InferenceSession> {
+  if (hide.length === 0) return create();
+  const before = process.env['VK_LOADER_DRIVERS_DISABLE'];
+  process.env['VK_LOADER_DRIVERS_DISABLE'] = disableValue(hide, before);
+  try {
+    return await create();
+  } finally {
+    if (before === undefined) delete process.env['VK_LOADER_DRIVERS_DISABLE'];
+    else process.env['VK_LOADER_DRIVERS_DISABLE'] = before;
+  }
 }
 
 /** Opens `path` on `setting`: a named provider must work; `auto` falls back to the CPU. */
@@ -67,15 +109,22 @@ export async function openSession(path: string, setting: ExecutionProviderSettin
   const candidates: ExecutionProvider[] = setting === 'auto' ? [...gpuProviders().filter((p) => available().has(p)), 'cpu'] : [setting];
   const fallbacks: string[] = [];
   for (const ep of candidates) {
+    const linuxWebgpu = setting === 'auto' && ep === 'webgpu' && process.platform === 'linux';
+    const plan = linuxWebgpu ? webgpuForAuto(vulkanDrivers(), hasGpuDevice()) : { hide: [] };
+    if (plan.skip) {
+      fallbacks.push(`${ep}: ${plan.skip}`);
+      continue;
+    }
     try {
-      const session = await ort.InferenceSession.create(path, { ...base, executionProviders: [ep] });
+      const session = await createHiding(plan.hide, () => ort.InferenceSession.create(path, { ...base, executionProviders: [ep] }));
       return { session, ep, fallbacks };
     } catch (e) {
       const why = firstLine(e);
       if (setting !== 'auto') {
         throw new SessionError(`the ${ep} execution provider could not load ${path}: ${why}. Use "auto" or "cpu" instead`);
       }
-      fallbacks.push(`${ep}: ${why}`);
+      const hidden = [...new Set(plan.hide.map((d) => d.software))].join(', ');
+      fallbacks.push(`${ep}: ${why}${hidden ? ` (${hidden} was left out: a software Vulkan driver, slower than the CPU)` : ''}`);
     }
   }
   throw new SessionError(`no execution provider could load ${path}: ${fallbacks.join('; ')}`);

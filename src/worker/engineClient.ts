@@ -46,6 +46,8 @@ export class WorkerRequestError extends Error {
   constructor(
     message: string,
     readonly kind: string,
+    /** Bad input the user can act on, as the worker judged it (a UserError there). */
+    readonly user: boolean,
   ) {
     super(message);
   }
@@ -167,7 +169,8 @@ export class EngineClient {
       });
     } catch (e) {
       if (e instanceof ResponseError) {
-        throw new WorkerRequestError(e.message, (e.data as WorkerErrorData | undefined)?.kind ?? 'Error');
+        const data = e.data as WorkerErrorData | undefined;
+        throw new WorkerRequestError(e.message, data?.kind ?? 'Error', data?.user ?? false);
       }
       throw e;
     } finally {

@@ -6,6 +6,7 @@
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
 import { buildFromCheckpoint } from '../builder/buildModel';
 import { downloadCheckpoint } from '../builder/hubDownload';
+import { UserError } from '../common/errors';
 import { Engine } from '../pipeline/engine';
 import { renderHeatmap } from '../pipeline/heatmap';
 import { ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
@@ -42,7 +43,7 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    throw new ResponseError<WorkerErrorData>(1, err.message, { kind: err.name });
+    throw new ResponseError<WorkerErrorData>(1, err.message, { kind: err.name, user: err instanceof UserError });
   }
 }
 
@@ -50,7 +51,14 @@ connection.onRequest(WorkerRequests.load, (spec) =>
   answer(async () => {
     const e = await engineFor(spec);
     const m = e.manifest;
-    return { name: m.name, ep: e.ep, randomWeights: m.randomWeights, grid: m.vision.grid, maxPositions: m.decoder.maxPositions };
+    return {
+      name: m.name,
+      ep: e.ep,
+      epFallbacks: e.epFallbacks,
+      randomWeights: m.randomWeights,
+      grid: m.vision.grid,
+      maxPositions: m.decoder.maxPositions,
+    };
   }),
 );
 
