@@ -333,6 +333,27 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     }
     assert.equal(out.runs['none'].visualTokens, 576);
     assert.equal(out.runs['topk:32'].visualTokens, 33);
+    for (const mode of ['none', 'topk:32']) {
+      const run = out.runs[mode];
+      // the prompt holds the visual tokens and a few dozen of template and question
+      assert.ok(run.promptTokens > run.visualTokens && run.promptTokens < run.visualTokens + 64, `${mode}: ${run.promptTokens}`);
+      assert.ok(run.prefillTokensPerSecond > 0);
+      assert.deepEqual(run.visionMsPerSubImage.length, 1, 'LLaVA-1.5 runs the tower on one image');
+    }
     for (const key of ['ttftNoneOverPrumerge', 'ttftNoneOverPrumergePlus', 'ttftNoneOverTopk32']) assert.ok(out.ratios[key] > 0, key);
+  });
+
+  it('bench --context times decoding after prompts of about 70 and 600 positions (the demo model takes 2048)', () => {
+    const r = prumerge(['bench', '--context', '--reps', '1', '--tokens', '2', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { context: { target: number; promptTokens: number; decodeTokensPerSecond: number }[] };
+    assert.deepEqual(
+      out.context.map((c) => c.target),
+      [70, 600],
+    );
+    for (const c of out.context) {
+      assert.ok(Math.abs(c.promptTokens - c.target) <= 15, `${c.promptTokens} positions for ${c.target}`);
+      assert.ok(c.decodeTokensPerSecond > 0);
+    }
   });
 });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -8,6 +10,7 @@ import { demoModelDir } from '../src/pipeline/engine';
 import { RepetitionGuard, sampleToken, TextStreamer } from '../src/pipeline/generate';
 import { PromptBuilder } from '../src/pipeline/prompt';
 import { gpuProviders, openSession, SessionError } from '../src/pipeline/sessions';
+import { scratchDir } from './helpers/checkpoints';
 
 const tokenizer = new Tokenizer(llamaTokenizerJson(), llamaTokenizerConfig());
 const prompt = new PromptBuilder(tokenizer, LLAVA_15_CHAT_TEMPLATE, { bos: 1, eos: 2, image: 32000 });
@@ -101,6 +104,21 @@ describe('execution providers', () => {
     const s = await openSession(vision, 'auto');
     assert.ok(['cpu', 'cuda', 'webgpu'].includes(s.ep));
     await s.session.release();
+  });
+
+  it("leaves no empty mat-debug-<pid>.log of onnxruntime's telemetry in the temporary folder", () => {
+    const tmp = scratchDir('tmpdir');
+    const script = `require('./src/pipeline/sessions').openSession(${JSON.stringify(vision)}, 'cpu').then((s) => s.session.release())`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      cwd: join(__dirname, '..'),
+      env: { ...process.env, TMPDIR: tmp },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+      readdirSync(tmp).filter((f) => f.startsWith('mat-debug-')),
+      [],
+    );
   });
 
   it('names a provider that cannot run and what to use instead', async () => {

@@ -17,27 +17,35 @@ import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
 import { formatBytes } from '../common/formatBytes';
+import { benchContext, ContextRun, contextTable, median } from './contextBench';
 import { ProgressBar } from './progressBar';
 
 export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const;
 const QUESTION = 'What is shown in this image? Describe it in detail.';
 
-export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--json]
+export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context] [--json]
 
 Times the first token and decoding with ${BENCH_MODES.join(', ')} on the same image and
 question: one warm-up, then --reps repetitions (default 3) of --tokens generated tokens (default
 16, end-of-sequence ignored); medians and the ratios none / reduction. --shape builds synthetic
 weights of that shape once (cached under ~/.cache/prumerge-vision). Shapes: ${Object.keys(SHAPES).join(', ')}.
 topk:32 keeps the paper's average count on LLaVA-1.5, a figure that does not hinge on whatever
-attention random weights happen to have.`;
+attention random weights happen to have. --context instead times decoding after prompts of about
+70, 600 and 2400 positions (as far as the model's context allows), to show how decoding slows
+with the context.`;
 
 interface ModeRun {
   visualTokens: number;
   ttftMs: number;
   decodeTokensPerSecond: number;
   peakRssMb: number;
+  /** Positions in the prompt: visual tokens, template and question. */
+  promptTokens: number;
   prefillMs: number;
+  prefillTokensPerSecond: number;
   visionMs: number;
+  /** The vision tower's time for each image it runs on (LLaVA-1.5: one). */
+  visionMsPerSubImage: number[];
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -52,6 +60,7 @@ export async function runBench(args: string[]): Promise<void> {
       reps: { type: 'string', default: '3' },
       tokens: { type: 'string', default: '16' },
       json: { type: 'boolean', default: false },
+      context: { type: 'boolean', default: false },
     },
   });
   if (values.model !== undefined && values.shape !== undefined) throw new CliError('give --model or --shape, not both');
@@ -62,6 +71,7 @@ export async function runBench(args: string[]): Promise<void> {
   if (!existsSync(image)) throw new CliError(`${image} does not exist`);
 
   const engine = await Engine.load(dir, { ep: executionProvider(values.ep) });
+  if (values.context) return reportContext(engine, image, reps, tokens, values.json, values.shape);
   const runs: Record<string, ModeRun> = {};
   try {
     if (engine.manifest.randomWeights && !values.json) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
@@ -113,8 +123,11 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
     ttftMs: median(results.map((r) => r.timings.ttftMs)),
     decodeTokensPerSecond: median(results.map((r) => r.timings.decodeTokensPerSecond)),
     peakRssMb: Math.round(peak / 2 ** 20),
+    promptTokens: results[0]!.promptTokens,
     prefillMs: median(results.map((r) => r.timings.prefillMs)),
+    prefillTokensPerSecond: median(results.map((r) => r.promptTokens / (r.timings.prefillMs / 1000))),
     visionMs: median(results.map((r) => r.timings.visionMs)),
+    visionMsPerSubImage: [median(results.map((r) => r.timings.visionMs))],
   };
 }
 
@@ -151,8 +164,25 @@ async function syntheticModel(shape: string, dtype: string): Promise<string> {
   return dir;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+/** `--context`: decode speed after prompts of growing length, in one run. */
+async function reportContext(
+  engine: Engine,
+  image: string,
+  reps: number,
+  tokens: number,
+  json: boolean,
+  shape: string | undefined,
+): Promise<void> {
+  let runs: ContextRun[];
+  try {
+    runs = await benchContext(engine, image, reps, tokens);
+  } finally {
+    await engine.dispose();
+  }
+  const title = `${shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep}), ${reps} runs after a warm-up, ${tokens} tokens each, medians:`;
+  await writeOut(
+    json
+      ? `${JSON.stringify({ ...(shape !== undefined ? { shape } : { model: engine.manifest.name }), ep: engine.ep, dtype: engine.manifest.dtype, reps, generatedTokens: tokens, context: runs })}\n`
+      : `${[title, ...contextTable(runs)].join('\n')}\n`,
+  );
 }

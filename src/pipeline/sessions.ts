@@ -5,7 +5,8 @@
  * and why the others did not. `auto` never takes a software Vulkan driver for a GPU
  * (vulkanDrivers.ts); naming `webgpu` still uses one.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { messageOf, UserError } from '../common/errors';
@@ -117,6 +118,7 @@ export async function openSession(path: string, setting: ExecutionProviderSettin
     }
     try {
       const session = await createHiding(plan.hide, () => ort.InferenceSession.create(path, { ...base, executionProviders: [ep] }));
+      removeTelemetryLog();
       return { session, ep, fallbacks };
     } catch (e) {
       const why = firstLine(e);
@@ -128,6 +130,24 @@ export async function openSession(path: string, setting: ExecutionProviderSettin
     }
   }
   throw new SessionError(`no execution provider could load ${path}: ${fallbacks.join('; ')}`);
+}
+
+let telemetryLogChecked = false;
+
+/**
+ * onnxruntime's bundled telemetry SDK (its strings say MATSDK) opens an empty mat-debug-<pid>.log
+ * in the temporary folder when the first session is created, and never writes to it: one more file
+ * per process, forever. Removed once it exists, if still empty (an open file unlinks fine).
+ */
+function removeTelemetryLog(): void {
+  if (telemetryLogChecked) return;
+  telemetryLogChecked = true;
+  const file = join(tmpdir(), `mat-debug-${process.pid}.log`);
+  try {
+    if (statSync(file).size === 0) unlinkSync(file);
+  } catch {
+    // not there: nothing to tidy
+  }
 }
 
 /** session.run with the inputs checked against the graph first: a wrong feed names itself. */
