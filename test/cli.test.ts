@@ -343,6 +343,10 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     for (const key of ['ttftNoneOverPrumerge', 'ttftNoneOverPrumergePlus', 'ttftNoneOverTopk32']) assert.ok(out.ratios[key] > 0, key);
   });
 
+  it('bench refuses a KV cache mode it does not know with one line', () => {
+    assertBadInput(prumerge(['bench', '--kv-cache', 'paged']), /--kv-cache must be in-place or growing, got "paged"/);
+  });
+
   it('bench --context times decoding after prompts of about 70 and 600 positions (the demo model takes 2048)', () => {
     const r = prumerge(['bench', '--context', '--reps', '1', '--tokens', '2', '--json']);
     assert.equal(r.status, 0, r.stderr);

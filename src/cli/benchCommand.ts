@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { buildSynthetic } from '../builder/buildModel';
 import { packagePath } from '../common/packagePath';
 import { SHAPES } from '../builder/shapes';
-import { AskResult, Engine } from '../pipeline/engine';
+import { AskResult, Engine, KvCacheMode } from '../pipeline/engine';
 import { WeightDtype } from '../pipeline/modelManifest';
 import { parseReduceMode } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
@@ -23,7 +23,8 @@ import { ProgressBar } from './progressBar';
 export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const;
 const QUESTION = 'What is shown in this image? Describe it in detail.';
 
-export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context] [--json]
+export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context]
+                      [--kv-cache in-place|growing] [--json]
 
 Times the first token and decoding with ${BENCH_MODES.join(', ')} on the same image and
 question: one warm-up, then --reps repetitions (default 3) of --tokens generated tokens (default
@@ -32,7 +33,8 @@ weights of that shape once (cached under ~/.cache/prumerge-vision). Shapes: ${Ob
 topk:32 keeps the paper's average count on LLaVA-1.5, a figure that does not hinge on whatever
 attention random weights happen to have. --context instead times decoding after prompts of about
 70, 600 and 2400 positions (as far as the model's context allows), to show how decoding slows
-with the context.`;
+with the context. --kv-cache in-place holds the KV cache in fixed buffers the decoder writes into
+(CPU only; measured slower) instead of as each decoder run returns it, for comparison.`;
 
 interface ModeRun {
   visualTokens: number;
@@ -61,6 +63,7 @@ export async function runBench(args: string[]): Promise<void> {
       tokens: { type: 'string', default: '16' },
       json: { type: 'boolean', default: false },
       context: { type: 'boolean', default: false },
+      'kv-cache': { type: 'string' },
     },
   });
   if (values.model !== undefined && values.shape !== undefined) throw new CliError('give --model or --shape, not both');
@@ -70,7 +73,7 @@ export async function runBench(args: string[]): Promise<void> {
   const image = values.image ?? packagePath('media', 'samples', 'pipeline-diagram.svg');
   if (!existsSync(image)) throw new CliError(`${image} does not exist`);
 
-  const engine = await Engine.load(dir, { ep: executionProvider(values.ep) });
+  const engine = await Engine.load(dir, { ep: executionProvider(values.ep), kvCache: kvCacheMode(values['kv-cache']) });
   if (values.context) return reportContext(engine, image, reps, tokens, values.json, values.shape);
   const runs: Record<string, ModeRun> = {};
   try {
@@ -162,6 +165,11 @@ async function syntheticModel(shape: string, dtype: string): Promise<string> {
     bar.done();
   }
   return dir;
+}
+
+function kvCacheMode(text: string | undefined): KvCacheMode | undefined {
+  if (text === undefined || text === 'in-place' || text === 'growing') return text;
+  throw new CliError(`--kv-cache must be in-place or growing, got "${text}"`);
 }
 
 /** `--context`: decode speed after prompts of growing length, in one run. */

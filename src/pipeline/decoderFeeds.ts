@@ -62,3 +62,130 @@ export function truncateCache(cache: KvCache, length: number, layers: number): K
   }
   return out;
 }
+
+/**
+ * A conversation's KV cache as the engine drives it: `length` positions held, a decoder run
+ * appends S more. Two ways to hold it, the same numbers either way (tested):
+ * - `GrowingKvCache`: each run returns the cache grown by S as new tensors (any provider; every
+ *   run allocates and copies the whole cache, so decoding slows as the context grows);
+ * - `InPlaceKvCache`: fixed-capacity buffers that GroupQueryAttention reads as its past and writes
+ *   the new positions into, bound as both input and pre-allocated output (its shared-buffer mode).
+ *   CPU provider only. Measured at 7B it decodes slower than the growing cache (2.0 vs 3.0
+ *   tokens/s after 70 positions), so it is not the default: `bench --kv-cache in-place` times it.
+ */
+export interface DecoderKvCache {
+  /** Positions whose keys and values are held. */
+  readonly length: number;
+  /** Keeps the first `length` positions (a follow-up reusing a shorter prefix). */
+  truncate(length: number): void;
+  /** Makes room for `positions` in all, so that a whole answer runs without growing. */
+  reserve(positions: number): void;
+  /** One decoder run on `embeds` (S, H) after the positions held; returns the last position's logits. */
+  run(session: ort.InferenceSession, embeds: Float32Array): Promise<Float32Array>;
+}
+
+type Run = (
+  session: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>,
+  fetches?: Record<string, ort.Tensor | null>,
+) => Promise<Record<string, ort.Tensor>>;
+
+const plainRun: Run = (session, feeds, fetches) => (fetches ? session.run(feeds, fetches) : session.run(feeds));
+
+export class GrowingKvCache implements DecoderKvCache {
+  private present: KvCache | undefined;
+  private held = 0;
+
+  constructor(
+    private readonly shape: KvShape,
+    private readonly runner: Run = plainRun,
+  ) {}
+
+  get length(): number {
+    return this.held;
+  }
+
+  truncate(length: number): void {
+    if (length >= this.held) return;
+    this.present = length > 0 && this.present ? truncateCache(this.present, length, this.shape.numLayers) : undefined;
+    this.held = length;
+  }
+
+  reserve(): void {}
+
+  async run(session: ort.InferenceSession, embeds: Float32Array): Promise<Float32Array> {
+    const out = await this.runner(session, decoderFeeds(this.shape, embeds, this.present, this.held));
+    this.present = out;
+    this.held += embeds.length / this.shape.hiddenSize;
+    return out[DECODER_IO.logits]!.data as Float32Array;
+  }
+}
+
+/** Positions added to a reservation, so that a follow-up or two fit without reallocating. */
+const SLACK = 256;
+
+export class InPlaceKvCache implements DecoderKvCache {
+  /** (1, kv, capacity, d) per present name. */
+  private buffers: KvCache = {};
+  private capacity = 0;
+  private held = 0;
+
+  constructor(
+    private readonly shape: KvShape,
+    /** The model's context: the most positions ever needed. */
+    private readonly maxPositions: number,
+    private readonly runner: Run = plainRun,
+  ) {}
+
+  get length(): number {
+    return this.held;
+  }
+
+  truncate(length: number): void {
+    this.held = Math.min(this.held, length); // positions past it are overwritten as they are filled again
+  }
+
+  reserve(positions: number): void {
+    if (positions <= this.capacity) return;
+    const capacity = Math.min(this.maxPositions, positions + SLACK);
+    const { numKvHeads: heads, headDim: d, kvDtype } = this.shape;
+    const next: KvCache = {};
+    for (let i = 0; i < this.shape.numLayers; i++) {
+      for (const name of [DECODER_IO.presentKey(i), DECODER_IO.presentValue(i)]) {
+        const data = kvDtype === 'float16' ? new Uint16Array(heads * capacity * d) : new Float32Array(heads * capacity * d);
+        const old = this.buffers[name]?.data as Float32Array | Uint16Array | undefined;
+        // each head's positions are contiguous: copy the held ones to the new stride
+        if (old)
+          for (let h = 0; h < heads; h++)
+            data.set(old.subarray(h * this.capacity * d, h * this.capacity * d + this.held * d), h * capacity * d);
+        const dims = [1, heads, capacity, d];
+        next[name] =
+          kvDtype === 'float16'
+            ? new ort.Tensor('float16', data as Uint16Array, dims)
+            : new ort.Tensor('float32', data as Float32Array, dims);
+      }
+    }
+    this.buffers = next;
+    this.capacity = capacity;
+  }
+
+  async run(session: ort.InferenceSession, embeds: Float32Array): Promise<Float32Array> {
+    const d = this.shape;
+    const s = embeds.length / d.hiddenSize;
+    this.reserve(this.held + s);
+    const feeds: Record<string, ort.Tensor> = {
+      [DECODER_IO.embeds]: new ort.Tensor('float32', embeds, [1, s, d.hiddenSize]),
+      [DECODER_IO.seqlensK]: new ort.Tensor('int32', Int32Array.of(this.held + s - 1), [1]),
+      [DECODER_IO.totalSequenceLength]: new ort.Tensor('int32', Int32Array.of(this.held + s), []),
+    };
+    for (let i = 0; i < d.numLayers; i++) {
+      feeds[DECODER_IO.pastKey(i)] = this.buffers[DECODER_IO.presentKey(i)]!;
+      feeds[DECODER_IO.pastValue(i)] = this.buffers[DECODER_IO.presentValue(i)]!;
+    }
+    // the same buffers as outputs: GroupQueryAttention sees past and present share memory and
+    // writes positions held..held+S-1 in place
+    const out = await this.runner(session, feeds, { [DECODER_IO.logits]: null, ...this.buffers });
+    this.held += s;
+    return out[DECODER_IO.logits]!.data as Float32Array;
+  }
+}

@@ -20,9 +20,9 @@ import { SeededRandom } from '../common/random';
 import { EmbeddingTable } from './embeddings';
 import { RepetitionGuard, sampleToken, TextStreamer } from './generate';
 import { ImageGeometry } from './imageGeometry';
-import { decoderFeeds, KvCache, truncateCache } from './decoderFeeds';
+import { DecoderKvCache, GrowingKvCache, InPlaceKvCache } from './decoderFeeds';
 import { checkExternalData } from './externalData';
-import { DECODER_IO, PROJECTOR_IO, VISION_IO } from './graphNames';
+import { PROJECTOR_IO, VISION_IO } from './graphNames';
 import { insideFolder, loadManifest, ModelManifest } from './modelManifest';
 import { preprocessImage } from './preprocess';
 import { ChatTurn, PromptBuilder, PromptIds } from './prompt';
@@ -120,6 +120,19 @@ export interface Inspection {
   readonly ep: ExecutionProvider;
 }
 
+/**
+ * How the KV cache is held (src/pipeline/decoderFeeds.ts): `growing`, the cache each run returns
+ * (the default), or `in-place`, fixed buffers the decoder writes into (CPU only). In-place gives the
+ * same logits but measured slower at 7B (docs/onnxruntime-node.md), so it is a benchmark option.
+ */
+export type KvCacheMode = 'in-place' | 'growing';
+
+export interface EngineOptions {
+  readonly ep?: ExecutionProviderSetting;
+  readonly threads?: number;
+  readonly kvCache?: KvCacheMode;
+}
+
 export class EngineError extends UserError {
   override readonly name = 'EngineError';
 }
@@ -138,9 +151,9 @@ interface Conversation {
   readonly mode: string;
   readonly image: EncodedImage;
   turns: ChatTurn[];
-  /** The ids whose keys and values `cache` holds. */
+  /** The ids whose keys and values `cache` holds: always its first `cache.length` positions' ids. */
   ids: number[];
-  cache: KvCache | undefined;
+  readonly cache: DecoderKvCache;
 }
 
 /** What one request has settled so far, for the result of a request stopped early. */
@@ -150,18 +163,10 @@ interface Turn {
   promptTokens: number;
 }
 
-interface DecoderStep {
-  readonly logits: Float32Array;
-  readonly cache: KvCache;
-}
-
 interface Decoded {
   readonly text: string;
   readonly tokens: number[];
   readonly stopReason: StopReason;
-  /** The prompt and every token fed back: the ids the cache holds. */
-  readonly fed: number[];
-  readonly cache: KvCache;
 }
 
 const now = (): number => performance.now();
@@ -181,9 +186,10 @@ export class Engine {
     readonly prompt: PromptBuilder,
     /** Why `auto` did not take the providers it tried (or skipped) before `ep`. */
     readonly epFallbacks: readonly string[],
+    readonly kvCache: KvCacheMode,
   ) {}
 
-  static async load(modelDir: string, options: { ep?: ExecutionProviderSetting; threads?: number } = {}): Promise<Engine> {
+  static async load(modelDir: string, options: EngineOptions = {}): Promise<Engine> {
     const dir = resolve(modelDir);
     const m = await loadManifest(dir);
     for (const graph of [m.vision.graph, m.projector.graph, m.decoder.graph])
@@ -202,7 +208,10 @@ export class Engine {
       eos: m.tokenizer.eosTokenId,
       image: m.tokenizer.imageTokenId,
     });
-    return new Engine(dir, m, vision.ep, vision.session, projector.session, decoder.session, table, prompt, vision.fallbacks);
+    const kvCache = options.kvCache ?? 'growing';
+    if (kvCache === 'in-place' && vision.ep !== 'cpu')
+      throw new EngineError(`an in-place KV cache needs the CPU provider, not ${vision.ep}`);
+    return new Engine(dir, m, vision.ep, vision.session, projector.session, decoder.session, table, prompt, vision.fallbacks, kvCache);
   }
 
   /** Preprocess, vision tower, reduction and projector: everything the image contributes. */
@@ -304,19 +313,19 @@ export class Engine {
       const prompt = this.promptFor(turns, conv.image.reduction.rows);
       turn.promptTokens = prompt.ids.length;
       const reuse = reusablePrefix(conv.ids, prompt, conv.image.reduction.rows);
-      const filled = await this.prefill(
-        conv.image,
-        prompt,
-        reuse > 0 ? truncateCache(conv.cache!, reuse, this.manifest.decoder.numLayers) : undefined,
-        reuse,
-        hooks,
-        timings,
-      );
-      const answer = await this.decode(request, prompt.ids, filled, hooks, timings, started);
-      // the conversation keeps its old cache until the answer is done
+      const maxNew = Math.min(request.maxNewTokens ?? 256, this.manifest.decoder.maxPositions - prompt.ids.length);
+      conv.cache.truncate(reuse);
+      conv.cache.reserve(prompt.ids.length + maxNew);
+      const fed = [...prompt.ids]; // the ids the cache is filled with, generated ones appended as they are fed
+      let answer: Decoded;
+      try {
+        const logits = await this.prefill(conv.image, prompt, conv.cache, reuse, hooks, timings);
+        answer = await this.decode(request, maxNew, conv.cache, fed, logits, hooks, timings, started);
+      } finally {
+        // whatever happened (Stop, an error), the ids say what the cache now holds
+        conv.ids = fed.slice(0, conv.cache.length);
+      }
       conv.turns = [...conv.turns, { question, answer: answer.text }];
-      conv.ids = answer.fed;
-      conv.cache = answer.cache;
       const { text, tokens, stopReason } = answer;
       return this.result(conv, {
         answer: text,
@@ -330,7 +339,7 @@ export class Engine {
       });
     } catch (e) {
       if (!(e instanceof Cancelled)) throw e;
-      // stopped before the first token: the conversation is as it was before the question
+      // stopped before the first token: the transcript is as it was (the cache keeps what was filled, and its ids say so)
       return this.result(turn.conv, {
         answer: '',
         inputIds: [],
@@ -356,7 +365,7 @@ export class Engine {
     turn.use = request.followUp && current ? 'restarted' : 'new';
     const image = await this.encodeImage(request.image, request.reduce, hooks);
     Object.assign(timings, image.timings);
-    const conv: Conversation = { imageKey, mode, image, turns: [], ids: [], cache: undefined };
+    const conv: Conversation = { imageKey, mode, image, turns: [], ids: [], cache: this.newCache() };
     this.conversation = conv;
     turn.conv = conv;
     return conv;
@@ -377,16 +386,16 @@ export class Engine {
   private async prefill(
     image: EncodedImage,
     prompt: PromptIds,
-    cache: KvCache | undefined,
+    cache: DecoderKvCache,
     reuse: number,
     hooks: AskHooks,
     timings: Timings,
-  ): Promise<DecoderStep> {
+  ): Promise<Float32Array> {
     cancellationPoint(hooks, 'prefill');
     const t = now();
     const h = this.manifest.decoder.hiddenSize;
     const slots = image.reduction.rows;
-    let step: DecoderStep | undefined;
+    let logits: Float32Array | undefined;
     for (let from = reuse; from < prompt.ids.length; from += PREFILL_CHUNK) {
       if (from > reuse) cancellationPoint(hooks);
       const fill = prompt.ids.slice(from, from + PREFILL_CHUNK);
@@ -396,32 +405,32 @@ export class Engine {
         if (slot >= 0 && slot < slots) embeds.set(image.embeds.subarray(slot * h, (slot + 1) * h), i * h);
         else await this.table.lookup([fill[i]!], embeds, i);
       }
-      step = await this.step(embeds, step?.cache ?? cache, from);
+      logits = await cache.run(this.decoder, embeds);
     }
     timings.prefillMs = now() - t;
-    return step!;
+    return logits!;
   }
 
   /** Samples tokens until end-of-sequence, the limit, a loop or Stop, streaming their text. */
   private async decode(
     request: AskRequest,
-    promptIds: readonly number[],
-    filled: DecoderStep,
+    maxNew: number,
+    cache: DecoderKvCache,
+    fed: number[],
+    prefilled: Float32Array,
     hooks: AskHooks,
     timings: Timings,
     started: number,
   ): Promise<Decoded> {
     cancellationPoint(hooks, 'decode');
     const maxPositions = this.manifest.decoder.maxPositions;
-    const maxNew = Math.min(request.maxNewTokens ?? 256, maxPositions - promptIds.length);
     const rng = new SeededRandom(request.seed ?? 0);
     const sampling = { temperature: request.temperature ?? 0, topP: request.topP ?? 1 };
     const guard = new RepetitionGuard();
     const streamer = new TextStreamer((ids) => this.prompt.decode(ids));
     const tokens: number[] = [];
-    const fed = [...promptIds];
     const one = new Float32Array(this.manifest.decoder.hiddenSize);
-    let step = filled;
+    let logits = prefilled;
     let stopReason: StopReason = 'max-tokens';
     let decodeStart = 0;
     while (tokens.length < maxNew) {
@@ -430,7 +439,7 @@ export class Engine {
         stopReason = 'cancelled';
         break;
       }
-      const id = sampleToken(step.logits, sampling, rng);
+      const id = sampleToken(logits, sampling, rng);
       if (tokens.length === 0) {
         timings.ttftMs = now() - started;
         decodeStart = now();
@@ -451,14 +460,14 @@ export class Engine {
         break;
       }
       await this.table.lookup([id], one);
-      step = await this.step(one, step.cache, fed.length);
       fed.push(id);
+      logits = await cache.run(this.decoder, one);
     }
     const rest = streamer.end();
     if (rest) hooks.onText?.(rest);
     if (tokens.length > 1) timings.decodeTokensPerSecond = (tokens.length - 1) / ((now() - decodeStart) / 1000);
     if (timings.ttftMs === 0) timings.ttftMs = now() - started;
-    return { text: this.prompt.decode(tokens).trim(), tokens, stopReason, fed, cache: step.cache };
+    return { text: this.prompt.decode(tokens).trim(), tokens, stopReason };
   }
 
   private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep'>): AskResult {
@@ -469,10 +478,12 @@ export class Engine {
     return { ...r, visual, ep: this.ep };
   }
 
-  /** One decoder run on `embeds` (S, hidden) after `past` cached positions. */
-  private async step(embeds: Float32Array, cache: KvCache | undefined, past: number): Promise<DecoderStep> {
-    const out = await runChecked(this.decoder, decoderFeeds(this.manifest.decoder, embeds, cache, past), 'language model');
-    return { logits: out[DECODER_IO.logits]!.data as Float32Array, cache: out };
+  /** The conversation's KV cache, held as `kvCache` says. */
+  private newCache(): DecoderKvCache {
+    const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches?: Record<string, ort.Tensor | null>) =>
+      runChecked(session, feeds, 'language model', fetches);
+    const d = this.manifest.decoder;
+    return this.kvCache === 'in-place' ? new InPlaceKvCache(d, d.maxPositions, run) : new GrowingKvCache(d, run);
   }
 
   async dispose(): Promise<void> {

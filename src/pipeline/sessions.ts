@@ -155,11 +155,13 @@ export async function runChecked(
   session: ort.InferenceSession,
   feeds: Record<string, ort.Tensor>,
   what: string,
+  /** Outputs to write into pre-allocated tensors (null: let onnxruntime allocate). */
+  fetches?: Record<string, ort.Tensor | null>,
 ): Promise<ort.InferenceSession.ReturnType> {
   const missing = session.inputNames.filter((n) => !(n in feeds));
   if (missing.length > 0) throw new SessionError(`${what}: missing inputs ${missing.join(', ')}`);
   try {
-    return await session.run(feeds);
+    return await (fetches ? session.run(feeds, fetches) : session.run(feeds));
   } catch (e) {
     const shapes = Object.entries(feeds)
       .map(([k, t]) => `${k} ${t.type}[${t.dims.join(',')}]`)
