@@ -170,21 +170,14 @@ export class InPlaceKvCache implements DecoderKvCache {
   }
 
   async run(session: ort.InferenceSession, embeds: Float32Array): Promise<Float32Array> {
-    const d = this.shape;
-    const s = embeds.length / d.hiddenSize;
+    const s = embeds.length / this.shape.hiddenSize;
     this.reserve(this.held + s);
-    const feeds: Record<string, ort.Tensor> = {
-      [DECODER_IO.embeds]: new ort.Tensor('float32', embeds, [1, s, d.hiddenSize]),
-      [DECODER_IO.seqlensK]: new ort.Tensor('int32', Int32Array.of(this.held + s - 1), [1]),
-      [DECODER_IO.totalSequenceLength]: new ort.Tensor('int32', Int32Array.of(this.held + s), []),
-    };
-    for (let i = 0; i < d.numLayers; i++) {
-      feeds[DECODER_IO.pastKey(i)] = this.buffers[DECODER_IO.presentKey(i)]!;
-      feeds[DECODER_IO.pastValue(i)] = this.buffers[DECODER_IO.presentValue(i)]!;
-    }
-    // the same buffers as outputs: GroupQueryAttention sees past and present share memory and
-    // writes positions held..held+S-1 in place
-    const out = await this.runner(session, feeds, { [DECODER_IO.logits]: null, ...this.buffers });
+    // the buffers are the past (decoderFeeds reads them by their present names) and, as outputs,
+    // the present: GroupQueryAttention sees both share memory and writes positions held..held+S-1 in place
+    const out = await this.runner(session, decoderFeeds(this.shape, embeds, this.buffers, this.held), {
+      [DECODER_IO.logits]: null,
+      ...this.buffers,
+    });
     this.held += s;
     return out[DECODER_IO.logits]!.data as Float32Array;
   }
