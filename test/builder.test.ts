@@ -200,6 +200,29 @@ describe('model builder: the folder it writes', () => {
     assert.ok(!existsSync(out) && !existsSync(`${out}.partial`));
   });
 
+  it("takes the vision tower's image size when the checkpoint has no preprocessor_config.json", async () => {
+    const ckpt = await tinyCheckpoint({ seed: 36 });
+    rmSync(join(ckpt.dir, 'preprocessor_config.json'));
+    const b = await build(ckpt);
+    const m = await loadManifest(b.dir);
+    // the tiny tower is 4 x 4 patches of 14 pixels
+    assert.deepEqual([m.preprocess.shortestEdge, m.preprocess.cropWidth, m.preprocess.cropHeight], [56, 56, 56]);
+  });
+
+  it('refuses a preprocessor_config.json whose crop the vision tower cannot take', async () => {
+    const ckpt = await tinyCheckpoint({ seed: 37 });
+    writeFileSync(
+      join(ckpt.dir, 'preprocessor_config.json'),
+      JSON.stringify({ size: { shortest_edge: 336 }, crop_size: { height: 336, width: 336 } }),
+    );
+    const out = join(scratchDir('model'), 'm');
+    await assert.rejects(
+      buildFromCheckpoint(ckpt.dir, { out, dtype: 'fp32' }),
+      /gives 336 x 336 pixel images, but the vision tower .* takes 56 x 56/,
+    );
+    assert.ok(!existsSync(out) && !existsSync(`${out}.partial`));
+  });
+
   it('asks for tokenizer.json when it is missing', async () => {
     const ckpt = await tinyCheckpoint({ seed: 34 });
     rmSync(join(ckpt.dir, 'tokenizer.json'));

@@ -5,6 +5,7 @@ import { before, describe, it } from 'node:test';
 import { buildSynthetic } from '../src/builder/buildModel';
 import { onnx } from 'onnx-proto';
 import { Engine } from '../src/pipeline/engine';
+import { parseReduceMode } from '../src/pipeline/reduceMode';
 import { insideFolder, loadManifest, ModelFolderError, sha256File } from '../src/pipeline/modelManifest';
 import { scratchDir } from './helpers/checkpoints';
 
@@ -29,6 +30,24 @@ describe('model.json: the loader checks before it trusts', () => {
     const m = await loadManifest(dir, { verify: true });
     assert.equal(m.randomWeights, true);
     assert.equal(m.source, 'synthetic:tiny:1');
+  });
+
+  it("preprocesses for the synthetic tower's own image size, so the model answers (the tiny tower takes 56 px)", async () => {
+    const m = await loadManifest(dir);
+    assert.equal(m.preprocess.cropWidth, 56);
+    const engine = await Engine.load(dir, { ep: 'cpu' });
+    try {
+      const r = await engine.ask({
+        image: join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg'),
+        question: 'What is it?',
+        reduce: parseReduceMode('prumerge'),
+        maxNewTokens: 2,
+        fixedLength: true,
+      });
+      assert.equal(r.tokens.length, 2);
+    } finally {
+      await engine.dispose();
+    }
   });
 
   it('is deterministic: the same shape and seed give byte-identical files', async () => {

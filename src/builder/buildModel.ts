@@ -12,7 +12,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { isDiskFull, lackOfSpace } from '../common/diskSpace';
 import { formatBytes } from '../common/formatBytes';
-import { LLAVA_15_PREPROCESS, PreprocessConfig, preprocessConfigFromJson } from '../pipeline/preprocessConfig';
+import { clipPreprocess, PreprocessConfig, preprocessConfigFromJson } from '../pipeline/preprocessConfig';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -76,14 +76,14 @@ interface ModelInputs {
 export async function buildFromCheckpoint(hfDir: string, options: BuildOptions): Promise<ModelManifest> {
   const dir = resolve(hfDir);
   const configJson = await readJson(join(dir, 'config.json'), 'config.json');
-  llavaConfigFromJson(configJson); // refuse an unsupported architecture before anything else
+  const config = llavaConfigFromJson(configJson); // refuse an unsupported architecture before anything else
   const tokenizerJson = await readJson(join(dir, 'tokenizer.json'), 'tokenizer.json (only fast tokenizers are supported)');
   const tokenizerConfig = existsSync(join(dir, 'tokenizer_config.json'))
     ? ((await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json')) as Record<string, unknown>)
     : {};
   const preprocess = existsSync(join(dir, 'preprocessor_config.json'))
     ? preprocessConfigFromJson(await readJson(join(dir, 'preprocessor_config.json'), 'preprocessor_config.json'))
-    : LLAVA_15_PREPROCESS;
+    : clipPreprocess(config.vision.imageSize);
   const weights = await CheckpointWeights.open(dir);
   try {
     return await buildModel(
@@ -107,19 +107,28 @@ export async function buildFromCheckpoint(hfDir: string, options: BuildOptions):
 /** Builds from deterministic random weights of a named shape, with LLaMA's tokenizer. */
 export async function buildSynthetic(shape: string, seed: number, options: BuildOptions & { std?: number }): Promise<ModelManifest> {
   const configJson = shapeConfig(shape);
+  const config = llavaConfigFromJson(configJson);
   return buildModel(
     {
       configJson,
-      weights: new SyntheticWeights(llavaConfigFromJson(configJson), seed, options.std),
+      weights: new SyntheticWeights(config, seed, options.std),
       tokenizerJson: llamaTokenizerJson(),
       tokenizerConfig: llamaTokenizerConfig(),
       chatTemplate: LLAVA_15_CHAT_TEMPLATE,
-      preprocess: LLAVA_15_PREPROCESS,
+      preprocess: clipPreprocess(config.vision.imageSize),
       source: `synthetic:${shape}:${seed}`,
       randomWeights: true,
     },
     { name: options.name ?? `${shape} (random weights)`, ...options },
   );
+}
+
+/** A crop the tower was not made for fails only at the first question, deep in onnxruntime: refuse it here. */
+function checkPreprocess(p: PreprocessConfig, imageSize: number): void {
+  if (p.cropWidth !== imageSize || p.cropHeight !== imageSize)
+    throw new BuildError(
+      `preprocessor_config.json gives ${p.cropWidth} x ${p.cropHeight} pixel images, but the vision tower (config.json vision_config.image_size) takes ${imageSize} x ${imageSize}`,
+    );
 }
 
 async function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unknown>): Promise<string> {
@@ -135,6 +144,7 @@ async function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unkno
 async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<ModelManifest> {
   const config = llavaConfigFromJson(inputs.configJson);
   const tokenizer = checkTokenizer(inputs, config);
+  checkPreprocess(inputs.preprocess, config.vision.imageSize);
   const out = resolve(options.out);
   await checkOutputFolder(out);
   const partial = `${out}.partial`;

@@ -31,6 +31,11 @@ export const LLAVA_15_PREPROCESS: PreprocessConfig = {
   padToSquare: true,
 };
 
+/** LLaVA-1.5's preprocessing for a CLIP tower of another input size: what a checkpoint without a preprocessor_config.json gets. */
+export function clipPreprocess(imageSize: number): PreprocessConfig {
+  return { ...LLAVA_15_PREPROCESS, shortestEdge: imageSize, cropWidth: imageSize, cropHeight: imageSize };
+}
+
 export class PreprocessConfigError extends UserError {
   override readonly name = 'PreprocessConfigError';
 }
