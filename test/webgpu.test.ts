@@ -19,7 +19,10 @@ import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { buildFromCheckpoint } from '../src/builder/buildModel';
 import { demoModelDir, Engine } from '../src/pipeline/engine';
-import { PROJECTOR_IO, VISION_IO } from '../src/pipeline/graphNames';
+import { decoderOutputLocations, GrowingKvCache } from '../src/pipeline/decoderFeeds';
+import { DECODER_IO, PROJECTOR_IO, VISION_IO } from '../src/pipeline/graphNames';
+import { gpuKvSlicer } from '../src/pipeline/kvSlice';
+import { loadManifest } from '../src/pipeline/modelManifest';
 import { preprocessImage } from '../src/pipeline/preprocess';
 import { parseReduceMode } from '../src/pipeline/reduceMode';
 import { vulkanDrivers } from '../src/pipeline/vulkanDrivers';
@@ -150,6 +153,47 @@ describe('WebGPU against the CPU', { skip }, () => {
     const embeds = Float32Array.from({ length: 9 * h }, (_, i) => Math.cos(i * 0.013));
     const table = (id: number): Float32Array => Float32Array.from({ length: h }, (_, i) => Math.sin(id * 0.5 + i * 0.07));
     await compareDecoders(t, dir, manifest.decoder, embeds, table, 6, FP16_TOLERANCE);
+  });
+
+  it("the KV cache stays on the GPU between decoder runs, and cut back for a follow-up gives the CPU's logits", async (t) => {
+    const m = (await loadManifest(DEMO)).decoder;
+    const path = join(DEMO, 'decoder.onnx');
+    const cpu = await open(path, 'cpu');
+    const gpu = await ort.InferenceSession.create(path, {
+      executionProviders: ['webgpu'],
+      graphOptimizationLevel: 'all',
+      preferredOutputLocation: decoderOutputLocations(m.numLayers),
+    });
+    const slicer = gpuKvSlicer('webgpu', m.kvDtype);
+    const locations: string[] = [];
+    const recording = async (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
+      const out = await session.run(feeds);
+      locations.push(out[DECODER_IO.presentKey(0)]!.location);
+      return out;
+    };
+    const a = new GrowingKvCache(m);
+    const b = new GrowingKvCache(m, recording, slicer);
+    const rows = (n: number, seed: number): Float32Array =>
+      Float32Array.from({ length: n * m.hiddenSize }, (_, i) => Math.sin(seed + i * 0.013));
+    let worst = 0;
+    const both = async (embeds: Float32Array): Promise<void> => {
+      worst = Math.max(worst, relativeError(await b.run(gpu, embeds), await a.run(cpu, embeds)));
+    };
+    await both(rows(20, 1));
+    for (let i = 0; i < 3; i++) await both(rows(1, 10 + i));
+    for (const cache of [a, b]) cache.truncate(15); // a follow-up whose prompt parts from the cache at position 15
+    assert.equal(b.length, 15);
+    await both(rows(4, 20));
+    for (let i = 0; i < 2; i++) await both(rows(1, 30 + i));
+    assert.equal(b.length, 21);
+    assert.ok(
+      locations.every((l) => l === 'gpu-buffer'),
+      `present tensors came back in ${locations.join(', ')}`,
+    );
+    t.diagnostic(`GPU-resident cache with a cut: max relative difference of the logits ${worst.toExponential(2)} over 8 runs`);
+    assert.ok(worst < FP32_TOLERANCE, `logits differ by ${worst}`);
+    b.dispose();
+    await Promise.all([cpu.release(), gpu.release(), slicer.release()]);
   });
 
   describe('the engine on WebGPU', () => {

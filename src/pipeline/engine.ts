@@ -20,7 +20,8 @@ import { SeededRandom } from '../common/random';
 import { EmbeddingTable } from './embeddings';
 import { RepetitionGuard, sampleToken, TextStreamer } from './generate';
 import { ImageGeometry } from './imageGeometry';
-import { DecoderKvCache, GrowingKvCache, InPlaceKvCache } from './decoderFeeds';
+import { DecoderKvCache, decoderOutputLocations, GrowingKvCache, InPlaceKvCache } from './decoderFeeds';
+import { gpuKvSlicer } from './kvSlice';
 import { checkExternalData } from './externalData';
 import { PROJECTOR_IO, VISION_IO } from './graphNames';
 import { insideFolder, loadManifest, ModelManifest } from './modelManifest';
@@ -173,6 +174,8 @@ const now = (): number => performance.now();
 
 export class Engine {
   private conversation: Conversation | undefined;
+  /** Cuts KV caches the decoder left on the GPU (WebGPU only), opened at the first cut. */
+  private kvSlicer: ReturnType<typeof gpuKvSlicer> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -198,7 +201,9 @@ export class Engine {
     const vision = await openSession(insideFolder(dir, m.vision.graph), setting, options.threads);
     // the other graphs go straight to the provider the first one got
     const projector = await openSession(insideFolder(dir, m.projector.graph), vision.ep, options.threads);
-    const decoder = await openSession(insideFolder(dir, m.decoder.graph), vision.ep, options.threads);
+    const decoder = await openSession(insideFolder(dir, m.decoder.graph), vision.ep, options.threads, {
+      webgpu: { preferredOutputLocation: decoderOutputLocations(m.decoder.numLayers) },
+    });
     const table = await EmbeddingTable.open(insideFolder(dir, m.embeddings.file), m.embeddings.shape[0], m.embeddings.shape[1]);
     const tokenizerJson: unknown = JSON.parse(await readFile(insideFolder(dir, m.tokenizer.file), 'utf8'));
     const tokenizerConfig: unknown = JSON.parse(await readFile(insideFolder(dir, m.tokenizer.config), 'utf8'));
@@ -289,6 +294,11 @@ export class Engine {
 
   /** Forgets the conversation (its KV cache included). */
   newConversation(): void {
+    this.forget();
+  }
+
+  private forget(): void {
+    this.conversation?.cache.dispose();
     this.conversation = undefined;
   }
 
@@ -305,7 +315,7 @@ export class Engine {
       ttftMs: 0,
       decodeTokensPerSecond: 0,
     };
-    if (!request.followUp) this.conversation = undefined; // a new question ends the old conversation, even if it is stopped
+    if (!request.followUp) this.forget(); // a new question ends the old conversation, even if it is stopped
     const turn: Turn = { use: 'continued', promptTokens: 0 };
     try {
       const conv = await this.conversationFor(request, turn, hooks, timings);
@@ -366,6 +376,7 @@ export class Engine {
     const image = await this.encodeImage(request.image, request.reduce, hooks);
     Object.assign(timings, image.timings);
     const conv: Conversation = { imageKey, mode, image, turns: [], ids: [], cache: this.newCache() };
+    this.forget();
     this.conversation = conv;
     turn.conv = conv;
     return conv;
@@ -483,12 +494,20 @@ export class Engine {
     const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches?: Record<string, ort.Tensor | null>) =>
       runChecked(session, feeds, 'language model', fetches);
     const d = this.manifest.decoder;
-    return this.kvCache === 'in-place' ? new InPlaceKvCache(d, d.maxPositions, run) : new GrowingKvCache(d, run);
+    if (this.kvCache === 'in-place') return new InPlaceKvCache(d, d.maxPositions, run);
+    if (this.ep === 'webgpu') this.kvSlicer ??= gpuKvSlicer('webgpu', d.kvDtype);
+    return new GrowingKvCache(d, run, this.kvSlicer);
   }
 
   async dispose(): Promise<void> {
-    this.conversation = undefined;
-    await Promise.allSettled([this.vision.release(), this.projector.release(), this.decoder.release(), this.table.close()]);
+    this.forget();
+    await Promise.allSettled([
+      this.vision.release(),
+      this.projector.release(),
+      this.decoder.release(),
+      this.table.close(),
+      this.kvSlicer?.release(),
+    ]);
   }
 }
 

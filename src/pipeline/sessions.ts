@@ -102,7 +102,13 @@ async function createHiding(hide: readonly VulkanDriver[], create: () => Promise
 }
 
 /** Opens `path` on `setting`: a named provider must work; `auto` falls back to the CPU. */
-export async function openSession(path: string, setting: ExecutionProviderSetting, threads?: number): Promise<OpenedSession> {
+export async function openSession(
+  path: string,
+  setting: ExecutionProviderSetting,
+  threads?: number,
+  /** Options for one provider only (the decoder's output locations on WebGPU). */
+  perProvider: Partial<Record<ExecutionProvider, ort.InferenceSession.SessionOptions>> = {},
+): Promise<OpenedSession> {
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     ...(threads ? { intraOpNumThreads: threads } : {}),
@@ -117,7 +123,9 @@ export async function openSession(path: string, setting: ExecutionProviderSettin
       continue;
     }
     try {
-      const session = await createHiding(plan.hide, () => ort.InferenceSession.create(path, { ...base, executionProviders: [ep] }));
+      const session = await createHiding(plan.hide, () =>
+        ort.InferenceSession.create(path, { ...base, ...perProvider[ep], executionProviders: [ep] }),
+      );
       removeTelemetryLog();
       return { session, ep, fallbacks };
     } catch (e) {
