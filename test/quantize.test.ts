@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { attr, DataType, GraphBuilder, MS_DOMAIN } from '../src/builder/onnxGraph';
-import { dequantize4, quantize4 } from '../src/builder/quantize';
+import { dequantize, dequantize4, quantize, quantize4 } from '../src/builder/quantize';
 import { SeededRandom } from '../src/common/random';
 import { scratchDir } from './helpers/checkpoints';
 
@@ -69,4 +69,55 @@ describe('4-bit block quantisation (MatMulNBits layout)', () => {
       }
     }
   });
+
+  it('8 bits: maps a block spanning [-1, 2] onto 0..255 with scale 3/255 and zero point 85', () => {
+    const w = Float32Array.from({ length: 32 }, (_, i) => -1 + (3 * i) / 31);
+    const q = quantize(w, 1, 32, 8, 32);
+    assert.ok(Math.abs(q.scales[0]! - 3 / 255) < 1e-7);
+    assert.equal(q.zeroPoints[0], 85); // round(1 / (3 / 255))
+    assert.equal(q.packed[0], 0); // -1 -> 0
+    assert.equal(q.packed[31], 255); // 2 -> 255
+    assert.equal(q.packed.length, 32); // one byte a weight
+    const back = dequantize(q);
+    assert.ok(Math.abs(back[0]! + 1) < 1e-6 && Math.abs(back[31]! - 2) < 1e-6);
+  });
+
+  for (const [bits, level] of [
+    [8, 0],
+    [8, 1],
+    [4, 1],
+  ] as const) {
+    it(`${bits} bits is read by onnxruntime as dequantize reads it (accuracy_level ${level})`, async () => {
+      const rng = new SeededRandom(4);
+      const [m, k, n] = [5, 96, 12];
+      const w = rng.normals(n * k, 0.1);
+      const a = rng.normals(m * k);
+      const q = quantize(w, n, k, bits, 32);
+      const dir = scratchDir('nbits');
+      const g = new GraphBuilder('nbits', join(dir, 'm.onnx.data'));
+      const x = g.input('a', DataType.FLOAT, [m, k]);
+      const b = g.initializer('b', q.packed, [n, q.blocks, (32 * bits) / 8], DataType.UINT8);
+      const s = g.initializer('s', q.scales, [n * q.blocks], DataType.FLOAT);
+      const z = g.initializer('z', q.zeroPoints, [q.zeroPoints.length], DataType.UINT8);
+      g.node(
+        'MatMulNBits',
+        'mm',
+        [x, b, s, z],
+        { K: attr.i(k), N: attr.i(n), bits: attr.i(bits), block_size: attr.i(32), accuracy_level: attr.i(level) },
+        { domain: MS_DOMAIN, outputs: ['y'] },
+      );
+      g.output('y', DataType.FLOAT, [m, n]);
+      await g.save(join(dir, 'm.onnx'));
+      const session = await ort.InferenceSession.create(join(dir, 'm.onnx'));
+      const y = (await session.run({ a: new ort.Tensor('float32', a, [m, k]) }))['y']!.data as Float32Array;
+      const wq = dequantize(q);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let ref = 0;
+          for (let t = 0; t < k; t++) ref += a[i * k + t]! * wq[j * k + t]!;
+          assert.ok(Math.abs(y[i * n + j]! - ref) < 1e-4, `y[${i}][${j}] = ${y[i * n + j]} vs ${ref}`);
+        }
+      }
+    });
+  }
 });

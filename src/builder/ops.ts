@@ -4,12 +4,21 @@
  */
 import { attr, DataType, GraphBuilder, MS_DOMAIN } from './onnxGraph';
 import { floatsToHalfs } from './float16';
-import { quantize4 } from './quantize';
+import { QuantBits, quantize } from './quantize';
 import { CheckpointError } from './safetensors';
 import { WeightSource } from './weights';
 
-/** How linear-layer weights are stored: as the graph's floats, or 4-bit blocks for MatMulNBits. */
-export type LinearFormat = 'float' | 'int4';
+/** How linear-layer weights are stored: as the graph's floats, or 4- or 8-bit blocks for MatMulNBits. */
+export type LinearFormat = 'float' | 'int4' | 'int8';
+
+/**
+ * MatMulNBits' accuracy_level, by what the layer computes: the language model decodes one row at
+ * a time, where int8 activations (4) decode ~3.5x faster; the vision tower multiplies 577 rows at
+ * once, where float32 arithmetic on dequantised blocks (1) measured fastest and kept PruMerge's
+ * choices best (docs/onnxruntime-node.md).
+ */
+export type NBitsUse = 'decode' | 'encode';
+const ACCURACY_LEVEL: Record<NBitsUse, number> = { decode: 4, encode: 1 };
 
 /** The floats a graph computes in: float32, or float16 end to end (for GPUs) with float32 at its edges. */
 export type Precision = 'fp32' | 'fp16';
@@ -59,6 +68,7 @@ export class Ops {
   /**
    *   x (.., in) --MatMul(W^T)--> (.., out) [--Add(bias)-->]
    * or, int4: x --MatMulNBits(B, scales, zero_points)--> [--Add(bias)-->]
+   * (or 8 bits)
    */
   async makeLinear(
     node: string,
@@ -66,29 +76,18 @@ export class Ops {
     x: string,
     inFeatures: number,
     outFeatures: number,
-    options: { bias: boolean; format?: LinearFormat },
+    options: { bias: boolean; format?: LinearFormat; use?: NBitsUse },
   ): Promise<string> {
     const w = await this.weight(`${prefix}.weight`, [outFeatures, inFeatures]);
     let y: string;
-    if (options.format === 'int4') {
-      if (this.precision !== 'fp32') throw new Error('int4 weights take float32 activations');
-      const q = quantize4(w, outFeatures, inFeatures, INT4_BLOCK_SIZE);
-      const b = this.g.initializer(`${prefix}.weight.int4`, q.packed, [outFeatures, q.blocks, INT4_BLOCK_SIZE / 2], DataType.UINT8);
-      const scales = this.g.initializer(`${prefix}.weight.scales`, q.scales, [outFeatures * q.blocks], DataType.FLOAT);
-      const zp = this.g.initializer(`${prefix}.weight.zero_points`, q.zeroPoints, [q.zeroPoints.length], DataType.UINT8);
-      [y] = this.g.node(
-        'MatMulNBits',
-        `${node}/MatMulNBits`,
-        [x, b, scales, zp],
-        {
-          K: attr.i(inFeatures),
-          N: attr.i(outFeatures),
-          bits: attr.i(4),
-          block_size: attr.i(INT4_BLOCK_SIZE),
-          accuracy_level: attr.i(4), // int8 activations: ~3.5x faster decode on CPU (onnxruntime-node note)
-        },
-        { domain: MS_DOMAIN },
-      ) as [string];
+    if (options.format === 'int4' || options.format === 'int8') {
+      if (this.precision !== 'fp32') throw new Error(`${options.format} weights take float32 activations`);
+      y = this.matMulNBits(node, prefix, x, w, {
+        k: inFeatures,
+        n: outFeatures,
+        bits: options.format === 'int4' ? 4 : 8,
+        use: options.use ?? 'decode',
+      });
     } else {
       const t = this.g.initializer(
         `${prefix}.weight.T`,
@@ -101,6 +100,38 @@ export class Ops {
     if (!options.bias) return y;
     const bias = await this.tensor(`${prefix}.bias`, [outFeatures]);
     return this.g.node('Add', `${node}/Add`, [y, bias])[0]!;
+  }
+
+  /** x W^T with W in 4- or 8-bit blocks: com.microsoft.MatMulNBits. */
+  private matMulNBits(
+    node: string,
+    prefix: string,
+    x: string,
+    w: Float32Array,
+    m: { k: number; n: number; bits: QuantBits; use: NBitsUse },
+  ): string {
+    const q = quantize(w, m.n, m.k, m.bits, INT4_BLOCK_SIZE);
+    const b = this.g.initializer(
+      `${prefix}.weight.int${m.bits}`,
+      q.packed,
+      [m.n, q.blocks, (INT4_BLOCK_SIZE * m.bits) / 8],
+      DataType.UINT8,
+    );
+    const scales = this.g.initializer(`${prefix}.weight.scales`, q.scales, [m.n * q.blocks], DataType.FLOAT);
+    const zp = this.g.initializer(`${prefix}.weight.zero_points`, q.zeroPoints, [q.zeroPoints.length], DataType.UINT8);
+    return this.g.node(
+      'MatMulNBits',
+      `${node}/MatMulNBits`,
+      [x, b, scales, zp],
+      {
+        K: attr.i(m.k),
+        N: attr.i(m.n),
+        bits: attr.i(m.bits),
+        block_size: attr.i(INT4_BLOCK_SIZE),
+        accuracy_level: attr.i(ACCURACY_LEVEL[m.use]),
+      },
+      { domain: MS_DOMAIN },
+    )[0]!;
   }
 
   /** LayerNormalization over the last axis (CLIP). */

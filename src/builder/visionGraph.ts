@@ -13,7 +13,7 @@
 import { VISION_IO } from '../pipeline/graphNames';
 import { LlavaConfig } from './llavaConfig';
 import { attr, DataType } from './onnxGraph';
-import { Ops } from './ops';
+import { LinearFormat, Ops } from './ops';
 import { VISION } from './weights';
 
 /** The encoder layer whose q / k PruMerge reads, and which the hidden states feed. */
@@ -21,7 +21,7 @@ export function featureLayer(config: LlavaConfig): number {
   return config.vision.numLayers + 1 + config.visionFeatureLayer;
 }
 
-export async function makeVisionGraph(ops: Ops, config: LlavaConfig): Promise<void> {
+export async function makeVisionGraph(ops: Ops, config: LlavaConfig, format: LinearFormat = 'float'): Promise<void> {
   const { g } = ops;
   const v = config.vision;
   const c = v.hiddenSize;
@@ -43,14 +43,14 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig): Promise<vo
   let h = await ops.makeLayerNorm('/vision/pre_layrnorm', `${VISION}.pre_layrnorm`, embedded!, c, v.layerNormEps);
 
   const last = featureLayer(config);
-  for (let i = 0; i < last; i++) h = await makeEncoderLayer(ops, config, i, h);
+  for (let i = 0; i < last; i++) h = await makeEncoderLayer(ops, config, i, h, format);
 
   // layer `last`: only what the CLS attention needs
   const p = `${VISION}.encoder.layers.${last}`;
   const node = `/vision/layers.${last}`;
   const x = await ops.makeLayerNorm(`${node}/layer_norm1`, `${p}.layer_norm1`, h, c, v.layerNormEps);
-  const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, c, c, { bias: true });
-  const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true });
+  const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, c, c, { bias: true, format, use: 'encode' });
+  const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true, format, use: 'encode' });
   ops.output('/vision/output/hidden', h, VISION_IO.hidden, [1, tokens, c]);
   ops.output('/vision/output/q', q, VISION_IO.q, [1, tokens, c]);
   ops.output('/vision/output/k', k, VISION_IO.k, [1, tokens, c]);
@@ -60,16 +60,16 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig): Promise<vo
  *   h -> layer_norm1 -> q, k, v -> MultiHeadAttention -> out_proj -> + h
  *     -> layer_norm2 -> fc1 -> act -> fc2 -> +
  */
-async function makeEncoderLayer(ops: Ops, config: LlavaConfig, i: number, h: string): Promise<string> {
+async function makeEncoderLayer(ops: Ops, config: LlavaConfig, i: number, h: string, format: LinearFormat): Promise<string> {
   const { g } = ops;
   const v = config.vision;
   const c = v.hiddenSize;
   const p = `${VISION}.encoder.layers.${i}`;
   const node = `/vision/layers.${i}`;
   const x = await ops.makeLayerNorm(`${node}/layer_norm1`, `${p}.layer_norm1`, h, c, v.layerNormEps);
-  const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, c, c, { bias: true });
-  const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true });
-  const vv = await ops.makeLinear(`${node}/attn/v_proj`, `${p}.self_attn.v_proj`, x, c, c, { bias: true });
+  const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, c, c, { bias: true, format, use: 'encode' });
+  const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true, format, use: 'encode' });
+  const vv = await ops.makeLinear(`${node}/attn/v_proj`, `${p}.self_attn.v_proj`, x, c, c, { bias: true, format, use: 'encode' });
   // scale defaults to 1 / sqrt(head_dim), as in CLIPAttention; no mask: every token sees every token
   const [attn] = g.node(
     'MultiHeadAttention',
@@ -78,11 +78,11 @@ async function makeEncoderLayer(ops: Ops, config: LlavaConfig, i: number, h: str
     { num_heads: attr.i(v.numHeads) },
     { domain: 'com.microsoft' },
   );
-  const o = await ops.makeLinear(`${node}/attn/out_proj`, `${p}.self_attn.out_proj`, attn!, c, c, { bias: true });
+  const o = await ops.makeLinear(`${node}/attn/out_proj`, `${p}.self_attn.out_proj`, attn!, c, c, { bias: true, format, use: 'encode' });
   const [h1] = g.node('Add', `${node}/attn/residual/Add`, [h, o]);
   const x2 = await ops.makeLayerNorm(`${node}/layer_norm2`, `${p}.layer_norm2`, h1!, c, v.layerNormEps);
-  const up = await ops.makeLinear(`${node}/mlp/fc1`, `${p}.mlp.fc1`, x2, c, v.intermediateSize, { bias: true });
+  const up = await ops.makeLinear(`${node}/mlp/fc1`, `${p}.mlp.fc1`, x2, c, v.intermediateSize, { bias: true, format, use: 'encode' });
   const act = ops.makeActivation(`${node}/mlp/act`, up, v.hiddenAct);
-  const down = await ops.makeLinear(`${node}/mlp/fc2`, `${p}.mlp.fc2`, act, v.intermediateSize, c, { bias: true });
+  const down = await ops.makeLinear(`${node}/mlp/fc2`, `${p}.mlp.fc2`, act, v.intermediateSize, c, { bias: true, format, use: 'encode' });
   return g.node('Add', `${node}/mlp/residual/Add`, [h1!, down])[0]!;
 }

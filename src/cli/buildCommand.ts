@@ -2,15 +2,16 @@
 import { parseArgs } from 'node:util';
 import { BuildOptions, BuildProgress, buildFromCheckpoint, buildSynthetic } from '../builder/buildModel';
 import { SHAPES } from '../builder/shapes';
-import { ModelManifest, WeightDtype } from '../pipeline/modelManifest';
+import { ModelManifest, VisionDtype, WeightDtype } from '../pipeline/modelManifest';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { formatBytes } from '../common/formatBytes';
 import { ProgressBar } from './progressBar';
 
 const DTYPES: readonly WeightDtype[] = ['fp32', 'fp16', 'int4'];
+const VISION_DTYPES: readonly VisionDtype[] = ['fp32', 'int8', 'int4'];
 
-export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--json]
+export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--json]
 
 Builds a model folder (ONNX graphs with PruMerge's taps, the embedding table, the tokenizer,
 model.json) from a Hugging Face LlavaForConditionalGeneration checkpoint folder: config.json,
@@ -18,9 +19,11 @@ model.safetensors or sharded safetensors with model.safetensors.index.json, toke
 
   --dtype fp32    float32 weights everywhere (default)
   --dtype fp16    float16 weights and activations, half the size: for GPU execution providers
-  --dtype int4    the language model's linear layers in 4-bit blocks (MatMulNBits), for CPU decoding`;
+  --dtype int4    the language model's linear layers in 4-bit blocks (MatMulNBits), for CPU decoding
+  --vision-dtype  the vision tower's linear layers: fp32 (default), or int8 / int4 blocks (MatMulNBits)
+                  for less memory and disk (not faster: see the README); with --dtype fp32 or int4`;
 
-export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|fp16|int4] [--seed N] [--json]
+export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--seed N] [--json]
 
 Builds a model folder from deterministic random weights of a named shape, for benchmarks at real
 sizes without a download. Its answers are meaningless. Shapes: ${Object.keys(SHAPES).join(', ')}.`;
@@ -28,6 +31,7 @@ sizes without a download. Its answers are meaningless. Shapes: ${Object.keys(SHA
 const OPTIONS = {
   out: { type: 'string' },
   dtype: { type: 'string', default: 'fp32' },
+  'vision-dtype': { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const;
 
@@ -51,17 +55,28 @@ export async function runSynth(args: string[]): Promise<void> {
   await report(() => buildSynthetic(values.shape!, seed, options.build), options);
 }
 
-function buildOptions(values: { out?: string; dtype: string; json: boolean }): { build: BuildOptions; json: boolean; bar: ProgressBar } {
+function buildOptions(values: { out?: string; dtype: string; 'vision-dtype'?: string; json: boolean }): {
+  build: BuildOptions;
+  json: boolean;
+  bar: ProgressBar;
+} {
   if (!values.out) throw new CliError('--out MODEL_DIR is required (where the model folder goes)');
   if (!DTYPES.includes(values.dtype as WeightDtype))
     throw new CliError(`--dtype must be one of ${DTYPES.join(', ')}, got "${values.dtype}"`);
+  const visionDtype = values['vision-dtype'] as VisionDtype | undefined;
+  if (visionDtype !== undefined && !VISION_DTYPES.includes(visionDtype))
+    throw new CliError(`--vision-dtype must be one of ${VISION_DTYPES.join(', ')}, got "${visionDtype}"`);
   const bar = new ProgressBar();
   const onProgress = (p: BuildProgress): void =>
     bar.update(
       p.bytesRead / Math.max(p.bytesTotal, 1),
       `${p.stage}: ${p.tensorsRead}/${p.tensorsTotal} tensors, ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`,
     );
-  return { build: { out: values.out, dtype: values.dtype as WeightDtype, onProgress }, json: values.json, bar };
+  return {
+    build: { out: values.out, dtype: values.dtype as WeightDtype, ...(visionDtype ? { visionDtype } : {}), onProgress },
+    json: values.json,
+    bar,
+  };
 }
 
 async function report(

@@ -16,6 +16,8 @@ export const MANIFEST_VERSION = 1;
 
 /** fp32; fp16 (weights and activations, for GPUs); int4 (the language model's linear layers, for CPUs). */
 export type WeightDtype = 'fp32' | 'fp16' | 'int4';
+/** How the vision tower's linear layers are stored: float32, or 8- / 4-bit blocks (MatMulNBits). */
+export type VisionDtype = 'fp32' | 'int8' | 'int4';
 
 export interface ManifestFile {
   readonly bytes: number;
@@ -41,6 +43,8 @@ export interface ModelManifest {
     readonly grid: number;
     readonly featureLayer: number;
     readonly numLayers: number;
+    /** Absent in folders built before the vision tower could be quantised: as `dtype` says (fp32 for int4). */
+    readonly dtype?: VisionDtype | 'fp16';
   };
   readonly projector: { readonly graph: string; readonly outputSize: number };
   readonly decoder: {
