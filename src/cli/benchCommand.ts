@@ -24,7 +24,7 @@ export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const
 const QUESTION = 'What is shown in this image? Describe it in detail.';
 
 export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context]
-                      [--kv-cache in-place|growing] [--json]
+                      [--kv-cache in-place|growing] [--threads N] [--json]
 
 Times the first token and decoding with ${BENCH_MODES.join(', ')} on the same image and
 question: one warm-up, then --reps repetitions (default 3) of --tokens generated tokens (default
@@ -34,7 +34,8 @@ topk:32 keeps the paper's average count on LLaVA-1.5, a figure that does not hin
 attention random weights happen to have. --context instead times decoding after prompts of about
 70, 600 and 2400 positions (as far as the model's context allows), to show how decoding slows
 with the context. --kv-cache in-place holds the KV cache in fixed buffers the decoder writes into
-(CPU only; measured slower) instead of as each decoder run returns it, for comparison.`;
+(CPU only; measured slower) instead of as each decoder run returns it, for comparison. --threads
+sets onnxruntime's threads per graph (default: one per physical core), as npm run bench:peer does.`;
 
 interface ModeRun {
   visualTokens: number;
@@ -64,16 +65,18 @@ export async function runBench(args: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       context: { type: 'boolean', default: false },
       'kv-cache': { type: 'string' },
+      threads: { type: 'string' },
     },
   });
   if (values.model !== undefined && values.shape !== undefined) throw new CliError('give --model or --shape, not both');
   const reps = wholeNumber(values.reps, '--reps', 1, 100);
   const tokens = wholeNumber(values.tokens, '--tokens', 1, 1024);
+  const threads = values.threads === undefined ? undefined : wholeNumber(values.threads, '--threads', 1, 256);
   const dir = values.shape !== undefined ? await syntheticModel(values.shape, values.dtype) : modelDir(values.model);
   const image = values.image ?? packagePath('media', 'samples', 'pipeline-diagram.svg');
   if (!existsSync(image)) throw new CliError(`${image} does not exist`);
 
-  const engine = await Engine.load(dir, { ep: executionProvider(values.ep), kvCache: kvCacheMode(values['kv-cache']) });
+  const engine = await Engine.load(dir, { ep: executionProvider(values.ep), kvCache: kvCacheMode(values['kv-cache']), threads });
   if (values.context) return reportContext(engine, image, reps, tokens, values.json, values.shape);
   const runs: Record<string, ModeRun> = {};
   try {
