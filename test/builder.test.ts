@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { BuildProgress, buildFromCheckpoint } from '../src/builder/buildModel';
 import { featureLayer } from '../src/builder/visionGraph';
+import { DECODER_IO } from '../src/pipeline/graphNames';
 import { SeededRandom } from '../src/common/random';
 import { loadManifest, VisionDtype } from '../src/pipeline/modelManifest';
 import { decoderStep, relativeError, scratchDir, textRef, TinyCheckpoint, tinyCheckpoint, visionRef } from './helpers/checkpoints';
@@ -24,10 +25,14 @@ interface Built {
   readonly progress: BuildProgress[];
 }
 
-async function build(ckpt: TinyCheckpoint, dtype: 'fp32' | 'fp16' | 'int4' = 'fp32', visionDtype?: VisionDtype): Promise<Built> {
+async function build(
+  ckpt: TinyCheckpoint,
+  dtype: 'fp32' | 'fp16' | 'int4' = 'fp32',
+  more: { visionDtype?: VisionDtype; kvDtype?: 'float32' | 'float16' } = {},
+): Promise<Built> {
   const dir = join(scratchDir('model'), 'model');
   const progress: BuildProgress[] = [];
-  await buildFromCheckpoint(ckpt.dir, { out: dir, dtype, ...(visionDtype ? { visionDtype } : {}), onProgress: (p) => progress.push(p) });
+  await buildFromCheckpoint(ckpt.dir, { out: dir, dtype, ...more, onProgress: (p) => progress.push(p) });
   return { ckpt, dir, progress };
 }
 
@@ -105,6 +110,16 @@ describe('model builder: graphs match the Hugging Face forward pass (float64 ref
     assert.equal(m.decoder.kvDtype, 'float16');
   });
 
+  it('float32 layers with attention and the KV cache in float16 (--kv-dtype float16)', async () => {
+    const b = await build(await tinyCheckpoint({ seed: 16 }), 'fp32', { kvDtype: 'float16' });
+    const m = await loadManifest(b.dir);
+    assert.equal(m.decoder.kvDtype, 'float16');
+    const decoder = await ort.InferenceSession.create(join(b.dir, 'decoder.onnx'));
+    const out = await decoderStep(decoder, b.ckpt.config, new SeededRandom(5).normals(3 * b.ckpt.config.text.hiddenSize), undefined, 0);
+    assert.equal(out.cache[DECODER_IO.presentKey(0)]!.type, 'float16');
+    await checkGraphs(b, TOL_FP16);
+  });
+
   it('quick_gelu projector and feature layer -3', async () => {
     const ckpt = await tinyCheckpoint({ seed: 13, std: 0.3 }, (c) => {
       c['projector_hidden_act'] = 'quick_gelu';
@@ -170,7 +185,7 @@ describe('model builder: a quantised vision tower', () => {
   for (const visionDtype of ['int8', 'int4'] as const) {
     it(`${visionDtype}: hidden, q and k stay near the float64 reference; model.json says so`, async () => {
       const ckpt = await tinyCheckpoint({ seed: 23 });
-      const b = await build(ckpt, 'int4', visionDtype);
+      const b = await build(ckpt, 'int4', { visionDtype });
       const { config, weights } = ckpt;
       const v = config.vision;
       const f = featureLayer(config);

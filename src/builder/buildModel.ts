@@ -26,7 +26,8 @@ import {
 import { makeDecoderGraph } from './decoderGraph';
 import { LlavaConfig, llavaConfigFromJson } from './llavaConfig';
 import { LLAVA_15_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from './llamaTokenizer';
-import { GraphBuilder } from './onnxGraph';
+import { DataType, GraphBuilder } from './onnxGraph';
+import { KvDtype } from '../pipeline/decoderFeeds';
 import { Ops, readWeight } from './ops';
 import { makeProjectorGraph } from './projectorGraph';
 import { CheckpointError } from './safetensors';
@@ -58,6 +59,8 @@ export interface BuildOptions {
   readonly dtype: WeightDtype;
   /** The vision tower's linear layers, with float32 activations (dtype fp32 or int4); default `defaultVisionDtype`. */
   readonly visionDtype?: VisionDtype;
+  /** The KV cache (and attention) of a float32-activation decoder; fp16 builds are float16 throughout. */
+  readonly kvDtype?: KvDtype;
   readonly name?: string;
   /** The checkpoint holds random weights (the demo model): the UI says its answers are meaningless. */
   readonly randomWeights?: boolean;
@@ -175,10 +178,11 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
   const progress = new ProgressCounter(plan, options.onProgress);
   try {
     const weights = progress.counting(inputs.weights);
-    const graphs = await writeGraphs(partial, config, weights, options.dtype, visionDtype, inputs.source, progress);
+    const kvDtype: KvDtype = options.dtype === 'fp16' ? 'float16' : (options.kvDtype ?? 'float32');
+    const graphs = await writeGraphs(partial, config, weights, { dtype: options.dtype, visionDtype, kvDtype }, inputs.source, progress);
     await writeTables(partial, config, inputs, weights, progress);
     progress.enter('manifest');
-    const manifest = manifestOf(config, options.dtype, visionDtype, graphs, {
+    const manifest = manifestOf(config, { dtype: options.dtype, visionDtype, kvDtype }, graphs, {
       name: options.name ?? inputs.source,
       source: inputs.source,
       randomWeights: inputs.randomWeights,
@@ -267,11 +271,11 @@ async function writeGraphs(
   partial: string,
   config: LlavaConfig,
   weights: WeightSource,
-  dtype: WeightDtype,
-  visionDtype: VisionDtype | 'fp16',
+  types: GraphTypes,
   source: string,
   progress: ProgressCounter,
 ): Promise<GraphFiles> {
+  const { dtype, visionDtype, kvDtype } = types;
   const graph = async (name: keyof GraphFiles, make: (ops: Ops) => Promise<void>): Promise<string> => {
     progress.enter(name);
     const file = `${name}.onnx`;
@@ -290,7 +294,9 @@ async function writeGraphs(
       makeVisionGraph(ops, config, visionDtype === 'int8' || visionDtype === 'int4' ? visionDtype : 'float'),
     ),
     projector: await graph('projector', (ops) => makeProjectorGraph(ops, config)),
-    decoder: await graph('decoder', (ops) => makeDecoderGraph(ops, config, dtype === 'int4' ? 'int4' : 'float')),
+    decoder: await graph('decoder', (ops) =>
+      makeDecoderGraph(ops, config, dtype === 'int4' ? 'int4' : 'float', kvDtype === 'float16' ? DataType.FLOAT16 : ops.floatType),
+    ),
   };
 }
 
@@ -314,13 +320,15 @@ async function writeTables(
 type ManifestRest = Pick<ModelManifest, 'name' | 'source' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'files'>;
 
 /** model.json: the shapes as the engine reads them, in the order a reader expects. */
-function manifestOf(
-  config: LlavaConfig,
-  dtype: WeightDtype,
-  visionDtype: VisionDtype | 'fp16',
-  graphs: GraphFiles,
-  rest: ManifestRest,
-): ModelManifest {
+/** What each graph computes in. */
+interface GraphTypes {
+  readonly dtype: WeightDtype;
+  readonly visionDtype: VisionDtype | 'fp16';
+  readonly kvDtype: KvDtype;
+}
+
+function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, rest: ManifestRest): ModelManifest {
+  const { dtype, visionDtype, kvDtype } = types;
   const t = config.text;
   const { tokenizer, chatTemplate, preprocess, files } = rest;
   return {
@@ -350,7 +358,7 @@ function manifestOf(
       headDim: t.headDim,
       vocabSize: t.vocabSize,
       maxPositions: t.maxPositionEmbeddings,
-      kvDtype: dtype === 'fp16' ? 'float16' : 'float32',
+      kvDtype,
     },
     embeddings: { file: 'embed_tokens.bin', dtype: 'float32', shape: [t.vocabSize, t.hiddenSize] },
     tokenizer,

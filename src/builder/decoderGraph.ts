@@ -18,20 +18,30 @@
 import { DECODER_IO } from '../pipeline/graphNames';
 import { LlavaConfig } from './llavaConfig';
 import { attr, DataType, MS_DOMAIN } from './onnxGraph';
+import { floatsToHalfs } from './float16';
 import { LinearFormat, Ops } from './ops';
 import { LM_HEAD, TEXT } from './weights';
 
-export async function makeDecoderGraph(ops: Ops, config: LlavaConfig, format: LinearFormat = 'float'): Promise<void> {
+export async function makeDecoderGraph(
+  ops: Ops,
+  config: LlavaConfig,
+  format: LinearFormat = 'float',
+  /** float16: attention and its KV cache in float16 around float32 layers (half the cache to hold and read). */
+  kvType: DataType = ops.floatType,
+): Promise<void> {
   const { g } = ops;
   const t = config.text;
   const h = t.hiddenSize;
   const embeds = ops.fromFloat32('/model/inputs_embeds', g.input(DECODER_IO.embeds, DataType.FLOAT, [1, 'sequence_length', h]));
   const [cos, sin] = rotaryCaches(t.maxPositionEmbeddings, t.headDim, t.ropeTheta);
+  const asKv = (x: Float32Array): Float32Array | Uint16Array => (kvType === DataType.FLOAT16 ? floatsToHalfs(x) : x);
   const shared: SharedInputs = {
     seqlensK: g.input(DECODER_IO.seqlensK, DataType.INT32, [1]),
     total: g.input(DECODER_IO.totalSequenceLength, DataType.INT32, []),
-    cosCache: g.initializer('/model/rotary/cos_cache', ops.floats(cos), [t.maxPositionEmbeddings, t.headDim / 2], ops.floatType),
-    sinCache: g.initializer('/model/rotary/sin_cache', ops.floats(sin), [t.maxPositionEmbeddings, t.headDim / 2], ops.floatType),
+    cosCache: g.initializer('/model/rotary/cos_cache', asKv(cos), [t.maxPositionEmbeddings, t.headDim / 2], kvType),
+    sinCache: g.initializer('/model/rotary/sin_cache', asKv(sin), [t.maxPositionEmbeddings, t.headDim / 2], kvType),
+    kvType,
+    ...newPositionsRange(ops, embeds),
   };
 
   // residual stream: `residual` holds h; `pending` is the block output not yet added to it
@@ -51,6 +61,25 @@ interface SharedInputs {
   readonly total: string;
   readonly cosCache: string;
   readonly sinCache: string;
+  /** The element type of attention's inputs and of the KV cache. */
+  readonly kvType: DataType;
+  /** [P] and [P + S] as int64: where this run's positions sit in `present`. */
+  readonly newFrom: string;
+  readonly newTo: string;
+}
+
+/**
+ * P = total_sequence_length - S and P + S, for slicing this run's S positions out of `present`.
+ * The engine fetches those (`new.*`) instead of the whole cache: onnxruntime-node copies every
+ * output it returns, so fetching `present.*` costs a copy of the whole cache per token.
+ */
+function newPositionsRange(ops: Ops, embeds: string): { newFrom: string; newTo: string } {
+  const { g } = ops;
+  const [s] = g.node('Shape', '/model/new_positions/Shape', [embeds], { start: attr.i(1), end: attr.i(2) }); // [S]
+  const [total64] = g.node('Cast', '/model/new_positions/Cast', [DECODER_IO.totalSequenceLength], { to: attr.i(DataType.INT64) });
+  const [newTo] = g.node('Reshape', '/model/new_positions/Reshape', [total64!, g.int64s([1])]); // [P + S]
+  const [newFrom] = g.node('Sub', '/model/new_positions/Sub', [newTo!, s!]); // [P]
+  return { newFrom: newFrom!, newTo: newTo! };
 }
 
 /** The residual stream between blocks: the sum so far and the block output not yet added to it. */
@@ -104,11 +133,15 @@ async function makeAttention(
   const node = `/model/layers.${i}/attn`;
   const kvDims = [1, t.numKvHeads, 'past_sequence_length', t.headDim];
   const presentDims = [1, t.numKvHeads, 'total_sequence_length', t.headDim];
-  g.input(DECODER_IO.pastKey(i), ops.floatType, kvDims);
-  g.input(DECODER_IO.pastValue(i), ops.floatType, kvDims);
-  const q = await ops.makeLinear(`${node}/q_proj`, `${p}.q_proj`, x, h, t.numHeads * t.headDim, { bias: false, format });
-  const k = await ops.makeLinear(`${node}/k_proj`, `${p}.k_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format });
-  const v = await ops.makeLinear(`${node}/v_proj`, `${p}.v_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format });
+  const kvType = shared.kvType;
+  g.input(DECODER_IO.pastKey(i), kvType, kvDims);
+  g.input(DECODER_IO.pastValue(i), kvType, kvDims);
+  // attention runs in the cache's type: cast in (and its output back) when that differs from the layers'
+  const toKv = (name: string, y: string): string =>
+    kvType === ops.floatType ? y : g.node('Cast', `${node}/${name}/Cast`, [y], { to: attr.i(kvType) })[0]!;
+  const q = toKv('q', await ops.makeLinear(`${node}/q_proj`, `${p}.q_proj`, x, h, t.numHeads * t.headDim, { bias: false, format }));
+  const k = toKv('k', await ops.makeLinear(`${node}/k_proj`, `${p}.k_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format }));
+  const v = toKv('v', await ops.makeLinear(`${node}/v_proj`, `${p}.v_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format }));
   const [attn] = g.node(
     'GroupQueryAttention',
     `${node}/GroupQueryAttention`,
@@ -121,9 +154,17 @@ async function makeAttention(
     },
     { domain: MS_DOMAIN, outputs: [`${node}/GroupQueryAttention/output_0`, DECODER_IO.presentKey(i), DECODER_IO.presentValue(i)] },
   );
-  g.output(DECODER_IO.presentKey(i), ops.floatType, presentDims);
-  g.output(DECODER_IO.presentValue(i), ops.floatType, presentDims);
-  return ops.makeLinear(`${node}/o_proj`, `${p}.o_proj`, attn!, t.numHeads * t.headDim, h, { bias: false, format });
+  g.output(DECODER_IO.presentKey(i), kvType, presentDims);
+  g.output(DECODER_IO.presentValue(i), kvType, presentDims);
+  for (const [present, out] of [
+    [DECODER_IO.presentKey(i), DECODER_IO.newKey(i)],
+    [DECODER_IO.presentValue(i), DECODER_IO.newValue(i)],
+  ] as const) {
+    g.node('Slice', `${node}/${out}/Slice`, [present, shared.newFrom, shared.newTo, g.int64s([2])], {}, { outputs: [out] });
+    g.output(out, kvType, [1, t.numKvHeads, 'sequence_length', t.headDim]);
+  }
+  const a = kvType === ops.floatType ? attn! : g.node('Cast', `${node}/output/Cast`, [attn!], { to: attr.i(ops.floatType) })[0]!;
+  return ops.makeLinear(`${node}/o_proj`, `${p}.o_proj`, a, t.numHeads * t.headDim, h, { bias: false, format });
 }
 
 /** (silu(x Wgate) * x Wup) Wdown */

@@ -33,8 +33,9 @@ weights of that shape once (cached under ~/.cache/prumerge-vision). Shapes: ${Ob
 topk:32 keeps the paper's average count on LLaVA-1.5, a figure that does not hinge on whatever
 attention random weights happen to have. --context instead times decoding after prompts of about
 70, 600 and 2400 positions (as far as the model's context allows), to show how decoding slows
-with the context. --kv-cache in-place holds the KV cache in fixed buffers the decoder writes into
-(CPU only; measured slower) instead of as each decoder run returns it, for comparison. --threads
+with the context. --kv-cache growing holds the KV cache as each decoder run returns it whole,
+instead of in fixed buffers each run appends its positions to (in-place: the CPU's default), for
+comparison. --threads
 sets onnxruntime's threads per graph (default: one per physical core), as npm run bench:peer does.`;
 
 interface ModeRun {

@@ -11,7 +11,7 @@ import { ProgressBar } from './progressBar';
 const DTYPES: readonly WeightDtype[] = ['fp32', 'fp16', 'int4'];
 const VISION_DTYPES: readonly VisionDtype[] = ['fp32', 'int8', 'int4'];
 
-export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--json]
+export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--kv-dtype float32|float16] [--json]
 
 Builds a model folder (ONNX graphs with PruMerge's taps, the embedding table, the tokenizer,
 model.json) from a Hugging Face LlavaForConditionalGeneration checkpoint folder: config.json,
@@ -21,9 +21,11 @@ model.safetensors or sharded safetensors with model.safetensors.index.json, toke
   --dtype fp16    float16 weights and activations, half the size: for GPU execution providers
   --dtype int4    the language model's linear layers in 4-bit blocks (MatMulNBits), for CPU decoding
   --vision-dtype  the vision tower's linear layers: fp32 (default), or int8 / int4 blocks (MatMulNBits)
-                  for less memory and disk (not faster: see the README); with --dtype fp32 or int4`;
+                  for less memory and disk (not faster: see the README); with --dtype fp32 or int4
+  --kv-dtype      the language model's attention and KV cache: float32 (default) or float16, half the
+                  cache to hold and read (--dtype fp16 is float16 throughout)`;
 
-export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--seed N] [--json]
+export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--kv-dtype float32|float16] [--seed N] [--json]
 
 Builds a model folder from deterministic random weights of a named shape, for benchmarks at real
 sizes without a download. Its answers are meaningless. Shapes: ${Object.keys(SHAPES).join(', ')}.`;
@@ -32,6 +34,7 @@ const OPTIONS = {
   out: { type: 'string' },
   dtype: { type: 'string', default: 'fp32' },
   'vision-dtype': { type: 'string' },
+  'kv-dtype': { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const;
 
@@ -55,7 +58,7 @@ export async function runSynth(args: string[]): Promise<void> {
   await report(() => buildSynthetic(values.shape!, seed, options.build), options);
 }
 
-function buildOptions(values: { out?: string; dtype: string; 'vision-dtype'?: string; json: boolean }): {
+function buildOptions(values: { out?: string; dtype: string; 'vision-dtype'?: string; 'kv-dtype'?: string; json: boolean }): {
   build: BuildOptions;
   json: boolean;
   bar: ProgressBar;
@@ -66,6 +69,9 @@ function buildOptions(values: { out?: string; dtype: string; 'vision-dtype'?: st
   const visionDtype = values['vision-dtype'] as VisionDtype | undefined;
   if (visionDtype !== undefined && !VISION_DTYPES.includes(visionDtype))
     throw new CliError(`--vision-dtype must be one of ${VISION_DTYPES.join(', ')}, got "${visionDtype}"`);
+  const kvDtype = values['kv-dtype'];
+  if (kvDtype !== undefined && kvDtype !== 'float32' && kvDtype !== 'float16')
+    throw new CliError(`--kv-dtype must be float32 or float16, got "${kvDtype}"`);
   const bar = new ProgressBar();
   const onProgress = (p: BuildProgress): void =>
     bar.update(
@@ -73,7 +79,13 @@ function buildOptions(values: { out?: string; dtype: string; 'vision-dtype'?: st
       `${p.stage}: ${p.tensorsRead}/${p.tensorsTotal} tensors, ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`,
     );
   return {
-    build: { out: values.out, dtype: values.dtype as WeightDtype, ...(visionDtype ? { visionDtype } : {}), onProgress },
+    build: {
+      out: values.out,
+      dtype: values.dtype as WeightDtype,
+      ...(visionDtype ? { visionDtype } : {}),
+      ...(kvDtype ? { kvDtype } : {}),
+      onProgress,
+    },
     json: values.json,
     bar,
   };

@@ -71,10 +71,11 @@ export function truncateCache(cache: KvCache, length: number, layers: number): K
  *   run allocates and copies the whole cache, so decoding slows as the context grows). On WebGPU
  *   the decoder session leaves its present tensors on the GPU (`decoderOutputLocations`), so the
  *   cache never crosses to the CPU and back: only the logits do;
- * - `InPlaceKvCache`: fixed-capacity buffers that GroupQueryAttention reads as its past and writes
- *   the new positions into, bound as both input and pre-allocated output (its shared-buffer mode).
- *   CPU provider only. Measured at 7B it decodes slower than the growing cache (2.0 vs 3.0
- *   tokens/s after 70 positions), so it is not the default: `bench --kv-cache in-place` times it.
+ * - `InPlaceKvCache`: fixed-capacity buffers the engine holds; each run reads them whole as its
+ *   past (GroupQueryAttention takes the first P positions, P from seqlens_k) and returns only its
+ *   own S positions (`new.*`), which are written in after P. Nothing of size P crosses between
+ *   onnxruntime and JavaScript, which matters because onnxruntime-node copies every output it
+ *   returns (docs/onnxruntime-node.md). CPU provider, decoders built with `new.*` outputs.
  */
 export interface DecoderKvCache {
   /** Positions whose keys and values are held. */
@@ -230,12 +231,22 @@ export class InPlaceKvCache implements DecoderKvCache {
   async run(session: ort.InferenceSession, embeds: Float32Array): Promise<Float32Array> {
     const s = embeds.length / this.shape.hiddenSize;
     this.reserve(this.held + s);
-    // the buffers are the past (decoderFeeds reads them by their present names) and, as outputs,
-    // the present: GroupQueryAttention sees both share memory and writes positions held..held+S-1 in place
-    const out = await this.runner(session, decoderFeeds(this.shape, embeds, this.buffers, this.held), {
-      [DECODER_IO.logits]: null,
-      ...this.buffers,
-    });
+    // The whole buffers go in as the past (GroupQueryAttention reads only the first P positions,
+    // P from seqlens_k); only this run's positions come out, and are written in after P.
+    const fetches: Record<string, null> = { [DECODER_IO.logits]: null };
+    for (let i = 0; i < this.shape.numLayers; i++) fetches[DECODER_IO.newKey(i)] = fetches[DECODER_IO.newValue(i)] = null;
+    const out = await this.runner(session, decoderFeeds(this.shape, embeds, this.held > 0 ? this.buffers : undefined, this.held), fetches);
+    const { numKvHeads: heads, headDim: d } = this.shape;
+    for (let i = 0; i < this.shape.numLayers; i++) {
+      for (const [name, fresh] of [
+        [DECODER_IO.presentKey(i), DECODER_IO.newKey(i)],
+        [DECODER_IO.presentValue(i), DECODER_IO.newValue(i)],
+      ] as const) {
+        const dst = this.buffers[name]!.data as Float32Array | Uint16Array;
+        const src = out[fresh]!.data as Float32Array | Uint16Array;
+        for (let h = 0; h < heads; h++) dst.set(src.subarray(h * s * d, (h + 1) * s * d), (h * this.capacity + this.held) * d);
+      }
+    }
     this.held += s;
     return out[DECODER_IO.logits]!.data as Float32Array;
   }

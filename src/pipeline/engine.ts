@@ -23,7 +23,7 @@ import { ImageGeometry } from './imageGeometry';
 import { DecoderKvCache, decoderOutputLocations, GrowingKvCache, InPlaceKvCache } from './decoderFeeds';
 import { gpuKvSlicer } from './kvSlice';
 import { checkExternalData } from './externalData';
-import { PROJECTOR_IO, VISION_IO } from './graphNames';
+import { DECODER_IO, PROJECTOR_IO, VISION_IO } from './graphNames';
 import { insideFolder, loadManifest, ModelManifest } from './modelManifest';
 import { preprocessImage } from './preprocess';
 import { ChatTurn, PromptBuilder, PromptIds } from './prompt';
@@ -122,9 +122,10 @@ export interface Inspection {
 }
 
 /**
- * How the KV cache is held (src/pipeline/decoderFeeds.ts): `growing`, the cache each run returns
- * (the default), or `in-place`, fixed buffers the decoder writes into (CPU only). In-place gives the
- * same logits but measured slower at 7B (docs/onnxruntime-node.md), so it is a benchmark option.
+ * How the KV cache is held (src/pipeline/decoderFeeds.ts): `in-place`, fixed buffers each run
+ * appends its own positions to (the default on the CPU, for decoders built with `new.*` outputs),
+ * or `growing`, the whole cache each run returns (GPUs, where it stays on the device, and older
+ * model folders). Both give the same logits to the bit.
  */
 export type KvCacheMode = 'in-place' | 'growing';
 
@@ -213,9 +214,7 @@ export class Engine {
       eos: m.tokenizer.eosTokenId,
       image: m.tokenizer.imageTokenId,
     });
-    const kvCache = options.kvCache ?? 'growing';
-    if (kvCache === 'in-place' && vision.ep !== 'cpu')
-      throw new EngineError(`an in-place KV cache needs the CPU provider, not ${vision.ep}`);
+    const kvCache = kvCacheFor(options.kvCache, vision.ep, decoder.session);
     return new Engine(dir, m, vision.ep, vision.session, projector.session, decoder.session, table, prompt, vision.fallbacks, kvCache);
   }
 
@@ -509,6 +508,15 @@ export class Engine {
       this.kvSlicer?.release(),
     ]);
   }
+}
+
+function kvCacheFor(asked: KvCacheMode | undefined, ep: ExecutionProvider, decoder: ort.InferenceSession): KvCacheMode {
+  const appends = decoder.outputNames.includes(DECODER_IO.newKey(0));
+  if (asked === 'in-place') {
+    if (ep !== 'cpu') throw new EngineError(`an in-place KV cache needs the CPU provider, not ${ep}`);
+    if (!appends) throw new EngineError('this model folder was built before in-place KV caches: build it again with `prumerge build`');
+  }
+  return asked ?? (ep === 'cpu' && appends ? 'in-place' : 'growing');
 }
 
 /**

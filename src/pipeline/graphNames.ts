@@ -36,4 +36,7 @@ export const DECODER_IO = {
   /** (1, kv, P + S, d) the cache coming out. */
   presentKey: (i: number) => `present.${i}.key`,
   presentValue: (i: number) => `present.${i}.value`,
+  /** (1, kv, S, d) this run's positions of `present`: what a cache the engine holds itself appends. */
+  newKey: (i: number) => `new.${i}.key`,
+  newValue: (i: number) => `new.${i}.value`,
 } as const;
