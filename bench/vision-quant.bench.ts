@@ -53,7 +53,9 @@ function keptChanged(a: Int32Array, b: Int32Array): string {
 async function main(): Promise<void> {
   const reps = Number(values.reps);
   console.log(`vision tower, quantised vs float32: ${values.image}, median of ${reps} runs after a warm-up`);
-  console.log('shape          format  file MB  ms/image  speed-up  cos hidden  cos q     cos k     prumerge kept changed  prumerge+ kept changed');
+  console.log(
+    'shape          format  file MB  ms/image  speed-up  cos hidden  cos q     cos k     prumerge kept changed  prumerge+ kept changed',
+  );
   for (const shape of values.shapes.split(',')) {
     const config = llavaConfigFromJson(shapeConfig(shape));
     const std = shape === 'demo' ? DEMO_STD : undefined;
@@ -78,7 +80,13 @@ async function main(): Promise<void> {
         await session.release();
         const ms = times.sort((a, b) => a - b)[Math.floor(reps / 2)]!;
         const taps = Object.fromEntries([VISION_IO.hidden, VISION_IO.q, VISION_IO.k].map((n) => [n, out[n]!.data as Float32Array]));
-        const vt = { tokens: (size / config.vision.patchSize) ** 2 + 1, width: config.vision.hiddenSize, hidden: taps[VISION_IO.hidden]!, q: taps[VISION_IO.q]!, k: taps[VISION_IO.k]! };
+        const vt = {
+          tokens: (size / config.vision.patchSize) ** 2 + 1,
+          width: config.vision.hiddenSize,
+          hidden: taps[VISION_IO.hidden]!,
+          q: taps[VISION_IO.q]!,
+          k: taps[VISION_IO.k]!,
+        };
         const kept = ['prumerge', 'prumerge+'].map((m) => reduceVisualTokens(vt, parseReduceMode(m)).kept);
         base ??= { taps, ms, kept };
         const mb = (g.bytesWritten / 2 ** 20).toFixed(1);
