@@ -42,19 +42,30 @@ function flat(rows: ArrayLike<number>[]): Float64Array {
   return Float64Array.from(out);
 }
 
+/** The built vision tower against the float64 reference on random pixels: hidden_states[-2] and the last layer's q / k. */
+async function visionErrors(b: Built): Promise<{ errors: { hidden: number; q: number; k: number }; ref: ReturnType<typeof clipVision> }> {
+  const { config, weights } = b.ckpt;
+  const v = config.vision;
+  const f = featureLayer(config);
+  const pixels = new SeededRandom(3).normals(3 * v.imageSize * v.imageSize);
+  const vision = await ort.InferenceSession.create(join(b.dir, 'vision.onnx'));
+  const out = await vision.run({ pixel_values: new ort.Tensor('float32', pixels, [1, 3, v.imageSize, v.imageSize]) });
+  const ref = clipVision(visionRef(config), weights, pixels);
+  const errors = {
+    hidden: relativeError(out['hidden']!.data as Float32Array, flat(ref.hiddenStates[f]!)),
+    q: relativeError(out['q']!.data as Float32Array, flat(ref.q[f]!)),
+    k: relativeError(out['k']!.data as Float32Array, flat(ref.k[f]!)),
+  };
+  return { errors, ref };
+}
+
 async function checkGraphs(b: Built, tol = TOL): Promise<void> {
   const { config, weights } = b.ckpt;
   const v = config.vision;
   const f = featureLayer(config);
 
-  // vision: hidden_states[-2] and the last layer's q / k
-  const pixels = new SeededRandom(3).normals(3 * v.imageSize * v.imageSize);
-  const vision = await ort.InferenceSession.create(join(b.dir, 'vision.onnx'));
-  const out = await vision.run({ pixel_values: new ort.Tensor('float32', pixels, [1, 3, v.imageSize, v.imageSize]) });
-  const ref = clipVision(visionRef(config), weights, pixels);
-  assert.ok(relativeError(out['hidden']!.data as Float32Array, flat(ref.hiddenStates[f]!)) < tol, 'vision hidden');
-  assert.ok(relativeError(out['q']!.data as Float32Array, flat(ref.q[f]!)) < tol, 'vision q');
-  assert.ok(relativeError(out['k']!.data as Float32Array, flat(ref.k[f]!)) < tol, 'vision k');
+  const { errors, ref } = await visionErrors(b);
+  for (const [name, e] of Object.entries(errors)) assert.ok(e < tol, `vision ${name}`);
 
   // projector on the patch rows
   const patches = ref.hiddenStates[f]!.slice(1);
@@ -186,18 +197,7 @@ describe('model builder: a quantised vision tower', () => {
     it(`${visionDtype}: hidden, q and k stay near the float64 reference; model.json says so`, async () => {
       const ckpt = await tinyCheckpoint({ seed: 23 });
       const b = await build(ckpt, 'int4', { visionDtype });
-      const { config, weights } = ckpt;
-      const v = config.vision;
-      const f = featureLayer(config);
-      const pixels = new SeededRandom(3).normals(3 * v.imageSize * v.imageSize);
-      const vision = await ort.InferenceSession.create(join(b.dir, 'vision.onnx'));
-      const out = await vision.run({ pixel_values: new ort.Tensor('float32', pixels, [1, 3, v.imageSize, v.imageSize]) });
-      const ref = clipVision(visionRef(config), weights, pixels);
-      const errors = {
-        hidden: relativeError(out['hidden']!.data as Float32Array, flat(ref.hiddenStates[f]!)),
-        q: relativeError(out['q']!.data as Float32Array, flat(ref.q[f]!)),
-        k: relativeError(out['k']!.data as Float32Array, flat(ref.k[f]!)),
-      };
+      const { errors } = await visionErrors(b);
       console.log(`vision ${visionDtype}: relative errors ${JSON.stringify(errors)}`);
       for (const [name, e] of Object.entries(errors)) assert.ok(e < BOUND[visionDtype], `${name}: ${e}`);
       for (const [name, e] of Object.entries(errors)) assert.ok(e > 1e-6, `${name} is quantised (error ${e})`);

@@ -137,11 +137,20 @@ export function defaultVisionDtype(dtype: WeightDtype): VisionDtype | 'fp16' {
   return dtype === 'fp16' ? 'fp16' : 'fp32';
 }
 
-function visionDtypeOf(options: BuildOptions): VisionDtype | 'fp16' {
-  if (options.visionDtype === undefined) return defaultVisionDtype(options.dtype);
-  if (options.dtype === 'fp16' && options.visionDtype !== 'fp32')
+/** What each graph computes in. */
+interface GraphTypes {
+  readonly dtype: WeightDtype;
+  readonly visionDtype: VisionDtype | 'fp16';
+  readonly kvDtype: KvDtype;
+}
+
+function graphTypesOf(options: BuildOptions): GraphTypes {
+  const { dtype } = options;
+  const kvDtype: KvDtype = dtype === 'fp16' ? 'float16' : (options.kvDtype ?? 'float32');
+  if (options.visionDtype === undefined) return { dtype, visionDtype: defaultVisionDtype(dtype), kvDtype };
+  if (dtype === 'fp16' && options.visionDtype !== 'fp32')
     throw new BuildError(`a vision tower in ${options.visionDtype} takes float32 activations: use it with --dtype fp32 or int4, not fp16`);
-  return options.dtype === 'fp16' ? 'fp16' : options.visionDtype;
+  return { dtype, visionDtype: dtype === 'fp16' ? 'fp16' : options.visionDtype, kvDtype };
 }
 
 /** A crop the tower was not made for fails only at the first question, deep in onnxruntime: refuse it here. */
@@ -166,7 +175,7 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
   const config = llavaConfigFromJson(inputs.configJson);
   const tokenizer = checkTokenizer(inputs, config);
   checkPreprocess(inputs.preprocess, config.vision.imageSize);
-  const visionDtype = visionDtypeOf(options);
+  const types = graphTypesOf(options);
   const out = resolve(options.out);
   await checkOutputFolder(out);
   const partial = `${out}.partial`;
@@ -178,11 +187,10 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
   const progress = new ProgressCounter(plan, options.onProgress);
   try {
     const weights = progress.counting(inputs.weights);
-    const kvDtype: KvDtype = options.dtype === 'fp16' ? 'float16' : (options.kvDtype ?? 'float32');
-    const graphs = await writeGraphs(partial, config, weights, { dtype: options.dtype, visionDtype, kvDtype }, inputs.source, progress);
+    const graphs = await writeGraphs(partial, config, weights, types, inputs.source, progress);
     await writeTables(partial, config, inputs, weights, progress);
     progress.enter('manifest');
-    const manifest = manifestOf(config, { dtype: options.dtype, visionDtype, kvDtype }, graphs, {
+    const manifest = manifestOf(config, types, graphs, {
       name: options.name ?? inputs.source,
       source: inputs.source,
       randomWeights: inputs.randomWeights,
@@ -320,13 +328,6 @@ async function writeTables(
 type ManifestRest = Pick<ModelManifest, 'name' | 'source' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'files'>;
 
 /** model.json: the shapes as the engine reads them, in the order a reader expects. */
-/** What each graph computes in. */
-interface GraphTypes {
-  readonly dtype: WeightDtype;
-  readonly visionDtype: VisionDtype | 'fp16';
-  readonly kvDtype: KvDtype;
-}
-
 function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, rest: ManifestRest): ModelManifest {
   const { dtype, visionDtype, kvDtype } = types;
   const t = config.text;

@@ -66,10 +66,6 @@ export function quantize(w: Float32Array, n: number, k: number, bits: QuantBits,
   return { bits, n, k, blockSize, blocks, packed, scales, zeroPoints };
 }
 
-export function quantize4(w: Float32Array, n: number, k: number, blockSize = 32): QuantizedMatrix {
-  return quantize(w, n, k, 4, blockSize);
-}
-
 /** The float matrix (N, K) a quantised one stands for. */
 export function dequantize(m: QuantizedMatrix): Float32Array {
   const out = new Float32Array(m.n * m.k);
@@ -91,5 +87,3 @@ export function dequantize(m: QuantizedMatrix): Float32Array {
   }
   return out;
 }
-
-export const dequantize4 = dequantize;

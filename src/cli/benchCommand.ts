@@ -35,8 +35,8 @@ attention random weights happen to have. --context instead times decoding after 
 70, 600 and 2400 positions (as far as the model's context allows), to show how decoding slows
 with the context. --kv-cache growing holds the KV cache as each decoder run returns it whole,
 instead of in fixed buffers each run appends its positions to (in-place: the CPU's default), for
-comparison. --threads
-sets onnxruntime's threads per graph (default: one per physical core), as npm run bench:peer does.`;
+comparison. --threads sets onnxruntime's threads per graph (default: one per physical core), as
+npm run bench:peer does.`;
 
 interface ModeRun {
   visualTokens: number;

@@ -45,23 +45,26 @@ function emptyKv(d: KvShape): ort.Tensor {
 /** The first `length` positions of every present tensor (1, kv, T, d). */
 export function truncateCache(cache: KvCache, length: number, layers: number): KvCache {
   const out: KvCache = {};
-  for (let i = 0; i < layers; i++) {
-    for (const name of [DECODER_IO.presentKey(i), DECODER_IO.presentValue(i)]) {
-      const t = cache[name]!;
-      const [b, heads, total, d] = t.dims as [number, number, number, number];
-      if (total === length) {
-        out[name] = t;
-        continue;
-      }
-      const src = t.data as Float32Array | Uint16Array;
-      const dst = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(b * heads * length * d);
-      for (let hh = 0; hh < b * heads; hh++) dst.set(src.subarray(hh * total * d, hh * total * d + length * d), hh * length * d);
-      const dims = [b, heads, length, d];
-      out[name] =
-        t.type === 'float16' ? new ort.Tensor('float16', dst as Uint16Array, dims) : new ort.Tensor('float32', dst as Float32Array, dims);
+  for (const name of presentNames(layers)) {
+    const t = cache[name]!;
+    const [b, heads, total, d] = t.dims as [number, number, number, number];
+    if (total === length) {
+      out[name] = t;
+      continue;
     }
+    const src = t.data as Float32Array | Uint16Array;
+    const dst = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(b * heads * length * d);
+    for (let hh = 0; hh < b * heads; hh++) dst.set(src.subarray(hh * total * d, hh * total * d + length * d), hh * length * d);
+    const dims = [b, heads, length, d];
+    out[name] =
+      t.type === 'float16' ? new ort.Tensor('float16', dst as Uint16Array, dims) : new ort.Tensor('float32', dst as Float32Array, dims);
   }
   return out;
+}
+
+/** Every layer's present key and value names: what a cache holds (a run also returns logits and `new.*`). */
+function presentNames(layers: number): string[] {
+  return Array.from({ length: layers }, (_, i) => [DECODER_IO.presentKey(i), DECODER_IO.presentValue(i)]).flat();
 }
 
 /**
@@ -156,7 +159,7 @@ export class GrowingKvCache implements DecoderKvCache {
     if (length === 0 || !before) this.present = undefined;
     else if (this.gpuSlicer && Object.values(before).some((t) => t.location === 'gpu-buffer')) {
       const cut: KvCache = {};
-      for (const [name, t] of Object.entries(before)) if (name !== DECODER_IO.logits) cut[name] = await this.gpuSlicer(t, length);
+      for (const name of presentNames(this.shape.numLayers)) cut[name] = await this.gpuSlicer(before[name]!, length);
       this.present = cut;
     } else this.present = truncateCache(before, length, this.shape.numLayers);
     releaseGpu(before);
@@ -176,7 +179,7 @@ function releaseGpu(cache: KvCache | undefined): void {
  */
 export function decoderOutputLocations(numLayers: number): Record<string, 'cpu' | 'gpu-buffer'> {
   const where: Record<string, 'cpu' | 'gpu-buffer'> = { [DECODER_IO.logits]: 'cpu' };
-  for (let i = 0; i < numLayers; i++) where[DECODER_IO.presentKey(i)] = where[DECODER_IO.presentValue(i)] = 'gpu-buffer';
+  for (const name of presentNames(numLayers)) where[name] = 'gpu-buffer';
   return where;
 }
 
@@ -209,20 +212,18 @@ export class InPlaceKvCache implements DecoderKvCache {
     const capacity = Math.min(this.maxPositions, positions + SLACK);
     const { numKvHeads: heads, headDim: d, kvDtype } = this.shape;
     const next: KvCache = {};
-    for (let i = 0; i < this.shape.numLayers; i++) {
-      for (const name of [DECODER_IO.presentKey(i), DECODER_IO.presentValue(i)]) {
-        const data = kvDtype === 'float16' ? new Uint16Array(heads * capacity * d) : new Float32Array(heads * capacity * d);
-        const old = this.buffers[name]?.data as Float32Array | Uint16Array | undefined;
-        // each head's positions are contiguous: copy the held ones to the new stride
-        if (old)
-          for (let h = 0; h < heads; h++)
-            data.set(old.subarray(h * this.capacity * d, h * this.capacity * d + this.held * d), h * capacity * d);
-        const dims = [1, heads, capacity, d];
-        next[name] =
-          kvDtype === 'float16'
-            ? new ort.Tensor('float16', data as Uint16Array, dims)
-            : new ort.Tensor('float32', data as Float32Array, dims);
-      }
+    for (const name of presentNames(this.shape.numLayers)) {
+      const data = kvDtype === 'float16' ? new Uint16Array(heads * capacity * d) : new Float32Array(heads * capacity * d);
+      const old = this.buffers[name]?.data as Float32Array | Uint16Array | undefined;
+      // each head's positions are contiguous: copy the held ones to the new stride
+      if (old)
+        for (let h = 0; h < heads; h++)
+          data.set(old.subarray(h * this.capacity * d, h * this.capacity * d + this.held * d), h * capacity * d);
+      const dims = [1, heads, capacity, d];
+      next[name] =
+        kvDtype === 'float16'
+          ? new ort.Tensor('float16', data as Uint16Array, dims)
+          : new ort.Tensor('float32', data as Float32Array, dims);
     }
     this.buffers = next;
     this.capacity = capacity;
