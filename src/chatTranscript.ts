@@ -27,22 +27,29 @@ export function applyChatEvent(answers: ChatAnswer[], event: ChatEvent): ChatAns
       if (a && !a.text) a.stage = event.stage;
       return a;
     }
+    case 'answerPrefill': {
+      const a = find(event.id);
+      if (a && !a.text) a.prefill = event.progress;
+      return a;
+    }
     case 'answerDelta': {
       const a = find(event.id);
       if (a) {
         a.text += event.delta;
         a.stage = undefined;
+        a.prefill = undefined;
       }
       return a;
     }
     case 'answerEnd': {
       const a = find(event.id);
-      if (a) Object.assign(a, { text: event.answer, stats: event.stats, note: event.note, stage: undefined, done: true });
+      if (a)
+        Object.assign(a, { text: event.answer, stats: event.stats, note: event.note, stage: undefined, prefill: undefined, done: true });
       return a;
     }
     case 'answerError': {
       const a = find(event.id);
-      if (a) Object.assign(a, { error: event.message, stage: undefined, done: true });
+      if (a) Object.assign(a, { error: event.message, stage: undefined, prefill: undefined, done: true });
       return a ?? standaloneError(answers, event.message);
     }
     case 'cleared':

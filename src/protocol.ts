@@ -5,6 +5,7 @@
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { AskResult, AskStage, Inspection } from './pipeline/engine';
+import type { PrefillProgress } from './pipeline/prefillProgress';
 import { isReduceModeText, type ReduceMode } from './pipeline/reduceMode';
 import type { ExecutionProviderSetting } from './pipeline/sessions';
 
@@ -101,6 +102,8 @@ export const WorkerNotifications = {
   text: new NotificationType<{ readonly requestId: string; readonly delta: string }>('engine/text'),
   /** worker -> host: a request has reached this stage of the pipeline. */
   stage: new NotificationType<{ readonly requestId: string; readonly stage: AskStage }>('engine/stage'),
+  /** worker -> host: how far a request's prefill has got. */
+  prefill: new NotificationType<{ readonly requestId: string; readonly progress: PrefillProgress }>('engine/prefill'),
   /** worker -> host: how far a download has got. */
   downloadProgress: new NotificationType<{
     readonly requestId: string;
@@ -143,6 +146,8 @@ export interface ChatAnswer {
   note?: string;
   /** What the engine is doing before the first words arrive. */
   stage?: AskStage;
+  /** While the prompt is filled: how far it has got. */
+  prefill?: PrefillProgress;
   done: boolean;
 }
 
@@ -169,6 +174,7 @@ export type ChatEvent =
     }
   | { readonly type: 'answerStart'; readonly id: string; readonly question: string; readonly reduce: string; readonly group: string }
   | { readonly type: 'answerStage'; readonly id: string; readonly stage: AskStage }
+  | { readonly type: 'answerPrefill'; readonly id: string; readonly progress: PrefillProgress }
   | { readonly type: 'answerDelta'; readonly id: string; readonly delta: string }
   /** `note`: something the user should know about this answer (e.g. the image changed). */
   | { readonly type: 'answerEnd'; readonly id: string; readonly answer: string; readonly stats: AnswerStats; readonly note?: string }

@@ -234,10 +234,10 @@ describe('model builder: the folder it writes', () => {
     const ckpt = await tinyCheckpoint({ seed: 32 });
     writeFileSync(
       join(ckpt.dir, 'config.json'),
-      JSON.stringify({ ...ckpt.configJson, model_type: 'llava_next', architectures: ['LlavaNextForConditionalGeneration'] }),
+      JSON.stringify({ ...ckpt.configJson, model_type: 'llava_onevision', architectures: ['LlavaOnevisionForConditionalGeneration'] }),
     );
     const out = join(scratchDir('model'), 'm');
-    await assert.rejects(buildFromCheckpoint(ckpt.dir, { out, dtype: 'fp32' }), /unsupported architecture.*llava_next/);
+    await assert.rejects(buildFromCheckpoint(ckpt.dir, { out, dtype: 'fp32' }), /unsupported architecture.*llava_onevision/);
     assert.ok(!existsSync(out) && !existsSync(`${out}.partial`));
   });
 

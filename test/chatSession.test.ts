@@ -77,6 +77,12 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
       STAGES,
     );
     assert.ok(types.indexOf('answerDelta') > types.lastIndexOf('answerStage'));
+    // the prompt's fill is reported from the worker, chunk by chunk, until it is complete
+    const progress = events.flatMap((e) => (e.type === 'answerPrefill' ? [e.progress] : []));
+    assert.ok(progress.length >= 1);
+    assert.equal(progress.at(-1)!.filled, progress.at(-1)!.total);
+    const at = (stage: string): number => events.findIndex((e) => e.type === 'answerStage' && e.stage === stage);
+    assert.ok(types.indexOf('answerPrefill') > at('prefill') && types.lastIndexOf('answerPrefill') < at('decode'));
     assert.deepEqual(types.slice(-2), ['answerEnd', 'busy']);
     const text = events.flatMap((e) => (e.type === 'answerDelta' ? [e.delta] : [])).join('');
     assert.equal(text.trim(), ends()[0]!.answer);

@@ -338,7 +338,7 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
       // the prompt holds the visual tokens and a few dozen of template and question
       assert.ok(run.promptTokens > run.visualTokens && run.promptTokens < run.visualTokens + 64, `${mode}: ${run.promptTokens}`);
       assert.ok(run.prefillTokensPerSecond > 0);
-      assert.deepEqual(run.visionMsPerSubImage.length, 1, 'LLaVA-1.5 runs the tower on one image');
+      assert.equal(run.subImages, 1, 'LLaVA-1.5 runs the tower on one image');
     }
     for (const key of ['ttftNoneOverPrumerge', 'ttftNoneOverPrumergePlus', 'ttftNoneOverTopk32']) assert.ok(out.ratios[key] > 0, key);
   });
@@ -359,5 +359,107 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
       assert.ok(Math.abs(c.promptTokens - c.target) <= 15, `${c.promptTokens} positions for ${c.target}`);
       assert.ok(c.decodeTokensPerSecond > 0);
     }
+  });
+});
+
+describe('prumerge on a LLaVA-NeXT model (demo-next: 336 px tiles)', () => {
+  const screenshot = join(ROOT, 'media', 'samples', 'editor-screenshot.png');
+  let model: string;
+  before(() => {
+    model = join(tmp, 'demo-next');
+    const r = prumerge(['synth', '--shape', 'demo-next', '--out', model]);
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  it('ask --json reports the tokens without reduction, the rows the LLM got and each sub-image', () => {
+    const r = prumerge([
+      'ask',
+      screenshot,
+      'What does the terminal say?',
+      '--model',
+      model,
+      '--max-new-tokens',
+      '3',
+      '--reduce',
+      'prumerge',
+      '--json',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const { visual, inputIds } = JSON.parse(r.stdout) as {
+      visual: { total: number; kept: number; indices: number[]; subImages: { kind: string; row: number; col: number; kept: number[] }[] };
+      inputIds: number[];
+    };
+    assert.equal(visual.total, 2340);
+    assert.equal(inputIds.filter((id) => id === 32000).length, visual.kept);
+    assert.deepEqual(
+      visual.subImages.map((s) => [s.kind, s.row, s.col]),
+      [
+        ['overview', 0, 0],
+        ['tile', 0, 0],
+        ['tile', 0, 1],
+        ['tile', 1, 0],
+        ['tile', 1, 1],
+      ],
+    );
+    const patches = visual.subImages.reduce((n, s) => n + s.kept.length, 0);
+    assert.deepEqual(visual.indices.length, patches);
+    // each sub-image adds its kept patches and at most one remainder row
+    assert.ok(visual.kept >= patches && visual.kept <= patches + 5, `${visual.kept} rows for ${patches} patches`);
+  });
+
+  it('ask with every token fills a 2340-token image and shows how far the prompt has got', () => {
+    const r = prumerge(['ask', screenshot, 'What is this?', '--model', model, '--max-new-tokens', '2', '--reduce', 'none']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /Reading the prompt: 2,3\d\d of 2,3\d\d tokens/);
+    assert.match(r.stderr, /\[2340 of 2340 visual tokens/);
+  });
+
+  it('inspect and preprocess show the overview and the tiles', async () => {
+    const i = prumerge(['inspect', screenshot, '--model', model, '--reduce', 'prumerge+', '--json']);
+    assert.equal(i.status, 0, i.stderr);
+    const report = JSON.parse(i.stdout) as { total: number; subImages: { kind: string; valid: number[] }[] };
+    assert.equal(report.total, 2340);
+    assert.deepEqual(
+      report.subImages.map((s) => s.valid.length),
+      [576, 24 * 18, 24 * 18, 24 * 18, 24 * 18],
+    );
+    const config = join(tmp, 'next-preprocessor.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        image_grid_pinpoints: [
+          [336, 672],
+          [672, 336],
+          [672, 672],
+          [1008, 336],
+          [336, 1008],
+        ],
+        crop_size: { height: 336, width: 336 },
+        size: { shortest_edge: 336 },
+      }),
+    );
+    const out = join(tmp, 'next-input.png');
+    const p = prumerge(['preprocess', screenshot, '--config', config, '--out', out, '--json']);
+    assert.equal(p.status, 0, p.stderr);
+    const layout = (JSON.parse(p.stdout) as { layout: { tokens: number; best: unknown; resized: unknown } }).layout;
+    assert.equal(layout.tokens, 2340);
+    assert.deepEqual(
+      [layout.best, layout.resized],
+      [
+        { width: 672, height: 672 },
+        { width: 672, height: 504 },
+      ],
+    );
+    const meta = await sharp(out).metadata();
+    assert.deepEqual([meta.width, meta.height], [336 * 3 + 8, 672]);
+  });
+
+  it('bench runs the vision tower on every sub-image of the screenshot', () => {
+    const r = prumerge(['bench', '--model', model, '--reps', '1', '--tokens', '2', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const runs = (JSON.parse(r.stdout) as { runs: Record<string, { visualTokens: number; subImages: number }> }).runs;
+    assert.equal(runs['none']!.visualTokens, 2340);
+    assert.equal(runs['topk:32']!.subImages, 5);
+    assert.ok(runs['topk:32']!.visualTokens <= 5 * 33);
   });
 });

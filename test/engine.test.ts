@@ -11,13 +11,14 @@ import { llavaConfigFromJson, LlavaConfig } from '../src/builder/llavaConfig';
 import { shapeConfig } from '../src/builder/shapes';
 import { featureLayer } from '../src/builder/visionGraph';
 import { llavaTensors, syntheticTensor } from '../src/builder/weights';
-import { AskResult, demoModelDir, Engine } from '../src/pipeline/engine';
+import { demoModelDir, Engine } from '../src/pipeline/engine';
 import { preprocessImage } from '../src/pipeline/preprocess';
 import { parseReduceMode } from '../src/pipeline/reduceMode';
 import { DEMO_SEED, DEMO_SHAPE, DEMO_STD } from '../src/builder/demoModel';
 import { scratchDir, textRef, tinyCheckpoint, visionRef } from './helpers/checkpoints';
 import { referencePruMerge } from './reference/prumergeReference';
-import { clipVision, embedTokens, llamaLogits, projector, Weights } from './reference/llavaReference';
+import { clipVision, projector, Weights } from './reference/llavaReference';
+import { assertSameGreedy, referenceGreedy } from './helpers/greedy';
 
 const SAMPLE = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
 const MODES = ['none', 'prumerge', 'prumerge+', 'topk:8'] as const;
@@ -70,33 +71,8 @@ async function referenceTokens(
     s.config.text.hiddenSize,
     s.config.projectorHiddenAct,
   );
-  const image = s.engine.manifest.tokenizer.imageTokenId;
-  const start = inputIds.indexOf(image);
-  const text = textRef(s.config);
-  const rows = inputIds.map((id, i) => (id === image ? visual[i - start]! : embedTokens(text, s.weights, [id])[0]!));
-  assert.equal(inputIds.filter((id) => id === image).length, visual.length, 'one image slot per visual token');
-  const tokens: number[] = [];
-  const margins: number[] = [];
-  for (let step = 0; step < steps; step++) {
-    const logits = llamaLogits(text, s.weights, rows, true)[0]!;
-    const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!);
-    tokens.push(order[0]!);
-    margins.push(logits[order[0]!]! - logits[order[1]!]!);
-    rows.push(embedTokens(text, s.weights, [order[0]!])[0]!);
-  }
-  return { tokens, margins, visual: kept };
-}
-
-/**
- * Greedy tokens equal the reference's; a difference is accepted only where the reference's top
- * two logits are within float32 noise of each other, and the comparison stops there.
- */
-function assertSameGreedy(result: AskResult, ref: { tokens: number[]; margins: number[] }): void {
-  for (let i = 0; i < result.tokens.length; i++) {
-    if (result.tokens[i] === ref.tokens[i]) continue;
-    assert.ok(ref.margins[i]! < 1e-3, `token ${i}: engine ${result.tokens[i]}, reference ${ref.tokens[i]} (margin ${ref.margins[i]})`);
-    return;
-  }
+  const ref = referenceGreedy(textRef(s.config), s.weights, inputIds, s.engine.manifest.tokenizer.imageTokenId, visual, steps);
+  return { ...ref, visual: kept };
 }
 
 function describeEngine(label: string, load: () => Promise<Subject>): void {

@@ -5,6 +5,7 @@
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeTextArea } from '@vscode/webview-ui-toolkit';
 import MarkdownIt from 'markdown-it';
 import type { AskStage } from '../src/pipeline/engine';
+import { prefillText } from '../src/pipeline/prefillProgress';
 import { applyChatEvent } from '../src/chatTranscript';
 import { REDUCTION_CHOICES } from '../src/reductionChoices';
 import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/protocol';
@@ -131,7 +132,10 @@ function renderAnswer(a: ChatAnswer): HTMLElement {
     : [];
   if (a.note) parts.push(el('p', { class: 'note', role: 'note' }, a.note));
   parts.push(body);
-  if (!a.done && !a.text && a.stage) parts.push(el('p', { class: 'stage', 'aria-live': 'polite' }, STAGE_LABELS[a.stage]));
+  if (!a.done && !a.text && a.stage) {
+    const label = a.stage === 'prefill' && a.prefill ? `${prefillText(a.prefill)}…` : STAGE_LABELS[a.stage];
+    parts.push(el('p', { class: 'stage', 'aria-live': 'polite' }, label));
+  }
   if (a.error) parts.push(el('p', { class: 'error', role: 'alert' }, a.error));
   if (a.stats) {
     const copy = linkButton('Copy', () => vscode.post({ type: 'copy', text: a.text }));
@@ -227,6 +231,7 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       renderConversation();
       break;
     case 'answerStage':
+    case 'answerPrefill':
     case 'answerDelta': {
       // only this answer's node changes while it streams
       const node = touched && conversation.querySelector(`[data-id="${CSS.escape(touched.id)}"]`);

@@ -4,7 +4,7 @@
  * a kept patch highlights the patches merged into it.
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
-import { heatmapLayout } from '../src/pipeline/heatmapLayout';
+import { heatmapFigures } from '../src/pipeline/heatmapLayout';
 import type { HeatmapEvent, HeatmapRequest, InspectResult } from '../src/protocol';
 import { REDUCTION_CHOICES } from '../src/reductionChoices';
 import { el, initialState, vscodeApi } from './vscodeApi';
@@ -30,50 +30,66 @@ const legend = el(
   el('span', { class: 'key kept' }, 'kept'),
   el('span', { class: 'key spatial' }, 'spatial supplement'),
   el('span', { class: 'key merged' }, 'merged into the hovered patch'),
+  el('span', { class: 'key removed' }, 'removed by unpadding (LLaVA-NeXT)'),
 );
 document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), summary, figure, legend, detail);
 
 function draw(imageSrc: string, name: string, r: InspectResult): void {
-  const layout = heatmapLayout(r);
-  const spatial = new Set(r.spatial);
-  const clusterOf = new Map(r.kept.map((p, i) => [p, r.clusters[i] ?? []]));
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${layout.width} ${layout.height}`);
-  svg.setAttribute('class', 'overlay');
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', `Patch grid of ${name}`);
-  const cells = new Map<number, SVGRectElement>();
-  for (const { patch, box, colour, role } of layout.cells) {
-    const rect = document.createElementNS(SVG, 'rect');
-    rect.setAttribute('x', String(box.left));
-    rect.setAttribute('y', String(box.top));
-    rect.setAttribute('width', String(box.right - box.left));
-    rect.setAttribute('height', String(box.bottom - box.top));
-    rect.setAttribute('fill', colour);
-    rect.setAttribute('class', role === 'other' ? 'cell' : `cell ${role}`);
-    rect.dataset['patch'] = String(patch);
-    cells.set(patch, rect);
-    svg.append(rect);
-  }
-  svg.addEventListener('mouseover', (e) => {
-    const p = Number((e.target as SVGElement).dataset?.['patch']);
-    for (const c of svg.querySelectorAll('.merged')) c.classList.remove('merged');
-    if (!Number.isInteger(p)) return;
-    const row = Math.floor(p / r.grid);
-    const col = p % r.grid;
-    const members = clusterOf.get(p);
-    if (members && r.mode !== 'none') {
-      for (const m of members) cells.get(m)?.classList.add('merged');
-      detail.textContent = `Patch row ${row + 1}, column ${col + 1}: kept${spatial.has(p) ? ' by the spatial supplement' : ''}, attention ${r.clsAttention[p]!.toExponential(2)}; ${members.length} patches merged into it.`;
-    } else {
-      detail.textContent = `Patch row ${row + 1}, column ${col + 1}: attention ${r.clsAttention[p]!.toExponential(2)}${r.mode === 'none' ? '' : ', merged into a kept patch'}.`;
-    }
-  });
-  const img = el('img', { src: imageSrc, alt: name, class: 'image' });
-  figure.replaceChildren(el('div', { class: 'stack' }, img, svg));
+  const { headline, figures } = heatmapFigures(r);
+  const subs = r.subImages ?? [r];
+  const key = (sub: number, patch: number): string => `${sub}:${patch}`;
+  const clusterOf = new Map(subs.flatMap((s, i) => s.kept.map((p, j) => [key(i, p), s.clusters[j] ?? []] as const)));
+  const spatial = new Set(subs.flatMap((s, i) => s.spatial.map((p) => key(i, p))));
+  const where = (sub: number): string =>
+    r.subImages ? (sub === 0 ? 'Overview, ' : `Tile ${subs[sub]!.row + 1}, ${subs[sub]!.col + 1}, `) : '';
+  figure.replaceChildren(
+    ...figures.map(({ title, layout }) => {
+      const svg = document.createElementNS(SVG, 'svg');
+      svg.setAttribute('viewBox', `0 0 ${layout.width} ${layout.height}`);
+      svg.setAttribute('class', 'overlay');
+      svg.setAttribute('role', 'img');
+      svg.setAttribute('aria-label', `Patch grid of ${name}${title ? `: ${title}` : ''}`);
+      const cells = new Map<string, SVGRectElement>();
+      for (const { sub, patch, box, colour, role } of layout.cells) {
+        const rect = document.createElementNS(SVG, 'rect');
+        rect.setAttribute('x', String(box.left));
+        rect.setAttribute('y', String(box.top));
+        rect.setAttribute('width', String(box.right - box.left));
+        rect.setAttribute('height', String(box.bottom - box.top));
+        rect.setAttribute('fill', colour);
+        rect.setAttribute('class', role === 'other' ? 'cell' : `cell ${role}`);
+        rect.dataset['patch'] = String(patch);
+        rect.dataset['sub'] = String(sub);
+        cells.set(key(sub, patch), rect);
+        svg.append(rect);
+      }
+      svg.addEventListener('mouseover', (e) => {
+        const data = (e.target as SVGElement).dataset ?? {};
+        const p = Number(data['patch']);
+        const sub = Number(data['sub']);
+        for (const c of svg.querySelectorAll('.merged')) c.classList.remove('merged');
+        if (!Number.isInteger(p) || !Number.isInteger(sub)) return;
+        const at = `${where(sub)}patch row ${Math.floor(p / r.grid) + 1}, column ${(p % r.grid) + 1}`;
+        const attention = subs[sub]!.clsAttention[p]!.toExponential(2);
+        const members = clusterOf.get(key(sub, p));
+        if (members && r.mode !== 'none') {
+          for (const m of members) cells.get(key(sub, m))?.classList.add('merged');
+          detail.textContent = `${at}: kept${spatial.has(key(sub, p)) ? ' by the spatial supplement' : ''}, attention ${attention}; ${members.length} patches merged into it.`;
+        } else if ((e.target as SVGElement).classList.contains('removed')) {
+          detail.textContent = `${at}: padding, removed by unpadding (not a visual token).`;
+        } else {
+          detail.textContent = `${at}: attention ${attention}${r.mode === 'none' ? '' : ', merged into a kept patch'}.`;
+        }
+      });
+      const img = el('img', { src: imageSrc, alt: name, class: 'image' });
+      const stack = el('div', { class: 'stack' }, img, svg);
+      return title ? el('figure', {}, el('figcaption', {}, title), stack) : stack;
+    }),
+  );
+  const paddingNote = figures[0]!.layout.paddingNote;
   summary.textContent =
-    `${name}: ${layout.headline}.` +
-    (layout.paddingNote ? ` ${layout.paddingNote}` : '') +
+    `${name}: ${headline}.` +
+    (paddingNote ? ` ${paddingNote}` : '') +
     (r.mode === 'none' ? '' : ` Vision ${Math.round(r.timings.visionMs)} ms, reduction ${r.timings.reduceMs.toFixed(1)} ms (${r.ep}).`);
 }
 

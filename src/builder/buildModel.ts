@@ -25,7 +25,7 @@ import {
 } from '../pipeline/modelManifest';
 import { makeDecoderGraph } from './decoderGraph';
 import { LlavaConfig, llavaConfigFromJson } from './llavaConfig';
-import { LLAVA_15_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from './llamaTokenizer';
+import { LLAVA_15_CHAT_TEMPLATE, LLAVA_MISTRAL_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from './llamaTokenizer';
 import { DataType, GraphBuilder } from './onnxGraph';
 import { KvDtype } from '../pipeline/decoderFeeds';
 import { Ops, readWeight } from './ops';
@@ -33,7 +33,7 @@ import { makeProjectorGraph } from './projectorGraph';
 import { CheckpointError } from './safetensors';
 import { shapeConfig } from './shapes';
 import { featureLayer, makeVisionGraph } from './visionGraph';
-import { CheckpointWeights, SyntheticWeights, TEXT, tensorsToRead, WeightSource } from './weights';
+import { CheckpointWeights, IMAGE_NEWLINE, SyntheticWeights, TEXT, tensorsToRead, WeightSource } from './weights';
 
 declare const PRUMERGE_VERSION: string | undefined;
 
@@ -87,9 +87,12 @@ export async function buildFromCheckpoint(hfDir: string, options: BuildOptions):
   const tokenizerConfig = existsSync(join(dir, 'tokenizer_config.json'))
     ? ((await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json')) as Record<string, unknown>)
     : {};
-  const preprocess = existsSync(join(dir, 'preprocessor_config.json'))
-    ? preprocessConfigFromJson(await readJson(join(dir, 'preprocessor_config.json'), 'preprocessor_config.json'))
-    : clipPreprocess(config.vision.imageSize);
+  let preprocess = clipPreprocess(config.vision.imageSize);
+  if (existsSync(join(dir, 'preprocessor_config.json'))) {
+    const json = await readJson(join(dir, 'preprocessor_config.json'), 'preprocessor_config.json');
+    preprocess = preprocessConfigFromJson(json);
+    checkPinpoints(json, config);
+  }
   const weights = await CheckpointWeights.open(dir);
   try {
     return await buildModel(
@@ -120,7 +123,10 @@ export async function buildSynthetic(shape: string, seed: number, options: Build
       weights: new SyntheticWeights(config, seed, options.std),
       tokenizerJson: llamaTokenizerJson(),
       tokenizerConfig: llamaTokenizerConfig(),
-      chatTemplate: LLAVA_15_CHAT_TEMPLATE,
+      chatTemplate:
+        (configJson['text_config'] as { model_type?: string }).model_type === 'mistral'
+          ? LLAVA_MISTRAL_CHAT_TEMPLATE
+          : LLAVA_15_CHAT_TEMPLATE,
       preprocess: clipPreprocess(config.vision.imageSize),
       source: `synthetic:${shape}:${seed}`,
       randomWeights: true,
@@ -161,6 +167,16 @@ function checkPreprocess(p: PreprocessConfig, imageSize: number): void {
     );
 }
 
+/** The processor and the model must agree on the grids, or the image slots and the features would not match. */
+function checkPinpoints(preprocessorJson: unknown, config: LlavaConfig): void {
+  const theirs = (preprocessorJson as { image_grid_pinpoints?: unknown }).image_grid_pinpoints;
+  if (!config.next || theirs === undefined) return;
+  if (JSON.stringify(theirs) !== JSON.stringify(config.next.gridPinpoints))
+    throw new CheckpointError(
+      `preprocessor_config.json's image_grid_pinpoints ${JSON.stringify(theirs)} differ from config.json's ${JSON.stringify(config.next.gridPinpoints)}`,
+    );
+}
+
 async function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unknown>): Promise<string> {
   if (typeof tokenizerConfig['chat_template'] === 'string') return tokenizerConfig['chat_template'];
   if (existsSync(join(dir, 'chat_template.jinja'))) return readFile(join(dir, 'chat_template.jinja'), 'utf8');
@@ -190,7 +206,12 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
     const graphs = await writeGraphs(partial, config, weights, types, inputs.source, progress);
     await writeTables(partial, config, inputs, weights, progress);
     progress.enter('manifest');
+    const next = config.next && {
+      gridPinpoints: config.next.gridPinpoints,
+      imageNewline: Array.from(await readWeight(weights, IMAGE_NEWLINE, [config.text.hiddenSize])),
+    };
     const manifest = manifestOf(config, types, graphs, {
+      next,
       name: options.name ?? inputs.source,
       source: inputs.source,
       randomWeights: inputs.randomWeights,
@@ -325,13 +346,16 @@ async function writeTables(
   await writeFile(join(partial, 'tokenizer_config.json'), `${JSON.stringify(inputs.tokenizerConfig, null, 2)}\n`);
 }
 
-type ManifestRest = Pick<ModelManifest, 'name' | 'source' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'files'>;
+type ManifestRest = Pick<
+  ModelManifest,
+  'name' | 'source' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'next' | 'files'
+>;
 
 /** model.json: the shapes as the engine reads them, in the order a reader expects. */
 function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, rest: ManifestRest): ModelManifest {
   const { dtype, visionDtype, kvDtype } = types;
   const t = config.text;
-  const { tokenizer, chatTemplate, preprocess, files } = rest;
+  const { tokenizer, chatTemplate, preprocess, next, files } = rest;
   return {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
@@ -365,6 +389,7 @@ function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, 
     tokenizer,
     chatTemplate,
     preprocess,
+    ...(next ? { next } : {}),
     files,
   };
 }

@@ -16,6 +16,13 @@ export const LLAVA_15_CHAT_TEMPLATE =
   "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' ' }}{% endfor %}" +
   "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
 
+/** llava-v1.6-mistral's format, "[INST] <image>\nQUESTION [/INST]", for synthetic Mistral-text models. */
+export const LLAVA_MISTRAL_CHAT_TEMPLATE =
+  "{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' }}" +
+  "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}" +
+  "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}{{ ' [/INST]' }}" +
+  "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'][0]['text'] + eos_token + ' ' }}{% endif %}{% endfor %}";
+
 export const LLAVA_ADDED_TOKENS = { image: { id: 32000, content: '<image>' }, pad: { id: 32001, content: '<pad>' } };
 
 function added(id: number, content: string, special: boolean): Record<string, unknown> {

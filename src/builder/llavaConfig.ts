@@ -1,8 +1,10 @@
 /**
  * A LLaVA checkpoint's config.json, with transformers' defaults filled in where the hub's files
- * leave fields out (llava-1.5-7b-hf's text_config names only a few; LlamaConfig and
- * CLIPVisionConfig supply the rest).
+ * leave fields out (llava-1.5-7b-hf's text_config names only a few; LlamaConfig, MistralConfig
+ * and CLIPVisionConfig supply the rest). LLaVA-1.5 (model_type "llava") and LLaVA-NeXT
+ * ("llava_next": anyres tiles, docs/llava-next.md) share everything but `next`.
  */
+import { isPinpoints } from '../pipeline/anyres';
 import { CheckpointError } from './safetensors';
 
 export interface VisionConfig {
@@ -38,7 +40,25 @@ export interface LlavaConfig {
   /** Which hidden_states entry feeds the projector (-2: the input of the last layer). */
   readonly visionFeatureLayer: number;
   readonly projectorHiddenAct: 'gelu' | 'quick_gelu';
+  /** LLaVA-NeXT only: the tile grids an image may be read at. */
+  readonly next?: NextConfig;
 }
+
+export interface NextConfig {
+  /** image_grid_pinpoints: (height, width) in pixels, each a multiple of the tower's image size. */
+  readonly gridPinpoints: readonly (readonly [number, number])[];
+}
+
+/** LlavaNextConfig's default grid list (llava-hf's 1.6 checkpoints use it too). */
+export const DEFAULT_GRID_PINPOINTS: readonly (readonly [number, number])[] = [
+  [336, 672],
+  [672, 336],
+  [672, 672],
+  [1008, 336],
+  [336, 1008],
+];
+
+const ARCHITECTURES: Record<string, string> = { llava: 'LlavaForConditionalGeneration', llava_next: 'LlavaNextForConditionalGeneration' };
 
 type Json = Record<string, unknown>;
 
@@ -46,10 +66,12 @@ export function llavaConfigFromJson(json: unknown): LlavaConfig {
   if (!isObject(json)) throw new CheckpointError('config.json must hold a JSON object');
   const modelType = json['model_type'];
   const archs = Array.isArray(json['architectures']) ? (json['architectures'] as unknown[]) : [];
-  if (modelType !== 'llava' || (archs.length > 0 && !archs.includes('LlavaForConditionalGeneration'))) {
+  const arch = typeof modelType === 'string' ? ARCHITECTURES[modelType] : undefined;
+  if (!arch || (archs.length > 0 && !archs.includes(arch))) {
     throw new CheckpointError(
       `unsupported architecture: model_type ${JSON.stringify(modelType)}, architectures ${JSON.stringify(archs)}; ` +
-        'PruMerge Vision builds LlavaForConditionalGeneration checkpoints (model_type "llava", e.g. llava-hf/llava-1.5-7b-hf)',
+        'PruMerge Vision builds LlavaForConditionalGeneration (model_type "llava", e.g. llava-hf/llava-1.5-7b-hf) and ' +
+        'LlavaNextForConditionalGeneration checkpoints (model_type "llava_next", e.g. llava-hf/llava-v1.6-mistral-7b-hf)',
     );
   }
   const v = isObject(json['vision_config']) ? json['vision_config'] : {};
@@ -60,11 +82,12 @@ export function llavaConfigFromJson(json: unknown): LlavaConfig {
     );
   }
   const textType = t['model_type'] ?? 'llama';
-  if (textType !== 'llama') {
+  if (textType !== 'llama' && textType !== 'mistral') {
     throw new CheckpointError(
-      `unsupported language model ${JSON.stringify(textType)}: LLaMA-family text models (model_type "llama") are supported`,
+      `unsupported language model ${JSON.stringify(textType)}: LLaMA-family text models (model_type "llama" or "mistral") are supported`,
     );
   }
+  const mistral = textType === 'mistral';
 
   const vision: VisionConfig = {
     hiddenSize: int(v, 'hidden_size', 768, 'vision_config'),
@@ -77,30 +100,63 @@ export function llavaConfigFromJson(json: unknown): LlavaConfig {
     layerNormEps: num(v, 'layer_norm_eps', 1e-5, 'vision_config'),
     hiddenAct: act(v, 'hidden_act', 'quick_gelu', 'vision_config'),
   };
-  const numHeads = int(t, 'num_attention_heads', 32, 'text_config');
-  const hiddenSize = int(t, 'hidden_size', 4096, 'text_config');
-  const text: TextConfig = {
-    hiddenSize,
-    intermediateSize: int(t, 'intermediate_size', 11008, 'text_config'),
-    numLayers: int(t, 'num_hidden_layers', 32, 'text_config'),
-    numHeads,
-    numKvHeads: int(t, 'num_key_value_heads', numHeads, 'text_config'),
-    headDim: int(t, 'head_dim', Math.floor(hiddenSize / numHeads), 'text_config'),
-    vocabSize: int(t, 'vocab_size', 32000, 'text_config'),
-    rmsNormEps: num(t, 'rms_norm_eps', 1e-6, 'text_config'),
-    ropeTheta: num(t, 'rope_theta', 10000, 'text_config'),
-    maxPositionEmbeddings: int(t, 'max_position_embeddings', 2048, 'text_config'),
-    tieWordEmbeddings: (t['tie_word_embeddings'] ?? json['tie_word_embeddings'] ?? false) === true,
-  };
+  const text = textConfig(t, mistral, json['tie_word_embeddings']);
   const config: LlavaConfig = {
     vision,
     text,
     imageTokenIndex: int(json, 'image_token_index', 32000, ''),
     visionFeatureLayer: intAllowNegative(json, 'vision_feature_layer', -2),
     projectorHiddenAct: act(json, 'projector_hidden_act', 'gelu', ''),
+    ...(modelType === 'llava_next' ? { next: { gridPinpoints: gridPinpoints(json, vision.imageSize) } } : {}),
   };
   checkConsistency(config, t);
+  if (mistral) checkSlidingWindow(t, text.maxPositionEmbeddings);
+  const strategy = json['vision_feature_select_strategy'] ?? 'default';
+  if (strategy !== 'default') {
+    throw new CheckpointError(
+      `vision_feature_select_strategy ${JSON.stringify(strategy)} is not supported: PruMerge needs the CLS token dropped ("default")`,
+    );
+  }
   return config;
+}
+
+/** LlamaConfig's defaults, or MistralConfig's where they differ. */
+function textConfig(t: Json, mistral: boolean, tieAtTop: unknown): TextConfig {
+  const numHeads = int(t, 'num_attention_heads', 32, 'text_config');
+  const hiddenSize = int(t, 'hidden_size', 4096, 'text_config');
+  return {
+    hiddenSize,
+    intermediateSize: int(t, 'intermediate_size', mistral ? 14336 : 11008, 'text_config'),
+    numLayers: int(t, 'num_hidden_layers', 32, 'text_config'),
+    numHeads,
+    numKvHeads: int(t, 'num_key_value_heads', mistral ? 8 : numHeads, 'text_config'),
+    headDim: int(t, 'head_dim', Math.floor(hiddenSize / numHeads), 'text_config'),
+    vocabSize: int(t, 'vocab_size', 32000, 'text_config'),
+    rmsNormEps: num(t, 'rms_norm_eps', 1e-6, 'text_config'),
+    ropeTheta: num(t, 'rope_theta', 10000, 'text_config'),
+    maxPositionEmbeddings: int(t, 'max_position_embeddings', mistral ? 4096 * 32 : 2048, 'text_config'),
+    tieWordEmbeddings: (t['tie_word_embeddings'] ?? tieAtTop ?? false) === true,
+  };
+}
+
+/** Sliding-window attention is not built: a window shorter than the context would change the answers. */
+function checkSlidingWindow(t: Json, context: number): void {
+  const window = t['sliding_window'] === undefined ? 4096 : t['sliding_window']; // MistralConfig's default
+  if (window !== null && typeof window === 'number' && window < context) {
+    throw new CheckpointError(
+      `text_config.sliding_window ${window} is shorter than the context (${context} positions): sliding-window attention is not supported`,
+    );
+  }
+}
+
+function gridPinpoints(json: Json, tile: number): [number, number][] {
+  const v = json['image_grid_pinpoints'] ?? DEFAULT_GRID_PINPOINTS;
+  if (!isPinpoints(v, tile)) {
+    throw new CheckpointError(
+      `config.json: image_grid_pinpoints must be a list of [height, width] pairs, each a multiple of the vision tower's ${tile} pixels; got ${JSON.stringify(v)}`,
+    );
+  }
+  return v.map(([h, w]) => [h, w]);
 }
 
 function checkConsistency(c: LlavaConfig, t: Json): void {

@@ -19,6 +19,26 @@ function llava(vision: ConfigJson, text: ConfigJson, extra: ConfigJson = {}): Co
   };
 }
 
+/** LLaVA-NeXT: the same towers, read at the anyres grids `pinpoints` ((height, width) pixels). */
+function llavaNext(vision: ConfigJson, text: ConfigJson, pinpoints: number[][]): ConfigJson {
+  return llava(vision, text, {
+    architectures: ['LlavaNextForConditionalGeneration'],
+    model_type: 'llava_next',
+    image_grid_pinpoints: pinpoints,
+  });
+}
+
+/** llava-hf's 1.6 grids, for a tower of `tile` pixels (336 for the real ones). */
+function nextPinpoints(tile: number): number[][] {
+  return [
+    [1, 2],
+    [2, 1],
+    [2, 2],
+    [3, 1],
+    [1, 3],
+  ].map(([h, w]) => [h! * tile, w! * tile]);
+}
+
 const CLIP_L_336 = {
   hidden_size: 1024,
   intermediate_size: 4096,
@@ -26,6 +46,41 @@ const CLIP_L_336 = {
   num_attention_heads: 16,
   image_size: 336,
   patch_size: 14,
+};
+
+const DEMO_VISION = {
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  image_size: 336,
+  patch_size: 14,
+};
+const DEMO_TEXT = {
+  hidden_size: 64,
+  intermediate_size: 172,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: 32064,
+  max_position_embeddings: 2048,
+};
+const TINY_VISION = {
+  hidden_size: 32,
+  intermediate_size: 48,
+  num_hidden_layers: 3,
+  num_attention_heads: 4,
+  image_size: 56,
+  patch_size: 14,
+};
+const TINY_TEXT = {
+  hidden_size: 64,
+  intermediate_size: 80,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: 32064,
+  max_position_embeddings: 256,
 };
 
 export const SHAPES: Record<string, ConfigJson> = {
@@ -47,32 +102,31 @@ export const SHAPES: Record<string, ConfigJson> = {
     vocab_size: 32064,
     max_position_embeddings: 4096,
   }),
+  /** llava-v1.6-mistral-7b-hf: Mistral-7B-Instruct-v0.2 (GQA 32 / 8 heads, rope_theta 1e6, no sliding window). */
+  'llava-next-7b': llavaNext(
+    CLIP_L_336,
+    {
+      model_type: 'mistral',
+      hidden_size: 4096,
+      intermediate_size: 14336,
+      num_hidden_layers: 32,
+      num_attention_heads: 32,
+      num_key_value_heads: 8,
+      vocab_size: 32064,
+      max_position_embeddings: 32768,
+      rope_theta: 1000000,
+      sliding_window: null,
+    },
+    nextPinpoints(336),
+  ),
   /** The demo model: CLIP's full 24 x 24 grid at 336 px, everything else small. */
-  demo: llava(
-    { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 4, num_attention_heads: 4, image_size: 336, patch_size: 14 },
-    {
-      hidden_size: 64,
-      intermediate_size: 172,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      vocab_size: 32064,
-      max_position_embeddings: 2048,
-    },
-  ),
+  demo: llava(DEMO_VISION, DEMO_TEXT),
   /** For tests: a 4 x 4 grid, GQA (4 query heads share 2 key / value heads), LLaMA's vocabulary. */
-  tiny: llava(
-    { hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 4, image_size: 56, patch_size: 14 },
-    {
-      hidden_size: 64,
-      intermediate_size: 80,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      vocab_size: 32064,
-      max_position_embeddings: 256,
-    },
-  ),
+  tiny: llava(TINY_VISION, TINY_TEXT),
+  /** For tests: the tiny shape as LLaVA-NeXT, tiles of 56 px (4 x 4 patches), llava-hf's grids scaled to them. */
+  'tiny-next': llavaNext(TINY_VISION, { ...TINY_TEXT, max_position_embeddings: 512 }, nextPinpoints(56)),
+  /** The demo model's sizes as LLaVA-NeXT: 336 px tiles, so that real screenshots get real token counts. */
+  'demo-next': llavaNext(DEMO_VISION, { ...DEMO_TEXT, max_position_embeddings: 4096 }, nextPinpoints(336)),
 };
 
 export function shapeConfig(name: string): ConfigJson {

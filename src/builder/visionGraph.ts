@@ -1,11 +1,11 @@
 /**
  * vision.onnx: CLIP's vision tower up to what PruMerge needs, and no further.
  *
- *   pixel_values (1, 3, S, S)
- *     -> Conv(patch_embedding, stride P) -> (1, N, C); [class_embedding ; patches] + position_embedding
+ *   pixel_values (B, 3, S, S): one image, or LLaVA-NeXT's overview and tiles
+ *     -> Conv(patch_embedding, stride P) -> (B, N, C); [class_embedding ; patches] + position_embedding
  *     -> pre_layrnorm                                           = hidden_states[0]
- *     -> encoder layers 0 .. f-1 (full)                         -> hidden (1, N+1, C) = hidden_states[f]
- *     -> layer f: layer_norm1 -> q_proj, k_proj                 -> q, k   (1, N+1, C)
+ *     -> encoder layers 0 .. f-1 (full)                         -> hidden (B, N+1, C) = hidden_states[f]
+ *     -> layer f: layer_norm1 -> q_proj, k_proj                 -> q, k   (B, N+1, C)
  *
  * f = num_layers + 1 + vision_feature_layer (23 for LLaVA-1.5's -2 of 24 layers). Layer f's
  * attention output and MLP, and the layers after it, are never computed.
@@ -28,16 +28,20 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig, format: Lin
   const grid = v.imageSize / v.patchSize;
   const tokens = grid * grid + 1;
 
-  const pixels = ops.fromFloat32('/vision/input', g.input(VISION_IO.pixels, DataType.FLOAT, [1, v.numChannels, v.imageSize, v.imageSize]));
+  const input = g.input(VISION_IO.pixels, DataType.FLOAT, ['batch', v.numChannels, v.imageSize, v.imageSize]);
+  const pixels = ops.fromFloat32('/vision/input', input);
   const patchW = await ops.tensor(`${VISION}.embeddings.patch_embedding.weight`, [c, v.numChannels, v.patchSize, v.patchSize]);
   const [conv] = g.node('Conv', '/vision/embeddings/patch_embedding/Conv', [pixels, patchW], {
     kernel_shape: attr.ints([v.patchSize, v.patchSize]),
     strides: attr.ints([v.patchSize, v.patchSize]),
-  }); // (1, C, grid, grid)
-  const [flat] = g.node('Reshape', '/vision/embeddings/Reshape', [conv!, g.int64s([1, c, grid * grid])]); // (1, C, N)
-  const [patches] = g.node('Transpose', '/vision/embeddings/Transpose', [flat!], { perm: attr.ints([0, 2, 1]) }); // (1, N, C)
+  }); // (B, C, grid, grid)
+  const [flat] = g.node('Reshape', '/vision/embeddings/Reshape', [conv!, g.int64s([0, c, grid * grid])]); // (B, C, N)
+  const [patches] = g.node('Transpose', '/vision/embeddings/Transpose', [flat!], { perm: attr.ints([0, 2, 1]) }); // (B, N, C)
   const cls = await ops.tensor(`${VISION}.embeddings.class_embedding`, [c], [1, 1, c]);
-  const [withCls] = g.node('Concat', '/vision/embeddings/Concat', [cls, patches!], { axis: attr.i(1) }); // (1, N+1, C)
+  const [batch] = g.node('Shape', '/vision/embeddings/Shape', [input], { start: attr.i(0), end: attr.i(1) });
+  const [clsShape] = g.node('Concat', '/vision/embeddings/cls/Concat', [batch!, g.int64s([1, c])], { axis: attr.i(0) });
+  const [clsRows] = g.node('Expand', '/vision/embeddings/cls/Expand', [cls, clsShape!]); // (B, 1, C)
+  const [withCls] = g.node('Concat', '/vision/embeddings/Concat', [clsRows!, patches!], { axis: attr.i(1) }); // (B, N+1, C)
   const pos = await ops.tensor(`${VISION}.embeddings.position_embedding.weight`, [tokens, c]);
   const [embedded] = g.node('Add', '/vision/embeddings/Add', [withCls!, pos]);
   let h = await ops.makeLayerNorm('/vision/pre_layrnorm', `${VISION}.pre_layrnorm`, embedded!, c, v.layerNormEps);
@@ -51,9 +55,9 @@ export async function makeVisionGraph(ops: Ops, config: LlavaConfig, format: Lin
   const x = await ops.makeLayerNorm(`${node}/layer_norm1`, `${p}.layer_norm1`, h, c, v.layerNormEps);
   const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, c, c, { bias: true, format, use: 'encode' });
   const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true, format, use: 'encode' });
-  ops.output('/vision/output/hidden', h, VISION_IO.hidden, [1, tokens, c]);
-  ops.output('/vision/output/q', q, VISION_IO.q, [1, tokens, c]);
-  ops.output('/vision/output/k', k, VISION_IO.k, [1, tokens, c]);
+  ops.output('/vision/output/hidden', h, VISION_IO.hidden, ['batch', tokens, c]);
+  ops.output('/vision/output/q', q, VISION_IO.q, ['batch', tokens, c]);
+  ops.output('/vision/output/k', k, VISION_IO.k, ['batch', tokens, c]);
 }
 
 /**

@@ -3,9 +3,10 @@
  * synthetic random weights of any named shape. Both answer to the llava-hf hub's tensor names:
  *
  *   vision_tower.vision_model.*   multi_modal_projector.*   language_model.model.*   language_model.lm_head.weight
+ *   image_newline (LLaVA-NeXT)
  *
  * The newer transformers layout (model.vision_tower.*, model.multi_modal_projector.*,
- * model.language_model.*, lm_head.weight) is mapped onto those names.
+ * model.language_model.*, lm_head.weight, model.image_newline) is mapped onto those names.
  */
 import { SeededRandom } from '../common/random';
 import { LlavaConfig } from './llavaConfig';
@@ -31,6 +32,8 @@ export const VISION = 'vision_tower.vision_model';
 export const PROJECTOR = 'multi_modal_projector';
 export const TEXT = 'language_model.model';
 export const LM_HEAD = 'language_model.lm_head.weight';
+/** LLaVA-NeXT's learned row after each row of tile features, (text hidden). */
+export const IMAGE_NEWLINE = 'image_newline';
 
 /** Every tensor of a LlavaForConditionalGeneration checkpoint, by hub name, with its shape. */
 export function llavaTensors(config: LlavaConfig): TensorSpec[] {
@@ -73,6 +76,7 @@ export function llavaTensors(config: LlavaConfig): TensorSpec[] {
   }
   specs.push({ name: `${TEXT}.norm.weight`, shape: [h], init: 'norm' });
   if (!t.tieWordEmbeddings) specs.push({ name: LM_HEAD, shape: [t.vocabSize, h], init: 'weight' });
+  if (config.next) specs.push({ name: IMAGE_NEWLINE, shape: [h], init: 'embedding' });
   return specs;
 }
 
@@ -109,7 +113,7 @@ function layerNorm(prefix: string, width: number): TensorSpec[] {
 export function newLayoutName(hubName: string): string {
   if (hubName === LM_HEAD) return 'lm_head.weight';
   if (hubName.startsWith(`${TEXT}.`)) return `model.language_model.${hubName.slice(TEXT.length + 1)}`;
-  if (hubName.startsWith('vision_tower.') || hubName.startsWith(`${PROJECTOR}.`)) return `model.${hubName}`;
+  if (hubName.startsWith('vision_tower.') || hubName.startsWith(`${PROJECTOR}.`) || hubName === IMAGE_NEWLINE) return `model.${hubName}`;
   return hubName;
 }
 

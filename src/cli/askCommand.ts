@@ -8,6 +8,8 @@ import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
+import { ProgressBar } from './progressBar';
+import { PrefillProgress, prefillText } from '../pipeline/prefillProgress';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--json] [--verbose]
@@ -63,10 +65,19 @@ export async function runAsk(args: string[]): Promise<void> {
     for (const [i, q] of [question, ...values['follow-up']].entries()) {
       if (!values.json && i > 0) await writeOut(`\n> ${q}\n`);
       const stream = values.json ? undefined : (delta: string): void => void process.stdout.write(delta);
-      const r = await client.ask(
-        { ...spec, image: resolve(image), question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 },
-        { onText: stream },
-      );
+      const bar = new ProgressBar();
+      // long prompts only (LLaVA-NeXT without reduction): a short one is filled before a bar would say anything
+      const onPrefill = values.json
+        ? undefined
+        : (p: PrefillProgress): void => {
+            if (p.total - p.reused > LONG_PREFILL) bar.update(p.filled / p.total, prefillText(p));
+          };
+      const r = await client
+        .ask(
+          { ...spec, image: resolve(image), question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 },
+          { onText: (delta) => (bar.done(), stream?.(delta)), onPrefill },
+        )
+        .finally(() => bar.done());
       results.push(r);
       if (!values.json) {
         await writeOut('\n');
@@ -83,6 +94,9 @@ export async function runAsk(args: string[]): Promise<void> {
     await client.dispose();
   }
 }
+
+/** Prompt positions past which `ask` shows the prefill's progress. */
+const LONG_PREFILL = 512;
 
 /** The --json object: the first answer's fields, follow-ups under `followUps`. */
 function askJson(results: readonly AskResult[], epFallbacks: readonly string[]): unknown {

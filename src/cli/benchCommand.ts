@@ -48,8 +48,8 @@ interface ModeRun {
   prefillMs: number;
   prefillTokensPerSecond: number;
   visionMs: number;
-  /** The vision tower's time for each image it runs on (LLaVA-1.5: one). */
-  visionMsPerSubImage: number[];
+  /** Images the vision tower ran on: 1, or LLaVA-NeXT's overview and tiles. */
+  subImages: number;
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -74,10 +74,13 @@ export async function runBench(args: string[]): Promise<void> {
   const tokens = wholeNumber(values.tokens, '--tokens', 1, 1024);
   const threads = values.threads === undefined ? undefined : wholeNumber(values.threads, '--threads', 1, 256);
   const dir = values.shape !== undefined ? await syntheticModel(values.shape, values.dtype) : modelDir(values.model);
-  const image = values.image ?? packagePath('media', 'samples', 'pipeline-diagram.svg');
-  if (!existsSync(image)) throw new CliError(`${image} does not exist`);
-
   const engine = await Engine.load(dir, { ep: executionProvider(values.ep), kvCache: kvCacheMode(values['kv-cache']), threads });
+  // LLaVA-NeXT reads screenshots: its default sample is one (2340 visual tokens without reduction)
+  const image = values.image ?? packagePath('media', 'samples', engine.manifest.next ? 'editor-screenshot.png' : 'pipeline-diagram.svg');
+  if (!existsSync(image)) {
+    await engine.dispose();
+    throw new CliError(`${image} does not exist`);
+  }
   if (values.context) return reportContext(engine, image, reps, tokens, values.json, values.shape);
   const runs: Record<string, ModeRun> = {};
   try {
@@ -134,7 +137,7 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
     prefillMs: median(results.map((r) => r.timings.prefillMs)),
     prefillTokensPerSecond: median(results.map((r) => r.promptTokens / (r.timings.prefillMs / 1000))),
     visionMs: median(results.map((r) => r.timings.visionMs)),
-    visionMsPerSubImage: [median(results.map((r) => r.timings.visionMs))],
+    subImages: results[0]!.visual.subImages?.length ?? 1,
   };
 }
 

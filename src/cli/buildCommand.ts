@@ -14,8 +14,10 @@ const VISION_DTYPES: readonly VisionDtype[] = ['fp32', 'int8', 'int4'];
 export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--kv-dtype float32|float16] [--json]
 
 Builds a model folder (ONNX graphs with PruMerge's taps, the embedding table, the tokenizer,
-model.json) from a Hugging Face LlavaForConditionalGeneration checkpoint folder: config.json,
-model.safetensors or sharded safetensors with model.safetensors.index.json, tokenizer.json.
+model.json) from a Hugging Face LlavaForConditionalGeneration (LLaVA-1.5) or
+LlavaNextForConditionalGeneration (LLaVA-NeXT, LLaMA or Mistral text model) checkpoint folder:
+config.json, model.safetensors or sharded safetensors with model.safetensors.index.json,
+tokenizer.json.
 
   --dtype fp32    float32 weights everywhere (default)
   --dtype fp16    float16 weights and activations, half the size: for GPU execution providers

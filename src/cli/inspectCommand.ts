@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Engine } from '../pipeline/engine';
 import { renderHeatmap } from '../pipeline/heatmap';
+import { heatmapFigures } from '../pipeline/heatmapLayout';
 import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
@@ -50,13 +51,17 @@ export async function runInspect(args: string[]): Promise<void> {
       await writeOut(`${JSON.stringify({ ...r, out: values.out ?? null })}\n`);
       return;
     }
+    const spatial = (r.subImages ?? [r]).reduce((n, s) => n + s.spatial.length, 0);
     const lines = [
-      `${image}: ${r.mode} keeps ${r.rows} of ${r.n} visual tokens (${(r.n / r.rows).toFixed(1)}x fewer)` +
-        (r.spatial.length ? `, ${r.spatial.length} of them from the spatial supplement` : ''),
+      `${image}: ${heatmapFigures(r).headline}` + (spatial ? `; ${spatial} patches from the spatial supplement` : ''),
       `preprocess ${t.preprocessMs.toFixed(0)} ms, vision ${t.visionMs.toFixed(0)} ms, reduce ${t.reduceMs.toFixed(1)} ms, projector ${t.projectorMs.toFixed(0)} ms (${engine.ep})`,
     ];
-    const picture = r.mode === 'none' ? undefined : gridPicture(r.n, r.kept, r.spatial);
-    if (picture) lines.push('', picture);
+    if (r.mode !== 'none') {
+      for (const s of r.subImages ?? [r]) {
+        const label = !r.subImages ? '' : 'kind' in s && s.kind === 'tile' ? `tile ${s.row + 1}, ${s.col + 1}:\n` : 'overview:\n';
+        lines.push('', label + (gridPicture(r.grid * r.grid, s.kept, s.spatial) ?? ''));
+      }
+    }
     if (values.out !== undefined) lines.push('', `wrote ${values.out}`);
     await writeOut(`${lines.join('\n')}\n`);
   } finally {

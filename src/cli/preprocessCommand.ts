@@ -7,12 +7,15 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { preprocessImage, PreprocessedImage } from '../pipeline/preprocess';
 import { LLAVA_15_PREPROCESS, preprocessConfigFromJson, PreprocessConfig } from '../pipeline/preprocessConfig';
+import { isPinpoints, Pinpoints } from '../pipeline/anyres';
+import { preprocessAnyres } from '../pipeline/preprocessAnyres';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 
 export const PREPROCESS_USAGE = `usage: prumerge preprocess IMAGE [--config preprocessor_config.json] [--out FILE.png] [--grid N] [--json]
 
-Decodes IMAGE (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG) and applies LLaVA-1.5's preprocessing.
+Decodes IMAGE (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG) and applies LLaVA-1.5's preprocessing,
+or LLaVA-NeXT's (an overview and tiles) when the config lists image_grid_pinpoints.
 
   --config FILE   a checkpoint's preprocessor_config.json (default: LLaVA-1.5 / CLIP ViT-L/14-336)
   --out FILE.png  write the model's input image there, with the patch grid drawn over it
@@ -33,8 +36,10 @@ export async function runPreprocess(args: string[]): Promise<void> {
   });
   if (positionals.length !== 1) throw new CliError('give one IMAGE to preprocess (see prumerge preprocess --help)');
   const image = positionals[0]!;
-  const config = values.config === undefined ? LLAVA_15_PREPROCESS : await readConfig(values.config);
+  const { config, pinpoints } =
+    values.config === undefined ? { config: LLAVA_15_PREPROCESS, pinpoints: undefined } : await readConfig(values.config);
   const grid = wholeNumber(values.grid, '--grid', 1, Math.min(config.cropWidth, config.cropHeight));
+  if (pinpoints) return preprocessNext(image, config, pinpoints, grid, values);
 
   const started = process.hrtime.bigint();
   const pre = await preprocessImage(image, { config });
@@ -61,7 +66,48 @@ export async function runPreprocess(args: string[]): Promise<void> {
   await writeOut(`${lines.join('\n')}\n`);
 }
 
-async function readConfig(path: string): Promise<PreprocessConfig> {
+/** LLaVA-NeXT: the layout in words, and with --out the overview beside the tiles as they were cut. */
+async function preprocessNext(
+  image: string,
+  config: PreprocessConfig,
+  pinpoints: Pinpoints,
+  grid: number,
+  values: { out?: string; json: boolean },
+): Promise<void> {
+  const pre = await preprocessAnyres(image, pinpoints, grid, { config });
+  const { layout: l } = pre;
+  const tile = config.cropWidth;
+  if (values.out !== undefined) {
+    const gap = 8;
+    const tiles = pre.rgb.slice(1).map((rgb, i) => ({
+      input: Buffer.from(rgb),
+      raw: { width: tile, height: tile, channels: 3 as const },
+      left: tile + gap + (i % l.tileCols) * tile,
+      top: Math.floor(i / l.tileCols) * tile,
+    }));
+    await sharp({ create: { width: tile * (1 + l.tileCols) + gap, height: tile * l.tileRows, channels: 3, background: '#808080' } })
+      .composite([{ input: Buffer.from(pre.rgb[0]!), raw: { width: tile, height: tile, channels: 3 }, left: 0, top: 0 }, ...tiles])
+      .png()
+      .toFile(values.out)
+      .catch((e: Error) => {
+        throw new CliError(`cannot write ${values.out}: ${e.message}`);
+      });
+  }
+  if (values.json) {
+    const { subImages, ...layout } = l;
+    await writeOut(`${JSON.stringify({ image, format: pre.format, layout, subImages: subImages.length, out: values.out ?? null })}\n`);
+    return;
+  }
+  const lines = [
+    `${image}: ${pre.format}, ${l.image.width} x ${l.image.height}; LLaVA-NeXT: an overview (squashed to ${tile} x ${tile}) and ${l.tileRows} x ${l.tileCols} tiles`,
+    `grid ${l.best.width} x ${l.best.height}: resized to ${l.resized.width} x ${l.resized.height}, padded with black at (${l.padLeft}, ${l.padTop})`,
+    `${l.tokens} visual tokens without reduction (patch rows ${l.rows[0]}..${l.rows[1] - 1}, columns ${l.cols[0]}..${l.cols[1] - 1} of the tiles' ${l.tileRows * grid} x ${l.tileCols * grid} kept by unpadding, a newline row after each)`,
+  ];
+  if (values.out !== undefined) lines.push(`wrote ${values.out} (the overview, then the tiles)`);
+  await writeOut(`${lines.join('\n')}\n`);
+}
+
+async function readConfig(path: string): Promise<{ config: PreprocessConfig; pinpoints: Pinpoints | undefined }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -69,12 +115,22 @@ async function readConfig(path: string): Promise<PreprocessConfig> {
     throw new CliError(`cannot read ${path}: ${(e as Error).message}`);
   }
   try {
-    return preprocessConfigFromJson(JSON.parse(text));
+    const json = JSON.parse(text) as { image_grid_pinpoints?: unknown };
+    const config = preprocessConfigFromJson(json);
+    return {
+      config,
+      pinpoints: json.image_grid_pinpoints === undefined ? undefined : pinpointsOf(json.image_grid_pinpoints, config.cropWidth),
+    };
   } catch (e) {
     throw new CliError(e instanceof SyntaxError ? `${path} is not valid JSON (${e.message})` : (e as Error).message);
   }
 }
 
+function pinpointsOf(v: unknown, tile: number): Pinpoints {
+  if (!isPinpoints(v, tile))
+    throw new CliError(`image_grid_pinpoints must be a list of [height, width] pairs, each a multiple of ${tile} pixels`);
+  return v;
+}
 function channelStats(pre: PreprocessedImage): { mean: number; min: number; max: number }[] {
   const plane = pre.width * pre.height;
   return [0, 1, 2].map((c) => {

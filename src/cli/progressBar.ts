@@ -18,7 +18,9 @@ export class ProgressBar {
     }
   }
 
+  /** Ends the bar's line; later calls do nothing until the next update. */
   done(): void {
     if (this.tty && this.lastLine) process.stderr.write('\n');
+    this.lastLine = '';
   }
 }

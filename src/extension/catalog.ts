@@ -6,7 +6,10 @@ export interface CatalogEntry {
   readonly repo: string;
   readonly name: string;
   readonly description: string;
+  /** Download size (the checkpoint's safetensors). */
   readonly approxGiB: number;
+  /** The model folder `prumerge build` makes of it (int4 language model). */
+  readonly approxBuiltGiB?: number;
 }
 
 export async function readCatalog(path: string): Promise<CatalogEntry[]> {

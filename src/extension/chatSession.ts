@@ -131,6 +131,7 @@ export class ChatSession {
         {
           onText: (delta) => this.emit({ type: 'answerDelta', id, delta }),
           onStage: (stage) => this.emit({ type: 'answerStage', id, stage }),
+          onPrefill: (progress) => this.emit({ type: 'answerPrefill', id, progress }),
           signal,
         },
       );

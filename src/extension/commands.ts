@@ -89,10 +89,10 @@ async function downloadModel(context: vscode.ExtensionContext, engine: EngineSer
       ...catalog.map((e) => ({
         label: e.name,
         description: e.repo,
-        detail: `${e.description}; about ${e.approxGiB} GiB to download`,
+        detail: `${e.description}; about ${e.approxGiB} GiB to download${e.approxBuiltGiB ? `, ${e.approxBuiltGiB} GiB once built` : ''}`,
         repo: e.repo,
       })),
-      { label: 'Other Repository...', description: 'any LlavaForConditionalGeneration checkpoint with safetensors', repo: '' },
+      { label: 'Other Repository...', description: 'any LLaVA-1.5 or LLaVA-NeXT checkpoint with safetensors', repo: '' },
     ],
     { title: 'Download a model from the Hugging Face hub' },
   );

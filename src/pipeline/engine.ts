@@ -2,6 +2,7 @@
  * The whole pipeline over one model folder:
  *
  *   image -> preprocess -> vision.onnx -> reduce (PruMerge) -> projector.onnx -> visual embeds
+ *   (LLaVA-NeXT: an overview and tiles, each through vision.onnx and reduced over its valid patches)
  *   question -> chat template -> token ids (image slot x M) -> embeddings -> decoder.onnx
  *     -> prefill -> decode with the KV cache -> streamed text
  *
@@ -19,15 +20,20 @@ import { packagePath } from '../common/packagePath';
 import { SeededRandom } from '../common/random';
 import { EmbeddingTable } from './embeddings';
 import { RepetitionGuard, sampleToken, TextStreamer } from './generate';
-import { ImageGeometry } from './imageGeometry';
+import { AnyresLayout, SubImage } from './anyres';
+import { insertNewlines, packUnreduced } from './anyresFeatures';
+import { ImageGeometry, subImageGeometry } from './imageGeometry';
 import { DecoderKvCache, decoderOutputLocations, GrowingKvCache, InPlaceKvCache } from './decoderFeeds';
 import { gpuKvSlicer } from './kvSlice';
 import { checkExternalData } from './externalData';
 import { DECODER_IO, PROJECTOR_IO, VISION_IO } from './graphNames';
 import { insideFolder, loadManifest, ModelManifest } from './modelManifest';
 import { preprocessImage } from './preprocess';
+import { preprocessAnyres } from './preprocessAnyres';
+import type { PrefillProgress } from './prefillProgress';
 import { ChatTurn, PromptBuilder, PromptIds } from './prompt';
 import { reduceVisualTokens, Reduction } from './prumerge';
+import { VisionTaps } from './visionTaps';
 import { formatReduceMode, ReduceMode } from './reduceMode';
 import { ExecutionProvider, ExecutionProviderSetting, openSession, runChecked } from './sessions';
 
@@ -52,6 +58,8 @@ export interface AskHooks {
   /** Answer text as it is generated, never splitting a character. */
   readonly onText?: (delta: string) => void;
   readonly onStage?: (stage: AskStage) => void;
+  /** After each prefill chunk: how much of the prompt is filled, and how fast. */
+  readonly onPrefill?: (progress: PrefillProgress) => void;
   /** Aborting stops the request at the next stage boundary, prefill chunk or token. */
   readonly signal?: AbortSignal;
 }
@@ -79,11 +87,31 @@ export interface AskRequest {
   readonly fixedLength?: boolean;
 }
 
+/** One sub-image's part of the answer's visual tokens (LLaVA-NeXT). */
+export interface SubImageTokens {
+  readonly kind: SubImage['kind'];
+  readonly row: number;
+  readonly col: number;
+  /** Patch indices (raster order on the sub-image's grid) of its rows, in order. */
+  readonly kept: number[];
+}
+
+export interface VisualTokens {
+  /** Visual tokens without reduction (576 for LLaVA-1.5; LLaVA-NeXT's unpadded count with newlines). */
+  readonly total: number;
+  /** Rows that reach the language model: the image slots in inputIds. */
+  readonly kept: number;
+  /** Patch index of each kept patch row, sub-image after sub-image. */
+  readonly indices: number[];
+  /** LLaVA-NeXT only: per sub-image, overview first. */
+  readonly subImages?: SubImageTokens[];
+}
+
 export interface AskResult {
   readonly answer: string;
   readonly inputIds: number[];
   readonly tokens: number[];
-  readonly visual: { readonly total: number; readonly kept: number; readonly indices: number[] };
+  readonly visual: VisualTokens;
   readonly timings: Timings;
   readonly ep: ExecutionProvider;
   readonly stopReason: StopReason;
@@ -93,19 +121,31 @@ export interface AskResult {
   readonly conversation: ConversationUse;
 }
 
-export interface EncodedImage {
+export interface EncodedSubImage {
+  readonly kind: SubImage['kind'];
+  readonly row: number;
+  readonly col: number;
+  /** Its patches that unpadding keeps (all for LLaVA-1.5 and the overview). */
+  readonly valid: Int32Array;
   readonly reduction: Reduction;
+  /** Where its model input came from in the user's image. */
   readonly geometry: ImageGeometry;
+}
+
+export interface EncodedImage {
+  /** One for LLaVA-1.5; LLaVA-NeXT's overview and tiles. */
+  readonly subImages: readonly EncodedSubImage[];
+  readonly layout?: AnyresLayout;
+  /** Visual tokens without reduction. */
+  readonly total: number;
   /** (rows, text hidden) the projected visual tokens, in the order they enter the prompt. */
   readonly embeds: Float32Array;
+  readonly rows: number;
   readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
 }
 
-/** What the heatmap shows: the reduction of one image, as plain JSON values. */
-export interface Inspection {
-  readonly mode: string;
-  /** N: patches on the grid. */
-  readonly n: number;
+/** The reduction of one grid of patches, as plain JSON values. */
+export interface GridReduction {
   /** M: visual tokens after the reduction. */
   readonly rows: number;
   readonly kept: number[];
@@ -115,10 +155,29 @@ export interface Inspection {
   readonly remainder: boolean;
   readonly clsAttention: number[];
   readonly geometry: ImageGeometry;
+}
+
+/** One sub-image's reduction in an Inspection. */
+export interface SubImageInspection extends GridReduction {
+  readonly kind: SubImage['kind'];
+  readonly row: number;
+  readonly col: number;
+  readonly valid: number[];
+}
+
+/** What the heatmap shows: the reduction of one image (LLaVA-NeXT: of its overview, and below, of every sub-image). */
+export interface Inspection extends GridReduction {
+  readonly mode: string;
+  /** N: patches on the grid. */
+  readonly n: number;
   /** Patches per side. */
   readonly grid: number;
   readonly timings: EncodedImage['timings'];
   readonly ep: ExecutionProvider;
+  /** LLaVA-NeXT only: every sub-image (the fields above are the overview's), and the token totals. */
+  readonly subImages?: SubImageInspection[];
+  readonly total?: number;
+  readonly visualRows?: number;
 }
 
 /**
@@ -219,7 +278,12 @@ export class Engine {
   }
 
   /** Preprocess, vision tower, reduction and projector: everything the image contributes. */
-  async encodeImage(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks = {}): Promise<EncodedImage> {
+  encodeImage(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks = {}): Promise<EncodedImage> {
+    return this.manifest.next ? this.encodeAnyres(image, mode, hooks) : this.encodeSingle(image, mode, hooks);
+  }
+
+  /** LLaVA-1.5: one image, one grid. */
+  private async encodeSingle(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks): Promise<EncodedImage> {
     const m = this.manifest;
     cancellationPoint(hooks, 'preprocess');
     let t = now();
@@ -228,59 +292,129 @@ export class Engine {
 
     cancellationPoint(hooks, 'vision');
     t = now();
-    const size = m.vision.imageSize;
-    const out = await runChecked(
-      this.vision,
-      { [VISION_IO.pixels]: new ort.Tensor('float32', pre.pixelValues, [1, 3, size, size]) },
-      'vision tower',
-    );
-    const tokens = m.vision.grid * m.vision.grid + 1;
-    const taps = {
-      tokens,
-      width: m.vision.hiddenSize,
-      hidden: out[VISION_IO.hidden]!.data as Float32Array,
-      q: out[VISION_IO.q]!.data as Float32Array,
-      k: out[VISION_IO.k]!.data as Float32Array,
-    };
+    const taps = await this.visionTaps(pre.pixelValues, 1);
     const visionMs = now() - t;
 
     cancellationPoint(hooks, 'reduce');
     t = now();
-    const reduction = reduceVisualTokens(taps, mode);
+    const reduction = reduceVisualTokens(taps[0]!, mode);
     const reduceMs = now() - t;
 
     cancellationPoint(hooks, 'projector');
     t = now();
-    const proj = await runChecked(
-      this.projector,
-      { [PROJECTOR_IO.features]: new ort.Tensor('float32', reduction.features, [reduction.rows, reduction.width]) },
-      'projector',
-    );
+    const embeds = await this.project(reduction.features, reduction.rows);
     const projectorMs = now() - t;
+    const valid = Int32Array.from({ length: m.vision.grid ** 2 }, (_, i) => i);
     return {
-      reduction,
-      geometry: pre.geometry,
-      embeds: proj[PROJECTOR_IO.embeds]!.data as Float32Array,
+      subImages: [{ kind: 'overview', row: 0, col: 0, valid, reduction, geometry: pre.geometry }],
+      total: reduction.patches,
+      embeds,
+      rows: reduction.rows,
       timings: { preprocessMs, visionMs, reduceMs, projectorMs },
     };
   }
 
+  /** LLaVA-NeXT: the overview and the tiles, one vision run each (Stop is honoured between them). */
+  private async encodeAnyres(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks): Promise<EncodedImage> {
+    const m = this.manifest;
+    const next = m.next!;
+    cancellationPoint(hooks, 'preprocess');
+    let t = now();
+    const pre = await preprocessAnyres(image, next.gridPinpoints, m.vision.grid, { config: m.preprocess });
+    const { layout } = pre;
+    const preprocessMs = now() - t;
+
+    cancellationPoint(hooks, 'vision');
+    t = now();
+    const plane = 3 * m.vision.imageSize ** 2;
+    const taps: VisionTaps[] = [];
+    for (let i = 0; i < layout.subImages.length; i++) {
+      if (i > 0) cancellationPoint(hooks);
+      taps.push(...(await this.visionTaps(pre.pixelValues.subarray(i * plane, (i + 1) * plane), 1)));
+    }
+    const visionMs = now() - t;
+
+    cancellationPoint(hooks, 'reduce');
+    t = now();
+    // a tile that unpadding empties contributes nothing
+    const subImages = layout.subImages.flatMap((sub, i) =>
+      sub.valid.length === 0
+        ? []
+        : [{ ...sub, reduction: reduceVisualTokens(taps[i]!, mode, sub.valid), geometry: subImageGeometry(layout, i, pre.source) }],
+    );
+    const width = m.vision.hiddenSize;
+    const packed =
+      mode.kind === 'none'
+        ? packUnreduced(
+            taps.map((x) => x.hidden.subarray(width)),
+            layout,
+            width,
+          )
+        : { features: concatRows(subImages.map((s) => s.reduction.features)), plan: undefined };
+    const reduceMs = now() - t;
+
+    cancellationPoint(hooks, 'projector');
+    t = now();
+    const projected = await this.project(packed.features, packed.features.length / width);
+    const h = m.decoder.hiddenSize;
+    const embeds = packed.plan ? insertNewlines(projected, h, packed.plan, Float32Array.from(next.imageNewline)) : projected;
+    const projectorMs = now() - t;
+    return {
+      subImages,
+      layout,
+      total: layout.tokens,
+      embeds,
+      rows: embeds.length / h,
+      timings: { preprocessMs, visionMs, reduceMs, projectorMs },
+    };
+  }
+
+  /** vision.onnx on `batch` sub-images: the taps of each. */
+  private async visionTaps(pixels: Float32Array, batch: number): Promise<VisionTaps[]> {
+    const m = this.manifest;
+    const size = m.vision.imageSize;
+    const out = await runChecked(
+      this.vision,
+      { [VISION_IO.pixels]: new ort.Tensor('float32', pixels, [batch, 3, size, size]) },
+      'vision tower',
+    );
+    const tokens = m.vision.grid * m.vision.grid + 1;
+    const width = m.vision.hiddenSize;
+    const each = tokens * width;
+    const slice = (name: string, b: number): Float32Array => (out[name]!.data as Float32Array).subarray(b * each, (b + 1) * each);
+    return Array.from({ length: batch }, (_, b) => ({
+      tokens,
+      width,
+      hidden: slice(VISION_IO.hidden, b),
+      q: slice(VISION_IO.q, b),
+      k: slice(VISION_IO.k, b),
+    }));
+  }
+
+  /** projector.onnx: (rows, vision width) -> (rows, text hidden). */
+  private async project(features: Float32Array, rows: number): Promise<Float32Array> {
+    const width = this.manifest.vision.hiddenSize;
+    const proj = await runChecked(
+      this.projector,
+      { [PROJECTOR_IO.features]: new ort.Tensor('float32', features, [rows, width]) },
+      'projector',
+    );
+    return proj[PROJECTOR_IO.embeds]!.data as Float32Array;
+  }
+
   /** The vision tower and the reduction only: what the heatmap needs. */
   async inspect(image: string | Uint8Array, mode: ReduceMode): Promise<Inspection> {
-    const { reduction: r, geometry, timings } = await this.encodeImage(image, mode);
+    const encoded = await this.encodeImage(image, mode);
+    const [first] = encoded.subImages.map(inspectionOf);
+    const { subImages, timings } = encoded;
     return {
-      mode: formatReduceMode(r.mode),
-      n: r.patches,
-      rows: r.rows,
-      kept: Array.from(r.kept),
-      spatial: Array.from(r.spatial),
-      clusters: r.clusters.map((c) => Array.from(c)),
-      remainder: r.remainder,
-      clsAttention: Array.from(r.clsAttention),
-      geometry,
+      mode: formatReduceMode(subImages[0]!.reduction.mode),
+      n: subImages[0]!.reduction.patches,
+      ...first!,
       grid: this.manifest.vision.grid,
       timings,
       ep: this.ep,
+      ...(encoded.layout ? { subImages: subImages.map(inspectionOf), total: encoded.total, visualRows: encoded.rows } : {}),
     };
   }
 
@@ -319,9 +453,9 @@ export class Engine {
     try {
       const conv = await this.conversationFor(request, turn, hooks, timings);
       const turns = [...conv.turns, { question }];
-      const prompt = this.promptFor(turns, conv.image.reduction.rows);
+      const prompt = this.promptFor(turns, conv.image.rows);
       turn.promptTokens = prompt.ids.length;
-      const reuse = reusablePrefix(conv.ids, prompt, conv.image.reduction.rows);
+      const reuse = reusablePrefix(conv.ids, prompt, conv.image.rows);
       const maxNew = Math.min(request.maxNewTokens ?? 256, this.manifest.decoder.maxPositions - prompt.ids.length);
       conv.cache.truncate(reuse);
       conv.cache.reserve(prompt.ids.length + maxNew);
@@ -404,7 +538,7 @@ export class Engine {
     cancellationPoint(hooks, 'prefill');
     const t = now();
     const h = this.manifest.decoder.hiddenSize;
-    const slots = image.reduction.rows;
+    const slots = image.rows;
     let logits: Float32Array | undefined;
     for (let from = reuse; from < prompt.ids.length; from += PREFILL_CHUNK) {
       if (from > reuse) cancellationPoint(hooks);
@@ -416,6 +550,7 @@ export class Engine {
         else await this.table.lookup([fill[i]!], embeds, i);
       }
       logits = await cache.run(this.decoder, embeds);
+      hooks.onPrefill?.({ filled: from + fill.length, total: prompt.ids.length, reused: reuse, elapsedMs: now() - t });
     }
     timings.prefillMs = now() - t;
     return logits!;
@@ -481,9 +616,16 @@ export class Engine {
   }
 
   private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep'>): AskResult {
-    const red = conv?.image.reduction;
-    const visual = red
-      ? { total: red.patches, kept: red.rows, indices: Array.from(red.kept) }
+    const image = conv?.image;
+    const visual: VisualTokens = image
+      ? {
+          total: image.total,
+          kept: image.rows,
+          indices: image.subImages.flatMap((s) => Array.from(s.reduction.kept)),
+          ...(image.layout
+            ? { subImages: image.subImages.map((s) => ({ kind: s.kind, row: s.row, col: s.col, kept: Array.from(s.reduction.kept) })) }
+            : {}),
+        }
       : { total: this.manifest.vision.grid ** 2, kept: 0, indices: [] };
     return { ...r, visual, ep: this.ep };
   }
@@ -508,6 +650,34 @@ export class Engine {
       this.kvSlicer?.release(),
     ]);
   }
+}
+
+function inspectionOf(s: EncodedSubImage): SubImageInspection {
+  const r = s.reduction;
+  return {
+    kind: s.kind,
+    row: s.row,
+    col: s.col,
+    valid: Array.from(s.valid),
+    rows: r.rows,
+    kept: Array.from(r.kept),
+    spatial: Array.from(r.spatial),
+    clusters: r.clusters.map((c) => Array.from(c)),
+    remainder: r.remainder,
+    clsAttention: Array.from(r.clsAttention),
+    geometry: s.geometry,
+  };
+}
+
+/** (rows, width) blocks one after the other. */
+function concatRows(blocks: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(blocks.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of blocks) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
 }
 
 function kvCacheFor(asked: KvCacheMode | undefined, ep: ExecutionProvider, decoder: ort.InferenceSession): KvCacheMode {

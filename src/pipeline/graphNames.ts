@@ -5,11 +5,11 @@
  * transformers code it mirrors.
  */
 export const VISION_IO = {
-  /** (1, 3, S, S) float32, normalised pixels. */
+  /** (B, 3, S, S) float32, normalised pixels: one image, or LLaVA-NeXT's sub-images. */
   pixels: 'pixel_values',
-  /** (1, N+1, C) hidden_states[-2], CLS first. */
+  /** (B, N+1, C) hidden_states[-2], CLS first. */
   hidden: 'hidden',
-  /** (1, N+1, C) the last layer's q_proj / k_proj on layer_norm1(hidden). */
+  /** (B, N+1, C) the last layer's q_proj / k_proj on layer_norm1(hidden). */
   q: 'q',
   k: 'k',
 } as const;

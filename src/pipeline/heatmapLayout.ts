@@ -5,13 +5,18 @@
  * sentence that sums the reduction up. Pure: it runs in the webview too.
  */
 import { patchColour } from './attentionColour';
-import type { Inspection } from './engine';
+import type { Inspection, SubImageInspection } from './engine';
 import { Box, patchBox } from './imageGeometry';
 
-/** kept: a CLS-attention outlier (or top-k); spatial: added by PruMerge+'s spatial supplement. */
-export type PatchRole = 'kept' | 'spatial' | 'other';
+/**
+ * kept: a CLS-attention outlier (or top-k); spatial: added by PruMerge+'s spatial supplement;
+ * removed: LLaVA-NeXT's unpadding drops it (it lies mostly in the padding).
+ */
+export type PatchRole = 'kept' | 'spatial' | 'other' | 'removed';
 
 export interface HeatmapCell {
+  /** Which sub-image it belongs to (0: the only image, or LLaVA-NeXT's overview). */
+  readonly sub: number;
   readonly patch: number;
   /** In source image pixels. */
   readonly box: Box;
@@ -51,7 +56,7 @@ export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
       continue;
     }
     const role: PatchRole = !reduced ? 'other' : spatial.has(p) ? 'spatial' : kept.has(p) ? 'kept' : 'other';
-    cells.push({ patch: p, box, colour: patchColour(r.clsAttention[p]!, max), role });
+    cells.push({ sub: 0, patch: p, box, colour: patchColour(r.clsAttention[p]!, max), role });
   }
   const byAttention = r.kept.length - r.spatial.length;
   const headline = reduced
@@ -59,4 +64,64 @@ export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
     : `all ${r.n} visual tokens (${r.grid} x ${r.grid} patches)`;
   const paddingNote = keptInPadding > 0 ? `${keptInPadding} kept patches lie in the padding and are not drawn.` : '';
   return { width: r.geometry.source.width, height: r.geometry.source.height, cells, headline, paddingNote };
+}
+
+export interface HeatmapFigure {
+  /** '' for LLaVA-1.5's one picture; LLaVA-NeXT's say which sub-images they show. */
+  readonly title: string;
+  readonly layout: HeatmapLayout;
+}
+
+/**
+ * The pictures of an inspection: LLaVA-1.5's one; LLaVA-NeXT's overview, and its tiles mapped
+ * back together onto the picture at full resolution, with what unpadding removes shaded.
+ */
+export function heatmapFigures(r: Inspection): { headline: string; figures: HeatmapFigure[] } {
+  if (!r.subImages) {
+    const layout = heatmapLayout(r);
+    return { headline: layout.headline, figures: [{ title: '', layout }] };
+  }
+  const subs = r.subImages;
+  const reduced = r.mode !== 'none';
+  const overview = { ...heatmapLayout(subInput(r, subs[0]!)), headline: '' };
+  const cells = subs.slice(1).flatMap((sub, i) => subImageCells(sub, i + 1, r.grid, reduced));
+  const tiles = subs.slice(1);
+  const rows = Math.max(...tiles.map((t) => t.row)) + 1;
+  const cols = Math.max(...tiles.map((t) => t.col)) + 1;
+  const side = r.geometry.crop.width;
+  const total = r.total ?? 0;
+  const visual = r.visualRows ?? 0;
+  const headline = reduced
+    ? `${r.mode} keeps ${visual} of ${total} visual tokens, ${(total / visual).toFixed(1)}x fewer (overview and ${tiles.length} tiles, each reduced over the patches unpadding keeps)`
+    : `all ${total} visual tokens (overview and ${tiles.length} tiles of ${r.grid} x ${r.grid} patches, unpadded, a newline row after each grid row)`;
+  return {
+    headline,
+    figures: [
+      { title: `Overview: the whole image squashed to ${side} x ${side}`, layout: overview },
+      {
+        title: `Tiles: ${rows} x ${cols} of ${side} x ${side} at ${cols * side} x ${rows * side}; shaded patches are padding that unpadding removes`,
+        layout: { width: overview.width, height: overview.height, cells, headline: '', paddingNote: '' },
+      },
+    ],
+  };
+}
+
+function subInput(r: Inspection, sub: SubImageInspection): HeatmapInput {
+  return { ...sub, mode: r.mode, n: r.grid * r.grid, grid: r.grid };
+}
+
+function subImageCells(sub: SubImageInspection, index: number, grid: number, reduced: boolean): HeatmapCell[] {
+  let max = 0;
+  for (const a of sub.clsAttention) max = Math.max(max, a);
+  const valid = new Set(sub.valid);
+  const kept = new Set(sub.kept);
+  const spatial = new Set(sub.spatial);
+  const cells: HeatmapCell[] = [];
+  for (let p = 0; p < grid * grid; p++) {
+    const box = patchBox(sub.geometry, p, grid);
+    if (!box) continue;
+    const role: PatchRole = !valid.has(p) ? 'removed' : !reduced ? 'other' : spatial.has(p) ? 'spatial' : kept.has(p) ? 'kept' : 'other';
+    cells.push({ sub: index, patch: p, box, colour: patchColour(sub.clsAttention[p]!, max), role });
+  }
+  return cells;
 }

@@ -5,6 +5,7 @@
  *   source (as displayed) --raster--> decoded pixels --pad--> square canvas
  *     --resize--> resized --crop--> model input (cropWidth x cropHeight)
  */
+import type { AnyresLayout } from './anyres';
 
 export interface Size {
   readonly width: number;
@@ -53,6 +54,36 @@ export function patchBox(g: ImageGeometry, index: number, grid: number): Box | u
     bottom: Math.min(b.y, g.source.height),
   };
   return box.right > box.left && box.bottom > box.top ? box : undefined;
+}
+
+/**
+ * Sub-image `index` of a LLaVA-NeXT layout (0: the overview, squashed from the whole raster;
+ * then the tiles, windows of the raster resized into the grid resolution and padded) in the
+ * terms above. The tiles resize before they pad, so their `padded` canvas is stated in raster
+ * pixels (fractional): the mapping to the source is the same.
+ */
+export function subImageGeometry(layout: AnyresLayout, index: number, source: Size): ImageGeometry {
+  const raster = layout.image;
+  const t = layout.tile;
+  if (index === 0) {
+    return {
+      source,
+      raster,
+      padded: { ...raster, left: 0, top: 0 },
+      resized: { width: t, height: t },
+      crop: { width: t, height: t, left: 0, top: 0 },
+    };
+  }
+  const sub = layout.subImages[index]!;
+  const sx = raster.width / layout.resized.width;
+  const sy = raster.height / layout.resized.height;
+  return {
+    source,
+    raster,
+    padded: { width: layout.best.width * sx, height: layout.best.height * sy, left: layout.padLeft * sx, top: layout.padTop * sy },
+    resized: layout.best,
+    crop: { width: t, height: t, left: sub.col * t, top: sub.row * t },
+  };
 }
 
 /**

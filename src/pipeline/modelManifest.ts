@@ -70,6 +70,8 @@ export interface ModelManifest {
   };
   readonly chatTemplate: string;
   readonly preprocess: PreprocessConfig;
+  /** LLaVA-NeXT only: anyres grids ((height, width) pixels) and the image_newline row (text hidden). */
+  readonly next?: { readonly gridPinpoints: readonly (readonly [number, number])[]; readonly imageNewline: readonly number[] };
   /** Every file of the model by name relative to the folder. */
   readonly files: Readonly<Record<string, ManifestFile>>;
 }

@@ -7,7 +7,7 @@ import { messageOf, UserError } from '../common/errors';
 import { readFile, stat } from 'node:fs/promises';
 import { decode as decodeBmp } from 'bmp-ts';
 import sharp, { type Metadata } from 'sharp';
-import { enlargeBicubic } from './bicubicEnlarge';
+import { resizeBicubic } from './bicubicResize';
 import { ImageGeometry, llavaGeometry, Size } from './imageGeometry';
 import { LLAVA_15_PREPROCESS, PreprocessConfig } from './preprocessConfig';
 
@@ -59,11 +59,8 @@ export interface PreprocessedImage {
 export async function preprocessImage(input: string | Uint8Array, options: PreprocessOptions = {}): Promise<PreprocessedImage> {
   const config = options.config ?? LLAVA_15_PREPROCESS;
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
-  const name = typeof input === 'string' ? input : (options.name ?? 'the image');
-  const bytes = typeof input === 'string' ? await readImageFile(input) : input;
-  if (bytes.length === 0) throw new ImageInputError('empty', `${name} is empty (0 bytes): choose another image`);
-
-  const decoded = await decodeToRgb(bytes, name, maxPixels);
+  const decoded = await decodeImage(input, { ...options, maxInputPixels: maxPixels });
+  const name = decoded.name;
   const geometry = llavaGeometry(decoded.source, decoded.raster, config);
   const rgb = await toModelInput(decoded, geometry, config, name);
   return {
@@ -85,15 +82,23 @@ export async function decodeForDisplay(
   maxSide: number,
   options: { maxInputPixels?: number } = {},
 ): Promise<{ png: Buffer; width: number; height: number }> {
-  const name = typeof input === 'string' ? input : 'the image';
-  const bytes = typeof input === 'string' ? await readImageFile(input) : input;
-  if (bytes.length === 0) throw new ImageInputError('empty', `${name} is empty (0 bytes): choose another image`);
-  const decoded = await decodeToRgb(bytes, name, options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS);
+  const decoded = await decodeImage(input, options);
   const { data, info } = await sharp(decoded.rgb, { raw: { width: decoded.raster.width, height: decoded.raster.height, channels: 3 } })
     .resize(maxSide, maxSide, { fit: 'inside', kernel: 'lanczos3' })
     .png()
     .toBuffer({ resolveWithObject: true });
   return { png: data, width: info.width, height: info.height };
+}
+
+/** Reads and decodes an image file or bytes: oriented, alpha flattened on white, 8-bit sRGB. */
+export async function decodeImage(
+  input: string | Uint8Array,
+  options: { maxInputPixels?: number; name?: string } = {},
+): Promise<DecodedImage & { readonly name: string }> {
+  const name = typeof input === 'string' ? input : (options.name ?? 'the image');
+  const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+  if (bytes.length === 0) throw new ImageInputError('empty', `${name} is empty (0 bytes): choose another image`);
+  return { ...(await decodeToRgb(bytes, name, options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS)), name };
 }
 
 async function readImageFile(path: string): Promise<Uint8Array> {
@@ -124,7 +129,7 @@ async function readImageFile(path: string): Promise<Uint8Array> {
 // ---------------------------------------------------------------------------------------------
 // Decode: any supported format -> oriented, flattened, 8-bit sRGB pixels held by libvips.
 
-interface Decoded {
+export interface DecodedImage {
   /** (height, width, 3) oriented 8-bit sRGB, alpha flattened on white. */
   readonly rgb: Buffer;
   readonly source: Size;
@@ -132,7 +137,7 @@ interface Decoded {
   readonly format: string;
 }
 
-async function decodeToRgb(bytes: Uint8Array, name: string, maxPixels: number): Promise<Decoded> {
+async function decodeToRgb(bytes: Uint8Array, name: string, maxPixels: number): Promise<DecodedImage> {
   if (isBmp(bytes)) return decodeBmpFile(bytes, name, maxPixels);
 
   let meta: Metadata;
@@ -180,7 +185,7 @@ function isBmp(bytes: Uint8Array): boolean {
 }
 
 /** libvips as shipped with sharp has no BMP loader: bmp-ts decodes, sharp does the rest. */
-async function decodeBmpFile(bytes: Uint8Array, name: string, maxPixels: number): Promise<Decoded> {
+async function decodeBmpFile(bytes: Uint8Array, name: string, maxPixels: number): Promise<DecodedImage> {
   if (bytes.length < 26) throw new ImageInputError('truncated', `${name} is a truncated BMP file: re-export or re-download it`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const declared = { width: Math.abs(view.getInt32(18, true)), height: Math.abs(view.getInt32(22, true)) };
@@ -239,9 +244,9 @@ function firstLine(s: string): string {
 
 // ---------------------------------------------------------------------------------------------
 // Geometry: pad (a canvas filled with int(mean * 255), as LLaVA's expand2square), resize
-// (libvips to shrink, bicubicEnlarge.ts to enlarge: see there why), crop.
+// (libvips to shrink, bicubicResize.ts to enlarge: see there why), crop.
 
-async function toModelInput(decoded: Decoded, g: ImageGeometry, config: PreprocessConfig, name: string): Promise<Uint8Array> {
+async function toModelInput(decoded: DecodedImage, g: ImageGeometry, config: PreprocessConfig, name: string): Promise<Uint8Array> {
   try {
     // A very wide or tall image would pad to a huge square (a 49920 x 80 strip: 7.5 GB of RGB).
     // Past MAX_CANVAS_SIDE the raster is first shrunk by the factor the resize would apply
@@ -285,7 +290,7 @@ async function toModelInput(decoded: Decoded, g: ImageGeometry, config: Preproce
     const { width: rw, height: rh } = g.resized;
     let resized: Uint8Array;
     if (rw === pw && rh === ph) resized = padded;
-    else if (rw >= pw && rh >= ph) resized = enlargeBicubic(padded, pw, ph, rw, rh);
+    else if (rw >= pw && rh >= ph) resized = resizeBicubic(padded, pw, ph, rw, rh);
     else {
       resized = await sharp(padded, { raw: { width: pw, height: ph, channels: 3 } })
         .resize(rw, rh, { kernel: 'cubic', fit: 'fill' })
@@ -320,16 +325,20 @@ function centreCrop(resized: Uint8Array, g: ImageGeometry): Uint8Array {
   return out;
 }
 
-/** (H, W, 3) uint8 -> (3, H, W) float32: (v * rescale - mean) / std. */
-function normalise(rgb: Uint8Array, config: PreprocessConfig): Float32Array {
+/** (H, W, 3) uint8 -> (3, H, W) float32: (v * rescale - mean) / std, into `out` at `offset` when given. */
+export function normalise(
+  rgb: Uint8Array,
+  config: PreprocessConfig,
+  out = new Float32Array(3 * config.cropWidth * config.cropHeight),
+  offset = 0,
+): Float32Array {
   const plane = config.cropWidth * config.cropHeight;
-  const out = new Float32Array(3 * plane);
   for (let c = 0; c < 3; c++) {
     const mean = config.imageMean[c]!;
     const std = config.imageStd[c]!;
     // one table per channel: 256 values instead of a division per pixel
     const lut = new Float32Array(256).map((_, v) => (v * config.rescaleFactor - mean) / std);
-    for (let p = 0; p < plane; p++) out[c * plane + p] = lut[rgb[p * 3 + c]!]!;
+    for (let p = 0; p < plane; p++) out[offset + c * plane + p] = lut[rgb[p * 3 + c]!]!;
   }
   return out;
 }

@@ -12,6 +12,10 @@
  *    N = 576 but loses a token to rounding for some other N (49, 196, 729, ...);
  *  - ties in CLS attention or in key similarity go to the lower patch index;
  *  - the remainder token (sum of the pruned tokens) is appended only when a token was pruned.
+ *
+ * LLaVA-NeXT's tiles are reduced over their VALID patches V only (those unpadding keeps): the CLS
+ * attention is the softmax over all N + 1 keys restricted to V (not renormalised), and every step
+ * after it runs on the sequence V as if it were the whole image (docs/llava-next.md).
  */
 import { ReduceMode } from './reduceMode';
 import { COSINE_BLOCK, MergeWorkspace } from './mergeKernels';
@@ -32,7 +36,7 @@ export interface OutlierStats {
 
 export interface Reduction {
   readonly mode: ReduceMode;
-  /** N: patch tokens before the reduction. */
+  /** N: patch tokens before the reduction (|V| when restricted to valid patches). */
   readonly patches: number;
   /** C: feature width. */
   readonly width: number;
@@ -46,21 +50,55 @@ export interface Reduction {
   readonly spatial: Int32Array;
   /** For each kept token, the patch indices merged into it, most similar key first. */
   readonly clusters: readonly Int32Array[];
-  /** (N) softmax attention of the CLS query over CLS + patches, CLS entry dropped (sums to < 1). */
+  /** (grid patches) softmax attention of the CLS query over CLS + patches, CLS entry dropped (sums to < 1). */
   readonly clsAttention: Float32Array;
   readonly outliers: OutlierStats;
   /** Whether the last row is the attention-weighted sum of all pruned tokens. */
   readonly remainder: boolean;
 }
 
-/** Reduces the vision tower's N patch tokens as `mode` says. Pure: the taps are not modified. */
-export function reduceVisualTokens(taps: VisionTaps, mode: ReduceMode): Reduction {
+/**
+ * Reduces the vision tower's patch tokens as `mode` says, over the patches `valid` (increasing
+ * indices; default all of them). Pure: the taps are not modified.
+ */
+export function reduceVisualTokens(taps: VisionTaps, mode: ReduceMode, valid?: Int32Array): Reduction {
   checkTapsShape(taps);
-  const n = taps.tokens - 1;
-  const attention = clsAttention(taps);
-  const outliers = iqrOutliers(attention);
-  const clsAttention32 = Float32Array.from(attention);
+  const full = clsAttention(taps);
+  const clsAttention32 = Float32Array.from(full);
+  if (valid?.length === 0) throw new TapsError('no valid patch to reduce');
+  if (valid && valid.length === taps.tokens - 1) valid = undefined; // every patch: the image itself
+  const reduction = reduceOver(valid ? restrict(taps, valid) : taps, mode, valid ? pick(full, valid) : full);
+  if (!valid) return { ...reduction, clsAttention: clsAttention32 };
+  const toPatch = (local: Int32Array): Int32Array => local.map((i) => valid[i]!);
+  return {
+    ...reduction,
+    kept: toPatch(reduction.kept),
+    spatial: toPatch(reduction.spatial),
+    clusters: reduction.clusters.map(toPatch),
+    clsAttention: clsAttention32,
+  };
+}
 
+/** The taps of CLS and the patches `valid`, in that order. */
+function restrict(taps: VisionTaps, valid: Int32Array): VisionTaps {
+  const { width } = taps;
+  const rows = (x: Float32Array): Float32Array => {
+    const out = new Float32Array((valid.length + 1) * width);
+    out.set(x.subarray(0, width));
+    valid.forEach((p, i) => out.set(x.subarray((p + 1) * width, (p + 2) * width), (i + 1) * width));
+    return out;
+  };
+  return { tokens: valid.length + 1, width, hidden: rows(taps.hidden), q: rows(taps.q), k: rows(taps.k) };
+}
+
+function pick(values: Float64Array, indices: Int32Array): Float64Array {
+  return Float64Array.from(indices, (i) => values[i]!);
+}
+
+/** Steps 2 to 6 on the taps' patches, given their CLS attention; indices are rows of `taps` less one. */
+function reduceOver(taps: VisionTaps, mode: ReduceMode, attention: Float64Array): Omit<Reduction, 'clsAttention'> {
+  const n = taps.tokens - 1;
+  const outliers = iqrOutliers(attention);
   if (mode.kind === 'none') {
     const kept = new Int32Array(n).map((_, i) => i);
     return {
@@ -72,7 +110,6 @@ export function reduceVisualTokens(taps: VisionTaps, mode: ReduceMode): Reductio
       kept,
       spatial: new Int32Array(0),
       clusters: Array.from({ length: n }, () => new Int32Array(0)),
-      clsAttention: clsAttention32,
       outliers,
       remainder: false,
     };
@@ -95,7 +132,6 @@ export function reduceVisualTokens(taps: VisionTaps, mode: ReduceMode): Reductio
     kept,
     spatial,
     clusters,
-    clsAttention: clsAttention32,
     outliers,
     remainder,
   };

@@ -201,6 +201,9 @@ export class EngineClient {
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     connection.onNotification(WorkerNotifications.text, ({ requestId, delta }) => this.askListeners.get(requestId)?.onText?.(delta));
     connection.onNotification(WorkerNotifications.stage, ({ requestId, stage }) => this.askListeners.get(requestId)?.onStage?.(stage));
+    connection.onNotification(WorkerNotifications.prefill, ({ requestId, progress }) =>
+      this.askListeners.get(requestId)?.onPrefill?.(progress),
+    );
     connection.onNotification(WorkerNotifications.buildProgress, ({ buildId, stage, fraction }) =>
       this.progressListeners.get(buildId)?.(stage, fraction),
     );

@@ -83,6 +83,7 @@ connection.onRequest(WorkerRequests.ask, (p) => {
         {
           onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
           onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),
+          onPrefill: (progress) => void connection.sendNotification(WorkerNotifications.prefill, { requestId: p.requestId, progress }),
           signal: controller.signal,
         },
       );

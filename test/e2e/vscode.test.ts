@@ -10,13 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
 import sharp from 'sharp';
+import { buildSynthetic } from '../../src/builder/buildModel';
 
 const ROOT = join(__dirname, '..', '..');
 const CODE_SERVER = join(ROOT, '.e2e', 'code-server', 'node_modules', '.bin', 'code-server');
@@ -83,6 +84,7 @@ async function launch(options: {
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   const diagram = join(ROOT, 'media', 'samples', 'pipeline-diagram.svg');
   await sharp(diagram, { density: 150 }).resize(672, 672, { fit: 'cover' }).png().toFile(join(workspace, 'diagram.png'));
+  copyFileSync(join(ROOT, 'media', 'samples', 'editor-screenshot.png'), join(workspace, 'screenshot.png'));
   if (options.workspaceSettings) writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify(options.workspaceSettings));
 
   const home = join(scratch, 'home');
@@ -187,8 +189,8 @@ async function findFrame(page: Page, selector: string): Promise<FrameLocator> {
   throw new Error(`no webview shows ${selector}`);
 }
 
-/** Right-click diagram.png in the Explorer -> Ask About Image...; returns the chat's frame. */
-async function askAboutDiagram(vs: VSCode): Promise<FrameLocator> {
+/** Right-click diagram.png (or `file`) in the Explorer -> Ask About Image...; returns the chat's frame. */
+async function askAboutDiagram(vs: VSCode, file = 'diagram.png'): Promise<FrameLocator> {
   const { page } = vs;
   // contributions appear once the remote extension host has scanned the extensions
   await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
@@ -196,7 +198,7 @@ async function askAboutDiagram(vs: VSCode): Promise<FrameLocator> {
     .locator('.statusbar-item', { hasText: 'PruMerge' })
     .waitFor({ timeout: 60_000 })
     .catch(() => undefined);
-  const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'diagram.png' });
+  const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: file });
   await row.waitFor({ timeout: 60_000 });
   await row.click({ button: 'right' });
   await page.locator('.context-view .monaco-menu').waitFor();
@@ -212,7 +214,7 @@ async function askAboutDiagram(vs: VSCode): Promise<FrameLocator> {
     await menu.waitFor({ state: 'hidden', timeout: 5_000 });
   });
   const chat = await findFrame(page, 'section.conversation');
-  await chat.locator('.image-name').filter({ hasText: 'diagram.png' }).waitFor({ timeout: 60_000 });
+  await chat.locator('.image-name').filter({ hasText: file }).waitFor({ timeout: 60_000 });
   return chat;
 }
 
@@ -466,6 +468,59 @@ describe('Compare in a real VS Code', { skip, timeout: 180_000 }, () => {
         assert.match(reduced, /33 of 576 visual tokens, \d+(\.\d)?x fewer · first token \d+ ms/);
         await pair.locator('.stats').nth(1).scrollIntoViewIfNeeded();
         await vs.shot('6-compare');
+      },
+    ),
+  );
+});
+
+// a LLaVA-NeXT model of the demo's sizes (336 px tiles, so a 1024 x 768 screenshot is read as
+// LLaVA-1.6 reads it: an overview and 2 x 2 tiles, 2340 visual tokens), short answers
+describe('LLaVA-NeXT in a real VS Code', { skip, timeout: 180_000 }, () => {
+  let vs: VSCode;
+  before(async () => {
+    const model = join(mkdtempSync(join(tmpdir(), 'prumerge-e2e-next-')), 'demo-next');
+    await buildSynthetic('demo-next', 7, { out: model, dtype: 'fp32' });
+    vs = await launch({
+      trust: true,
+      userSettings: {
+        'prumergeVision.modelFolder': model,
+        'prumergeVision.maxNewTokens': 8,
+        'prumergeVision.defaultReduction': 'prumerge',
+      },
+    });
+  });
+  after(() => vs?.close());
+
+  it(
+    'answers about a 1024 x 768 screenshot and shows its overview and tiles in the heatmap',
+    step(
+      () => vs,
+      'next',
+      async () => {
+        const chat = await askAboutDiagram(vs, 'screenshot.png');
+        await chat.locator('vscode-text-area textarea').fill('What does the terminal say?');
+        await chat.locator('vscode-text-area textarea').press('Enter');
+        const stats = chat.locator('.stats').first();
+        await stats.waitFor({ timeout: 60_000 });
+        assert.match(await stats.innerText(), /\d+ of 2340 visual tokens, \d+(\.\d)?x fewer · first token \d+ ms/);
+        await vs.shot('7-next-answer');
+        await stats.locator('vscode-button', { hasText: 'Heatmap' }).click();
+        const panel = await findFrame(vs.page, '.summary');
+        await panel
+          .locator('.summary')
+          .filter({ hasText: /prumerge keeps \d+ of 2340 visual tokens, [\d.]+x fewer \(overview and 4 tiles/ })
+          .waitFor({ timeout: 60_000 });
+        assert.equal(await panel.locator('figcaption').count(), 2);
+        await panel.locator('figcaption').filter({ hasText: 'Tiles: 2 x 2 of 336 x 336 at 672 x 672' }).waitFor();
+        // the tiles' figure: every patch of the picture, from four tiles (rows of padding are not drawn)
+        const tiles = panel.locator('figure').nth(1);
+        assert.equal(await tiles.locator('rect.cell').count(), 4 * 18 * 24);
+        await tiles.locator('rect.cell.kept').first().hover();
+        await panel
+          .locator('.detail')
+          .filter({ hasText: /^Tile \d, \d, patch row \d+, column \d+: kept/ })
+          .waitFor();
+        await vs.shot('8-next-heatmap');
       },
     ),
   );

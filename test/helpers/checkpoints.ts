@@ -24,12 +24,13 @@ export interface TinyCheckpoint {
   readonly weights: Weights;
 }
 
-/** Writes the tiny shape (or a variant of it) as a full checkpoint folder, tokenizer included. */
+/** Writes the tiny shape (or `tiny-next`, or a variant of either) as a full checkpoint folder, tokenizer included. */
 export async function tinyCheckpoint(
   options: RandomCheckpointOptions,
   edit: (config: Record<string, unknown>) => void = () => {},
+  shape: 'tiny' | 'tiny-next' = 'tiny',
 ): Promise<TinyCheckpoint> {
-  const configJson = shapeConfig('tiny');
+  const configJson = shapeConfig(shape);
   edit(configJson);
   const config = llavaConfigFromJson(configJson);
   const dir = scratchDir('ckpt');
@@ -37,7 +38,13 @@ export async function tinyCheckpoint(
   await writeLlamaTokenizer(dir);
   writeFileSync(
     join(dir, 'preprocessor_config.json'),
-    JSON.stringify({ crop_size: { height: 56, width: 56 }, size: { shortest_edge: 56 }, image_processor_type: 'CLIPImageProcessor' }),
+    JSON.stringify({
+      crop_size: { height: 56, width: 56 },
+      size: { shortest_edge: 56 },
+      ...(config.next
+        ? { image_processor_type: 'LlavaNextImageProcessor', image_grid_pinpoints: config.next.gridPinpoints, do_pad: true }
+        : { image_processor_type: 'CLIPImageProcessor' }),
+    }),
   );
   const specs = new Map(llavaTensors(config).map((s) => [s.name, s]));
   const cache = new Map<string, Float32Array>();

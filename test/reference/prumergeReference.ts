@@ -25,22 +25,46 @@ export function numpyPercentile(values: number[], p: number): number {
   return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
 }
 
+/**
+ * `valid` (LLaVA-NeXT's tiles): the patches unpadding keeps. The attention is computed over every
+ * key as usual, then only the valid patches take part, as if they were the whole image; the
+ * result's indices are patch indices again.
+ */
 export function referencePruMerge(
   hidden: Matrix,
   q: Matrix,
   k: Matrix,
   mode: 'prumerge' | 'prumerge+' | { topk: number },
+  valid?: number[],
 ): ReferenceResult {
   const C = hidden[0]!.length;
-  const N = hidden.length - 1;
-  const imageFeatures = hidden.slice(1);
-
   // attn = softmax(q @ k.T * C ** -0.5); cls_attn = attn[0, 1:]
   const logits = k.map((kj) => kj.reduce((s, v, c) => s + q[0]![c]! * v, 0) / Math.sqrt(C));
   const m = Math.max(...logits);
   const e = logits.map((l) => Math.exp(l - m));
   const z = e.reduce((s, v) => s + v, 0);
-  const clsAttn = e.slice(1).map((v) => v / z);
+  const fullAttn = e.slice(1).map((v) => v / z);
+  if (!valid) return reduceSequence(hidden.slice(1), k.slice(1), fullAttn, mode, fullAttn);
+  const r = reduceSequence(
+    valid.map((i) => hidden[i + 1]!),
+    valid.map((i) => k[i + 1]!),
+    valid.map((i) => fullAttn[i]!),
+    mode,
+    fullAttn,
+  );
+  const back = (local: number[]): number[] => local.map((i) => valid[i]!);
+  return { ...r, kept: back(r.kept), spatial: back(r.spatial), clusters: r.clusters.map(back) };
+}
+
+function reduceSequence(
+  imageFeatures: Matrix,
+  keyWoCls: Matrix,
+  clsAttn: number[],
+  mode: 'prumerge' | 'prumerge+' | { topk: number },
+  fullAttn: number[],
+): ReferenceResult {
+  const C = imageFeatures[0]!.length;
+  const N = imageFeatures.length;
 
   // outlier_dectection: IQR bound, ratio = n / N
   const q1 = numpyPercentile(clsAttn, 25);
@@ -68,7 +92,6 @@ export function referencePruMerge(
 
   // complement_idx, normalised keys without CLS
   const compl = [...Array(N).keys()].filter((j) => !idx.includes(j));
-  const keyWoCls = k.slice(1);
   const normalize = (v: number[]): number[] => {
     const norm = Math.max(Math.sqrt(v.reduce((s, x) => s + x * x, 0)), 1e-12);
     return v.map((x) => x / norm);
@@ -96,5 +119,5 @@ export function referencePruMerge(
     for (const j of compl) for (let c = 0; c < C; c++) extra[c]! += clsAttn[j]! * imageFeatures[j]![c]!;
     features.push(extra);
   }
-  return { kept: idx, spatial, clusters, attention: clsAttn, outliers, features };
+  return { kept: idx, spatial, clusters, attention: fullAttn, outliers, features };
 }
