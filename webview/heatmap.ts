@@ -40,8 +40,11 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
   const key = (sub: number, patch: number): string => `${sub}:${patch}`;
   const clusterOf = new Map(subs.flatMap((s, i) => s.kept.map((p, j) => [key(i, p), s.clusters[j] ?? []] as const)));
   const spatial = new Set(subs.flatMap((s, i) => s.spatial.map((p) => key(i, p))));
-  const where = (sub: number): string =>
-    r.subImages ? (sub === 0 ? 'Overview, ' : `Tile ${subs[sub]!.row + 1}, ${subs[sub]!.col + 1}, `) : '';
+  const where = (sub: number): string => {
+    const tile = r.subImages?.[sub];
+    if (!tile) return '';
+    return sub === 0 ? 'Overview, ' : `Tile ${tile.row + 1}, ${tile.col + 1}, `;
+  };
   figure.replaceChildren(
     ...figures.map(({ title, layout }) => {
       const svg = document.createElementNS(SVG, 'svg');
