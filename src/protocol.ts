@@ -6,6 +6,7 @@
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { AskResult, AskStage, Inspection } from './pipeline/engine';
 import type { PrefillProgress } from './pipeline/prefillProgress';
+import type { ChatTurn } from './pipeline/prompt';
 import { isReduceModeText, type ReduceMode } from './pipeline/reduceMode';
 import type { ExecutionProviderSetting } from './pipeline/sessions';
 
@@ -38,6 +39,8 @@ export interface AskParams extends ModelSpec {
   readonly topP?: number;
   readonly seed?: number;
   readonly followUp?: boolean;
+  /** Earlier exchanges a new conversation begins with (a restored chat). */
+  readonly history?: readonly ChatTurn[];
 }
 
 export interface InspectParams extends ModelSpec {
@@ -53,6 +56,8 @@ export interface BuildParams {
   readonly from: string;
   readonly out: string;
   readonly dtype: 'fp32' | 'fp16' | 'int4';
+  /** What the model is called (default: the checkpoint folder's name). */
+  readonly name?: string;
   readonly buildId: string;
 }
 
@@ -158,6 +163,8 @@ export type ChatRequest =
   | { readonly type: 'stop' }
   | { readonly type: 'newChat' }
   | { readonly type: 'pickImage' }
+  /** The random-weights notice's link: download and build a real model. */
+  | { readonly type: 'getModel' }
   | { readonly type: 'dropImage'; readonly uri: string }
   | { readonly type: 'pasteImage'; readonly dataUrl: string }
   | { readonly type: 'showHeatmap'; readonly reduce: string }
@@ -213,6 +220,7 @@ export function isChatRequest(m: unknown): m is ChatRequest {
     case 'stop':
     case 'newChat':
     case 'pickImage':
+    case 'getModel':
       return true;
     case 'ask':
       return str(m['question']) && reduceText(m['reduce']) && typeof m['compare'] === 'boolean';

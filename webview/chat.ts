@@ -101,9 +101,15 @@ function renderHeader(): void {
       linkButton('choose an image from the workspace', () => vscode.post({ type: 'pickImage' })),
     );
   }
-  notice.textContent = state.model?.randomWeights
-    ? `${state.model.name}: random weights. Its answers are meaningless; set a real model with "PruMerge Vision: Use Model Folder..." or "Build Model From Checkpoint Folder...".`
-    : '';
+  notice.replaceChildren(
+    ...(state.model?.randomWeights
+      ? [
+          `${state.model.name}: random weights. Its answers are meaningless: `,
+          linkButton('get a real model', () => vscode.post({ type: 'getModel' })),
+          ' (download and build in one step), or "PruMerge Vision: Use Model Folder..." for one you have.',
+        ]
+      : []),
+  );
   notice.hidden = !state.model?.randomWeights;
 }
 

@@ -12,6 +12,7 @@ import { formatReduceMode, type ReduceMode } from '../pipeline/reduceMode';
 import { applyChatEvent } from '../chatTranscript';
 import { messageOf } from '../common/errors';
 import type { AskParams, ChatAnswer, ChatEvent } from '../protocol';
+import type { ChatTurn } from '../pipeline/prompt';
 
 export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep'>;
 
@@ -35,12 +36,31 @@ export class ChatSession {
   private readonly answers: ChatAnswer[] = [];
   /** What the engine's conversation is about: a question on the same image and reduction continues it. */
   private conversation: { image: string; reduce: string } | undefined;
+  /** The transcript came from disk: the engine has never seen it, so the next question reads it again. */
+  private restored = false;
 
   constructor(
     private readonly engine: ChatEngine,
     private readonly post: (event: ChatEvent) => void,
     private readonly settings: () => ChatSettings,
+    /** Called when the transcript changed in a way worth saving (not on every streamed word). */
+    private readonly onChange: () => void = () => {},
   ) {}
+
+  /** The conversation as it stands, for saving. */
+  get transcript(): readonly ChatAnswer[] {
+    return this.answers;
+  }
+
+  /** Shows a saved conversation; the next question re-encodes the image and reads the earlier answers again. */
+  restore(image: string | undefined, answers: readonly ChatAnswer[]): void {
+    this.running?.abort();
+    this.image = image;
+    this.answers.splice(0, this.answers.length, ...answers.map((a) => ({ ...a })));
+    this.conversation = undefined;
+    this.restored = answers.length > 0;
+    this.post({ type: 'transcript', answers: this.answers, busy: this.busy });
+  }
 
   get busy(): boolean {
     return this.running !== undefined;
@@ -102,6 +122,7 @@ export class ChatSession {
   async newChat(): Promise<void> {
     this.running?.abort();
     this.conversation = undefined;
+    this.restored = false;
     await this.engine.newConversation().catch(() => undefined);
     this.emit({ type: 'cleared' });
   }
@@ -109,6 +130,7 @@ export class ChatSession {
   private emit(event: ChatEvent): void {
     applyChatEvent(this.answers, event);
     this.post(event);
+    if (SAVED_ON.has(event.type)) this.onChange();
   }
 
   private async answer(
@@ -122,12 +144,13 @@ export class ChatSession {
     const reduce = formatReduceMode(mode);
     const before = this.conversation;
     const followUp = !compare && before?.image === image && before.reduce === reduce;
+    const history = this.restored && !compare ? earlierTurns(this.answers, reduce) : undefined;
     const id = randomUUID();
     this.emit({ type: 'answerStart', id, question, reduce, group });
     try {
       const { maxNewTokens, temperature } = this.settings();
       const r = await this.engine.ask(
-        { image, question, reduce: mode, followUp, maxNewTokens, temperature },
+        { image, question, reduce: mode, followUp, maxNewTokens, temperature, ...(history ? { history } : {}) },
         {
           onText: (delta) => this.emit({ type: 'answerDelta', id, delta }),
           onStage: (stage) => this.emit({ type: 'answerStage', id, stage }),
@@ -138,6 +161,7 @@ export class ChatSession {
       // stopped before its first word, a question leaves the conversation as it was
       const nothing = r.stopReason === 'cancelled' && r.tokens.length === 0;
       this.conversation = compare ? undefined : nothing ? (followUp ? before : undefined) : { image, reduce };
+      if (history && !nothing) this.restored = false;
       const stats = {
         visualTokens: r.visual.kept,
         totalVisualTokens: r.visual.total,
@@ -148,12 +172,37 @@ export class ChatSession {
         reduce,
         tokens: r.tokens.length,
       };
-      this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...(compare ? {} : noteFor(r, followUp, before, { image, reduce })) });
+      const note = history ? restoredNote(history.length) : compare ? {} : noteFor(r, followUp, before, { image, reduce });
+      this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...note });
     } catch (e) {
       this.conversation = undefined;
       this.emit({ type: 'answerError', id, message: messageOf(e) });
     }
   }
+}
+
+/** Events after which the transcript is saved: an answer begun, ended or failed, the chat cleared. */
+const SAVED_ON = new Set<ChatEvent['type']>(['answerStart', 'answerEnd', 'answerError', 'cleared']);
+
+/**
+ * The exchanges a restored chat's next question continues: the answers at the end of the
+ * transcript that finished with text, asked with the same reduction and not compared.
+ */
+function earlierTurns(answers: readonly ChatAnswer[], reduce: string): ChatTurn[] {
+  const groups = new Map<string, number>();
+  for (const a of answers) groups.set(a.group, (groups.get(a.group) ?? 0) + 1);
+  const turns: ChatTurn[] = [];
+  for (let i = answers.length - 1; i >= 0; i--) {
+    const a = answers[i]!;
+    if (!a.done || a.error || !a.text || a.reduce !== reduce || groups.get(a.group)! > 1) break;
+    turns.unshift({ question: a.question, answer: a.text });
+  }
+  return turns;
+}
+
+function restoredNote(turns: number): { note: string } {
+  const read = turns > 0 ? ` and the ${turns === 1 ? 'earlier answer' : `${turns} earlier exchanges`} read again` : '';
+  return { note: `Restored from the saved chat: the image was encoded again${read}, as the model no longer held this conversation.` };
 }
 
 /** Why an answer did not continue the conversation the user was having, when that is news. */

@@ -3,13 +3,14 @@
  * answers with their figures, Stop, follow-ups, New chat, the reduction picker and "compare".
  * Messages from the webview are checked with isChatRequest before anything is done with them.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, isChatRequest } from '../protocol';
 import { messageOf } from '../common/errors';
 import { parseReduceMode } from '../pipeline/reduceMode';
 import { ChatSession } from './chatSession';
+import { ChatHistory, ChatStore, newChatId, SavedChat, withChat } from './chatStore';
 import { Disposable } from './disposable';
 import { EngineService } from './engineService';
 import { readSettings } from './settings';
@@ -29,6 +30,15 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private viewListeners: vscode.Disposable | undefined;
   private image: AttachedImage | undefined;
   private readonly session: ChatSession;
+  /** The workspace's saved chats (newest first), and which of them is on screen. */
+  private readonly store: ChatStore;
+  private history: ChatHistory = { chats: [] };
+  private chatId = newChatId();
+  private saveTimer: NodeJS.Timeout | undefined;
+  /** Saves in order: a later save never overtakes an earlier one. */
+  private saving: Promise<void> = Promise.resolve();
+  /** Settles once the saved chats are read and the newest is on screen. */
+  readonly restored: Promise<void>;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -36,11 +46,87 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   ) {
     super();
     this._register({ dispose: () => this.viewListeners?.dispose() });
+    // a window without a folder has no workspace storage: its chats go to the extension's own
+    this.store = new ChatStore(context.storageUri?.fsPath ?? join(context.globalStorageUri.fsPath, 'no-workspace'));
     this.session = new ChatSession(
       engine,
       (e) => this.post(e),
       () => readSettings(),
+      () => this.scheduleSave(),
     );
+    this._register({ dispose: () => void this.saveNow() });
+    this._register(engine.onDidChangeModel(() => void this.postState())); // the random-weights notice follows the model
+    this.restored = this.restoreSaved();
+  }
+
+  /** Reads the saved chats and shows the newest, as it was before the window went away. */
+  private async restoreSaved(): Promise<void> {
+    const loaded = await this.store.load();
+    if (loaded.warning) void vscode.window.showWarningMessage(`PruMerge Vision: ${loaded.warning}`);
+    this.history = loaded;
+    const newest = loaded.chats[0];
+    if (newest) await this.show(newest);
+  }
+
+  /** Puts a saved chat on screen; its image comes back if it still exists. */
+  private async show(chat: SavedChat): Promise<void> {
+    this.chatId = chat.id;
+    const image = chat.image && (await isFile(chat.image.path)) ? chat.image : undefined;
+    this.image = image ? { uri: vscode.Uri.file(image.path), pasted: image.pasted } : undefined;
+    this.session.restore(image?.path, chat.answers);
+    if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
+    await this.postState();
+  }
+
+  /** The saved chats, newest first (the one on screen among them). */
+  get savedChats(): readonly SavedChat[] {
+    return this.history.chats;
+  }
+
+  async openSaved(id: string): Promise<void> {
+    await this.saveNow();
+    const chat = this.history.chats.find((c) => c.id === id);
+    if (chat) await this.show(chat);
+    await vscode.commands.executeCommand(`${ChatViewProvider.viewType}.focus`);
+  }
+
+  /** Forgets every saved chat and pasted image, and starts an empty one. */
+  async clearHistory(): Promise<void> {
+    clearTimeout(this.saveTimer);
+    await this.saving;
+    this.history = { chats: [] };
+    this.image = undefined;
+    this.session.image = undefined;
+    await this.session.newChat();
+    this.chatId = newChatId();
+    await this.store.clear();
+    await this.postState();
+  }
+
+  private scheduleSave(): void {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => void this.saveNow(), 200);
+  }
+
+  private saveNow(): Promise<void> {
+    clearTimeout(this.saveTimer);
+    const answers = this.session.transcript;
+    if (answers.length > 0) {
+      const chat: SavedChat = {
+        id: this.chatId,
+        title: answers.find((a) => a.question)?.question ?? 'Chat',
+        updated: Date.now(),
+        image: this.image ? { path: this.image.uri.fsPath, pasted: this.image.pasted } : null,
+        answers: answers.map((a) => ({ ...a })),
+      };
+      this.history = withChat(this.history, chat);
+    }
+    const history = this.history;
+    const attached = this.image?.pasted ? this.image.uri.fsPath : undefined; // not asked about yet, but in use
+    this.saving = this.saving
+      .then(() => this.store.save(history, attached))
+      .catch((e: unknown) => this.engine.log.appendLine(`could not save the chats: ${messageOf(e)}`));
+    return this.saving;
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -85,14 +171,17 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     }
     this.image = { uri, pasted };
     this.session.image = uri.fsPath;
+    this.scheduleSave();
     await vscode.commands.executeCommand(`${ChatViewProvider.viewType}.focus`);
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
     this.post({ type: 'focusQuestion' });
   }
 
-  newChat(): Promise<void> {
-    return this.session.newChat();
+  async newChat(): Promise<void> {
+    await this.saveNow(); // the chat on screen stays in the history
+    this.chatId = newChatId();
+    await this.session.newChat();
   }
 
   private async handle(m: ChatRequest): Promise<void> {
@@ -108,6 +197,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         return this.newChat();
       case 'pickImage':
         return void vscode.commands.executeCommand('prumergeVision.askAboutImage');
+      case 'getModel':
+        return void vscode.commands.executeCommand('prumergeVision.downloadModel');
       case 'dropImage':
         return this.attach(vscode.Uri.parse(m.uri, true));
       case 'pasteImage':
@@ -126,7 +217,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   /** A pasted screenshot is kept in the extension's storage (not in the workspace). */
   private async attachPasted(dataUrl: string): Promise<void> {
     const { bytes, extension } = decodeImageDataUrl(dataUrl);
-    const dir = vscode.Uri.joinPath(this.context.globalStorageUri, 'pasted');
+    const dir = vscode.Uri.file(this.store.pastedDir);
     await mkdir(dir.fsPath, { recursive: true });
     const file = vscode.Uri.joinPath(dir, `pasted-${new Date().toISOString().replace(/[:.]/g, '-')}.${extension}`);
     await writeFile(file.fsPath, bytes);
@@ -166,4 +257,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private post(event: ChatEvent): void {
     void this.view?.webview.postMessage(event);
   }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() === true;
 }

@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { messageOf } from '../common/errors';
-import { readCatalog } from './catalog';
+import { CatalogEntry, readCatalog } from './catalog';
+import { freeBytes } from '../common/diskSpace';
+import { formatBytes } from '../common/formatBytes';
 import { ChatViewProvider } from './chatView';
 import { EngineService } from './engineService';
 import { HeatmapPanel } from './heatmapPanel';
@@ -25,6 +27,17 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   });
   command('prumergeVision.showHeatmap', (uri?: vscode.Uri, reduce?: string) => showHeatmap(context, engine, uri, reduce));
   command('prumergeVision.newChat', () => chat.newChat());
+  command('prumergeVision.openChat', () => openSavedChat(chat));
+  command('prumergeVision.openWalkthrough', () => openWalkthrough());
+  command('prumergeVision.clearChatHistory', async () => {
+    const clear = 'Clear Chat History';
+    const answer = await vscode.window.showWarningMessage(
+      `Delete all ${chat.savedChats.length} saved chats of this workspace, and the pasted images they refer to?`,
+      { modal: true },
+      clear,
+    );
+    if (answer === clear) await chat.clearHistory();
+  });
   command('prumergeVision.restartWorker', async () => {
     await engine.restart();
     void vscode.window.showInformationMessage('PruMerge Vision: the inference process will start again with the next question.');
@@ -81,20 +94,69 @@ async function useModelFolder(engine: EngineService): Promise<void> {
   );
 }
 
+export function openWalkthrough(): Thenable<unknown> {
+  return vscode.commands.executeCommand('workbench.action.openWalkthrough', `${EXTENSION_ID}#gettingStarted`, false);
+}
+
+const EXTENSION_ID = 'prumerge.prumerge-vision';
+const WELCOMED = 'prumergeVision.welcomed';
+
+/** Once per installation, while the demo model is in use: what it is, and the way to a real one. */
+export async function welcomeOnce(context: vscode.ExtensionContext, engine: EngineService): Promise<void> {
+  if (context.globalState.get(WELCOMED) || !engine.spec().demo) return;
+  await context.globalState.update(WELCOMED, true);
+  const [real, start] = ['Get a Real Model', 'Get Started'];
+  const picked = await vscode.window.showInformationMessage(
+    'PruMerge Vision answers with its demo model until you choose another: it has random weights, so its answers are meaningless. A real model is a download and a build away.',
+    real,
+    start,
+  );
+  if (picked === real) await vscode.commands.executeCommand('prumergeVision.downloadModel');
+  else if (picked === start) await openWalkthrough();
+}
+
+/** The workspace's saved chats, newest first: the picked one is shown again. */
+async function openSavedChat(chat: ChatViewProvider): Promise<void> {
+  await chat.restored;
+  if (chat.savedChats.length === 0) {
+    void vscode.window.showInformationMessage('PruMerge Vision: no saved chats in this workspace yet.');
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    chat.savedChats.map((c) => ({
+      label: c.title,
+      description: c.image ? basename(c.image.path) : 'no image',
+      detail: `${c.answers.length} answer${c.answers.length === 1 ? '' : 's'}, ${new Date(c.updated).toLocaleString()}`,
+      id: c.id,
+    })),
+    { title: 'Open an earlier chat', matchOnDescription: true },
+  );
+  if (picked) await chat.openSaved(picked.id);
+}
+
+/** What an entry costs, and whether the download and the built folder fit in `free` bytes. */
+function catalogDetail(e: CatalogEntry, free: number | undefined): string {
+  const sizes = `about ${e.approxGiB} GiB to download${e.approxBuiltGiB ? `, ${e.approxBuiltGiB} GiB once built` : ''}`;
+  const needed = (e.approxGiB + (e.approxBuiltGiB ?? e.approxGiB)) * 2 ** 30;
+  const fits = free === undefined || needed <= free ? '' : ` (more than the ${formatBytes(free)} free)`;
+  return `${e.description}; ${sizes}${fits}`;
+}
+
 /** A catalog entry or any repository, downloaded with progress, then built and used. */
 async function downloadModel(context: vscode.ExtensionContext, engine: EngineService): Promise<void> {
   const catalog = await readCatalog(context.asAbsolutePath('models/catalog.json'));
+  const free = await freeBytes(context.globalStorageUri.fsPath).catch(() => undefined);
   const picked = await vscode.window.showQuickPick(
     [
       ...catalog.map((e) => ({
         label: e.name,
         description: e.repo,
-        detail: `${e.description}; about ${e.approxGiB} GiB to download${e.approxBuiltGiB ? `, ${e.approxBuiltGiB} GiB once built` : ''}`,
+        detail: catalogDetail(e, free),
         repo: e.repo,
       })),
       { label: 'Other Repository...', description: 'any LLaVA-1.5 or LLaVA-NeXT checkpoint with safetensors', repo: '' },
     ],
-    { title: 'Download a model from the Hugging Face hub' },
+    { title: `Download a model from the Hugging Face hub${free === undefined ? '' : ` (${formatBytes(free)} free on this disk)`}` },
   );
   if (!picked) return;
   const repo =
@@ -184,7 +246,7 @@ async function buildAndUse(
       { location: vscode.ProgressLocation.Notification, title: `Building ${name} (${dtype})`, cancellable: false },
       async (progress) => {
         let last = 0;
-        return engine.build(from, out.fsPath, dtype, (stage, fraction) => {
+        return engine.build(from, out.fsPath, dtype, name, (stage, fraction) => {
           progress.report({ message: stage, increment: Math.max(0, (fraction - last) * 100) });
           last = fraction;
         });

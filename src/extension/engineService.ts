@@ -23,6 +23,9 @@ export class EngineService extends Disposable {
   /** What an untrusted workspace's settings files name (VS Code hides it from getConfiguration). */
   private namedByWorkspace: string | undefined;
   readonly log: vscode.OutputChannel;
+  private readonly modelChanged = this._register(new vscode.EventEmitter<void>());
+  /** The model in use may have changed (settings, workspace trust). */
+  readonly onDidChangeModel = this.modelChanged.event;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     super();
@@ -46,6 +49,7 @@ export class EngineService extends Disposable {
         if (affectsSettings(e)) {
           this.loaded = undefined;
           this.render();
+          this.modelChanged.fire();
         }
       }),
     );
@@ -54,6 +58,7 @@ export class EngineService extends Disposable {
         this.loaded = undefined; // the workspace's model folder now applies
         this.namedByWorkspace = undefined;
         this.render();
+        this.modelChanged.fire();
       }),
     );
   }
@@ -140,9 +145,10 @@ export class EngineService extends Disposable {
     from: string,
     out: string,
     dtype: 'fp32' | 'fp16' | 'int4',
+    name: string,
     onProgress: (stage: string, fraction: number) => void,
   ): Promise<{ name: string; bytes: number }> {
-    return this.client.build({ from, out, dtype }, onProgress);
+    return this.client.build({ from, out, dtype, name }, onProgress);
   }
 
   async restart(): Promise<void> {

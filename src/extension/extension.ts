@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { ChatViewProvider } from './chatView';
-import { registerCommands } from './commands';
+import { registerCommands, welcomeOnce } from './commands';
 import { EngineService } from './engineService';
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -16,6 +16,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, chat, { webviewOptions: { retainContextWhenHidden: false } }),
   );
   registerCommands(context, engine, chat);
+  void welcomeOnce(context, engine);
 }
 
 export function deactivate(): void {}

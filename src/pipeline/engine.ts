@@ -83,6 +83,11 @@ export interface AskRequest {
   readonly seed?: number;
   /** Continue the current conversation about the same image (default: start a new one). */
   readonly followUp?: boolean;
+  /**
+   * Earlier exchanges about this image that a new conversation begins with (a chat restored after
+   * a reload, whose KV cache is gone): the model reads them again with the image.
+   */
+  readonly history?: readonly ChatTurn[];
   /** Generate exactly maxNewTokens, past end-of-sequence and repetition (benchmarks). */
   readonly fixedLength?: boolean;
 }
@@ -508,7 +513,8 @@ export class Engine {
     turn.use = request.followUp && current ? 'restarted' : 'new';
     const image = await this.encodeImage(request.image, request.reduce, hooks);
     Object.assign(timings, image.timings);
-    const conv: Conversation = { imageKey, mode, image, turns: [], ids: [], cache: this.newCache() };
+    const turns = (request.history ?? []).filter((t) => t.answer !== undefined);
+    const conv: Conversation = { imageKey, mode, image, turns, ids: [], cache: this.newCache() };
     this.forget();
     this.conversation = conv;
     turn.conv = conv;

@@ -79,6 +79,7 @@ connection.onRequest(WorkerRequests.ask, (p) => {
           topP: p.topP,
           seed: p.seed,
           followUp: p.followUp,
+          history: p.history,
         },
         {
           onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
@@ -120,6 +121,7 @@ connection.onRequest(WorkerRequests.build, (p) =>
     const m = await buildFromCheckpoint(p.from, {
       out: p.out,
       dtype: p.dtype,
+      name: p.name,
       onProgress: (pr) =>
         void connection.sendNotification(WorkerNotifications.buildProgress, {
           buildId: p.buildId,

@@ -18,6 +18,8 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { buildSynthetic } from '../../src/builder/buildModel';
+import { tinyCheckpoint } from '../helpers/checkpoints';
+import { FakeHub, startFakeHub } from '../helpers/fakeHub';
 
 const ROOT = join(__dirname, '..', '..');
 const CODE_SERVER = join(ROOT, '.e2e', 'code-server', 'node_modules', '.bin', 'code-server');
@@ -400,6 +402,44 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
       },
     ),
   );
+
+  it(
+    'a window reload keeps the chat: the transcript and the image are back, and a follow-up answers',
+    step(
+      () => vs,
+      'reload',
+      async () => {
+        const questions = await chat.locator('.question').allInnerTexts();
+        assert.ok(questions.length >= 3, `${questions.length} questions before the reload`);
+        await page.reload();
+        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+        await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
+        // the side bar shows the chat again after the reload; if not, open it
+        chat = await findFrame(page, 'section.conversation').catch(async () => {
+          await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').click();
+          return frameWith('section.conversation');
+        });
+        await chat.locator('.image-name').filter({ hasText: 'diagram.png' }).waitFor({ timeout: 60_000 });
+        await chat
+          .locator('.question')
+          .nth(questions.length - 1)
+          .waitFor({ timeout: 60_000 });
+        assert.deepEqual(await chat.locator('.question').allInnerTexts(), questions);
+        await shot('9-reloaded');
+        await chat.locator('vscode-text-area textarea').fill('What is on the left?');
+        await chat.locator('vscode-text-area textarea').press('Enter');
+        await chat
+          .locator('article.answer.streaming .answer-text')
+          .filter({ hasText: /[^…\s]/ })
+          .waitFor({ timeout: 120_000 });
+        await chat.locator('vscode-button', { hasText: 'Stop' }).click();
+        const last = chat.locator('article.answer').last();
+        await last.locator('.stats').waitFor({ timeout: 60_000 });
+        assert.match(await last.locator('.note').innerText(), /Restored from the saved chat: the image was encoded again/);
+        await shot('10-follow-up-after-reload');
+      },
+    ),
+  );
 });
 
 describe('Restricted Mode: the model folder an untrusted workspace names', { skip, timeout: 180_000 }, () => {
@@ -521,6 +561,63 @@ describe('LLaVA-NeXT in a real VS Code', { skip, timeout: 180_000 }, () => {
           .filter({ hasText: /^Tile \d, \d, patch row \d+, column \d+: kept/ })
           .waitFor();
         await vs.shot('8-next-heatmap');
+      },
+    ),
+  );
+});
+
+// a first start: the welcome notification leads to the walkthrough, whose download step fetches a
+// checkpoint from the stand-in hub the download tests use, builds it and switches to it
+describe('Getting started in a real VS Code', { skip, timeout: 240_000 }, () => {
+  let vs: VSCode;
+  let hub: FakeHub;
+  before(async () => {
+    const ckpt = await tinyCheckpoint({ seed: 61 });
+    hub = await startFakeHub('bczhou/tiny-llava-v1-hf', ckpt.dir);
+    vs = await launch({ trust: true, userSettings: { 'prumergeVision.hubEndpoint': hub.url } });
+  });
+  after(async () => {
+    await vs?.close();
+    await hub?.close();
+  });
+
+  it(
+    'the welcome notification opens the walkthrough, and its download step downloads, builds and selects a model',
+    step(
+      () => vs,
+      'walkthrough',
+      async () => {
+        const { page } = vs;
+        // the extension activates when its views are shown
+        await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').click({ timeout: 60_000 });
+        const welcome = page.locator('.notifications-toasts .notification-list-item', { hasText: 'demo model' });
+        await welcome.waitFor({ timeout: 60_000 });
+        await welcome.getByRole('button', { name: 'Get Started' }).click();
+        await page.getByText('Get Started with PruMerge Vision').first().waitFor({ timeout: 60_000 });
+        await page
+          .getByRole('button', { name: /Get a real model/ })
+          .first()
+          .click();
+        await page.getByRole('button', { name: 'Download a Model...' }).waitFor({ timeout: 30_000 });
+        await vs.shot('11-walkthrough');
+        await page.getByRole('button', { name: 'Download a Model...' }).click();
+        const input = page.locator('.quick-input-widget');
+        await input.locator('.quick-input-title', { hasText: /free on this disk/ }).waitFor({ timeout: 30_000 });
+        await input.locator('.monaco-list-row', { hasText: 'TinyLLaVA 1.4B' }).click();
+        await input.getByRole('option', { name: /^fp32,/ }).click();
+        await page
+          .locator('.notifications-toasts .notification-list-item', {
+            hasText: /Built tiny-llava-v1-hf \(.* GiB\); PruMerge Vision now uses it/,
+          })
+          .waitFor({ timeout: 120_000 });
+        // the chat no longer warns of random weights
+        const chat = await findFrame(page, 'section.conversation');
+        await chat.locator('.notice').waitFor({ state: 'hidden', timeout: 30_000 });
+        assert.ok(
+          hub.log.some((r) => r.path.includes('bczhou/tiny-llava-v1-hf')),
+          'downloaded from the stand-in hub',
+        );
+        await vs.shot('12-model-built');
       },
     ),
   );
