@@ -3,7 +3,7 @@
  * process's IPC channel). Direction is in each name's comment; the worker owns all native memory,
  * the host never loads onnxruntime. Plain JSON values only: no typed arrays cross the channel.
  */
-import { NotificationType, RequestType } from 'vscode-jsonrpc';
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { AskResult, AskStage, Inspection } from './pipeline/engine';
 import type { PrefillProgress } from './pipeline/prefillProgress';
 import type { ChatTurn } from './pipeline/prompt';
@@ -61,6 +61,13 @@ export interface BuildParams {
   readonly buildId: string;
 }
 
+export interface WorkerStats {
+  /** Resident memory of the worker process, bytes. */
+  readonly rssBytes: number;
+  /** The model folder it holds loaded, if any. */
+  readonly modelDir: string | null;
+}
+
 export interface BuildResult {
   readonly name: string;
   readonly out: string;
@@ -94,6 +101,8 @@ export const WorkerRequests = {
   newConversation: new RequestType<ModelSpec, void, WorkerErrorData>('engine/newConversation'),
   /** host -> worker: the heatmap of an image as a PNG (base64), as `prumerge inspect --out` draws it. */
   heatmapPng: new RequestType<InspectParams, string, WorkerErrorData>('engine/heatmapPng'),
+  /** host -> worker: its memory in use and the model it holds, for the status bar. */
+  stats: new RequestType0<WorkerStats, WorkerErrorData>('worker/stats'),
   /** host -> worker: fetch a checkpoint into the hub cache; returns its snapshot folder. */
   download: new RequestType<DownloadParams, string, WorkerErrorData>('hub/download'),
   /** host -> worker: build a model folder from a checkpoint; progress as `buildProgress`. */

@@ -38,6 +38,7 @@ describe('the inference worker', () => {
 
   it('starts on first use and streams an answer', async () => {
     assert.equal(client.pid, undefined, 'no worker before the first request');
+    assert.equal(await client.stats(), undefined, 'asking for its memory does not start one');
     const loaded = await client.load(MODEL);
     assert.equal(loaded.randomWeights, true);
     assert.equal(loaded.grid, 24);
@@ -47,6 +48,10 @@ describe('the inference worker', () => {
     assert.equal(streamed.trim(), r.answer);
     assert.equal(r.visual.total, 576);
     assert.ok(states.includes('starting') && states.includes('busy') && states.at(-1) === 'idle');
+    // what the status bar shows: the worker's memory, and the model it holds
+    const stats = (await client.stats())!;
+    assert.equal(stats.modelDir, MODEL.modelDir);
+    assert.ok(stats.rssBytes > 50 * 2 ** 20, `${stats.rssBytes} bytes`);
   });
 
   it('returns the heatmap data of an image', async () => {

@@ -69,6 +69,8 @@ export interface BuildOptions {
 
 interface ModelInputs {
   readonly configJson: unknown;
+  /** The checkpoint folder, when there is one. */
+  readonly checkpoint?: string;
   readonly weights: WeightSource;
   readonly tokenizerJson: unknown;
   readonly tokenizerConfig: Record<string, unknown>;
@@ -104,6 +106,7 @@ export async function buildFromCheckpoint(hfDir: string, options: BuildOptions):
         chatTemplate: await chatTemplateOf(dir, tokenizerConfig),
         preprocess,
         source: basename(dir),
+        checkpoint: dir,
         randomWeights: options.randomWeights ?? false,
       },
       options,
@@ -214,6 +217,7 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
       next,
       name: options.name ?? inputs.source,
       source: inputs.source,
+      ...(inputs.checkpoint ? { checkpoint: inputs.checkpoint } : {}),
       randomWeights: inputs.randomWeights,
       tokenizer: { file: 'tokenizer.json', config: 'tokenizer_config.json', ...tokenizer },
       chatTemplate: inputs.chatTemplate,
@@ -348,7 +352,7 @@ async function writeTables(
 
 type ManifestRest = Pick<
   ModelManifest,
-  'name' | 'source' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'next' | 'files'
+  'name' | 'source' | 'checkpoint' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'next' | 'files'
 >;
 
 /** model.json: the shapes as the engine reads them, in the order a reader expects. */
@@ -361,6 +365,7 @@ function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, 
     version: MANIFEST_VERSION,
     name: rest.name,
     source: rest.source,
+    ...(rest.checkpoint ? { checkpoint: rest.checkpoint } : {}),
     randomWeights: rest.randomWeights,
     dtype,
     builder: `prumerge-vision ${typeof PRUMERGE_VERSION === 'string' ? PRUMERGE_VERSION : 'dev'}`,

@@ -3,10 +3,11 @@
  * reads as a list of what the extension contributes.
  */
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { messageOf } from '../common/errors';
 import { CatalogEntry, readCatalog } from './catalog';
+import { deleteInside, folderBytes, hubRepoOf, InstalledModel, listInstalledModels } from './installedModels';
 import { freeBytes } from '../common/diskSpace';
 import { formatBytes } from '../common/formatBytes';
 import { ChatViewProvider } from './chatView';
@@ -59,6 +60,7 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   });
   command('prumergeVision.downloadModel', () => downloadModel(context, engine));
   command('prumergeVision.showModelActions', () => showModelActions(engine));
+  command('prumergeVision.manageModels', () => manageModels(context, engine));
   command('prumergeVision.showLog', () => engine.log.show());
 }
 
@@ -207,6 +209,7 @@ function downloadWithProgress(engine: EngineService, repo: string): Thenable<str
 async function showModelActions(engine: EngineService): Promise<void> {
   const spec = engine.spec();
   const items: (vscode.QuickPickItem & { command: string })[] = [
+    { label: '$(library) Installed Models...', description: 'switch, delete, free disk space', command: 'prumergeVision.manageModels' },
     { label: '$(folder-opened) Use Model Folder...', command: 'prumergeVision.useModelFolder' },
     { label: '$(cloud-download) Download Model...', description: 'from the Hugging Face hub', command: 'prumergeVision.downloadModel' },
     { label: '$(tools) Build Model From Checkpoint Folder...', command: 'prumergeVision.buildModelFromCheckpoint' },
@@ -218,6 +221,68 @@ async function showModelActions(engine: EngineService): Promise<void> {
     title: `PruMerge Vision: ${spec.demo ? 'demo model (random weights)' : spec.modelDir}`,
   });
   if (picked) await vscode.commands.executeCommand(picked.command);
+}
+
+/** The models built here: size, format, which is in use; use one, delete one, or delete its download. */
+async function manageModels(context: vscode.ExtensionContext, engine: EngineService): Promise<void> {
+  const modelsDir = vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath;
+  const models = await listInstalledModels(modelsDir);
+  const inUse = engine.spec();
+  if (models.length === 0) {
+    const download = 'Download Model...';
+    if ((await vscode.window.showInformationMessage('No models are installed yet.', download)) === download)
+      await vscode.commands.executeCommand('prumergeVision.downloadModel');
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    models.map((m) => ({
+      label: `${m.dir === inUse.modelDir ? '$(check) ' : ''}${m.name}`,
+      description: `${formatBytes(m.bytes)}, ${m.dtype}${m.dir === inUse.modelDir ? ', in use' : ''}`,
+      detail: m.download ? `built from ${m.download.repo}, still downloaded in ${m.download.dir}` : m.dir,
+      model: m,
+    })),
+    { title: `Installed models (${formatBytes(models.reduce((n, m) => n + m.bytes, 0))} in ${modelsDir})` },
+  );
+  if (!picked) return;
+  const m = picked.model;
+  const actions = [
+    { label: '$(check) Use This Model', run: () => setModelFolder(m.dir) },
+    { label: '$(trash) Delete This Model...', run: () => deleteModel(engine, modelsDir, m) },
+    ...(m.download ? [{ label: '$(trash) Delete Its Downloaded Checkpoint...', run: () => deleteDownload(m.download!) }] : []),
+  ];
+  const action = await vscode.window.showQuickPick(actions, { title: m.name });
+  await action?.run();
+}
+
+async function deleteModel(engine: EngineService, modelsDir: string, m: InstalledModel): Promise<void> {
+  const used = m.dir === engine.spec().modelDir;
+  const yes = 'Delete';
+  const answer = await vscode.window.showWarningMessage(
+    `Delete ${m.name} (${formatBytes(m.bytes)})?${used ? ' It is in use: PruMerge Vision goes back to the demo model.' : ''}`,
+    { modal: true },
+    yes,
+  );
+  if (answer !== yes) return;
+  if (used) {
+    await setModelFolder('');
+    await engine.restart(); // its files are no longer held open
+  }
+  await deleteInside(modelsDir, m.dir);
+  void vscode.window.showInformationMessage(`Deleted ${m.name}.`);
+}
+
+async function deleteDownload(download: { dir: string; repo: string }): Promise<boolean> {
+  const bytes = await folderBytes(download.dir);
+  const yes = 'Delete';
+  const answer = await vscode.window.showWarningMessage(
+    `Delete the downloaded checkpoint of ${download.repo} (${formatBytes(bytes)} in the Hugging Face cache)? The built model keeps working; building it again would download it again.`,
+    { modal: true },
+    yes,
+  );
+  if (answer !== yes) return false;
+  await deleteInside(dirname(download.dir), download.dir);
+  void vscode.window.showInformationMessage(`Deleted the download of ${download.repo}.`);
+  return true;
 }
 
 async function pickDtype(): Promise<Dtype | undefined> {
@@ -253,9 +318,14 @@ async function buildAndUse(
       },
     );
     await setModelFolder(out.fsPath);
-    void vscode.window.showInformationMessage(
-      `Built ${built.name} (${(built.bytes / 2 ** 30).toFixed(2)} GiB); PruMerge Vision now uses it.`,
+    const download = hubRepoOf(from);
+    const free = 'Delete the Download';
+    const picked = await vscode.window.showInformationMessage(
+      `Built ${built.name} (${(built.bytes / 2 ** 30).toFixed(2)} GiB); PruMerge Vision now uses it.` +
+        (download ? ' The downloaded checkpoint is no longer needed to run it.' : ''),
+      ...(download ? [free] : []),
     );
+    if (picked === free && download) await deleteDownload(download);
   } catch (e) {
     void vscode.window.showErrorMessage(`The build failed: ${messageOf(e)}`);
   }

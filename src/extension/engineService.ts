@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
+import { formatBytes } from '../common/formatBytes';
 import type { AskHooks, AskResult } from '../pipeline/engine';
 import type { ReduceMode } from '../pipeline/reduceMode';
 import type { AskParams, InspectResult, LoadResult, ModelSpec } from '../protocol';
@@ -24,6 +25,8 @@ export class EngineService extends Disposable {
   private namedByWorkspace: string | undefined;
   readonly log: vscode.OutputChannel;
   private readonly modelChanged = this._register(new vscode.EventEmitter<void>());
+  /** The worker's resident memory when it last went idle. */
+  private rssBytes: number | undefined;
   /** The model in use may have changed (settings, workspace trust). */
   readonly onDidChangeModel = this.modelChanged.event;
 
@@ -36,6 +39,8 @@ export class EngineService extends Disposable {
       onStateChange: (s) => {
         this.state = s;
         this.render();
+        if (s === 'idle') void this.refreshMemory();
+        if (s === 'stopped') this.rssBytes = undefined;
       },
       onLog: (line) => this.log.appendLine(`[worker] ${line}`),
     });
@@ -151,6 +156,15 @@ export class EngineService extends Disposable {
     return this.client.build({ from, out, dtype, name }, onProgress);
   }
 
+  /** Asks the idle worker how much memory it holds, for the status bar and the log. */
+  private async refreshMemory(): Promise<void> {
+    const stats = await this.client.stats();
+    if (!stats || this.isDisposed) return;
+    this.rssBytes = stats.rssBytes;
+    this.log.appendLine(`worker ${this.client.pid ?? '?'}: ${formatBytes(stats.rssBytes)} in memory, model ${stats.modelDir ?? 'none'}`);
+    this.render();
+  }
+
   async restart(): Promise<void> {
     await this.client.stop();
     this.loaded = undefined;
@@ -166,7 +180,8 @@ export class EngineService extends Disposable {
     this.status.text = `${icon} ${(this.loaded?.randomWeights ?? this.spec().demo) ? 'PruMerge: demo' : `PruMerge: ${name}`}`;
     const ignored = this.modelFolder().ignored;
     this.status.tooltip =
-      `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}` +
+      `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.rssBytes !== undefined && this.state !== 'stopped' ? ` (${formatBytes(this.rssBytes)} in memory)` : ''}` +
+      `${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}` +
       `${ignored ? `\nRestricted mode: this workspace's model folder (${ignored}) is ignored until you trust it` : ''}` +
       `${this.loaded?.epFallbacks.length ? `\nNot on a GPU: ${this.loaded.epFallbacks.join('; ')}` : ''}\nClick for model actions`;
   }

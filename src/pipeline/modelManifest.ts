@@ -30,6 +30,8 @@ export interface ModelManifest {
   readonly name: string;
   /** Where the weights came from: a checkpoint folder's name, or "synthetic:SHAPE:SEED". */
   readonly source: string;
+  /** The checkpoint folder it was built from (absent for synthetic weights and older folders). */
+  readonly checkpoint?: string;
   /** True for random weights (the demo model, synth): answers are meaningless. */
   readonly randomWeights: boolean;
   readonly dtype: WeightDtype;

@@ -19,6 +19,7 @@ import {
   WorkerErrorData,
   WorkerNotifications,
   WorkerRequests,
+  WorkerStats,
 } from '../protocol';
 
 export type WorkerState = 'stopped' | 'starting' | 'idle' | 'busy';
@@ -118,6 +119,13 @@ export class EngineClient {
     return this.request((c) => c.sendRequest(WorkerRequests.build, { ...params, buildId })).finally(() =>
       this.progressListeners.delete(buildId),
     );
+  }
+
+  /** The running worker's memory and model; undefined when none runs (this does not start one). */
+  async stats(): Promise<WorkerStats | undefined> {
+    const w = this.worker;
+    if (!w || w.death) return undefined;
+    return w.connection.sendRequest(WorkerRequests.stats).catch(() => undefined);
   }
 
   newConversation(spec: ModelSpec): Promise<void> {

@@ -47,6 +47,11 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+connection.onRequest(WorkerRequests.stats, () => ({
+  rssBytes: process.memoryUsage().rss,
+  modelDir: loaded ? loaded.key.split('\u0000')[0]! : null,
+}));
+
 connection.onRequest(WorkerRequests.load, (spec) =>
   answer(async () => {
     const e = await engineFor(spec);
