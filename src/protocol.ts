@@ -66,6 +66,9 @@ export interface WorkerStats {
   readonly rssBytes: number;
   /** The model folder it holds loaded, if any. */
   readonly modelDir: string | null;
+  readonly pid: number;
+  /** Hosts connected: the VS Code windows sharing it (1 for a child over IPC). */
+  readonly clients: number;
 }
 
 export interface BuildResult {
@@ -103,6 +106,8 @@ export const WorkerRequests = {
   heatmapPng: new RequestType<InspectParams, string, WorkerErrorData>('engine/heatmapPng'),
   /** host -> worker: its memory in use and the model it holds, for the status bar. */
   stats: new RequestType0<WorkerStats, WorkerErrorData>('worker/stats'),
+  /** host -> worker: exit now (Restart the Inference Process, for every window sharing it). */
+  shutdown: new RequestType0<void, WorkerErrorData>('worker/shutdown'),
   /** host -> worker: fetch a checkpoint into the hub cache; returns its snapshot folder. */
   download: new RequestType<DownloadParams, string, WorkerErrorData>('hub/download'),
   /** host -> worker: build a model folder from a checkpoint; progress as `buildProgress`. */

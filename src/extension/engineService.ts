@@ -4,6 +4,9 @@
  * The worker starts on the first request, not at activation.
  */
 import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes } from '../common/formatBytes';
 import type { AskHooks, AskResult } from '../pipeline/engine';
@@ -25,8 +28,9 @@ export class EngineService extends Disposable {
   private namedByWorkspace: string | undefined;
   readonly log: vscode.OutputChannel;
   private readonly modelChanged = this._register(new vscode.EventEmitter<void>());
-  /** The worker's resident memory when it last went idle. */
+  /** The worker's resident memory and the windows sharing it, when it last went idle. */
   private rssBytes: number | undefined;
+  private windows = 1;
   /** The model in use may have changed (settings, workspace trust). */
   readonly onDidChangeModel = this.modelChanged.event;
 
@@ -36,6 +40,8 @@ export class EngineService extends Disposable {
     this.client = new EngineClient({
       workerPath: context.asAbsolutePath('dist/worker.js'),
       idleTimeoutMs: 10 * 60_000,
+      // one worker, and one copy of the model, for all of this user's windows
+      shared: sharedWorkerPaths(context.globalStorageUri.fsPath),
       onStateChange: (s) => {
         this.state = s;
         this.render();
@@ -161,12 +167,16 @@ export class EngineService extends Disposable {
     const stats = await this.client.stats();
     if (!stats || this.isDisposed) return;
     this.rssBytes = stats.rssBytes;
-    this.log.appendLine(`worker ${this.client.pid ?? '?'}: ${formatBytes(stats.rssBytes)} in memory, model ${stats.modelDir ?? 'none'}`);
+    this.windows = stats.clients;
+    this.log.appendLine(
+      `worker ${stats.pid}: ${formatBytes(stats.rssBytes)} in memory, model ${stats.modelDir ?? 'none'}, shared by ${stats.clients} window${stats.clients === 1 ? '' : 's'}`,
+    );
     this.render();
   }
 
+  /** Ends the worker for every window sharing it; the next question starts a new one. */
   async restart(): Promise<void> {
-    await this.client.stop();
+    await this.client.stop(true);
     this.loaded = undefined;
     this.render();
   }
@@ -180,7 +190,7 @@ export class EngineService extends Disposable {
     this.status.text = `${icon} ${(this.loaded?.randomWeights ?? this.spec().demo) ? 'PruMerge: demo' : `PruMerge: ${name}`}`;
     const ignored = this.modelFolder().ignored;
     this.status.tooltip =
-      `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.rssBytes !== undefined && this.state !== 'stopped' ? ` (${formatBytes(this.rssBytes)} in memory)` : ''}` +
+      `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.rssBytes !== undefined && this.state !== 'stopped' ? ` (${formatBytes(this.rssBytes)} in memory${this.windows > 1 ? `, shared by ${this.windows} windows` : ''})` : ''}` +
       `${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}` +
       `${ignored ? `\nRestricted mode: this workspace's model folder (${ignored}) is ignored until you trust it` : ''}` +
       `${this.loaded?.epFallbacks.length ? `\nNot on a GPU: ${this.loaded.epFallbacks.join('; ')}` : ''}\nClick for model actions`;
@@ -190,4 +200,19 @@ export class EngineService extends Disposable {
     void this.client.dispose();
     super.dispose();
   }
+}
+
+/**
+ * Where the shared worker listens: a socket in the extension's global storage (a folder only the
+ * user can enter), or in a private folder under the temporary directory when that path is too
+ * long for a Unix socket (about 100 bytes); a named pipe on Windows. Its log sits beside it.
+ */
+export function sharedWorkerPaths(storage: string): { socketPath: string; logFile: string } {
+  const logFile = join(storage, 'worker.log');
+  const id = createHash('sha256').update(storage).digest('hex').slice(0, 16);
+  if (process.platform === 'win32') return { socketPath: `\\\\.\\pipe\\prumerge-vision-${id}`, logFile };
+  const inStorage = join(storage, 'worker.sock');
+  const socketPath =
+    Buffer.byteLength(inStorage) <= 100 ? inStorage : join(tmpdir(), `prumerge-vision-${userInfo().uid}-${id}`, 'worker.sock');
+  return { socketPath, logFile };
 }

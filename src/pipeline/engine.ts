@@ -70,6 +70,11 @@ export interface AskHooks {
  */
 export type ConversationUse = 'new' | 'continued' | 'restarted';
 
+const DEFAULT_OWNER = '';
+
+/** Conversations (KV caches) held at once: each can be a gigabyte or more at 7B. A third window's question drops the least recently used one. */
+export const MAX_CONVERSATIONS = 2;
+
 /** Prompt tokens filled per decoder run: small enough that Stop is honoured within one chunk. */
 export const PREFILL_CHUNK = 128;
 
@@ -88,6 +93,8 @@ export interface AskRequest {
    * a reload, whose KV cache is gone): the model reads them again with the image.
    */
   readonly history?: readonly ChatTurn[];
+  /** Whose conversation this continues: each window sharing the worker has its own (default: one for all). */
+  readonly owner?: string;
   /** Generate exactly maxNewTokens, past end-of-sequence and repetition (benchmarks). */
   readonly fixedLength?: boolean;
 }
@@ -238,7 +245,8 @@ interface Decoded {
 const now = (): number => performance.now();
 
 export class Engine {
-  private conversation: Conversation | undefined;
+  /** By owner (a window sharing the worker); the least recently used beyond MAX_CONVERSATIONS is forgotten. */
+  private readonly conversations = new Map<string, Conversation>();
   /** Cuts KV caches the decoder left on the GPU (WebGPU only), opened at the first cut. */
   private kvSlicer: ReturnType<typeof gpuKvSlicer> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -430,14 +438,14 @@ export class Engine {
     return run;
   }
 
-  /** Forgets the conversation (its KV cache included). */
-  newConversation(): void {
-    this.forget();
+  /** Forgets `owner`'s conversation (its KV cache included). */
+  newConversation(owner = DEFAULT_OWNER): void {
+    this.forget(owner);
   }
 
-  private forget(): void {
-    this.conversation?.cache.dispose();
-    this.conversation = undefined;
+  private forget(owner: string): void {
+    this.conversations.get(owner)?.cache.dispose();
+    this.conversations.delete(owner);
   }
 
   private async askNow(request: AskRequest, hooks: AskHooks): Promise<AskResult> {
@@ -453,7 +461,7 @@ export class Engine {
       ttftMs: 0,
       decodeTokensPerSecond: 0,
     };
-    if (!request.followUp) this.forget(); // a new question ends the old conversation, even if it is stopped
+    if (!request.followUp) this.forget(request.owner ?? DEFAULT_OWNER); // a new question ends the old conversation, even if it is stopped
     const turn: Turn = { use: 'continued', promptTokens: 0 };
     try {
       const conv = await this.conversationFor(request, turn, hooks, timings);
@@ -505,8 +513,11 @@ export class Engine {
   private async conversationFor(request: AskRequest, turn: Turn, hooks: AskHooks, timings: Timings): Promise<Conversation> {
     const mode = formatReduceMode(request.reduce);
     const imageKey = await imageKeyOf(request.image);
-    const current = this.conversation;
+    const owner = request.owner ?? DEFAULT_OWNER;
+    const current = this.conversations.get(owner);
     if (request.followUp && current && current.imageKey === imageKey && current.mode === mode) {
+      this.conversations.delete(owner); // most recently used last
+      this.conversations.set(owner, current);
       turn.conv = current;
       return current;
     }
@@ -515,8 +526,12 @@ export class Engine {
     Object.assign(timings, image.timings);
     const turns = (request.history ?? []).filter((t) => t.answer !== undefined);
     const conv: Conversation = { imageKey, mode, image, turns, ids: [], cache: this.newCache() };
-    this.forget();
-    this.conversation = conv;
+    this.forget(owner);
+    this.conversations.set(owner, conv);
+    for (const [old] of this.conversations) {
+      if (this.conversations.size <= MAX_CONVERSATIONS) break;
+      this.forget(old);
+    }
     turn.conv = conv;
     return conv;
   }
@@ -647,7 +662,7 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
-    this.forget();
+    for (const owner of [...this.conversations.keys()]) this.forget(owner);
     await Promise.allSettled([
       this.vision.release(),
       this.projector.release(),

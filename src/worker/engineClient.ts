@@ -6,7 +6,16 @@
  */
 import { ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
+import {
+  createMessageConnection,
+  IPCMessageReader,
+  IPCMessageWriter,
+  MessageConnection,
+  ResponseError,
+  SocketMessageReader,
+  SocketMessageWriter,
+} from 'vscode-jsonrpc/node';
+import { dialSharedWorker, lastLines } from './sharedWorker';
 import type { AskHooks, AskResult } from '../pipeline/engine';
 import {
   AskParams,
@@ -32,8 +41,13 @@ export interface EngineClientOptions {
   /** Stop the worker after this long without a request (default 10 minutes; 0: never). */
   readonly idleTimeoutMs?: number;
   readonly onStateChange?: (state: WorkerState) => void;
-  /** Lines the worker writes to stderr (onnxruntime's own warnings among them). */
+  /** Lines the worker writes to stderr (onnxruntime's own warnings among them); a shared worker's go to its log file. */
   readonly onLog?: (line: string) => void;
+  /**
+   * Share one worker among all the hosts that name this socket (VS Code windows), started by the
+   * first that finds none (sharedWorker.ts); without it, each client has its own child process.
+   */
+  readonly shared?: { readonly socketPath: string; readonly logFile: string };
 }
 
 /** The worker process ended while requests were pending. */
@@ -55,8 +69,11 @@ export class WorkerRequestError extends Error {
 }
 
 interface Running {
-  readonly child: ChildProcess;
-  readonly connection: MessageConnection;
+  /** Our own child; a shared worker is not (it may have been started by another window). */
+  readonly child?: ChildProcess;
+  /** Settles once connected (at once for a child over IPC). */
+  readonly ready: Promise<MessageConnection>;
+  pid?: number;
   /**
    * The pending requests' reject functions, called when the process dies. (Not a Promise.race
    * against a "died" promise: each race left a reaction on it holding the result, a leak of
@@ -82,7 +99,7 @@ export class EngineClient {
 
   /** The worker's process id, when one runs. */
   get pid(): number | undefined {
-    return this.worker?.child.pid;
+    return this.worker?.pid;
   }
 
   load(spec: ModelSpec): Promise<LoadResult> {
@@ -125,7 +142,7 @@ export class EngineClient {
   async stats(): Promise<WorkerStats | undefined> {
     const w = this.worker;
     if (!w || w.death) return undefined;
-    return w.connection.sendRequest(WorkerRequests.stats).catch(() => undefined);
+    return w.ready.then((c) => c.sendRequest(WorkerRequests.stats)).catch(() => undefined);
   }
 
   newConversation(spec: ModelSpec): Promise<void> {
@@ -141,14 +158,19 @@ export class EngineClient {
     ).finally(() => this.askListeners.delete(requestId));
   }
 
-  /** Stops the worker; the next request starts a new one. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the worker (a shared one: lets go of it, and with `everywhere`, makes it exit for every
+   * window); the next request starts or finds one again.
+   */
+  async stop(everywhere = false): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
     if (!w) return;
-    w.connection.dispose();
-    if (w.child.exitCode === null && w.child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => w.child.once('exit', () => resolve()));
+    const connection = await w.ready.catch(() => undefined);
+    if (everywhere && !w.child) await connection?.sendRequest(WorkerRequests.shutdown).catch(() => undefined);
+    connection?.dispose();
+    if (w.child && w.child.exitCode === null && w.child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => w.child!.once('exit', () => resolve()));
       w.child.kill();
       await exited;
     }
@@ -171,7 +193,8 @@ export class EngineClient {
       return await new Promise<T>((resolve, reject) => {
         if (w.death) return reject(w.death);
         w.onDeath.add(reject);
-        send(w.connection)
+        w.ready
+          .then(send)
           .then(resolve, reject)
           .finally(() => w.onDeath.delete(reject));
       });
@@ -192,6 +215,10 @@ export class EngineClient {
 
   private start(): Running {
     this.setState('starting');
+    return this.options.shared ? this.startShared(this.options.shared) : this.startChild();
+  }
+
+  private startChild(): Running {
     const child = fork(this.options.workerPath, [], {
       execArgv: this.options.execArgv ?? [],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -206,7 +233,51 @@ export class EngineClient {
         if (recent.length > 50) recent.shift();
       }
     });
-    const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+    const connection = this.wire(createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child)));
+    const running: Running = { child, ready: Promise.resolve(connection), pid: child.pid, onDeath: new Set() };
+    child.once('exit', (code, signal) => {
+      const said = [...recent].reverse().find((l) => /\b(Error|error:|FATAL|Aborted)/.test(l));
+      const how =
+        said && /out of memory|heap limit|bad_alloc|Failed to allocate/i.test(said)
+          ? 'ran out of memory: try an int4 model, fewer visual tokens or a shorter conversation'
+          : signal
+            ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}`
+            : `exited with code ${code}`;
+      this.died(running, `the inference process ${how}${said ? ` (${said})` : ''}`);
+      setImmediate(() => connection.dispose());
+    });
+    this.worker = running;
+    return running;
+  }
+
+  /** Connects to the shared worker (starting it when none answers); its end is this connection's end. */
+  private startShared(shared: { socketPath: string; logFile: string }): Running {
+    const running: Running = {
+      onDeath: new Set(),
+      ready: dialSharedWorker({
+        ...shared,
+        workerPath: this.options.workerPath,
+        execArgv: this.options.execArgv,
+        idleTimeoutMs: this.idleMs(),
+      }).then(async (socket) => {
+        const connection = this.wire(createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket)));
+        socket.once('close', () => {
+          void lastLines(shared.logFile, 1).then((said) => {
+            this.died(running, `the shared inference process stopped${said ? ` (its log: ${said})` : ''}`);
+            connection.dispose();
+          });
+        });
+        running.pid = (await connection.sendRequest(WorkerRequests.stats)).pid;
+        return connection;
+      }),
+    };
+    running.ready.catch((e: unknown) => this.died(running, (e as Error).message));
+    this.worker = running;
+    return running;
+  }
+
+  /** The worker's notifications, routed to the requests they belong to. */
+  private wire(connection: MessageConnection): MessageConnection {
     connection.onNotification(WorkerNotifications.text, ({ requestId, delta }) => this.askListeners.get(requestId)?.onText?.(delta));
     connection.onNotification(WorkerNotifications.stage, ({ requestId, stage }) => this.askListeners.get(requestId)?.onStage?.(stage));
     connection.onNotification(WorkerNotifications.prefill, ({ requestId, progress }) =>
@@ -217,31 +288,28 @@ export class EngineClient {
     );
     connection.onNotification(WorkerNotifications.downloadProgress, ({ requestId, ...p }) => this.downloadListeners.get(requestId)?.(p));
     connection.listen();
-    const running: Running = { child, connection, onDeath: new Set() };
-    child.once('exit', (code, signal) => {
-      const said = [...recent].reverse().find((l) => /\b(Error|error:|FATAL|Aborted)/.test(l));
-      const how =
-        said && /out of memory|heap limit|bad_alloc|Failed to allocate/i.test(said)
-          ? 'ran out of memory: try an int4 model, fewer visual tokens or a shorter conversation'
-          : signal
-            ? `was killed (${signal})${signal === 'SIGKILL' ? ', perhaps for lack of memory' : ''}`
-            : `exited with code ${code}`;
-      // rejected first, so that pending requests report the crash, not the closed connection
-      running.death = new WorkerCrashedError(`the inference process ${how}${said ? ` (${said})` : ''}; the next request starts a new one`);
-      for (const reject of running.onDeath) reject(running.death);
-      running.onDeath.clear();
-      if (this.worker?.child === child) {
-        this.worker = undefined;
-        this.setState('stopped');
-      }
-      setImmediate(() => connection.dispose());
-    });
-    this.worker = running;
-    return running;
+    return connection;
+  }
+
+  /** The worker is gone: pending requests fail with why, and the next request starts or finds another. */
+  private died(running: Running, why: string): void {
+    if (running.death) return;
+    // rejected first, so that pending requests report the crash, not the closed connection
+    running.death = new WorkerCrashedError(`${why}; the next request starts a new one`);
+    for (const reject of running.onDeath) reject(running.death);
+    running.onDeath.clear();
+    if (this.worker === running) {
+      this.worker = undefined;
+      this.setState('stopped');
+    }
+  }
+
+  private idleMs(): number {
+    return this.options.idleTimeoutMs ?? 10 * 60_000;
   }
 
   private armIdleTimer(): void {
-    const ms = this.options.idleTimeoutMs ?? 10 * 60_000;
+    const ms = this.idleMs();
     if (ms <= 0) return;
     this.idleTimer = setTimeout(() => void this.stop(), ms);
     this.idleTimer.unref();

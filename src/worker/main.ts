@@ -1,9 +1,13 @@
 /**
- * The inference worker: a child process that owns the onnxruntime sessions and answers the
- * host's JSON-RPC requests (src/protocol.ts) over the IPC channel. One model is kept loaded; a
- * request for another replaces it.
+ * The inference worker: a process that owns the onnxruntime sessions and answers JSON-RPC
+ * requests (src/protocol.ts). Started by the CLI (or a test) as a child over the IPC channel; or,
+ * with `--listen PATH`, shared by every VS Code window of the user over a local socket
+ * (sharedWorker.ts): each connection has its own conversation and its own Stop, requests queue in
+ * arrival order, and the worker exits once no window has held it for `--idle-ms`. One model is
+ * kept loaded; a request for another replaces it.
  */
-import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
+import { listenShared } from './sharedWorker';
 import { buildFromCheckpoint } from '../builder/buildModel';
 import { downloadCheckpoint } from '../builder/hubDownload';
 import { UserError } from '../common/errors';
@@ -11,14 +15,7 @@ import { Engine } from '../pipeline/engine';
 import { renderHeatmap } from '../pipeline/heatmap';
 import { ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
 
-if (!process.send) {
-  process.stderr.write('the PruMerge Vision worker runs as a child process of the extension or the CLI, not on its own\n');
-  process.exit(2);
-}
-
-const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
 let loaded: { key: string; engine: Promise<Engine> } | undefined;
-const running = new Map<string, AbortController>();
 
 function engineFor(spec: ModelSpec): Promise<Engine> {
   const key = `${spec.modelDir}\u0000${spec.ep}`;
@@ -47,102 +44,149 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-connection.onRequest(WorkerRequests.stats, () => ({
-  rssBytes: process.memoryUsage().rss,
-  modelDir: loaded ? loaded.key.split('\u0000')[0]! : null,
-}));
+/**
+ * Answers one host's requests on `connection`. `owner` names its conversation in the engine;
+ * its running requests are its own, for Stop and for when it goes away.
+ */
+function serve(connection: MessageConnection, owner: string, clients: () => number): { cancelAll(): void } {
+  const mine = new Map<string, AbortController>();
+  serveWorker(connection, clients);
+  serveEngine(connection, owner, mine);
+  serveBuilder(connection, mine);
+  connection.onNotification(WorkerNotifications.cancel, ({ requestId }) => mine.get(requestId)?.abort());
 
-connection.onRequest(WorkerRequests.load, (spec) =>
-  answer(async () => {
-    const e = await engineFor(spec);
-    const m = e.manifest;
-    return {
-      name: m.name,
-      ep: e.ep,
-      epFallbacks: e.epFallbacks,
-      randomWeights: m.randomWeights,
-      grid: m.vision.grid,
-      maxPositions: m.decoder.maxPositions,
-    };
-  }),
-);
+  return {
+    cancelAll: () => {
+      for (const c of mine.values()) c.abort();
+      void loaded?.engine.then(
+        (e) => e.newConversation(owner),
+        () => undefined,
+      ); // its KV cache goes with it
+    },
+  };
+}
 
-connection.onRequest(WorkerRequests.ask, (p) => {
-  // registered before any await, so that a cancel arriving while the model loads is not lost
-  const controller = new AbortController();
-  running.set(p.requestId, controller);
-  return answer(async () => {
-    try {
-      const engine = await engineFor(p);
-      return await engine.ask(
-        {
-          image: p.image,
-          question: p.question,
-          reduce: p.reduce,
-          maxNewTokens: p.maxNewTokens,
-          temperature: p.temperature,
-          topP: p.topP,
-          seed: p.seed,
-          followUp: p.followUp,
-          history: p.history,
-        },
-        {
-          onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
-          onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),
-          onPrefill: (progress) => void connection.sendNotification(WorkerNotifications.prefill, { requestId: p.requestId, progress }),
-          signal: controller.signal,
-        },
-      );
-    } finally {
-      running.delete(p.requestId);
-    }
+/** The worker itself: its memory and connections, and a shutdown for Restart. */
+function serveWorker(connection: MessageConnection, clients: () => number): void {
+  connection.onRequest(WorkerRequests.stats, () => ({
+    rssBytes: process.memoryUsage().rss,
+    modelDir: loaded ? loaded.key.split('\u0000')[0]! : null,
+    pid: process.pid,
+    clients: clients(),
+  }));
+
+  connection.onRequest(WorkerRequests.shutdown, () => {
+    setImmediate(() => process.exit(0)); // after the answer is on its way
   });
-});
+}
 
-connection.onRequest(WorkerRequests.inspect, (p) => answer(async () => (await engineFor(p)).inspect(p.image, p.reduce)));
-
-connection.onRequest(WorkerRequests.heatmapPng, (p) =>
-  answer(async () => {
-    const inspection = await (await engineFor(p)).inspect(p.image, p.reduce);
-    return (await renderHeatmap(p.image, inspection)).toString('base64');
-  }),
-);
-
-connection.onRequest(WorkerRequests.download, (p) => {
-  const controller = new AbortController();
-  running.set(p.requestId, controller);
-  return answer(() =>
-    downloadCheckpoint(p.repo, {
-      endpoint: p.endpoint || undefined,
-      token: process.env['HF_TOKEN'],
-      signal: controller.signal,
-      onProgress: (pr) => void connection.sendNotification(WorkerNotifications.downloadProgress, { requestId: p.requestId, ...pr }),
-    }).finally(() => running.delete(p.requestId)),
+/** The model: load, ask (Stop by request id), inspect, the heatmap, the conversation. */
+function serveEngine(connection: MessageConnection, owner: string, mine: Map<string, AbortController>): void {
+  connection.onRequest(WorkerRequests.load, (spec) =>
+    answer(async () => {
+      const e = await engineFor(spec);
+      const m = e.manifest;
+      return {
+        name: m.name,
+        ep: e.ep,
+        epFallbacks: e.epFallbacks,
+        randomWeights: m.randomWeights,
+        grid: m.vision.grid,
+        maxPositions: m.decoder.maxPositions,
+      };
+    }),
   );
-});
 
-connection.onRequest(WorkerRequests.build, (p) =>
-  answer(async () => {
-    const m = await buildFromCheckpoint(p.from, {
-      out: p.out,
-      dtype: p.dtype,
-      name: p.name,
-      onProgress: (pr) =>
-        void connection.sendNotification(WorkerNotifications.buildProgress, {
-          buildId: p.buildId,
-          stage: pr.stage,
-          fraction: pr.bytesRead / Math.max(pr.bytesTotal, 1),
-        }),
+  connection.onRequest(WorkerRequests.ask, (p) => {
+    // registered before any await, so that a cancel arriving while the model loads is not lost
+    const controller = new AbortController();
+    mine.set(p.requestId, controller);
+    return answer(async () => {
+      try {
+        const engine = await engineFor(p);
+        return await engine.ask(
+          {
+            image: p.image,
+            question: p.question,
+            reduce: p.reduce,
+            maxNewTokens: p.maxNewTokens,
+            temperature: p.temperature,
+            topP: p.topP,
+            seed: p.seed,
+            followUp: p.followUp,
+            history: p.history,
+            owner,
+          },
+          {
+            onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
+            onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),
+            onPrefill: (progress) => void connection.sendNotification(WorkerNotifications.prefill, { requestId: p.requestId, progress }),
+            signal: controller.signal,
+          },
+        );
+      } finally {
+        mine.delete(p.requestId);
+      }
     });
-    return { name: m.name, out: p.out, bytes: Object.values(m.files).reduce((n, f) => n + f.bytes, 0) };
-  }),
-);
+  });
 
-connection.onRequest(WorkerRequests.newConversation, (spec) => answer(async () => (await engineFor(spec)).newConversation()));
+  connection.onRequest(WorkerRequests.inspect, (p) => answer(async () => (await engineFor(p)).inspect(p.image, p.reduce)));
 
-connection.onNotification(WorkerNotifications.cancel, ({ requestId }) => running.get(requestId)?.abort());
+  connection.onRequest(WorkerRequests.heatmapPng, (p) =>
+    answer(async () => {
+      const inspection = await (await engineFor(p)).inspect(p.image, p.reduce);
+      return (await renderHeatmap(p.image, inspection)).toString('base64');
+    }),
+  );
 
-// the host went away: nothing left to serve
-connection.onClose(() => process.exit(0));
-process.on('disconnect', () => process.exit(0));
-connection.listen();
+  connection.onRequest(WorkerRequests.newConversation, (spec) => answer(async () => (await engineFor(spec)).newConversation(owner)));
+}
+
+/** Downloads and builds, with progress. */
+function serveBuilder(connection: MessageConnection, mine: Map<string, AbortController>): void {
+  connection.onRequest(WorkerRequests.download, (p) => {
+    const controller = new AbortController();
+    mine.set(p.requestId, controller);
+    return answer(() =>
+      downloadCheckpoint(p.repo, {
+        endpoint: p.endpoint || undefined,
+        token: process.env['HF_TOKEN'],
+        signal: controller.signal,
+        onProgress: (pr) => void connection.sendNotification(WorkerNotifications.downloadProgress, { requestId: p.requestId, ...pr }),
+      }).finally(() => mine.delete(p.requestId)),
+    );
+  });
+
+  connection.onRequest(WorkerRequests.build, (p) =>
+    answer(async () => {
+      const m = await buildFromCheckpoint(p.from, {
+        out: p.out,
+        dtype: p.dtype,
+        name: p.name,
+        onProgress: (pr) =>
+          void connection.sendNotification(WorkerNotifications.buildProgress, {
+            buildId: p.buildId,
+            stage: pr.stage,
+            fraction: pr.bytesRead / Math.max(pr.bytesTotal, 1),
+          }),
+      });
+      return { name: m.name, out: p.out, bytes: Object.values(m.files).reduce((n, f) => n + f.bytes, 0) };
+    }),
+  );
+}
+
+const listenAt = process.argv.indexOf('--listen');
+if (listenAt >= 0) {
+  const idleAt = process.argv.indexOf('--idle-ms');
+  listenShared(process.argv[listenAt + 1] ?? '', idleAt >= 0 ? Number(process.argv[idleAt + 1]) : 10 * 60_000, serve);
+} else if (process.send) {
+  const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
+  serve(connection, 'ipc', () => 1);
+  // the host went away: nothing left to serve
+  connection.onClose(() => process.exit(0));
+  process.on('disconnect', () => process.exit(0));
+  connection.listen();
+} else {
+  process.stderr.write('the PruMerge Vision worker runs as a child process of the extension or the CLI, or with --listen PATH\n');
+  process.exit(2);
+}

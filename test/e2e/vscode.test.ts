@@ -603,7 +603,7 @@ describe('Getting started in a real VS Code', { skip, timeout: 240_000 }, () => 
         await page.getByRole('button', { name: 'Download a Model...' }).click();
         const input = page.locator('.quick-input-widget');
         await input.locator('.quick-input-title', { hasText: /free on this disk/ }).waitFor({ timeout: 30_000 });
-        await input.locator('.monaco-list-row', { hasText: 'TinyLLaVA 1.4B' }).click();
+        await input.getByRole('option', { name: /^TinyLLaVA 1\.4B,/ }).click();
         await input.getByRole('option', { name: /^fp32,/ }).click();
         await page
           .locator('.notifications-toasts .notification-list-item', {
