@@ -168,10 +168,22 @@ async function launch(options: {
     close: async () => {
       await browser.close();
       server.kill();
-      if (!process.env['E2E_KEEP']) rmSync(scratch, { recursive: true, force: true });
+      // the window's shared worker outlives it by design (detached): end it before its folder goes
+      for (const pid of sharedWorkersUnder(scratch)) process.kill(pid, 'SIGKILL');
+      if (!process.env['E2E_KEEP']) rmSync(scratch, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
       else console.log(`kept ${scratch}`);
     },
   };
+}
+
+/** Pids of shared workers whose socket lies under `dir` (from the process table). */
+function sharedWorkersUnder(dir: string): number[] {
+  const table = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout ?? '';
+  return table
+    .split('\n')
+    .filter((l) => l.includes('--listen') && l.includes(dir))
+    .map((l) => Number(l.trim().split(/\s+/)[0]))
+    .filter((pid) => Number.isInteger(pid) && pid !== process.pid);
 }
 
 /**
