@@ -5,6 +5,11 @@
  */
 import type { ChatAnswer, ChatEvent } from './protocol';
 
+/** `a` as finished with `why` when it was still being written (a view closed, a window reloaded), else `a`. */
+export function interrupted(a: ChatAnswer, why: string): ChatAnswer {
+  return a.done ? a : { ...a, done: true, stage: undefined, prefill: undefined, error: `Interrupted: ${why}.` };
+}
+
 /** An error that belongs to no answer (no image attached, a refused request) takes a place of its own. */
 function standaloneError(answers: ChatAnswer[], message: string): ChatAnswer {
   const id = `error-${answers.length}`;

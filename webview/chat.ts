@@ -6,7 +6,7 @@ import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, 
 import MarkdownIt from 'markdown-it';
 import type { AskStage } from '../src/pipeline/engine';
 import { prefillText } from '../src/pipeline/prefillProgress';
-import { applyChatEvent } from '../src/chatTranscript';
+import { applyChatEvent, interrupted } from '../src/chatTranscript';
 import { REDUCTION_CHOICES } from '../src/reductionChoices';
 import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/protocol';
 import { el, initialState, vscodeApi } from './vscodeApi';
@@ -42,12 +42,7 @@ let busy = false;
 let sentQuestion: string | undefined;
 
 // answers left unfinished by an earlier view: the host sends them whole if it still has them
-for (const a of state.answers) {
-  if (a.done) continue;
-  a.done = true;
-  a.stage = undefined;
-  a.error = 'Interrupted: the chat view was closed while this answer was being written.';
-}
+state.answers = state.answers.map((a) => interrupted(a, 'the chat view was closed while this answer was being written'));
 
 const app = document.getElementById('app')!;
 const header = el('section', { class: 'image', 'aria-label': 'Attached image' });

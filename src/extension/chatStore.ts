@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { interrupted } from '../chatTranscript';
 import type { ChatAnswer } from '../protocol';
 
 export const CHATS_FILE = 'chats.json';
@@ -66,7 +67,7 @@ export class ChatStore {
     try {
       const json = JSON.parse(text) as { format?: unknown; chats?: unknown };
       if (json?.format !== FORMAT || !Array.isArray(json.chats) || !json.chats.every(isSavedChat)) throw new Error('not a chat history');
-      return { chats: (json.chats as SavedChat[]).map(interrupted).slice(0, MAX_CHATS) };
+      return { chats: (json.chats as SavedChat[]).map(withInterrupted).slice(0, MAX_CHATS) };
     } catch (e) {
       const aside = join(this.dir, `chats.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
       await rename(file, aside).catch(() => undefined);
@@ -108,22 +109,9 @@ export function withChat(history: ChatHistory, chat: SavedChat): ChatHistory {
 }
 
 /** An answer that was being written when the window went away is marked so, not left spinning. */
-function interrupted(chat: SavedChat): SavedChat {
+function withInterrupted(chat: SavedChat): SavedChat {
   if (chat.answers.every((a) => a.done)) return chat;
-  return {
-    ...chat,
-    answers: chat.answers.map((a) =>
-      a.done
-        ? a
-        : {
-            ...a,
-            done: true,
-            stage: undefined,
-            prefill: undefined,
-            error: 'Interrupted: the window was reloaded while this answer was being written.',
-          },
-    ),
-  };
+  return { ...chat, answers: chat.answers.map((a) => interrupted(a, 'the window was reloaded while this answer was being written')) };
 }
 
 function isSavedChat(v: unknown): v is SavedChat {

@@ -3,7 +3,8 @@
  * reads as a list of what the extension contributes.
  */
 import { existsSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { messageOf } from '../common/errors';
 import { CatalogEntry, readCatalog } from './catalog';
@@ -31,13 +32,8 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   command('prumergeVision.openChat', () => openSavedChat(chat));
   command('prumergeVision.openWalkthrough', () => openWalkthrough());
   command('prumergeVision.clearChatHistory', async () => {
-    const clear = 'Clear Chat History';
-    const answer = await vscode.window.showWarningMessage(
-      `Delete all ${chat.savedChats.length} saved chats of this workspace, and the pasted images they refer to?`,
-      { modal: true },
-      clear,
-    );
-    if (answer === clear) await chat.clearHistory();
+    const question = `Delete all ${chat.savedChats.length} saved chats of this workspace, and the pasted images they refer to?`;
+    if (await confirm(question, 'Clear Chat History')) await chat.clearHistory();
   });
   command('prumergeVision.restartWorker', async () => {
     await engine.restart();
@@ -256,13 +252,8 @@ async function manageModels(context: vscode.ExtensionContext, engine: EngineServ
 
 async function deleteModel(engine: EngineService, modelsDir: string, m: InstalledModel): Promise<void> {
   const used = m.dir === engine.spec().modelDir;
-  const yes = 'Delete';
-  const answer = await vscode.window.showWarningMessage(
-    `Delete ${m.name} (${formatBytes(m.bytes)})?${used ? ' It is in use: PruMerge Vision goes back to the demo model.' : ''}`,
-    { modal: true },
-    yes,
-  );
-  if (answer !== yes) return;
+  const question = `Delete ${m.name} (${formatBytes(m.bytes)})?${used ? ' It is in use: PruMerge Vision goes back to the demo model.' : ''}`;
+  if (!(await confirm(question, 'Delete'))) return;
   if (used) {
     await setModelFolder('');
     await engine.restart(); // its files are no longer held open
@@ -271,18 +262,18 @@ async function deleteModel(engine: EngineService, modelsDir: string, m: Installe
   void vscode.window.showInformationMessage(`Deleted ${m.name}.`);
 }
 
-async function deleteDownload(download: { dir: string; repo: string }): Promise<boolean> {
+/** `download` is a hub cache repository folder (hubRepoOf found it by its models--org--name layout). */
+async function deleteDownload(download: { dir: string; repo: string }): Promise<void> {
   const bytes = await folderBytes(download.dir);
-  const yes = 'Delete';
-  const answer = await vscode.window.showWarningMessage(
-    `Delete the downloaded checkpoint of ${download.repo} (${formatBytes(bytes)} in the Hugging Face cache)? The built model keeps working; building it again would download it again.`,
-    { modal: true },
-    yes,
-  );
-  if (answer !== yes) return false;
-  await deleteInside(dirname(download.dir), download.dir);
+  const question = `Delete the downloaded checkpoint of ${download.repo} (${formatBytes(bytes)} in the Hugging Face cache)? The built model keeps working; building it again would download it again.`;
+  if (!(await confirm(question, 'Delete'))) return;
+  await rm(download.dir, { recursive: true, force: true });
   void vscode.window.showInformationMessage(`Deleted the download of ${download.repo}.`);
-  return true;
+}
+
+/** A modal question: true when the user chose `action`. */
+async function confirm(question: string, action: string): Promise<boolean> {
+  return (await vscode.window.showWarningMessage(question, { modal: true }, action)) === action;
 }
 
 async function pickDtype(): Promise<Dtype | undefined> {

@@ -4,15 +4,13 @@
  * The worker starts on the first request, not at activation.
  */
 import { existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes } from '../common/formatBytes';
 import type { AskHooks, AskResult } from '../pipeline/engine';
 import type { ReduceMode } from '../pipeline/reduceMode';
-import type { AskParams, InspectResult, LoadResult, ModelSpec } from '../protocol';
+import type { AskParams, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
+import { sharedWorkerPaths } from '../worker/sharedWorker';
 import { Disposable } from './disposable';
 import { chooseModelFolder, ignoredFolderNotice, modelFolderNamedIn } from './modelFolderSetting';
 import { affectsSettings, readSettings } from './settings';
@@ -28,9 +26,8 @@ export class EngineService extends Disposable {
   private namedByWorkspace: string | undefined;
   readonly log: vscode.OutputChannel;
   private readonly modelChanged = this._register(new vscode.EventEmitter<void>());
-  /** The worker's resident memory and the windows sharing it, when it last went idle. */
-  private rssBytes: number | undefined;
-  private windows = 1;
+  /** The worker's memory and the windows sharing it, when it last went idle; undefined while none runs. */
+  private workerStats: WorkerStats | undefined;
   /** The model in use may have changed (settings, workspace trust). */
   readonly onDidChangeModel = this.modelChanged.event;
 
@@ -46,7 +43,7 @@ export class EngineService extends Disposable {
         this.state = s;
         this.render();
         if (s === 'idle') void this.refreshMemory();
-        if (s === 'stopped') this.rssBytes = undefined;
+        if (s === 'stopped') this.workerStats = undefined;
       },
       onLog: (line) => this.log.appendLine(`[worker] ${line}`),
     });
@@ -166,8 +163,7 @@ export class EngineService extends Disposable {
   private async refreshMemory(): Promise<void> {
     const stats = await this.client.stats();
     if (!stats || this.isDisposed) return;
-    this.rssBytes = stats.rssBytes;
-    this.windows = stats.clients;
+    this.workerStats = stats;
     this.log.appendLine(
       `worker ${stats.pid}: ${formatBytes(stats.rssBytes)} in memory, model ${stats.modelDir ?? 'none'}, shared by ${stats.clients} window${stats.clients === 1 ? '' : 's'}`,
     );
@@ -189,8 +185,10 @@ export class EngineService extends Disposable {
     const what = { stopped: 'not running', starting: 'loading', idle: 'idle', busy: 'generating' }[this.state];
     this.status.text = `${icon} ${(this.loaded?.randomWeights ?? this.spec().demo) ? 'PruMerge: demo' : `PruMerge: ${name}`}`;
     const ignored = this.modelFolder().ignored;
+    const w = this.workerStats;
+    const memory = w ? ` (${formatBytes(w.rssBytes)} in memory${w.clients > 1 ? `, shared by ${w.clients} windows` : ''})` : '';
     this.status.tooltip =
-      `PruMerge Vision: ${name} on ${ep}, worker ${what}${this.rssBytes !== undefined && this.state !== 'stopped' ? ` (${formatBytes(this.rssBytes)} in memory${this.windows > 1 ? `, shared by ${this.windows} windows` : ''})` : ''}` +
+      `PruMerge Vision: ${name} on ${ep}, worker ${what}${memory}` +
       `${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}` +
       `${ignored ? `\nRestricted mode: this workspace's model folder (${ignored}) is ignored until you trust it` : ''}` +
       `${this.loaded?.epFallbacks.length ? `\nNot on a GPU: ${this.loaded.epFallbacks.join('; ')}` : ''}\nClick for model actions`;
@@ -200,19 +198,4 @@ export class EngineService extends Disposable {
     void this.client.dispose();
     super.dispose();
   }
-}
-
-/**
- * Where the shared worker listens: a socket in the extension's global storage (a folder only the
- * user can enter), or in a private folder under the temporary directory when that path is too
- * long for a Unix socket (about 100 bytes); a named pipe on Windows. Its log sits beside it.
- */
-export function sharedWorkerPaths(storage: string): { socketPath: string; logFile: string } {
-  const logFile = join(storage, 'worker.log');
-  const id = createHash('sha256').update(storage).digest('hex').slice(0, 16);
-  if (process.platform === 'win32') return { socketPath: `\\\\.\\pipe\\prumerge-vision-${id}`, logFile };
-  const inStorage = join(storage, 'worker.sock');
-  const socketPath =
-    Buffer.byteLength(inStorage) <= 100 ? inStorage : join(tmpdir(), `prumerge-vision-${userInfo().uid}-${id}`, 'worker.sock');
-  return { socketPath, logFile };
 }

@@ -305,12 +305,12 @@ export class Engine {
 
     cancellationPoint(hooks, 'vision');
     t = now();
-    const taps = await this.visionTaps(pre.pixelValues, 1);
+    const taps = await this.visionTaps(pre.pixelValues);
     const visionMs = now() - t;
 
     cancellationPoint(hooks, 'reduce');
     t = now();
-    const reduction = reduceVisualTokens(taps[0]!, mode);
+    const reduction = reduceVisualTokens(taps, mode);
     const reduceMs = now() - t;
 
     cancellationPoint(hooks, 'projector');
@@ -343,7 +343,7 @@ export class Engine {
     const taps: VisionTaps[] = [];
     for (let i = 0; i < layout.subImages.length; i++) {
       if (i > 0) cancellationPoint(hooks);
-      taps.push(...(await this.visionTaps(pre.pixelValues.subarray(i * plane, (i + 1) * plane), 1)));
+      taps.push(await this.visionTaps(pre.pixelValues.subarray(i * plane, (i + 1) * plane)));
     }
     const visionMs = now() - t;
 
@@ -382,26 +382,25 @@ export class Engine {
     };
   }
 
-  /** vision.onnx on `batch` sub-images: the taps of each. */
-  private async visionTaps(pixels: Float32Array, batch: number): Promise<VisionTaps[]> {
+  /**
+   * vision.onnx on one image or sub-image. (The graph takes a batch, but five sub-images at once
+   * measured slower here than one at a time: README, "LLaVA-NeXT".)
+   */
+  private async visionTaps(pixels: Float32Array): Promise<VisionTaps> {
     const m = this.manifest;
     const size = m.vision.imageSize;
     const out = await runChecked(
       this.vision,
-      { [VISION_IO.pixels]: new ort.Tensor('float32', pixels, [batch, 3, size, size]) },
+      { [VISION_IO.pixels]: new ort.Tensor('float32', pixels, [1, 3, size, size]) },
       'vision tower',
     );
-    const tokens = m.vision.grid * m.vision.grid + 1;
-    const width = m.vision.hiddenSize;
-    const each = tokens * width;
-    const slice = (name: string, b: number): Float32Array => (out[name]!.data as Float32Array).subarray(b * each, (b + 1) * each);
-    return Array.from({ length: batch }, (_, b) => ({
-      tokens,
-      width,
-      hidden: slice(VISION_IO.hidden, b),
-      q: slice(VISION_IO.q, b),
-      k: slice(VISION_IO.k, b),
-    }));
+    return {
+      tokens: m.vision.grid * m.vision.grid + 1,
+      width: m.vision.hiddenSize,
+      hidden: out[VISION_IO.hidden]!.data as Float32Array,
+      q: out[VISION_IO.q]!.data as Float32Array,
+      k: out[VISION_IO.k]!.data as Float32Array,
+    };
   }
 
   /** projector.onnx: (rows, vision width) -> (rows, text hidden). */
@@ -418,16 +417,16 @@ export class Engine {
   /** The vision tower and the reduction only: what the heatmap needs. */
   async inspect(image: string | Uint8Array, mode: ReduceMode): Promise<Inspection> {
     const encoded = await this.encodeImage(image, mode);
-    const [first] = encoded.subImages.map(inspectionOf);
-    const { subImages, timings } = encoded;
+    const subImages = encoded.subImages.map(inspectionOf);
+    const overview = encoded.subImages[0]!.reduction;
     return {
-      mode: formatReduceMode(subImages[0]!.reduction.mode),
-      n: subImages[0]!.reduction.patches,
-      ...first!,
+      mode: formatReduceMode(overview.mode),
+      n: overview.patches,
+      ...subImages[0]!,
       grid: this.manifest.vision.grid,
-      timings,
+      timings: encoded.timings,
       ep: this.ep,
-      ...(encoded.layout ? { subImages: subImages.map(inspectionOf), total: encoded.total, visualRows: encoded.rows } : {}),
+      ...(encoded.layout ? { subImages, total: encoded.total, visualRows: encoded.rows } : {}),
     };
   }
 
@@ -638,16 +637,14 @@ export class Engine {
 
   private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep'>): AskResult {
     const image = conv?.image;
-    const visual: VisualTokens = image
-      ? {
-          total: image.total,
-          kept: image.rows,
-          indices: image.subImages.flatMap((s) => Array.from(s.reduction.kept)),
-          ...(image.layout
-            ? { subImages: image.subImages.map((s) => ({ kind: s.kind, row: s.row, col: s.col, kept: Array.from(s.reduction.kept) })) }
-            : {}),
-        }
-      : { total: this.manifest.vision.grid ** 2, kept: 0, indices: [] };
+    if (!image) return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [] }, ep: this.ep };
+    const subImages = image.subImages.map((s) => ({ kind: s.kind, row: s.row, col: s.col, kept: Array.from(s.reduction.kept) }));
+    const visual: VisualTokens = {
+      total: image.total,
+      kept: image.rows,
+      indices: subImages.flatMap((s) => s.kept),
+      ...(image.layout ? { subImages } : {}),
+    };
     return { ...r, visual, ep: this.ep };
   }
 

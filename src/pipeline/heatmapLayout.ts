@@ -5,7 +5,7 @@
  * sentence that sums the reduction up. Pure: it runs in the webview too.
  */
 import { patchColour } from './attentionColour';
-import type { Inspection, SubImageInspection } from './engine';
+import type { GridReduction, Inspection, SubImageInspection } from './engine';
 import { Box, patchBox } from './imageGeometry';
 
 /**
@@ -42,22 +42,8 @@ export type HeatmapInput = Pick<
 >;
 
 export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
-  let max = 0;
-  for (const a of r.clsAttention) max = Math.max(max, a);
   const reduced = r.mode !== 'none';
-  const kept = new Set(r.kept);
-  const spatial = new Set(r.spatial);
-  const cells: HeatmapCell[] = [];
-  let keptInPadding = 0;
-  for (let p = 0; p < r.n; p++) {
-    const box = patchBox(r.geometry, p, r.grid);
-    if (!box) {
-      if (reduced && kept.has(p)) keptInPadding++;
-      continue;
-    }
-    const role: PatchRole = !reduced ? 'other' : spatial.has(p) ? 'spatial' : kept.has(p) ? 'kept' : 'other';
-    cells.push({ sub: 0, patch: p, box, colour: patchColour(r.clsAttention[p]!, max), role });
-  }
+  const { cells, keptInPadding } = gridCells(r, 0, r.grid, reduced);
   const byAttention = r.kept.length - r.spatial.length;
   const headline = reduced
     ? `${r.mode} keeps ${r.rows} of ${r.n} visual tokens, ${(r.n / r.rows).toFixed(1)}x fewer (${byAttention} by attention, ${r.spatial.length} spatial, ${r.remainder ? 1 : 0} remainder)`
@@ -84,7 +70,7 @@ export function heatmapFigures(r: Inspection): { headline: string; figures: Heat
   const subs = r.subImages;
   const reduced = r.mode !== 'none';
   const overview = { ...heatmapLayout(subInput(r, subs[0]!)), headline: '' };
-  const cells = subs.slice(1).flatMap((sub, i) => subImageCells(sub, i + 1, r.grid, reduced));
+  const cells = subs.slice(1).flatMap((sub, i) => gridCells(sub, i + 1, r.grid, reduced).cells);
   const tiles = subs.slice(1);
   const rows = Math.max(...tiles.map((t) => t.row)) + 1;
   const cols = Math.max(...tiles.map((t) => t.col)) + 1;
@@ -110,18 +96,33 @@ function subInput(r: Inspection, sub: SubImageInspection): HeatmapInput {
   return { ...sub, mode: r.mode, n: r.grid * r.grid, grid: r.grid };
 }
 
-function subImageCells(sub: SubImageInspection, index: number, grid: number, reduced: boolean): HeatmapCell[] {
+/**
+ * The cells of one grid of patches (sub-image `sub`) that cover part of the picture, coloured by
+ * CLS attention relative to the grid's highest; patches outside `valid` (when given) are 'removed'.
+ * Also counts the kept patches that lie wholly in padding, which have no cell.
+ */
+function gridCells(
+  g: Pick<GridReduction, 'kept' | 'spatial' | 'clsAttention' | 'geometry'> & { readonly valid?: readonly number[] },
+  sub: number,
+  grid: number,
+  reduced: boolean,
+): { cells: HeatmapCell[]; keptInPadding: number } {
   let max = 0;
-  for (const a of sub.clsAttention) max = Math.max(max, a);
-  const valid = new Set(sub.valid);
-  const kept = new Set(sub.kept);
-  const spatial = new Set(sub.spatial);
+  for (const a of g.clsAttention) max = Math.max(max, a);
+  const valid = g.valid && new Set(g.valid);
+  const kept = new Set(g.kept);
+  const spatial = new Set(g.spatial);
   const cells: HeatmapCell[] = [];
+  let keptInPadding = 0;
   for (let p = 0; p < grid * grid; p++) {
-    const box = patchBox(sub.geometry, p, grid);
-    if (!box) continue;
-    const role: PatchRole = !valid.has(p) ? 'removed' : !reduced ? 'other' : spatial.has(p) ? 'spatial' : kept.has(p) ? 'kept' : 'other';
-    cells.push({ sub: index, patch: p, box, colour: patchColour(sub.clsAttention[p]!, max), role });
+    const box = patchBox(g.geometry, p, grid);
+    if (!box) {
+      if (reduced && kept.has(p)) keptInPadding++;
+      continue;
+    }
+    const role: PatchRole =
+      valid && !valid.has(p) ? 'removed' : !reduced ? 'other' : spatial.has(p) ? 'spatial' : kept.has(p) ? 'kept' : 'other';
+    cells.push({ sub, patch: p, box, colour: patchColour(g.clsAttention[p]!, max), role });
   }
-  return cells;
+  return { cells, keptInPadding };
 }

@@ -10,7 +10,9 @@ import { ChildProcess, fork } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { createConnection, createServer, Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createMessageConnection, MessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
 
 type Serve = (connection: MessageConnection, owner: string, clients: () => number) => { cancelAll(): void };
@@ -56,11 +58,17 @@ export function listenShared(path: string, idleMs: number, serve: Serve): void {
       process.exit(1);
     }
     // another worker may own it (two windows started at once), or it is a dead one's file
-    void takeOver(path).then((taken) => {
-      if (!taken) return server.listen(path);
-      tell({ status: 'taken' });
-      process.exit(0);
-    });
+    void takeOver(path).then(
+      (taken) => {
+        if (!taken) return server.listen(path);
+        tell({ status: 'taken' });
+        process.exit(0);
+      },
+      (err: Error) => {
+        process.stderr.write(`the shared worker cannot take over ${path}: ${err.message}\n`);
+        process.exit(1);
+      },
+    );
   });
   server.on('listening', () => {
     process.umask(umask);
@@ -83,12 +91,7 @@ export function listenShared(path: string, idleMs: number, serve: Serve): void {
 async function takeOver(path: string): Promise<boolean> {
   const lock = `${path}.lock`;
   for (let attempt = 0; attempt < 100; attempt++) {
-    if (
-      await dial(path).then(
-        (s) => (s.destroy(), true),
-        () => false,
-      )
-    ) {
+    if (await isAlive(path)) {
       unlockAfterListening?.(); // a lock of ours, from a try that another worker's listen overtook
       return true;
     }
@@ -100,10 +103,7 @@ async function takeOver(path: string): Promise<boolean> {
       await new Promise((r) => setTimeout(r, 100));
       continue;
     }
-    const alive = await dial(path).then(
-      (s) => (s.destroy(), true),
-      () => false,
-    );
+    const alive = await isAlive(path);
     if (!alive) await rm(path, { force: true });
     unlockAfterListening = () => rmSync(lock, { force: true });
     if (alive) unlockAfterListening();
@@ -112,12 +112,36 @@ async function takeOver(path: string): Promise<boolean> {
   throw new Error(`${path} stayed locked`);
 }
 
+/** Whether a worker answers on `path`. */
+function isAlive(path: string): Promise<boolean> {
+  return dial(path).then(
+    (socket) => (socket.destroy(), true),
+    () => false,
+  );
+}
+
 /** Set while this worker holds the lock on a socket path it is taking over. */
 let unlockAfterListening: (() => void) | undefined;
 
 function tell(status: ListenStatus): void {
   process.send?.(status);
   process.disconnect?.();
+}
+
+/**
+ * Where a shared worker for the extension storage `storage` listens: a socket in that folder (the
+ * extension's own, made the user's alone), or in a private folder under the temporary directory
+ * when that path is too long for a Unix socket (about 100 bytes); a named pipe on Windows. Its log
+ * sits in the storage folder.
+ */
+export function sharedWorkerPaths(storage: string): { socketPath: string; logFile: string } {
+  const logFile = join(storage, 'worker.log');
+  const id = createHash('sha256').update(storage).digest('hex').slice(0, 16);
+  if (process.platform === 'win32') return { socketPath: `\\\\.\\pipe\\prumerge-vision-${id}`, logFile };
+  const inStorage = join(storage, 'worker.sock');
+  const socketPath =
+    Buffer.byteLength(inStorage) <= 100 ? inStorage : join(tmpdir(), `prumerge-vision-${userInfo().uid}-${id}`, 'worker.sock');
+  return { socketPath, logFile };
 }
 
 export interface SharedWorkerOptions {
