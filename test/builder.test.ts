@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { BuildProgress, buildFromCheckpoint } from '../src/builder/buildModel';
+import { BlockSize } from '../src/builder/ops';
 import { featureLayer } from '../src/builder/visionGraph';
 import { DECODER_IO } from '../src/pipeline/graphNames';
 import { SeededRandom } from '../src/common/random';
@@ -28,7 +30,7 @@ interface Built {
 async function build(
   ckpt: TinyCheckpoint,
   dtype: 'fp32' | 'fp16' | 'int4' = 'fp32',
-  more: { visionDtype?: VisionDtype; kvDtype?: 'float32' | 'float16' } = {},
+  more: { visionDtype?: VisionDtype; kvDtype?: 'float32' | 'float16'; blockSize?: BlockSize } = {},
 ): Promise<Built> {
   const dir = join(scratchDir('model'), 'model');
   const progress: BuildProgress[] = [];
@@ -184,6 +186,44 @@ describe('model builder: KV cache and int4', () => {
         0,
       );
     assert.ok(sizes(int4.dir) < sizes(fp32.dir));
+  });
+});
+
+describe('model builder: int4 blocks and the KV cache type', () => {
+  /** block_size of every MatMulNBits node in a graph, and how many there are. */
+  function blockSizes(graph: string): Map<number, number> {
+    const sizes = new Map<number, number>();
+    for (const node of onnx.ModelProto.decode(readFileSync(graph)).graph!.node!) {
+      if (node.opType !== 'MatMulNBits') continue;
+      const size = Number(node.attribute!.find((a) => a.name === 'block_size')!.i);
+      sizes.set(size, (sizes.get(size) ?? 0) + 1);
+    }
+    return sizes;
+  }
+
+  it('the language model in blocks of 128 and a float16 cache by default; the vision tower in 32s; model.json says so', async () => {
+    const ckpt = await tinyCheckpoint({ seed: 24 });
+    const b = await build(ckpt, 'int4', { visionDtype: 'int8' });
+    const t = ckpt.config.text;
+    assert.deepEqual([...blockSizes(join(b.dir, 'decoder.onnx'))], [[128, t.numLayers * 7 + 1]]); // q k v o gate up down, lm_head
+    assert.deepEqual([...blockSizes(join(b.dir, 'vision.onnx')).keys()], [32]);
+    const m = await loadManifest(b.dir);
+    assert.equal(m.decoder.blockSize, 128);
+    assert.equal(m.decoder.kvDtype, 'float16');
+  });
+
+  it('takes 32 or 64 and a float32 cache on request; fp32 builds keep float32 and have no blocks', async () => {
+    const ckpt = await tinyCheckpoint({ seed: 24 });
+    for (const blockSize of [32, 64] as const) {
+      const b = await build(ckpt, 'int4', { blockSize, kvDtype: 'float32' });
+      assert.deepEqual([...blockSizes(join(b.dir, 'decoder.onnx')).keys()], [blockSize]);
+      const m = await loadManifest(b.dir);
+      assert.equal(m.decoder.blockSize, blockSize);
+      assert.equal(m.decoder.kvDtype, 'float32');
+    }
+    const fp32 = await loadManifest((await build(ckpt)).dir);
+    assert.equal(fp32.decoder.blockSize, undefined);
+    assert.equal(fp32.decoder.kvDtype, 'float32');
   });
 });
 

@@ -343,6 +343,16 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     for (const key of ['ttftNoneOverPrumerge', 'ttftNoneOverPrumergePlus', 'ttftNoneOverTopk32']) assert.ok(out.ratios[key] > 0, key);
   });
 
+  it('synth refuses a block size it does not offer, or one without int4, with one line', () => {
+    const out = join(tmp, 'never-built');
+    assertBadInput(
+      prumerge(['synth', '--shape', 'tiny', '--out', out, '--dtype', 'int4', '--block-size', '256']),
+      /--block-size must be one of 32, 64, 128, got "256"/,
+    );
+    assertBadInput(prumerge(['synth', '--shape', 'tiny', '--out', out, '--block-size', '64']), /--block-size goes with --dtype int4/);
+    assert.ok(!existsSync(out));
+  });
+
   it('bench refuses a KV cache mode it does not know with one line', () => {
     assertBadInput(prumerge(['bench', '--kv-cache', 'paged']), /--kv-cache must be in-place or growing, got "paged"/);
   });

@@ -25,7 +25,7 @@ async function sameLogits(dir: string, maxPositions: number): Promise<void> {
   const h = d.hiddenSize;
   const growing: DecoderKvCache = new GrowingKvCache(d);
   const inPlace: DecoderKvCache = new InPlaceKvCache(d, maxPositions);
-  inPlace.reserve(20); // small on purpose: the steps below outgrow it twice
+  inPlace.reserve(20); // small on purpose: the steps below outgrow it several times
   const both = async (embeds: Float32Array): Promise<void> => {
     const [a, b] = [await growing.run(session, embeds), await inPlace.run(session, embeds)];
     assert.deepEqual(b, a, `logits after ${growing.length} positions`);
@@ -38,7 +38,7 @@ async function sameLogits(dir: string, maxPositions: number): Promise<void> {
   growing.truncate(40);
   inPlace.truncate(40);
   await both(rows(h, 40, 30, 1));
-  for (let p = 70; p < Math.min(300, maxPositions); p++) await both(rows(h, p, 1, 1)); // past the reservation: regrown, copied
+  for (let p = 70; p < Math.min(300, maxPositions); p++) await both(rows(h, p, 1, 1)); // past the capacity, every 64 positions: regrown, copied
   await session.release();
 }
 

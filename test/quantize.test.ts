@@ -49,29 +49,34 @@ describe('4-bit block quantisation (MatMulNBits layout)', () => {
     assert.ok(Math.abs(back[0]! + 1) < 1e-6 && Math.abs(back[31]! - 2) < 1e-6);
   });
 
-  for (const [bits, level, seed] of [
-    [4, 0, 3],
-    [8, 0, 4],
-    [8, 1, 4],
-    [4, 1, 4],
+  // [bits, accuracy_level, seed, block size, K]: K = 200 leaves the last 128-block ragged
+  for (const [bits, level, seed, block, k] of [
+    [4, 0, 3, 32, 96],
+    [8, 0, 4, 32, 96],
+    [8, 1, 4, 32, 96],
+    [4, 1, 4, 32, 96],
+    [4, 1, 5, 64, 192],
+    [4, 1, 6, 128, 200],
+    [4, 0, 7, 128, 256],
   ] as const) {
-    it(`${bits} bits is read by onnxruntime as dequantize reads it (accuracy_level ${level})`, async () => {
+    it(`${bits} bits in blocks of ${block} is read by onnxruntime as dequantize reads it (accuracy_level ${level})`, async () => {
       const rng = new SeededRandom(seed);
-      const [m, k, n] = [5, 96, 12];
+      const [m, n] = [5, 12];
       const w = rng.normals(n * k, 0.1);
       const a = rng.normals(m * k);
-      const q = quantize(w, n, k, bits, 32);
+      const q = quantize(w, n, k, bits, block);
+      assert.equal(q.blocks, Math.ceil(k / block));
       const dir = scratchDir('nbits');
       const g = new GraphBuilder('nbits', join(dir, 'm.onnx.data'));
       const x = g.input('a', DataType.FLOAT, [m, k]);
-      const b = g.initializer('b', q.packed, [n, q.blocks, (32 * bits) / 8], DataType.UINT8);
+      const b = g.initializer('b', q.packed, [n, q.blocks, (block * bits) / 8], DataType.UINT8);
       const s = g.initializer('s', q.scales, [n * q.blocks], DataType.FLOAT);
       const z = g.initializer('z', q.zeroPoints, [q.zeroPoints.length], DataType.UINT8);
       g.node(
         'MatMulNBits',
         'mm',
         [x, b, s, z],
-        { K: attr.i(k), N: attr.i(n), bits: attr.i(bits), block_size: attr.i(32), accuracy_level: attr.i(level) },
+        { K: attr.i(k), N: attr.i(n), bits: attr.i(bits), block_size: attr.i(block), accuracy_level: attr.i(level) },
         { domain: MS_DOMAIN, outputs: ['y'] },
       );
       g.output('y', DataType.FLOAT, [m, n]);

@@ -23,8 +23,15 @@ const ACCURACY_LEVEL: Record<NBitsUse, number> = { decode: 4, encode: 1 };
 /** The floats a graph computes in: float32, or float16 end to end (for GPUs) with float32 at its edges. */
 export type Precision = 'fp32' | 'fp16';
 
-/** MatMulNBits block size (32: the better accuracy of the two sizes onnxruntime's CPU kernel favours). */
-export const INT4_BLOCK_SIZE = 32;
+/**
+ * MatMulNBits block sizes: each block of weights along K shares a scale and a zero point. Smaller
+ * blocks follow the weights more closely; larger ones hold fewer scales, which onnxruntime keeps
+ * twice over (in the file and with its packed weights) and reads for every token.
+ */
+export const BLOCK_SIZES = [32, 64, 128] as const;
+export type BlockSize = (typeof BLOCK_SIZES)[number];
+/** The vision tower's quantised layers (its accuracy was measured at 32, docs/onnxruntime-node.md). */
+export const VISION_BLOCK_SIZE: BlockSize = 32;
 
 export class Ops {
   /** The element type of weights and activations inside the graph. */
@@ -34,6 +41,8 @@ export class Ops {
     readonly g: GraphBuilder,
     private readonly weights: WeightSource,
     readonly precision: Precision = 'fp32',
+    /** MatMulNBits' block size, for the layers this Ops quantises. */
+    readonly blockSize: BlockSize = VISION_BLOCK_SIZE,
   ) {
     this.floatType = precision === 'fp16' ? DataType.FLOAT16 : DataType.FLOAT;
   }
@@ -110,13 +119,8 @@ export class Ops {
     w: Float32Array,
     m: { k: number; n: number; bits: QuantBits; use: NBitsUse },
   ): string {
-    const q = quantize(w, m.n, m.k, m.bits, INT4_BLOCK_SIZE);
-    const b = this.g.initializer(
-      `${prefix}.weight.int${m.bits}`,
-      q.packed,
-      [m.n, q.blocks, (INT4_BLOCK_SIZE * m.bits) / 8],
-      DataType.UINT8,
-    );
+    const q = quantize(w, m.n, m.k, m.bits, this.blockSize);
+    const b = this.g.initializer(`${prefix}.weight.int${m.bits}`, q.packed, [m.n, q.blocks, (this.blockSize * m.bits) / 8], DataType.UINT8);
     const scales = this.g.initializer(`${prefix}.weight.scales`, q.scales, [m.n * q.blocks], DataType.FLOAT);
     const zp = this.g.initializer(`${prefix}.weight.zero_points`, q.zeroPoints, [q.zeroPoints.length], DataType.UINT8);
     return this.g.node(
@@ -127,7 +131,7 @@ export class Ops {
         K: attr.i(m.k),
         N: attr.i(m.n),
         bits: attr.i(m.bits),
-        block_size: attr.i(INT4_BLOCK_SIZE),
+        block_size: attr.i(this.blockSize),
         accuracy_level: attr.i(ACCURACY_LEVEL[m.use]),
       },
       { domain: MS_DOMAIN },

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildSynthetic } from '../builder/buildModel';
+import { buildSynthetic, DEFAULT_BLOCK_SIZE, defaultKvDtype } from '../builder/buildModel';
 import { packagePath } from '../common/packagePath';
 import { SHAPES } from '../builder/shapes';
 import { AskResult, Engine, KvCacheMode } from '../pipeline/engine';
@@ -157,7 +157,9 @@ async function syntheticModel(shape: string, dtype: string): Promise<string> {
   if (!SHAPES[shape]) throw new CliError(`unknown shape "${shape}": one of ${Object.keys(SHAPES).join(', ')}`);
   if (dtype !== 'int4' && dtype !== 'fp32') throw new CliError(`--dtype must be int4 or fp32, got "${dtype}"`);
   const base = process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache');
-  const dir = join(base, 'prumerge-vision', 'synth', `${shape}-${dtype}-seed0`);
+  // named by what the build's defaults make of it, so that a change of defaults builds afresh
+  const layout = dtype === 'int4' ? `-b${DEFAULT_BLOCK_SIZE}-kv${defaultKvDtype(dtype) === 'float16' ? 16 : 32}` : '';
+  const dir = join(base, 'prumerge-vision', 'synth', `${shape}-${dtype}${layout}-seed0`);
   if (existsSync(join(dir, 'model.json'))) return dir;
   process.stderr.write(`building synthetic ${shape} (${dtype}) in ${dir}, once\n`);
   const bar = new ProgressBar();

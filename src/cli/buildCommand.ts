@@ -1,6 +1,7 @@
 /** `prumerge build` and `prumerge synth`: make a model folder from a checkpoint or a named shape. */
 import { parseArgs } from 'node:util';
-import { BuildOptions, BuildProgress, buildFromCheckpoint, buildSynthetic } from '../builder/buildModel';
+import { BuildOptions, BuildProgress, buildFromCheckpoint, buildSynthetic, DEFAULT_BLOCK_SIZE } from '../builder/buildModel';
+import { BLOCK_SIZES, BlockSize } from '../builder/ops';
 import { SHAPES } from '../builder/shapes';
 import { ModelManifest, VisionDtype, WeightDtype } from '../pipeline/modelManifest';
 import { CliError } from './cliError';
@@ -11,7 +12,7 @@ import { ProgressBar } from './progressBar';
 const DTYPES: readonly WeightDtype[] = ['fp32', 'fp16', 'int4'];
 const VISION_DTYPES: readonly VisionDtype[] = ['fp32', 'int8', 'int4'];
 
-export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--kv-dtype float32|float16] [--json]
+export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--kv-dtype float32|float16] [--block-size 32|64|128] [--json]
 
 Builds a model folder (ONNX graphs with PruMerge's taps, the embedding table, the tokenizer,
 model.json) from a Hugging Face LlavaForConditionalGeneration (LLaVA-1.5) or
@@ -24,10 +25,12 @@ tokenizer.json.
   --dtype int4    the language model's linear layers in 4-bit blocks (MatMulNBits), for CPU decoding
   --vision-dtype  the vision tower's linear layers: fp32 (default), or int8 / int4 blocks (MatMulNBits)
                   for less memory and disk (not faster: see the README); with --dtype fp32 or int4
-  --kv-dtype      the language model's attention and KV cache: float32 (default) or float16, half the
-                  cache to hold and read (--dtype fp16 is float16 throughout)`;
+  --kv-dtype      the language model's attention and KV cache: float32 or float16 (half the cache to
+                  hold and read); default float32 with --dtype fp32, float16 otherwise
+  --block-size    with --dtype int4: weights per 4-bit block, 32, 64 or ${DEFAULT_BLOCK_SIZE} (default): smaller
+                  blocks follow the weights more closely, larger ones take less memory and decode faster`;
 
-export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--kv-dtype float32|float16] [--seed N] [--json]
+export const SYNTH_USAGE = `usage: prumerge synth --shape NAME --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--kv-dtype float32|float16] [--block-size 32|64|128] [--seed N] [--json]
 
 Builds a model folder from deterministic random weights of a named shape, for benchmarks at real
 sizes without a download. Its answers are meaningless. Shapes: ${Object.keys(SHAPES).join(', ')}.`;
@@ -37,6 +40,7 @@ const OPTIONS = {
   dtype: { type: 'string', default: 'fp32' },
   'vision-dtype': { type: 'string' },
   'kv-dtype': { type: 'string' },
+  'block-size': { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const;
 
@@ -60,7 +64,14 @@ export async function runSynth(args: string[]): Promise<void> {
   await report(() => buildSynthetic(values.shape!, seed, options.build), options);
 }
 
-function buildOptions(values: { out?: string; dtype: string; 'vision-dtype'?: string; 'kv-dtype'?: string; json: boolean }): {
+function buildOptions(values: {
+  out?: string;
+  dtype: string;
+  'vision-dtype'?: string;
+  'kv-dtype'?: string;
+  'block-size'?: string;
+  json: boolean;
+}): {
   build: BuildOptions;
   json: boolean;
   bar: ProgressBar;
@@ -74,6 +85,11 @@ function buildOptions(values: { out?: string; dtype: string; 'vision-dtype'?: st
   const kvDtype = values['kv-dtype'];
   if (kvDtype !== undefined && kvDtype !== 'float32' && kvDtype !== 'float16')
     throw new CliError(`--kv-dtype must be float32 or float16, got "${kvDtype}"`);
+  const blockSize = values['block-size'] === undefined ? undefined : (Number(values['block-size']) as BlockSize);
+  if (blockSize !== undefined && !BLOCK_SIZES.includes(blockSize))
+    throw new CliError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, got "${values['block-size']}"`);
+  if (blockSize !== undefined && values.dtype !== 'int4')
+    throw new CliError('--block-size goes with --dtype int4 (only 4-bit weights have blocks)');
   const bar = new ProgressBar();
   const onProgress = (p: BuildProgress): void =>
     bar.update(
@@ -86,6 +102,7 @@ function buildOptions(values: { out?: string; dtype: string; 'vision-dtype'?: st
       dtype: values.dtype as WeightDtype,
       ...(visionDtype ? { visionDtype } : {}),
       ...(kvDtype ? { kvDtype } : {}),
+      ...(blockSize ? { blockSize } : {}),
       onProgress,
     },
     json: values.json,

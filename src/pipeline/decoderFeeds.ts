@@ -85,7 +85,7 @@ export interface DecoderKvCache {
   readonly length: number;
   /** Keeps the first `length` positions (a follow-up reusing a shorter prefix). */
   truncate(length: number): void;
-  /** Makes room for `positions` in all, so that a whole answer runs without growing. */
+  /** Makes room for `positions` in all (a prompt about to be filled), so that filling it does not grow the cache chunk by chunk. */
   reserve(positions: number): void;
   /** One decoder run on `embeds` (S, H) after the positions held; returns the last position's logits. */
   run(session: ort.InferenceSession, embeds: Float32Array): Promise<Float32Array>;
@@ -183,8 +183,13 @@ export function decoderOutputLocations(numLayers: number): Record<string, 'cpu' 
   return where;
 }
 
-/** Positions added to a reservation, so that a follow-up or two fit without reallocating. */
-const SLACK = 256;
+/**
+ * Capacity grows in steps of this many positions. GroupQueryAttention's time grows with the
+ * capacity it is given, used or not (measured at 7B shapes: ~1.5 us per unused position per
+ * layer, as much as 10% of a short-context token with 512 spare positions), while growing costs a
+ * copy of the cache: a step of 64 copies it once per 64 tokens (docs/onnxruntime-node.md).
+ */
+const GROWTH = 64;
 
 export class InPlaceKvCache implements DecoderKvCache {
   /** (1, kv, capacity, d) per present name. */
@@ -209,7 +214,7 @@ export class InPlaceKvCache implements DecoderKvCache {
 
   reserve(positions: number): void {
     if (positions <= this.capacity) return;
-    const capacity = Math.min(this.maxPositions, positions + SLACK);
+    const capacity = Math.min(this.maxPositions, Math.ceil(positions / GROWTH) * GROWTH);
     const { numKvHeads: heads, headDim: d, kvDtype } = this.shape;
     const next: KvCache = {};
     for (const name of presentNames(this.shape.numLayers)) {

@@ -470,7 +470,7 @@ export class Engine {
       const reuse = reusablePrefix(conv.ids, prompt, conv.image.rows);
       const maxNew = Math.min(request.maxNewTokens ?? 256, this.manifest.decoder.maxPositions - prompt.ids.length);
       conv.cache.truncate(reuse);
-      conv.cache.reserve(prompt.ids.length + maxNew);
+      conv.cache.reserve(prompt.ids.length); // the answer grows it as it goes: spare capacity slows every token
       const fed = [...prompt.ids]; // the ids the cache is filled with, generated ones appended as they are fed
       let answer: Decoded;
       try {

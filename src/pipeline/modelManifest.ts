@@ -59,6 +59,8 @@ export interface ModelManifest {
     readonly maxPositions: number;
     /** Element type of past_key_values / present. */
     readonly kvDtype: 'float32' | 'float16';
+    /** int4 only: weights per 4-bit block (absent in folders built before it could be chosen: 32). */
+    readonly blockSize?: number;
   };
   /** The token embedding table: raw little-endian float32 (vocabSize, hiddenSize). */
   readonly embeddings: { readonly file: string; readonly dtype: 'float32'; readonly shape: readonly [number, number] };
