@@ -467,9 +467,14 @@ describe('prumerge on a LLaVA-NeXT model (demo-next: 336 px tiles)', () => {
   it('bench runs the vision tower on every sub-image of the screenshot', () => {
     const r = prumerge(['bench', '--model', model, '--reps', '1', '--tokens', '2', '--json']);
     assert.equal(r.status, 0, r.stderr);
-    const runs = (JSON.parse(r.stdout) as { runs: Record<string, { visualTokens: number; subImages: number }> }).runs;
+    const runs = (
+      JSON.parse(r.stdout) as {
+        runs: Record<string, { visualTokens: number; subImages: number; visionMs: number; visionMsPerSubImage: number }>;
+      }
+    ).runs;
     assert.equal(runs['none']!.visualTokens, 2340);
     assert.equal(runs['topk:32']!.subImages, 5);
+    assert.ok(Math.abs(runs['topk:32']!.visionMsPerSubImage * 5 - runs['topk:32']!.visionMs) < 1e-6);
     assert.ok(runs['topk:32']!.visualTokens <= 5 * 33);
   });
 });

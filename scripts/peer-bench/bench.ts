@@ -119,7 +119,7 @@ function main(): void {
     return JSON.parse(node(mmap ? [...args, '--mmap'] : args)) as { runs: Run[]; peakRssMb: number };
   });
   const peer = peers[0]!;
-  const gb = (mb: number): string => `${(mb / 1000).toFixed(1)} GB`;
+  const gb = (mib: number): string => `${((mib * 2 ** 20) / 1e9).toFixed(1)} GB`; // both engines report MiB
   const lines = [
     `| ${shape}, int4 vs Q4_0, ${threads} threads, ${tokens} tokens | ours | llama.cpp | ours / llama.cpp |`,
     '| --- | --- | --- | --- |',

@@ -50,6 +50,7 @@ interface ModeRun {
   visionMs: number;
   /** Images the vision tower ran on: 1, or LLaVA-NeXT's overview and tiles. */
   subImages: number;
+  visionMsPerSubImage: number;
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -128,6 +129,7 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
   } finally {
     clearInterval(sampler);
   }
+  const subImages = results[0]!.visual.subImages?.length ?? 1;
   return {
     visualTokens: results[0]!.visual.kept,
     ttftMs: median(results.map((r) => r.timings.ttftMs)),
@@ -137,7 +139,8 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
     prefillMs: median(results.map((r) => r.timings.prefillMs)),
     prefillTokensPerSecond: median(results.map((r) => r.promptTokens / (r.timings.prefillMs / 1000))),
     visionMs: median(results.map((r) => r.timings.visionMs)),
-    subImages: results[0]!.visual.subImages?.length ?? 1,
+    subImages,
+    visionMsPerSubImage: median(results.map((r) => r.timings.visionMs)) / subImages,
   };
 }
 
