@@ -130,6 +130,7 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
     clearInterval(sampler);
   }
   const subImages = results[0]!.visual.subImages?.length ?? 1;
+  const visionMs = median(results.map((r) => r.timings.visionMs));
   return {
     visualTokens: results[0]!.visual.kept,
     ttftMs: median(results.map((r) => r.timings.ttftMs)),
@@ -138,9 +139,9 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
     promptTokens: results[0]!.promptTokens,
     prefillMs: median(results.map((r) => r.timings.prefillMs)),
     prefillTokensPerSecond: median(results.map((r) => r.promptTokens / (r.timings.prefillMs / 1000))),
-    visionMs: median(results.map((r) => r.timings.visionMs)),
+    visionMs,
     subImages,
-    visionMsPerSubImage: median(results.map((r) => r.timings.visionMs)) / subImages,
+    visionMsPerSubImage: visionMs / subImages,
   };
 }
 
