@@ -9,11 +9,14 @@ import type { PrefillProgress } from './pipeline/prefillProgress';
 import type { ChatTurn } from './pipeline/prompt';
 import { isReduceModeText, type ReduceMode } from './pipeline/reduceMode';
 import type { ExecutionProviderSetting } from './pipeline/sessions';
+import type { ImageTokenCount } from './reductionChoices';
 
 /** A model to run, as the host names it. */
 export interface ModelSpec {
   readonly modelDir: string;
   readonly ep: ExecutionProviderSetting;
+  /** onnxruntime's threads per graph; 0 or absent: one per physical core (src/pipeline/threads.ts). */
+  readonly threads?: number;
 }
 
 export interface LoadResult {
@@ -25,6 +28,8 @@ export interface LoadResult {
   /** Patches per side of the vision tower's grid. */
   readonly grid: number;
   readonly maxPositions: number;
+  /** onnxruntime's threads per graph, as used. */
+  readonly threads: number;
 }
 
 export interface AskParams extends ModelSpec {
@@ -46,7 +51,16 @@ export interface AskParams extends ModelSpec {
 export interface InspectParams extends ModelSpec {
   readonly image: string;
   readonly reduce: ReduceMode;
+  /** Names the request in `cancel` (a heatmap whose mode changed drops the run it superseded). */
+  readonly requestId?: string;
 }
+
+export interface ImageTokensParams extends ModelSpec {
+  readonly image: string;
+}
+
+/** How many visual tokens an image makes without reduction, and in how many parts the tower reads it. */
+export type ImageTokens = ImageTokenCount;
 
 /** The reduction of one image, for the heatmap. */
 export type InspectResult = Inspection;
@@ -64,8 +78,12 @@ export interface BuildParams {
 export interface WorkerStats {
   /** Resident memory of the worker process, bytes. */
   readonly rssBytes: number;
-  /** The model folder it holds loaded, if any. */
+  /** The model folder it used last, if any. */
   readonly modelDir: string | null;
+  /** Every model folder it holds loaded, least recently used first. */
+  readonly modelDirs: readonly string[];
+  /** Models it has loaded since it started (a reload counts again). */
+  readonly engineLoads: number;
   readonly pid: number;
   /** Hosts connected: the VS Code windows sharing it (1 for a child over IPC). */
   readonly clients: number;
@@ -98,6 +116,8 @@ export const WorkerRequests = {
   load: new RequestType<ModelSpec, LoadResult, WorkerErrorData>('engine/load'),
   /** host -> worker: answer a question; text streams back as `WorkerNotifications.text`. */
   ask: new RequestType<AskParams, AskResult, WorkerErrorData>('engine/ask'),
+  /** host -> worker: the visual tokens an image makes without reduction (no vision run), for labels. */
+  imageTokens: new RequestType<ImageTokensParams, ImageTokens, WorkerErrorData>('engine/imageTokens'),
   /** host -> worker: vision tower and reduction only, for the heatmap. */
   inspect: new RequestType<InspectParams, InspectResult, WorkerErrorData>('engine/inspect'),
   /** host -> worker: forget the conversation and its KV cache. */
@@ -192,6 +212,8 @@ export type ChatEvent =
       readonly image: { readonly name: string; readonly src: string; readonly pasted: boolean } | null;
       readonly model: { readonly name: string; readonly randomWeights: boolean };
       readonly reduce: string;
+      /** The attached image's visual tokens with the model in use; null until known. */
+      readonly tokens: ImageTokenCount | null;
     }
   | { readonly type: 'answerStart'; readonly id: string; readonly question: string; readonly reduce: string; readonly group: string }
   | { readonly type: 'answerStage'; readonly id: string; readonly stage: AskStage }

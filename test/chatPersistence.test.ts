@@ -96,13 +96,14 @@ class RecordingEngine implements ChatEngine {
       answer: 'ok',
       inputIds: [],
       tokens: [1],
-      visual: { total: 576, kept: 33, indices: [] },
+      visual: { total: 576, kept: 33, indices: [], visionRuns: 1 },
       timings: { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0, prefillMs: 0, ttftMs: 1, decodeTokensPerSecond: 1 },
       ep: 'cpu',
       stopReason: 'eos',
       reusedTokens: 0,
       promptTokens: 10,
       conversation: params.followUp ? 'continued' : 'new',
+      threads: 1,
     };
   }
   async newConversation(): Promise<void> {}

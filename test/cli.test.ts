@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { SeededRandom } from '../src/common/random';
 import { demoModelDir } from '../src/pipeline/engine';
+import { defaultThreads } from '../src/pipeline/threads';
 import { Matrix, referencePruMerge } from './reference/prumergeReference';
 
 const ROOT = resolve(__dirname, '..');
@@ -276,8 +277,19 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     assert.equal(out.visual.total, 576);
     assert.equal(out.inputIds.filter((id: number) => id === 32000).length, out.visual.kept);
     assert.equal(out.ep, 'cpu');
+    assert.equal(out.threads, defaultThreads(), 'one thread per physical core unless told');
     assert.match(a.stderr, /random weights/);
     assert.deepEqual(JSON.parse(run().stdout).tokens, out.tokens);
+  });
+
+  it('ask and inspect take --threads, and say how many they used', () => {
+    const a = prumerge(['ask', sample, 'What is this?', '--max-new-tokens', '2', '--threads', '1', '--json']);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(JSON.parse(a.stdout).threads, 1);
+    const i = prumerge(['inspect', sample, '--threads', '1']);
+    assert.equal(i.status, 0, i.stderr);
+    assert.match(i.stdout, /\(cpu, 1 threads\)/);
+    assertBadInput(prumerge(['ask', sample, 'Hi', '--threads', 'many']), /--threads must be a whole number from 0 to 256, got "many"/);
   });
 
   it('ask streams text and a stats line, and answers follow-ups from the cache', () => {
@@ -369,6 +381,15 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
       assert.ok(Math.abs(c.promptTokens - c.target) <= 15, `${c.promptTokens} positions for ${c.target}`);
       assert.ok(c.decodeTokensPerSecond > 0);
     }
+  });
+
+  it('bench names the threads and the CPU it ran with', () => {
+    const r = prumerge(['bench', '--reps', '1', '--tokens', '2', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { threads: number; cpu: { model: string; logical: number; flags: string[] } };
+    assert.equal(out.threads, defaultThreads());
+    assert.equal(out.cpu.logical, availableParallelism());
+    assert.ok(Array.isArray(out.cpu.flags) && out.cpu.model.length > 0);
   });
 });
 
@@ -476,5 +497,13 @@ describe('prumerge on a LLaVA-NeXT model (demo-next: 336 px tiles)', () => {
     assert.equal(runs['topk:32']!.subImages, 5);
     assert.ok(Math.abs(runs['topk:32']!.visionMsPerSubImage * 5 - runs['topk:32']!.visionMs) < 1e-6);
     assert.ok(runs['topk:32']!.visualTokens <= 5 * 33);
+  });
+
+  it("bench --context sizes its prompts by the image's own tokens (2340 here, not 24 x 24)", () => {
+    const r = prumerge(['bench', '--model', model, '--image', screenshot, '--context', '--reps', '1', '--tokens', '2', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { context: { target: number; promptTokens: number }[] };
+    assert.ok(out.context.length >= 2);
+    for (const c of out.context) assert.ok(Math.abs(c.promptTokens - c.target) <= 15, `${c.promptTokens} positions for ${c.target}`);
   });
 });

@@ -10,7 +10,7 @@ import { buildFromCheckpoint } from '../src/builder/buildModel';
 import { llavaConfigFromJson, LlavaConfig } from '../src/builder/llavaConfig';
 import { shapeConfig } from '../src/builder/shapes';
 import { featureLayer } from '../src/builder/visionGraph';
-import { llavaTensors, syntheticTensor } from '../src/builder/weights';
+import { LM_HEAD, llavaTensors, syntheticTensor } from '../src/builder/weights';
 import { demoModelDir, Engine } from '../src/pipeline/engine';
 import { preprocessImage } from '../src/pipeline/preprocess';
 import { parseReduceMode } from '../src/pipeline/reduceMode';
@@ -19,6 +19,7 @@ import { scratchDir, textRef, tinyCheckpoint, visionRef } from './helpers/checkp
 import { referencePruMerge } from './reference/prumergeReference';
 import { clipVision, projector, Weights } from './reference/llavaReference';
 import { assertSameGreedy, referenceGreedy } from './helpers/greedy';
+import { RepetitionGuard } from '../src/pipeline/generate';
 
 const SAMPLE = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
 const MODES = ['none', 'prumerge', 'prumerge+', 'topk:8'] as const;
@@ -161,4 +162,53 @@ describeEngine('engine on a tiny random checkpoint (4 x 4 grid, GQA)', async () 
   const dir = join(scratchDir('engine'), 'tiny');
   await buildFromCheckpoint(ckpt.dir, { out: dir, dtype: 'fp32' });
   return { engine: await Engine.load(dir, { ep: 'cpu' }), config: ckpt.config, weights: ckpt.weights };
+});
+
+describe('generation on a real (not random-weights) checkpoint', () => {
+  // A real model may rightly repeat itself (a table's rule row, a row of zeros): only the budget, the
+  // end of sequence, the context and Stop end its answer. This checkpoint's output head is its
+  // embedding table, scaled, over weak layers: each token's own row scores highest, so greedy
+  // decoding says the same token again and again, which the repetition stop would cut at 4.
+  it('runs a continuation that repeats to the whole budget, token for token as the reference', async () => {
+    const ckpt = await tinyCheckpoint({
+      seed: 41,
+      std: 0.02,
+      override: (name, random) => (name === LM_HEAD ? random('language_model.model.embed_tokens.weight').map((x) => 20 * x) : undefined),
+    });
+    const dir = join(scratchDir('engine'), 'tiny');
+    await buildFromCheckpoint(ckpt.dir, { out: dir, dtype: 'fp32' });
+    const s: Subject = { engine: await Engine.load(dir, { ep: 'cpu' }), config: ckpt.config, weights: ckpt.weights };
+    try {
+      assert.equal(s.engine.manifest.randomWeights, false);
+      const budget = 40;
+      const r = await s.engine.ask({ image: SAMPLE, question: 'Describe it.', reduce: parseReduceMode('topk:8'), maxNewTokens: budget });
+      const ref = await referenceTokens(s, 'topk:8', r.inputIds, budget);
+      const guard = new RepetitionGuard();
+      const loopsAt = ref.tokens.findIndex((t) => guard.push(t));
+      assert.ok(loopsAt >= 0 && loopsAt < budget - 1, `the reference repeats itself within the budget (at ${loopsAt})`);
+      const eos = ref.tokens.indexOf(s.engine.manifest.tokenizer.eosTokenId);
+      assert.notEqual(r.stopReason, 'repetition');
+      assert.equal(r.tokens.length, eos >= 0 ? eos : budget);
+      assertSameGreedy(r, ref);
+    } finally {
+      await s.engine.dispose();
+    }
+  });
+
+  it('still stops a random-weights model that loops (the demo)', async () => {
+    const engine = await Engine.load(demoModelDir(), { ep: 'cpu' });
+    try {
+      assert.equal(engine.manifest.randomWeights, true);
+      const r = await engine.ask({ image: SAMPLE, question: 'Describe it.', reduce: parseReduceMode('topk:8'), maxNewTokens: 200 });
+      const guard = new RepetitionGuard();
+      const loopsAt = r.tokens.findIndex((t) => guard.push(t));
+      // whatever the demo writes: a loop in it ends the answer right there
+      if (loopsAt >= 0) {
+        assert.equal(r.stopReason, 'repetition');
+        assert.equal(loopsAt, r.tokens.length - 1);
+      } else assert.notEqual(r.stopReason, 'repetition');
+    } finally {
+      await engine.dispose();
+    }
+  });
 });

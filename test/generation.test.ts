@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LLAVA_15_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from '../src/builder/llamaTokenizer';
 import { SeededRandom } from '../src/common/random';
-import { demoModelDir } from '../src/pipeline/engine';
+import { demoModelDir, Engine, EngineError } from '../src/pipeline/engine';
+import { parseReduceMode } from '../src/pipeline/reduceMode';
 import { RepetitionGuard, sampleToken, TextStreamer } from '../src/pipeline/generate';
 import { PromptBuilder } from '../src/pipeline/prompt';
 import { gpuProviders, openSession, SessionError } from '../src/pipeline/sessions';
@@ -88,6 +89,33 @@ describe('generation pieces', () => {
     for (let i = 0; i < 300; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 0.9 }, rng));
     // p = softmax: 1 -> 0.51, 3 -> 0.46 (together 0.97 >= 0.9); 2, 0, 4 lie outside the nucleus
     assert.deepEqual([...seen].sort(), [1, 3]);
+  });
+
+  it('refuses a top-p or temperature that would choose no token, instead of returning undefined', () => {
+    const logits = Float32Array.of(0, 5, 1);
+    for (const topP of [0, -0.5, Number.NaN, 1.5])
+      assert.throws(() => sampleToken(logits, { temperature: 1, topP }, new SeededRandom(1)), RangeError, `top-p ${topP}`);
+    assert.throws(() => sampleToken(logits, { temperature: Number.NaN, topP: 1 }, new SeededRandom(1)), RangeError);
+  });
+});
+
+describe('sampling settings at the engine', () => {
+  it('are refused before any work with a message that names the setting', async () => {
+    const engine = await Engine.load(demoModelDir(), { ep: 'cpu' });
+    const image = join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg');
+    try {
+      const ask = (extra: object): Promise<unknown> =>
+        engine.ask({ image, question: 'Hi', reduce: parseReduceMode('prumerge'), temperature: 0.8, ...extra });
+      await assert.rejects(
+        ask({ topP: 0 }),
+        (e: unknown) => e instanceof EngineError && /^top-p must be a number above 0 and at most 1, got 0$/.test(e.message),
+      );
+      await assert.rejects(ask({ topP: Number.NaN }), /top-p must be/);
+      await assert.rejects(ask({ temperature: -1 }), /temperature must be/);
+      await assert.rejects(ask({ maxNewTokens: 0 }), /token budget must be a whole number/);
+    } finally {
+      await engine.dispose();
+    }
   });
 });
 

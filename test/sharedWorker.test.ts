@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { demoModelDir } from '../src/pipeline/engine';
 import { EngineClient, WorkerState } from '../src/worker/engineClient';
-import { scratchDir } from './helpers/checkpoints';
+import { buildFromCheckpoint } from '../src/builder/buildModel';
+import type { AskResult } from '../src/pipeline/engine';
+import { scratchDir, tinyCheckpoint } from './helpers/checkpoints';
 
 const WORKER = join(__dirname, '..', 'dist', 'worker.js');
 const MODEL = { modelDir: demoModelDir(), ep: 'cpu' as const };
@@ -85,5 +87,31 @@ describe('one shared worker for two hosts', { skip: process.platform === 'win32'
     assert.notEqual(a.pid, old);
     assert.equal(a.pid, b.pid);
     assert.equal(workersOn(shared.socketPath), 1);
+  });
+
+  it('keeps both models of two windows loaded: an answer streams on one while the other asks, and alternating reloads nothing', async () => {
+    const ckpt = await tinyCheckpoint({ seed: 43 });
+    const other = { modelDir: join(scratchDir('shared'), 'tiny'), ep: 'cpu' as const };
+    await buildFromCheckpoint(ckpt.dir, { out: other.modelDir, dtype: 'fp32' });
+    await a.load(MODEL);
+    const loadsBefore = (await a.stats())!.engineLoads;
+    // a samples a long answer on the demo; b asks about another model once a's words are flowing
+    let bAnswer: Promise<AskResult> | undefined;
+    const long = a.ask(
+      { ...ASK, temperature: 1, maxNewTokens: 120 },
+      { onText: () => void (bAnswer ??= b.ask({ ...ASK, ...other, maxNewTokens: 8 })) },
+    );
+    const [ra, rb] = [await long, await bAnswer!];
+    assert.ok(ra.stopReason === 'max-tokens' || ra.stopReason === 'eos' || ra.stopReason === 'repetition', ra.stopReason);
+    assert.equal(ra.answer.length > 0, true);
+    assert.ok(rb.tokens.length > 0);
+    const loaded = (await a.stats())!;
+    assert.deepEqual([...loaded.modelDirs].sort(), [MODEL.modelDir, other.modelDir].sort());
+    // back and forth: no model is opened again
+    for (let i = 0; i < 2; i++) {
+      await a.ask({ ...ASK, maxNewTokens: 2 });
+      await b.ask({ ...ASK, ...other, maxNewTokens: 2 });
+    }
+    assert.equal((await b.stats())!.engineLoads, loadsBefore + 1, 'only the second model was loaded, once');
   });
 });

@@ -257,7 +257,7 @@ describe('WebGPU against the CPU', { skip }, () => {
       const auto = ask();
       assert.equal(auto.status, 0, auto.stderr);
       assert.match(auto.stderr, /^note: running on the CPU; webgpu: skipped, lavapipe is a software Vulkan driver/m);
-      assert.match(auto.stderr, /, cpu, stopped: /);
+      assert.match(auto.stderr, /, cpu with \d+ threads, stopped: /);
       assert.deepEqual(foreign(auto.stderr), []);
     }
     const forced = ask('--ep', 'webgpu');

@@ -72,6 +72,29 @@ describe('the inference worker', () => {
     assert.equal(r.stopReason, 'cancelled');
   });
 
+  it('refuses sampling settings that would pick no token, as a user error in one line', async () => {
+    // NaN crosses JSON as null; both, and top-p 0, reached sampleToken and gave `undefined` as a token
+    for (const bad of [
+      { temperature: 0.7, topP: 0 },
+      { temperature: 0.7, topP: Number.NaN },
+      { temperature: -1 },
+      { temperature: Number.NaN },
+    ]) {
+      await assert.rejects(
+        client.ask({ ...ASK, ...bad }),
+        (e: unknown) =>
+          e instanceof WorkerRequestError && e.user && /^(top-p|temperature) must be/.test(e.message) && !e.message.includes('\n'),
+        JSON.stringify(bad),
+      );
+    }
+    const r = await client.ask({ ...ASK, temperature: 0.7, topP: 0.5, maxNewTokens: 4 });
+    assert.ok(r.tokens.every((t) => Number.isInteger(t)));
+  });
+
+  it('counts the visual tokens of an image without running the vision tower', async () => {
+    assert.deepEqual(await client.imageTokens({ ...MODEL, image: SAMPLE }), { total: 576, subImages: 1 });
+  });
+
   it('reports a bad image as the worker saw it', async () => {
     await assert.rejects(
       client.ask({ ...ASK, image: join(__dirname, 'nope.png') }),

@@ -7,7 +7,7 @@ import MarkdownIt from 'markdown-it';
 import type { AskStage } from '../src/pipeline/engine';
 import { prefillText } from '../src/pipeline/prefillProgress';
 import { applyChatEvent, interrupted } from '../src/chatTranscript';
-import { REDUCTION_CHOICES } from '../src/reductionChoices';
+import { ImageTokenCount, REDUCTION_CHOICES, reductionLabel, visualTokensPhrase } from '../src/reductionChoices';
 import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/protocol';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
@@ -18,6 +18,8 @@ interface State {
   reduce: string;
   image: { name: string; src: string; pasted: boolean } | null;
   model: { name: string; randomWeights: boolean } | null;
+  /** The attached image's visual tokens with the model in use, once known. */
+  tokens?: ImageTokenCount | null;
 }
 
 const STAGE_LABELS: Record<AskStage, string> = {
@@ -54,21 +56,26 @@ const question = el('vscode-text-area', {
   resize: 'vertical',
   'aria-label': 'Question',
 });
-const reduction = el('vscode-dropdown', { 'aria-label': 'Visual token reduction', title: 'How the 576 visual tokens are reduced' });
-for (const { value, label } of REDUCTION_CHOICES) reduction.append(el('vscode-option', { value }, label));
+const reduction = el('vscode-dropdown', { 'aria-label': 'Visual token reduction' });
+const reductionOptions = REDUCTION_CHOICES.map(({ value }) => el('vscode-option', { value }, reductionLabel(value, undefined)));
+reduction.append(...reductionOptions);
 const askButton = el('vscode-button', { 'aria-label': 'Ask' }, 'Ask');
 const stopButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'Stop generating', hidden: '' }, 'Stop');
-const compareButton = el(
-  'vscode-button',
-  { appearance: 'secondary', title: 'Answer with all 576 visual tokens and with the chosen reduction, side by side' },
-  'Compare',
-);
+const compareButton = el('vscode-button', { appearance: 'secondary' }, 'Compare');
 const newChatButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'New chat' }, 'New chat');
 const footer = el('footer', {}, question, el('div', { class: 'controls' }, reduction, askButton, stopButton, compareButton, newChatButton));
 app.append(header, notice, conversation, footer);
 
 function save(): void {
   vscode.setState(state);
+}
+
+/** The picker's entries and the titles, with the counts of the model in use and the attached image. */
+function renderReductions(): void {
+  const tokens = state.tokens ?? undefined;
+  REDUCTION_CHOICES.forEach(({ value }, i) => (reductionOptions[i]!.textContent = reductionLabel(value, tokens)));
+  reduction.title = `How ${visualTokensPhrase(tokens)} are reduced`;
+  compareButton.title = `Answer with all of ${visualTokensPhrase(tokens)} and with the chosen reduction, side by side`;
 }
 
 function renderHeader(): void {
@@ -129,7 +136,7 @@ function renderAnswer(a: ChatAnswer): HTMLElement {
   const body = el('div', { class: 'answer-text' });
   body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
   const parts: HTMLElement[] = a.reduce
-    ? [el('div', { class: 'mode' }, REDUCTION_CHOICES.find((c) => c.value === a.reduce)?.label ?? a.reduce)]
+    ? [el('div', { class: 'mode' }, reductionLabel(a.reduce, a.stats ? { total: a.stats.totalVisualTokens, subImages: 1 } : undefined))]
     : [];
   if (a.note) parts.push(el('p', { class: 'note', role: 'note' }, a.note));
   parts.push(body);
@@ -223,7 +230,9 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
     case 'state':
       state.image = m.image;
       state.model = m.model;
+      state.tokens = m.tokens;
       renderHeader();
+      renderReductions();
       break;
     case 'answerStart':
       if (sentQuestion === m.question && (question as unknown as { value: string }).value.trim() === m.question)
@@ -262,5 +271,6 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
 
 (reduction as unknown as { value: string }).value = state.reduce;
 renderHeader();
+renderReductions();
 renderConversation();
 vscode.post({ type: 'ready' });

@@ -6,7 +6,7 @@
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
 import { heatmapFigures } from '../src/pipeline/heatmapLayout';
 import type { HeatmapEvent, HeatmapRequest, InspectResult } from '../src/protocol';
-import { REDUCTION_CHOICES } from '../src/reductionChoices';
+import { REDUCTION_CHOICES, reductionLabel } from '../src/reductionChoices';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
@@ -16,7 +16,8 @@ const vscode = vscodeApi<{ reduce: string }, HeatmapRequest>();
 let reduce = vscode.getState()?.reduce ?? initialState<{ reduce?: string }>().reduce ?? 'prumerge';
 
 const modeSelect = el('vscode-dropdown', { 'aria-label': 'Reduction mode' });
-for (const { value, short } of REDUCTION_CHOICES) modeSelect.append(el('vscode-option', { value }, short));
+const modeOptions = REDUCTION_CHOICES.map(({ value }) => el('vscode-option', { value }, reductionLabel(value, undefined, 'short')));
+modeSelect.append(...modeOptions);
 const exportButton = el('vscode-button', { appearance: 'secondary' }, 'Export PNG');
 const summary = el('p', { class: 'summary', 'aria-live': 'polite' });
 const figure = el('div', { class: 'figure' });
@@ -111,7 +112,10 @@ window.addEventListener('message', (e: MessageEvent<HeatmapEvent>) => {
       ` Running the vision tower (${m.reduce})...`,
     );
   } else if (m.type === 'heatmap') {
-    draw(m.imageSrc, m.name, m.inspection);
+    const r = m.inspection;
+    const tokens = { total: r.total ?? r.n, subImages: r.subImages?.length ?? 1 };
+    REDUCTION_CHOICES.forEach(({ value }, i) => (modeOptions[i]!.textContent = reductionLabel(value, tokens, 'short')));
+    draw(m.imageSrc, m.name, r);
   } else if (m.type === 'error') {
     summary.replaceChildren(el('span', { class: 'error', role: 'alert' }, m.message));
   }

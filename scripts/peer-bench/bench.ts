@@ -4,10 +4,11 @@
  * cache folder on first use; not a dependency of the project) and runs a synthetic GGUF with Q4_0
  * weights of the same LLaMA shape as our synthetic int4 model. Both fill the same prompt lengths
  * (ours: LLaVA's prompt with all 576 visual tokens, and with topk:32) and decode the same number
- * of tokens, with the same thread count. node-llama-cpp takes no image, so only the language model
- * is compared: the visual rows are positions to fill like any other.
+ * of tokens. By default each engine picks its own thread count, as a user gets it; --threads N
+ * sets both. node-llama-cpp takes no image, so only the language model is compared: the visual
+ * rows are positions to fill like any other.
  *
- * Usage: npm run bench:peer [-- --shape llava-1.5-7b --tokens 16 --threads 2]
+ * Usage: npm run bench:peer [-- --shape llava-1.5-7b --tokens 16 --threads N]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ const { values } = parseArgs({
   options: {
     shape: { type: 'string', default: 'llava-1.5-7b' },
     tokens: { type: 'string', default: '16' },
-    threads: { type: 'string', default: '2' },
+    threads: { type: 'string', default: '0' },
   },
 });
 
@@ -116,13 +117,14 @@ function main(): void {
       '--threads',
       threads!,
     ];
-    return JSON.parse(node(mmap ? [...args, '--mmap'] : args)) as { runs: Run[]; peakRssMb: number };
+    return JSON.parse(node(mmap ? [...args, '--mmap'] : args)) as { runs: Run[]; peakRssMb: number; threads: number };
   });
   const peer = peers[0]!;
   const gb = (mib: number): string => `${((mib * 2 ** 20) / 1e9).toFixed(1)} GB`; // both engines report MiB
   const lines = [
-    `| ${shape}, int4 vs Q4_0, ${threads} threads, ${tokens} tokens | ours | llama.cpp | ours / llama.cpp |`,
+    `| ${shape}, int4 vs Q4_0, ${tokens} tokens | ours | llama.cpp | ours / llama.cpp |`,
     '| --- | --- | --- | --- |',
+    `| threads (${threads === '0' ? 'each its default' : 'both set'}) | ${ours.threads} | ${peer.threads} | |`,
   ];
   mine.forEach((r, i) => {
     const p = peer.runs[i]!;
@@ -140,7 +142,7 @@ function main(): void {
   lines.push(`| peak RSS | ${gb(ourRss)} | ${gb(peer.peakRssMb)} (no mmap) / ${gb(peers[1]!.peakRssMb)} (mmap) | |`);
   const folder = statSync(model).size;
   process.stdout.write(
-    `${lines.join('\n')}\n\n(GGUF ${(folder / 2 ** 30).toFixed(2)} GiB; llama.cpp figures are its run without mmap, the mmap run's speed was ${peers[1]!.runs.map((r) => r.decodeTokensPerSecond.toFixed(2)).join(' / ')} tok/s decode)\n`,
+    `${lines.join('\n')}\n\n${ours.cpu.model}, ${ours.cpu.flags.join(' ')}; ${new Date().toISOString().slice(0, 10)}\n(GGUF ${(folder / 2 ** 30).toFixed(2)} GiB; llama.cpp figures are its run without mmap, the mmap run's speed was ${peers[1]!.runs.map((r) => r.decodeTokensPerSecond.toFixed(2)).join(' / ')} tok/s decode)\n`,
   );
 }
 

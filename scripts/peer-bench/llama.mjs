@@ -12,16 +12,22 @@ const { values } = parseArgs({
     model: { type: 'string' },
     prompts: { type: 'string' },
     tokens: { type: 'string', default: '16' },
-    threads: { type: 'string', default: '2' },
+    // 0: llama.cpp's own default, as a user of node-llama-cpp gets it
+    threads: { type: 'string', default: '0' },
     context: { type: 'string', default: '2048' },
     mmap: { type: 'boolean', default: false },
   },
 });
 const { getLlama } = await import(pathToFileURL(join(values.lib, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href);
-const threads = Number(values.threads);
-const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: 'error', build: 'never' });
+const asked = Number(values.threads);
+const llama = await getLlama({ gpu: false, ...(asked > 0 ? { maxThreads: asked } : {}), logLevel: 'error', build: 'never' });
 const model = await llama.loadModel({ modelPath: values.model, useMmap: values.mmap, gpuLayers: 0 });
-const context = await model.createContext({ contextSize: Number(values.context), batchSize: 512, threads });
+const context = await model.createContext({
+  contextSize: Number(values.context),
+  batchSize: 512,
+  ...(asked > 0 ? { threads: asked } : {}),
+});
+const threads = context.currentThreads ?? llama.maxThreads;
 const runs = [];
 // a warm-up, as our bench has one
 for (const [i, n] of [16, ...values.prompts.split(',').map(Number)].entries()) {

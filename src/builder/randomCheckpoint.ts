@@ -19,6 +19,8 @@ export interface RandomCheckpointOptions {
   readonly dtype?: StoredDtype;
   /** Split into this many shards with an index (default 1: a single model.safetensors). */
   readonly shards?: number;
+  /** Replaces a tensor's random values (by hub name), for a checkpoint that must behave a certain way. */
+  readonly override?: (name: string, random: (name: string) => Float32Array) => Float32Array | undefined;
 }
 
 export async function writeRandomCheckpoint(
@@ -30,10 +32,12 @@ export async function writeRandomCheckpoint(
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'config.json'), `${JSON.stringify(configJson, null, 2)}\n`);
   const rename = options.layout === 'transformers' ? newLayoutName : (n: string): string => n;
-  const tensors: NamedTensor[] = llavaTensors(config).map((spec) => ({
+  const specs = new Map(llavaTensors(config).map((spec) => [spec.name, spec]));
+  const random = (name: string): Float32Array => syntheticTensor(specs.get(name)!, options.seed, options.std);
+  const tensors: NamedTensor[] = [...specs.values()].map((spec) => ({
     name: rename(spec.name),
     shape: spec.shape,
-    data: syntheticTensor(spec, options.seed, options.std),
+    data: options.override?.(spec.name, random) ?? random(spec.name),
   }));
   const shards = Math.max(1, Math.min(options.shards ?? 1, tensors.length));
   if (shards === 1) {

@@ -7,12 +7,13 @@ import { EngineClient } from '../worker/engineClient';
 import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
-import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
+import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 import { ProgressBar } from './progressBar';
 import { PrefillProgress, prefillText } from '../pipeline/prefillProgress';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
-                    [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--json] [--verbose]
+                    [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]
+                    [--json] [--verbose]
 
 Answers a question about an image, streaming the answer. Without --model it uses the built-in
 demo model (random weights: meaningless answers). Each --follow-up continues the conversation
@@ -22,7 +23,8 @@ from its KV cache.
   --max-new-tokens N   default 256
   --temperature T      0 (default) is greedy and reproducible
   --ep EP              auto (default), webgpu, cuda, dml, coreml, cpu
-  --json               one object at the end: answer, inputIds, tokens, visual, timings, ep, epFallbacks
+  ${THREADS_HELP}
+  --json               one object at the end: answer, inputIds, tokens, visual, timings, ep, threads, epFallbacks
   --verbose            also print what the inference process logs (onnxruntime's and the GPU driver's own messages)`;
 
 export async function runAsk(args: string[]): Promise<void> {
@@ -59,7 +61,7 @@ export async function runAsk(args: string[]): Promise<void> {
     onLog: values.verbose ? (line) => process.stderr.write(`[worker] ${line}\n`) : undefined,
   });
   try {
-    const spec = { modelDir: resolve(modelDir(values.model)), ep: executionProvider(values.ep) };
+    const spec = { modelDir: resolve(modelDir(values.model)), ep: executionProvider(values.ep), threads: threadCount(values.threads) };
     const loaded = await client.load(spec);
     const results: AskResult[] = [];
     for (const [i, q] of [question, ...values['follow-up']].entries()) {
@@ -107,6 +109,7 @@ function askJson(results: readonly AskResult[], epFallbacks: readonly string[]):
     visual: r.visual,
     timings: r.timings,
     ep: r.ep,
+    threads: r.threads,
     stopReason: r.stopReason,
     promptTokens: r.promptTokens,
     reusedTokens: r.reusedTokens,
@@ -118,7 +121,7 @@ function askJson(results: readonly AskResult[], epFallbacks: readonly string[]):
 export function statsLine(r: AskResult): string {
   const t = r.timings;
   const reused = r.reusedTokens > 0 ? `, ${r.reusedTokens} of ${r.promptTokens} prompt tokens from the cache` : '';
-  return `[${r.visual.kept} of ${r.visual.total} visual tokens (${(r.visual.total / r.visual.kept).toFixed(1)}x fewer), first token ${t.ttftMs.toFixed(0)} ms, ${t.decodeTokensPerSecond.toFixed(1)} tokens/s, ${r.ep}, stopped: ${r.stopReason}${reused}]`;
+  return `[${r.visual.kept} of ${r.visual.total} visual tokens (${(r.visual.total / r.visual.kept).toFixed(1)}x fewer), first token ${t.ttftMs.toFixed(0)} ms, ${t.decodeTokensPerSecond.toFixed(1)} tokens/s, ${r.ep}${r.ep === 'cpu' ? ` with ${r.threads} threads` : ''}, stopped: ${r.stopReason}${reused}]`;
 }
 
 function fraction(text: string, flag: string, min: number, max: number): number {

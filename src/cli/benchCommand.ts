@@ -15,7 +15,8 @@ import { WeightDtype } from '../pipeline/modelManifest';
 import { parseReduceMode } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
-import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
+import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, threadCount } from './modelOption';
+import { cpuDescription } from './cpuDescription';
 import { formatBytes } from '../common/formatBytes';
 import { benchContext, ContextRun, contextTable, median } from './contextBench';
 import { ProgressBar } from './progressBar';
@@ -35,8 +36,8 @@ attention random weights happen to have. --context instead times decoding after 
 70, 600 and 2400 positions (as far as the model's context allows), to show how decoding slows
 with the context. --kv-cache growing holds the KV cache as each decoder run returns it whole,
 instead of in fixed buffers each run appends its positions to (in-place: the CPU's default), for
-comparison. --threads sets onnxruntime's threads per graph (default: one per physical core), as
-npm run bench:peer does.`;
+comparison. --threads sets onnxruntime's threads per graph (default 0: one per physical core, what
+users get). The report names the CPU, its vector extensions and the threads used.`;
 
 interface ModeRun {
   visualTokens: number;
@@ -67,13 +68,12 @@ export async function runBench(args: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       context: { type: 'boolean', default: false },
       'kv-cache': { type: 'string' },
-      threads: { type: 'string' },
     },
   });
   if (values.model !== undefined && values.shape !== undefined) throw new CliError('give --model or --shape, not both');
   const reps = wholeNumber(values.reps, '--reps', 1, 100);
   const tokens = wholeNumber(values.tokens, '--tokens', 1, 1024);
-  const threads = values.threads === undefined ? undefined : wholeNumber(values.threads, '--threads', 1, 256);
+  const threads = threadCount(values.threads);
   const dir = values.shape !== undefined ? await syntheticModel(values.shape, values.dtype) : modelDir(values.model);
   const engine = await Engine.load(dir, { ep: executionProvider(values.ep), kvCache: kvCacheMode(values['kv-cache']), threads });
   // LLaVA-NeXT reads screenshots: its default sample is one (2340 visual tokens without reduction)
@@ -98,6 +98,8 @@ export async function runBench(args: string[]): Promise<void> {
   const report = {
     ...(values.shape !== undefined ? { shape: values.shape } : { model: engine.manifest.name }),
     ep: engine.ep,
+    threads: engine.threads,
+    cpu: cpuDescription(),
     dtype: engine.manifest.dtype,
     reps,
     generatedTokens: tokens,
@@ -109,7 +111,7 @@ export async function runBench(args: string[]): Promise<void> {
     return;
   }
   await writeOut(
-    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep})`, reps, tokens, runs, ratio).join('\n')}\n`,
+    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n${cpuLine(engine.threads)}\n`,
   );
 }
 
@@ -129,7 +131,7 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
   } finally {
     clearInterval(sampler);
   }
-  const subImages = results[0]!.visual.subImages?.length ?? 1;
+  const subImages = results[0]!.visual.visionRuns; // every sub-image the tower ran on, empty tiles too
   const visionMs = median(results.map((r) => r.timings.visionMs));
   return {
     visualTokens: results[0]!.visual.kept,
@@ -200,10 +202,15 @@ async function reportContext(
   } finally {
     await engine.dispose();
   }
-  const title = `${shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep}), ${reps} runs after a warm-up, ${tokens} tokens each, medians:`;
+  const title = `${shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep}, ${engine.threads} threads), ${reps} runs after a warm-up, ${tokens} tokens each, medians:`;
   await writeOut(
     json
-      ? `${JSON.stringify({ ...(shape !== undefined ? { shape } : { model: engine.manifest.name }), ep: engine.ep, dtype: engine.manifest.dtype, reps, generatedTokens: tokens, context: runs })}\n`
-      : `${[title, ...contextTable(runs)].join('\n')}\n`,
+      ? `${JSON.stringify({ ...(shape !== undefined ? { shape } : { model: engine.manifest.name }), ep: engine.ep, threads: engine.threads, cpu: cpuDescription(), dtype: engine.manifest.dtype, reps, generatedTokens: tokens, context: runs })}\n`
+      : `${[title, ...contextTable(runs), cpuLine(engine.threads)].join('\n')}\n`,
   );
+}
+
+function cpuLine(threads: number): string {
+  const c = cpuDescription();
+  return `${c.model}, ${c.logical} logical CPUs, ${threads} threads per graph; ${c.flags.join(' ') || 'no AVX'}`;
 }

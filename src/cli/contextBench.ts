@@ -1,7 +1,7 @@
 /**
  * `prumerge bench --context`: how decoding slows as the context grows. The same number of tokens
  * is generated after prompts of about 70, 600 and 2400 positions (a reduced image with a short
- * question, all 576 visual tokens, and all of them with a long question), in one run, so that the
+ * question, all visual tokens (576 for LLaVA-1.5), and all of them with a long question), in one run, so that the
  * curve is visible. Prompts longer than the model takes are left out.
  */
 import { AskResult, Engine } from '../pipeline/engine';
@@ -19,15 +19,24 @@ export interface ContextRun {
 const SHORT_QUESTION = 'What is shown in this image?';
 const FILLER = 'The quick brown fox jumps over the lazy dog near the river bank. ';
 
-/** The question and reduction whose prompt is closest to `target` positions, and that prompt's length. */
-function promptFor(engine: Engine, target: number): { question: string; reduce: ReduceMode; length: number } {
-  const grid = engine.manifest.vision.grid ** 2;
+/**
+ * The question and reduction whose prompt is closest to `target` positions, and that prompt's
+ * length. `image` is the image's unreduced visual tokens and the sub-images the tower reads.
+ */
+function promptFor(
+  engine: Engine,
+  target: number,
+  image: { total: number; subImages: number },
+): { question: string; reduce: ReduceMode; length: number } {
+  const grid = image.total;
+  const patches = engine.manifest.vision.grid ** 2; // per sub-image
   const length = (question: string, slots: number): number => engine.prompt.ids([{ question }], slots).ids.length;
   const all = length(SHORT_QUESTION, grid);
   if (target < all) {
-    // a fixed budget of patches, sized to land near the target (the remainder row adds one)
-    const k = Math.max(1, Math.min(grid - 1, target - length(SHORT_QUESTION, 0) - 1));
-    return { question: SHORT_QUESTION, reduce: { kind: 'topk', k }, length: length(SHORT_QUESTION, k + 1) };
+    // a fixed budget of patches per sub-image, sized to land near the target (each sub-image's remainder row adds one)
+    const free = target - length(SHORT_QUESTION, 0);
+    const k = Math.max(1, Math.min(patches - 1, Math.floor(free / image.subImages) - 1));
+    return { question: SHORT_QUESTION, reduce: { kind: 'topk', k }, length: length(SHORT_QUESTION, image.subImages * (k + 1)) };
   }
   const perRepeat = (length(SHORT_QUESTION + ' ' + FILLER.repeat(10), grid) - all) / 10;
   const repeats = Math.max(0, Math.round((target - all) / perRepeat));
@@ -38,8 +47,9 @@ function promptFor(engine: Engine, target: number): { question: string; reduce: 
 /** Medians over `reps` runs (after a warm-up) of exactly `tokens` tokens after each prompt length. */
 export async function benchContext(engine: Engine, image: string, reps: number, tokens: number): Promise<ContextRun[]> {
   const runs: ContextRun[] = [];
+  const tokensOfImage = await engine.imageTokens(image);
   for (const target of CONTEXT_TARGETS) {
-    const { question, reduce, length } = promptFor(engine, target);
+    const { question, reduce, length } = promptFor(engine, target, tokensOfImage);
     if (length + tokens >= engine.manifest.decoder.maxPositions) continue;
     const ask = (): Promise<AskResult> => {
       engine.newConversation();

@@ -8,15 +8,17 @@ import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
 import { writeOut } from './io';
-import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE } from './modelOption';
+import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 
-export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--out heatmap.png] [--json]
+export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--out heatmap.png] [--ep EP] [--threads N] [--json]
 
 Runs the vision tower and the reduction on IMAGE and reports which of the patches were kept.
 
   --reduce MODE     ${REDUCE_MODE_SYNTAX} (default prumerge)
   --out FILE.png    the heatmap: the image with the patch grid, CLS attention as colour, kept
                     patches outlined (dashed: PruMerge+'s spatial supplement)
+  --ep EP           auto (default), webgpu, cuda, dml, coreml, cpu
+  ${THREADS_HELP.replace('--threads N          ', '--threads N       ')}
   --json            mode, n, kept, spatial, clusters, clsAttention, geometry, timings`;
 
 export async function runInspect(args: string[]): Promise<void> {
@@ -34,7 +36,7 @@ export async function runInspect(args: string[]): Promise<void> {
   if (positionals.length !== 1) throw new CliError('give one IMAGE to inspect (see prumerge inspect --help)');
   const image = positionals[0]!;
   const mode = parseReduceMode(values.reduce);
-  const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep) });
+  const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep), threads: threadCount(values.threads) });
   try {
     const r = await engine.inspect(image, mode);
     if (values.out !== undefined) {
@@ -54,7 +56,7 @@ export async function runInspect(args: string[]): Promise<void> {
     const spatial = (r.subImages ?? [r]).reduce((n, s) => n + s.spatial.length, 0);
     const lines = [
       `${image}: ${heatmapFigures(r).headline}` + (spatial ? `; ${spatial} patches from the spatial supplement` : ''),
-      `preprocess ${t.preprocessMs.toFixed(0)} ms, vision ${t.visionMs.toFixed(0)} ms, reduce ${t.reduceMs.toFixed(1)} ms, projector ${t.projectorMs.toFixed(0)} ms (${engine.ep})`,
+      `preprocess ${t.preprocessMs.toFixed(0)} ms, vision ${t.visionMs.toFixed(0)} ms, reduce ${t.reduceMs.toFixed(1)} ms (${engine.ep}, ${engine.threads} threads)`,
     ];
     if (r.mode !== 'none') {
       for (const s of r.subImages ?? [r]) {

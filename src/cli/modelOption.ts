@@ -4,11 +4,21 @@ import { join } from 'node:path';
 import { demoModelDir } from '../pipeline/engine';
 import { EXECUTION_PROVIDERS, ExecutionProviderSetting } from '../pipeline/sessions';
 import { CliError } from './cliError';
+import { wholeNumber } from './io';
 
 export const MODEL_OPTIONS = {
   model: { type: 'string' },
   ep: { type: 'string', default: 'auto' },
+  threads: { type: 'string', default: '0' },
 } as const;
+
+/** --threads N: onnxruntime's threads per graph; 0 (the default) is one per physical core. */
+export function threadCount(text: string): number {
+  return wholeNumber(text, '--threads', 0, 256);
+}
+
+/** How --threads reads in usage texts. */
+export const THREADS_HELP = '--threads N          threads per model graph; 0 (default) is one per physical core';
 
 export function modelDir(model: string | undefined): string {
   if (model !== undefined) return model;

@@ -62,6 +62,11 @@ export class ChatSession {
     this.post({ type: 'transcript', answers: this.answers, busy: this.busy });
   }
 
+  /** A saved chat is on screen, not yet continued: its next question reads the earlier answers again. */
+  get isRestored(): boolean {
+    return this.restored;
+  }
+
   get busy(): boolean {
     return this.running !== undefined;
   }

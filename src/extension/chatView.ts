@@ -7,6 +7,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, isChatRequest } from '../protocol';
+import type { ImageTokenCount } from '../reductionChoices';
 import { messageOf } from '../common/errors';
 import { parseReduceMode } from '../pipeline/reduceMode';
 import { ChatSession } from './chatSession';
@@ -29,6 +30,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   /** The shown view's listeners, disposed with it. */
   private viewListeners: vscode.Disposable | undefined;
   private image: AttachedImage | undefined;
+  /** The last image whose tokens the worker counted (anyres models). */
+  private counted: { readonly key: string; readonly count: ImageTokenCount } | undefined;
   private readonly session: ChatSession;
   /** The workspace's saved chats (newest first), and which of them is on screen. */
   private readonly store: ChatStore;
@@ -55,7 +58,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       () => this.scheduleSave(),
     );
     this._register({ dispose: () => void this.saveNow() });
-    this._register(engine.onDidChangeModel(() => void this.postState())); // the random-weights notice follows the model
+    // the random-weights notice and the token counts follow the model
+    this._register(engine.onDidChangeModel(() => void this.postState().then(() => this.countTokens())));
     this.restored = this.restoreSaved();
   }
 
@@ -169,6 +173,12 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       void vscode.window.showErrorMessage('PruMerge Vision only reads images inside the open workspace folders.');
       return;
     }
+    // the saved chat is read when the view is created: an image attached meanwhile must not be replaced by its
+    await this.restored;
+    if (this.session.isRestored && this.image?.uri.fsPath !== uri.fsPath) {
+      // the restored chat was about another picture: its answers must not become this one's history
+      await this.newChat();
+    }
     this.image = { uri, pasted };
     this.session.image = uri.fsPath;
     this.scheduleSave();
@@ -176,6 +186,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
     this.post({ type: 'focusQuestion' });
+    void this.countTokens();
   }
 
   async newChat(): Promise<void> {
@@ -232,9 +243,40 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       image: image
         ? { name: basename(image.uri.fsPath), src: this.view?.webview.asWebviewUri(image.uri).toString() ?? '', pasted: image.pasted }
         : null,
-      model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: spec.demo },
+      model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: this.engine.randomWeights() },
       reduce: this.defaultReduce(),
+      tokens: this.tokenCount() ?? null,
     });
+  }
+
+  /** The attached image's visual tokens: the model's patch count, or for LLaVA-NeXT, what the worker counted. */
+  private tokenCount(): ImageTokenCount | undefined {
+    const facts = this.engine.modelFacts();
+    if (!facts) return undefined;
+    if (!facts.anyres) return { total: facts.patches, subImages: 1 };
+    return this.counted && this.counted.key === this.countKey() ? this.counted.count : undefined;
+  }
+
+  private countKey(): string {
+    return `${this.engine.spec().modelDir}\u0000${this.image?.uri.fsPath ?? ''}`;
+  }
+
+  /**
+   * Asks the worker how many tokens the attached image makes with an anyres model (it depends on
+   * the image's size). Only once an image is attached: the user is about to ask, so starting the
+   * worker now costs nothing they would not wait for anyway.
+   */
+  private async countTokens(): Promise<void> {
+    const image = this.image;
+    if (!image || !this.engine.modelFacts()?.anyres || this.tokenCount()) return;
+    const key = this.countKey();
+    try {
+      const count = await this.engine.imageTokens(image.uri.fsPath);
+      this.counted = { key, count };
+      if (key === this.countKey()) await this.postState();
+    } catch {
+      // the question will say what is wrong with the image or the model
+    }
   }
 
   private defaultReduce(): string {

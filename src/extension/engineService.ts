@@ -4,14 +4,16 @@
  * The worker starts on the first request, not at activation.
  */
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes } from '../common/formatBytes';
 import type { AskHooks, AskResult } from '../pipeline/engine';
 import type { ReduceMode } from '../pipeline/reduceMode';
-import type { AskParams, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../protocol';
+import type { AskParams, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
 import { sharedWorkerPaths } from '../worker/sharedWorker';
 import { Disposable } from './disposable';
+import { ModelFacts, readModelFacts } from './modelFacts';
 import { chooseModelFolder, ignoredFolderNotice, modelFolderNamedIn } from './modelFolderSetting';
 import { affectsSettings, readSettings } from './settings';
 
@@ -20,6 +22,8 @@ export class EngineService extends Disposable {
   private readonly status: vscode.StatusBarItem;
   private state: WorkerState = 'stopped';
   private loaded: LoadResult | undefined;
+  /** The folder `loaded` describes. */
+  private loadedDir: string | undefined;
   /** The untrusted workspace's model folder the user was last told about. */
   private toldIgnored: string | undefined;
   /** What an untrusted workspace's settings files name (VS Code hides it from getConfiguration). */
@@ -71,6 +75,27 @@ export class EngineService extends Disposable {
     );
   }
 
+  /**
+   * Whether the model in use has random weights (the demo, a `prumerge synth` folder), as its
+   * model.json says: known before the worker loads it, for the chat's notice.
+   */
+  randomWeights(): boolean {
+    const { modelDir, demo } = this.spec();
+    if (this.loaded && this.loadedDir === modelDir) return this.loaded.randomWeights;
+    return this.modelFacts()?.randomWeights ?? demo;
+  }
+
+  /** The model in use as its model.json describes it (undefined: unreadable; loading will say why). */
+  modelFacts(): ModelFacts | undefined {
+    return readModelFacts(this.spec().modelDir);
+  }
+
+  /** The model, provider and threads requests name. */
+  private modelSpec(): ModelSpec {
+    const { modelDir, ep } = this.spec();
+    return { modelDir, ep, threads: readSettings().threads };
+  }
+
   /** The model the settings name (an untrusted workspace's own is ignored); the bundled demo model when none is. */
   spec(): ModelSpec & { readonly demo: boolean } {
     const { folder } = this.modelFolder();
@@ -108,37 +133,44 @@ export class EngineService extends Disposable {
     if (spec.demo && !existsSync(this.context.asAbsolutePath('models/demo/model.json'))) {
       throw new Error('the built-in demo model is missing from the extension: reinstall it, or set prumergeVision.modelFolder');
     }
-    const loaded = await this.client.load({ modelDir: spec.modelDir, ep: spec.ep });
-    const changed = this.loaded?.name !== loaded.name || this.loaded.ep !== loaded.ep;
-    if (changed && loaded.epFallbacks.length > 0)
-      this.log.appendLine(`${loaded.name} runs on ${loaded.ep}: ${loaded.epFallbacks.join('; ')}`);
+    const loaded = await this.client.load(this.modelSpec());
+    this.loadedDir = spec.modelDir;
+    const changed = this.loaded?.name !== loaded.name || this.loaded.ep !== loaded.ep || this.loaded.threads !== loaded.threads;
+    if (changed) {
+      const fallbacks = loaded.epFallbacks.length > 0 ? ` (${loaded.epFallbacks.join('; ')})` : '';
+      this.log.appendLine(
+        `${loaded.name} runs on ${loaded.ep} with ${loaded.threads} thread${loaded.threads === 1 ? '' : 's'} per graph${fallbacks}`,
+      );
+    }
     this.loaded = loaded;
     this.render();
     return this.loaded;
   }
 
-  async ask(params: Omit<AskParams, 'requestId' | 'modelDir' | 'ep'>, hooks: AskHooks): Promise<AskResult> {
+  async ask(params: Omit<AskParams, keyof ModelSpec | 'requestId'>, hooks: AskHooks): Promise<AskResult> {
     await this.load();
-    const { modelDir, ep } = this.spec();
-    return this.client.ask({ ...params, modelDir, ep }, hooks);
+    return this.client.ask({ ...params, ...this.modelSpec() }, hooks);
   }
 
-  async inspect(image: string, reduce: ReduceMode): Promise<InspectResult> {
+  async inspect(image: string, reduce: ReduceMode, signal?: AbortSignal): Promise<InspectResult> {
     await this.load();
-    const { modelDir, ep } = this.spec();
-    return this.client.inspect({ modelDir, ep, image, reduce });
+    return this.client.inspect({ ...this.modelSpec(), image, reduce }, signal);
+  }
+
+  /** Visual tokens the image makes without reduction with the model in use (no vision run). */
+  async imageTokens(image: string): Promise<ImageTokens> {
+    await this.load();
+    return this.client.imageTokens({ ...this.modelSpec(), image });
   }
 
   async heatmapPng(image: string, reduce: ReduceMode): Promise<Buffer> {
     await this.load();
-    const { modelDir, ep } = this.spec();
-    return Buffer.from(await this.client.heatmapPng({ modelDir, ep, image, reduce }), 'base64');
+    return Buffer.from(await this.client.heatmapPng({ ...this.modelSpec(), image, reduce }), 'base64');
   }
 
   async newConversation(): Promise<void> {
     if (this.client.pid === undefined) return; // no worker: nothing remembered
-    const { modelDir, ep } = this.spec();
-    await this.client.newConversation({ modelDir, ep });
+    await this.client.newConversation(this.modelSpec());
   }
 
   download(
@@ -165,7 +197,7 @@ export class EngineService extends Disposable {
     if (!stats || this.isDisposed) return;
     this.workerStats = stats;
     this.log.appendLine(
-      `worker ${stats.pid}: ${formatBytes(stats.rssBytes)} in memory, model ${stats.modelDir ?? 'none'}, shared by ${stats.clients} window${stats.clients === 1 ? '' : 's'}`,
+      `worker ${stats.pid}: ${formatBytes(stats.rssBytes)} in memory, models ${stats.modelDirs.join(', ') || 'none'}, shared by ${stats.clients} window${stats.clients === 1 ? '' : 's'}`,
     );
     this.render();
   }
@@ -183,13 +215,14 @@ export class EngineService extends Disposable {
     const ep = this.loaded?.ep ?? this.spec().ep;
     const icon = this.state === 'busy' || this.state === 'starting' ? '$(sync~spin)' : '$(eye)';
     const what = { stopped: 'not running', starting: 'loading', idle: 'idle', busy: 'generating' }[this.state];
-    this.status.text = `${icon} ${(this.loaded?.randomWeights ?? this.spec().demo) ? 'PruMerge: demo' : `PruMerge: ${name}`}`;
+    this.status.text = `${icon} ${this.randomWeights() ? `PruMerge: ${this.spec().demo ? 'demo' : `${name} (random weights)`}` : `PruMerge: ${name}`}`;
     const ignored = this.modelFolder().ignored;
     const w = this.workerStats;
     const memory = w ? ` (${formatBytes(w.rssBytes)} in memory${w.clients > 1 ? `, shared by ${w.clients} windows` : ''})` : '';
+    const held = w && w.modelDirs.length > 0 ? `\nModels loaded: ${w.modelDirs.map((d) => basename(d)).join(', ')}` : '';
     this.status.tooltip =
-      `PruMerge Vision: ${name} on ${ep}, worker ${what}${memory}` +
-      `${this.loaded?.randomWeights ? '\nRandom weights: answers are meaningless' : ''}` +
+      `PruMerge Vision: ${name} on ${ep}${this.loaded ? ` (${this.loaded.threads} threads)` : ''}, worker ${what}${memory}${held}` +
+      `${this.randomWeights() ? '\nRandom weights: answers are meaningless' : ''}` +
       `${ignored ? `\nRestricted mode: this workspace's model folder (${ignored}) is ignored until you trust it` : ''}` +
       `${this.loaded?.epFallbacks.length ? `\nNot on a GPU: ${this.loaded.epFallbacks.join('; ')}` : ''}\nClick for model actions`;
   }

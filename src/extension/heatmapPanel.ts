@@ -18,6 +18,8 @@ export class HeatmapPanel extends Disposable {
   private static readonly open = new Map<string, HeatmapPanel>();
 
   private reduce: string;
+  /** The inspection on its way: a newer mode, or the panel closing, cancels it. */
+  private running: AbortController | undefined;
 
   static show(context: vscode.ExtensionContext, engine: EngineService, image: vscode.Uri, reduce: string): void {
     const existing = HeatmapPanel.open.get(image.fsPath);
@@ -67,6 +69,7 @@ export class HeatmapPanel extends Disposable {
   }
 
   override dispose(): void {
+    this.running?.abort();
     if (HeatmapPanel.open.get(this.image.fsPath) === this) HeatmapPanel.open.delete(this.image.fsPath);
     super.dispose();
   }
@@ -92,10 +95,12 @@ export class HeatmapPanel extends Disposable {
 
   private async render(reduce: string): Promise<void> {
     this.reduce = reduce;
+    this.running?.abort(); // superseded: the worker drops it, waiting or running
+    const running = (this.running = new AbortController());
     this.post({ type: 'loading', reduce });
     try {
-      const inspection = await this.engine.inspect(this.image.fsPath, parseReduceMode(reduce));
-      if (this.reduce !== reduce) return; // a newer mode was asked for meanwhile
+      const inspection = await this.engine.inspect(this.image.fsPath, parseReduceMode(reduce), running.signal);
+      if (running.signal.aborted) return;
       this.post({
         type: 'heatmap',
         imageSrc: this.panel.webview.asWebviewUri(this.image).toString(),
@@ -103,7 +108,9 @@ export class HeatmapPanel extends Disposable {
         inspection,
       });
     } catch (e) {
-      if (this.reduce === reduce) this.post({ type: 'error', message: messageOf(e) });
+      if (!running.signal.aborted) this.post({ type: 'error', message: messageOf(e) });
+    } finally {
+      if (this.running === running) this.running = undefined;
     }
   }
 

@@ -12,6 +12,8 @@ export interface Settings {
   /** The model folder as each scope sets it (workspace trust decides which applies). */
   readonly modelFolder: SettingValues | undefined;
   readonly executionProvider: ExecutionProviderSetting;
+  /** onnxruntime's threads per graph; 0: one per physical core. */
+  readonly threads: number;
   /** As parseReduceMode reads it. */
   readonly defaultReduction: string;
   readonly maxNewTokens: number;
@@ -25,11 +27,18 @@ export function readSettings(): Settings {
   return {
     modelFolder: c.inspect<string>('modelFolder'),
     executionProvider: c.get<ExecutionProviderSetting>('executionProvider', 'auto'),
+    threads: within(c.get<number>('threads', 0), 0, 256, 0, Math.floor),
     defaultReduction: c.get<string>('defaultReduction', 'prumerge'),
-    maxNewTokens: c.get<number>('maxNewTokens', 256),
-    temperature: c.get<number>('temperature', 0),
+    // settings.json takes any number the schema only warns about: kept within what the engine accepts
+    maxNewTokens: within(c.get<number>('maxNewTokens', 256), 1, 4096, 256, Math.floor),
+    temperature: within(c.get<number>('temperature', 0), 0, 2, 0),
     hubEndpoint: c.get<string>('hubEndpoint', '').trim(),
   };
+}
+
+/** `v` clamped to [min, max] (after `round`), or `fallback` when it is not a number. */
+function within(v: unknown, min: number, max: number, fallback: number, round: (x: number) => number = (x) => x): number {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, round(v))) : fallback;
 }
 
 /** Sets the user's model folder ('' = the demo model). */

@@ -10,7 +10,7 @@
  * new tokens are filled. One request runs at a time; later ones wait their turn. A cancelled
  * request stops at the next stage boundary: between stages, prefill chunks or tokens.
  */
-import { UserError } from '../common/errors';
+import { messageOf, UserError } from '../common/errors';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -20,15 +20,15 @@ import { packagePath } from '../common/packagePath';
 import { SeededRandom } from '../common/random';
 import { EmbeddingTable } from './embeddings';
 import { RepetitionGuard, sampleToken, TextStreamer } from './generate';
-import { AnyresLayout, SubImage } from './anyres';
+import { AnyresLayout, anyresLayout, SubImage } from './anyres';
 import { insertNewlines, packUnreduced } from './anyresFeatures';
 import { ImageGeometry, subImageGeometry } from './imageGeometry';
 import { DecoderKvCache, decoderOutputLocations, GrowingKvCache, InPlaceKvCache } from './decoderFeeds';
 import { gpuKvSlicer } from './kvSlice';
 import { checkExternalData } from './externalData';
 import { DECODER_IO, PROJECTOR_IO, VISION_IO } from './graphNames';
-import { insideFolder, loadManifest, ModelManifest } from './modelManifest';
-import { preprocessImage } from './preprocess';
+import { insideFolder, loadManifest, ModelFolderError, ModelManifest } from './modelManifest';
+import { decodeImage, preprocessImage } from './preprocess';
 import { preprocessAnyres } from './preprocessAnyres';
 import type { PrefillProgress } from './prefillProgress';
 import { ChatTurn, PromptBuilder, PromptIds } from './prompt';
@@ -36,6 +36,7 @@ import { reduceVisualTokens, Reduction } from './prumerge';
 import { VisionTaps } from './visionTaps';
 import { formatReduceMode, ReduceMode } from './reduceMode';
 import { ExecutionProvider, ExecutionProviderSetting, openSession, runChecked } from './sessions';
+import { resolveThreads } from './threads';
 
 export interface Timings {
   preprocessMs: number;
@@ -115,6 +116,8 @@ export interface VisualTokens {
   readonly kept: number;
   /** Patch index of each kept patch row, sub-image after sub-image. */
   readonly indices: number[];
+  /** Images the vision tower ran on (LLaVA-NeXT: the overview and every tile, also those unpadding empties). */
+  readonly visionRuns: number;
   /** LLaVA-NeXT only: per sub-image, overview first. */
   readonly subImages?: SubImageTokens[];
 }
@@ -131,6 +134,8 @@ export interface AskResult {
   readonly reusedTokens: number;
   readonly promptTokens: number;
   readonly conversation: ConversationUse;
+  /** onnxruntime's intra-op threads per graph. */
+  readonly threads: number;
 }
 
 export interface EncodedSubImage {
@@ -150,9 +155,11 @@ export interface EncodedImage {
   readonly layout?: AnyresLayout;
   /** Visual tokens without reduction. */
   readonly total: number;
-  /** (rows, text hidden) the projected visual tokens, in the order they enter the prompt. */
+  /** (rows, text hidden) the projected visual tokens, in the order they enter the prompt (empty when not projected). */
   readonly embeds: Float32Array;
   readonly rows: number;
+  /** Images the vision tower ran on: 1, or LLaVA-NeXT's overview and every tile (empty ones too). */
+  readonly visionRuns: number;
   readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
 }
 
@@ -213,6 +220,11 @@ export class EngineError extends UserError {
 /** Thrown inside the engine at a stage boundary once the request's signal is aborted. */
 class Cancelled extends Error {}
 
+/** A request that was stopped before it had anything to return (an inspection). */
+export class CancelledError extends Error {
+  override readonly name = 'CancelledError';
+}
+
 /** Where a request may stop: throws once its signal is aborted, else reports the stage beginning. */
 function cancellationPoint(hooks: AskHooks, stage?: AskStage): void {
   if (hooks.signal?.aborted) throw new Cancelled();
@@ -250,6 +262,8 @@ export class Engine {
   /** Cuts KV caches the decoder left on the GPU (WebGPU only), opened at the first cut. */
   private kvSlicer: ReturnType<typeof gpuKvSlicer> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
+  private disposed = false;
 
   private constructor(
     readonly dir: string,
@@ -263,6 +277,8 @@ export class Engine {
     /** Why `auto` did not take the providers it tried (or skipped) before `ep`. */
     readonly epFallbacks: readonly string[],
     readonly kvCache: KvCacheMode,
+    /** onnxruntime's intra-op threads per graph (threads.ts). */
+    readonly threads: number,
   ) {}
 
   static async load(modelDir: string, options: EngineOptions = {}): Promise<Engine> {
@@ -271,32 +287,40 @@ export class Engine {
     for (const graph of [m.vision.graph, m.projector.graph, m.decoder.graph])
       await checkExternalData(insideFolder(dir, graph), dir, m.files);
     const setting = options.ep ?? 'auto';
-    const vision = await openSession(insideFolder(dir, m.vision.graph), setting, options.threads);
-    // the other graphs go straight to the provider the first one got
-    const projector = await openSession(insideFolder(dir, m.projector.graph), vision.ep, options.threads);
-    const decoder = await openSession(insideFolder(dir, m.decoder.graph), vision.ep, options.threads, {
-      webgpu: { preferredOutputLocation: decoderOutputLocations(m.decoder.numLayers) },
-    });
-    const table = await EmbeddingTable.open(insideFolder(dir, m.embeddings.file), m.embeddings.shape[0], m.embeddings.shape[1]);
-    const tokenizerJson: unknown = JSON.parse(await readFile(insideFolder(dir, m.tokenizer.file), 'utf8'));
-    const tokenizerConfig: unknown = JSON.parse(await readFile(insideFolder(dir, m.tokenizer.config), 'utf8'));
-    const tokenizer = new Tokenizer(tokenizerJson as object, tokenizerConfig as object);
-    const prompt = new PromptBuilder(tokenizer, m.chatTemplate, {
-      bos: m.tokenizer.bosTokenId,
-      eos: m.tokenizer.eosTokenId,
-      image: m.tokenizer.imageTokenId,
-    });
-    const kvCache = kvCacheFor(options.kvCache, vision.ep, decoder.session);
-    return new Engine(dir, m, vision.ep, vision.session, projector.session, decoder.session, table, prompt, vision.fallbacks, kvCache);
+    const threads = resolveThreads(options.threads);
+    // whatever opened before a later part failed is released: a long-lived worker retries loads
+    const opened: { release(): Promise<void> | void }[] = [];
+    const keep = <T extends { release(): Promise<void> | void }>(x: T): T => (opened.push(x), x);
+    try {
+      const vision = await openSession(insideFolder(dir, m.vision.graph), setting, threads);
+      keep(vision.session);
+      // the other graphs go straight to the provider the first one got
+      const projector = keep((await openSession(insideFolder(dir, m.projector.graph), vision.ep, threads)).session);
+      const decoder = keep(
+        (
+          await openSession(insideFolder(dir, m.decoder.graph), vision.ep, threads, {
+            webgpu: { preferredOutputLocation: decoderOutputLocations(m.decoder.numLayers) },
+          })
+        ).session,
+      );
+      const table = await EmbeddingTable.open(insideFolder(dir, m.embeddings.file), m.embeddings.shape[0], m.embeddings.shape[1]);
+      keep({ release: () => table.close() });
+      const prompt = await promptBuilderFor(dir, m);
+      const kvCache = kvCacheFor(options.kvCache, vision.ep, decoder);
+      return new Engine(dir, m, vision.ep, vision.session, projector, decoder, table, prompt, vision.fallbacks, kvCache, threads);
+    } catch (e) {
+      await Promise.allSettled(opened.map((x) => x.release()));
+      throw e;
+    }
   }
 
   /** Preprocess, vision tower, reduction and projector: everything the image contributes. */
-  encodeImage(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks = {}): Promise<EncodedImage> {
-    return this.manifest.next ? this.encodeAnyres(image, mode, hooks) : this.encodeSingle(image, mode, hooks);
+  encodeImage(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks = {}, project = true): Promise<EncodedImage> {
+    return this.manifest.next ? this.encodeAnyres(image, mode, hooks, project) : this.encodeSingle(image, mode, hooks, project);
   }
 
   /** LLaVA-1.5: one image, one grid. */
-  private async encodeSingle(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks): Promise<EncodedImage> {
+  private async encodeSingle(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks, project: boolean): Promise<EncodedImage> {
     const m = this.manifest;
     cancellationPoint(hooks, 'preprocess');
     let t = now();
@@ -313,22 +337,27 @@ export class Engine {
     const reduction = reduceVisualTokens(taps, mode);
     const reduceMs = now() - t;
 
-    cancellationPoint(hooks, 'projector');
-    t = now();
-    const embeds = await this.project(reduction.features, reduction.rows);
-    const projectorMs = now() - t;
+    let embeds: Float32Array = new Float32Array(0);
+    let projectorMs = 0;
+    if (project) {
+      cancellationPoint(hooks, 'projector');
+      t = now();
+      embeds = await this.project(reduction.features, reduction.rows);
+      projectorMs = now() - t;
+    }
     const valid = Int32Array.from({ length: m.vision.grid ** 2 }, (_, i) => i);
     return {
       subImages: [{ kind: 'overview', row: 0, col: 0, valid, reduction, geometry: pre.geometry }],
       total: reduction.patches,
       embeds,
       rows: reduction.rows,
+      visionRuns: 1,
       timings: { preprocessMs, visionMs, reduceMs, projectorMs },
     };
   }
 
   /** LLaVA-NeXT: the overview and the tiles, one vision run each (Stop is honoured between them). */
-  private async encodeAnyres(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks): Promise<EncodedImage> {
+  private async encodeAnyres(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks, project: boolean): Promise<EncodedImage> {
     const m = this.manifest;
     const next = m.next!;
     cancellationPoint(hooks, 'preprocess');
@@ -366,18 +395,24 @@ export class Engine {
         : { features: concatRows(subImages.map((s) => s.reduction.features)), plan: undefined };
     const reduceMs = now() - t;
 
-    cancellationPoint(hooks, 'projector');
-    t = now();
-    const projected = await this.project(packed.features, packed.features.length / width);
-    const h = m.decoder.hiddenSize;
-    const embeds = packed.plan ? insertNewlines(projected, h, packed.plan, Float32Array.from(next.imageNewline)) : projected;
-    const projectorMs = now() - t;
+    const rows = packed.plan ? layout.tokens : packed.features.length / width;
+    let embeds: Float32Array = new Float32Array(0);
+    let projectorMs = 0;
+    if (project) {
+      cancellationPoint(hooks, 'projector');
+      t = now();
+      const projected = await this.project(packed.features, packed.features.length / width);
+      const h = m.decoder.hiddenSize;
+      embeds = packed.plan ? insertNewlines(projected, h, packed.plan, Float32Array.from(next.imageNewline)) : projected;
+      projectorMs = now() - t;
+    }
     return {
       subImages,
       layout,
       total: layout.tokens,
       embeds,
-      rows: embeds.length / h,
+      rows,
+      visionRuns: layout.subImages.length,
       timings: { preprocessMs, visionMs, reduceMs, projectorMs },
     };
   }
@@ -414,9 +449,32 @@ export class Engine {
     return proj[PROJECTOR_IO.embeds]!.data as Float32Array;
   }
 
-  /** The vision tower and the reduction only: what the heatmap needs. */
-  async inspect(image: string | Uint8Array, mode: ReduceMode): Promise<Inspection> {
-    const encoded = await this.encodeImage(image, mode);
+  /** Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run. */
+  async imageTokens(image: string | Uint8Array): Promise<{ total: number; subImages: number }> {
+    const m = this.manifest;
+    if (!m.next) return { total: m.vision.grid ** 2, subImages: 1 };
+    const decoded = await decodeImage(image);
+    const layout = anyresLayout(decoded.raster, m.next.gridPinpoints, m.preprocess.cropWidth, m.vision.grid);
+    return { total: layout.tokens, subImages: layout.subImages.length };
+  }
+
+  /**
+   * The vision tower and the reduction only: what the heatmap needs. Queued with the answers (the
+   * tower would otherwise compete with a prefill for the same cores); an aborted signal rejects
+   * with CancelledError, at once if it is still waiting.
+   */
+  inspect(image: string | Uint8Array, mode: ReduceMode, hooks: Pick<AskHooks, 'signal'> = {}): Promise<Inspection> {
+    return this.enqueue(async () => {
+      try {
+        return await this.inspectNow(image, mode, hooks);
+      } catch (e) {
+        throw e instanceof Cancelled ? new CancelledError('the inspection was cancelled') : e;
+      }
+    });
+  }
+
+  private async inspectNow(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks): Promise<Inspection> {
+    const encoded = await this.encodeImage(image, mode, hooks, false);
     const subImages = encoded.subImages.map(inspectionOf);
     const overview = encoded.subImages[0]!.reduction;
     return {
@@ -432,7 +490,18 @@ export class Engine {
 
   /** Answers a question, streaming text to `hooks.onText`; requests run one at a time. */
   ask(request: AskRequest, hooks: AskHooks = {}): Promise<AskResult> {
-    const run = this.queue.then(() => this.askNow(request, hooks));
+    return this.enqueue(() => this.askNow(request, hooks));
+  }
+
+  /** Requests waiting or running: an engine with none can be unloaded. */
+  get pending(): number {
+    return this.waiting;
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new EngineError('the model was unloaded while the request waited: ask again'));
+    this.waiting++;
+    const run = this.queue.then(work).finally(() => this.waiting--);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -451,6 +520,7 @@ export class Engine {
     const started = now();
     const question = request.question.trim();
     if (!question) throw new EngineError('the question is empty: type what you want to know about the image');
+    checkSampling(request);
     const timings: Timings = {
       preprocessMs: 0,
       visionMs: 0,
@@ -591,7 +661,8 @@ export class Engine {
     const maxPositions = this.manifest.decoder.maxPositions;
     const rng = new SeededRandom(request.seed ?? 0);
     const sampling = { temperature: request.temperature ?? 0, topP: request.topP ?? 1 };
-    const guard = new RepetitionGuard();
+    // a model of random weights loops at once; a real one may repeat rightly (a table's rule, a row of zeros)
+    const guard = this.manifest.randomWeights ? new RepetitionGuard() : undefined;
     const streamer = new TextStreamer((ids) => this.prompt.decode(ids));
     const tokens: number[] = [];
     const one = new Float32Array(this.manifest.decoder.hiddenSize);
@@ -616,7 +687,7 @@ export class Engine {
       tokens.push(id);
       const delta = streamer.put(id);
       if (delta) hooks.onText?.(delta);
-      if (guard.push(id) && !request.fixedLength) {
+      if (guard?.push(id) && !request.fixedLength) {
         stopReason = 'repetition';
         break;
       }
@@ -635,17 +706,19 @@ export class Engine {
     return { text: this.prompt.decode(tokens).trim(), tokens, stopReason };
   }
 
-  private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep'>): AskResult {
+  private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep' | 'threads'>): AskResult {
     const image = conv?.image;
-    if (!image) return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [] }, ep: this.ep };
+    const { ep, threads } = this;
+    if (!image) return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [], visionRuns: 0 }, ep, threads };
     const subImages = image.subImages.map((s) => ({ kind: s.kind, row: s.row, col: s.col, kept: Array.from(s.reduction.kept) }));
     const visual: VisualTokens = {
       total: image.total,
       kept: image.rows,
       indices: subImages.flatMap((s) => s.kept),
+      visionRuns: image.visionRuns,
       ...(image.layout ? { subImages } : {}),
     };
-    return { ...r, visual, ep: this.ep };
+    return { ...r, visual, ep, threads };
   }
 
   /** The conversation's KV cache, held as `kvCache` says. */
@@ -658,7 +731,11 @@ export class Engine {
     return new GrowingKvCache(d, run, this.kvSlicer);
   }
 
+  /** Refuses new requests, lets the queued ones finish, then releases the sessions. */
   async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue;
     for (const owner of [...this.conversations.keys()]) this.forget(owner);
     await Promise.allSettled([
       this.vision.release(),
@@ -685,6 +762,25 @@ function inspectionOf(s: EncodedSubImage): SubImageInspection {
     clsAttention: Array.from(r.clsAttention),
     geometry: s.geometry,
   };
+}
+
+/** Sampling settings that would make no token (top-p <= 0, NaN) are refused before any work. */
+function checkSampling(r: AskRequest): void {
+  const problem = samplingProblem(r);
+  if (problem) throw new EngineError(problem);
+}
+
+/** What is wrong with a request's sampling and length settings, in one line; undefined when nothing is. */
+export function samplingProblem(r: Pick<AskRequest, 'temperature' | 'topP' | 'maxNewTokens' | 'seed'>): string | undefined {
+  const { temperature, topP, maxNewTokens, seed } = r;
+  if (temperature !== undefined && !(Number.isFinite(temperature) && temperature >= 0))
+    return `temperature must be a number of 0 or more (0 is greedy), got ${temperature}`;
+  if (topP !== undefined && !(Number.isFinite(topP) && topP > 0 && topP <= 1))
+    return `top-p must be a number above 0 and at most 1, got ${topP}`;
+  if (maxNewTokens !== undefined && !(Number.isSafeInteger(maxNewTokens) && maxNewTokens >= 1))
+    return `the answer's token budget must be a whole number of 1 or more, got ${maxNewTokens}`;
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) return `the seed must be a whole number of 0 or more, got ${seed}`;
+  return undefined;
 }
 
 /** (rows, width) blocks one after the other. */
@@ -723,6 +819,25 @@ async function imageKeyOf(image: string | Uint8Array): Promise<string> {
   const path = resolve(image);
   const s = await stat(path).catch(() => undefined); // a missing file is reported by preprocessing
   return s ? `path:${path}:${s.size}:${s.mtimeMs}` : `path:${path}`;
+}
+
+/** The tokenizer and chat template of a model folder. */
+async function promptBuilderFor(dir: string, m: ModelManifest): Promise<PromptBuilder> {
+  const json = async (name: string): Promise<unknown> => {
+    try {
+      return JSON.parse(await readFile(insideFolder(dir, name), 'utf8'));
+    } catch (e) {
+      throw new ModelFolderError(`${name} in ${dir} cannot be read (${messageOf(e)}): rebuild the model`);
+    }
+  };
+  const tokenizerJson = await json(m.tokenizer.file);
+  const tokenizerConfig = await json(m.tokenizer.config);
+  const tokenizer = new Tokenizer(tokenizerJson as object, tokenizerConfig as object);
+  return new PromptBuilder(tokenizer, m.chatTemplate, {
+    bos: m.tokenizer.bosTokenId,
+    eos: m.tokenizer.eosTokenId,
+    image: m.tokenizer.imageTokenId,
+  });
 }
 
 /** The default model: the demo that `npm run build` writes to models/demo in the package. */

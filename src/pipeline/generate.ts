@@ -19,7 +19,10 @@ export function argmax(logits: Float32Array): number {
 
 /** Greedy at temperature 0; otherwise softmax(logits / T) restricted to the top-p nucleus. */
 export function sampleToken(logits: Float32Array, options: SamplingOptions, rng: SeededRandom): number {
-  if (options.temperature <= 0) return argmax(logits);
+  // NaN or top-p <= 0 would pick no token at all
+  if (!(options.temperature >= 0)) throw new RangeError(`temperature must be 0 or more, got ${options.temperature}`);
+  if (options.temperature === 0) return argmax(logits);
+  if (!(options.topP > 0 && options.topP <= 1)) throw new RangeError(`top-p must be above 0 and at most 1, got ${options.topP}`);
   const ids = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!);
   const max = logits[ids[0]!]!;
   const weights = ids.map((id) => Math.exp((logits[id]! - max) / options.temperature));

@@ -21,6 +21,8 @@ import {
   AskParams,
   BuildParams,
   BuildResult,
+  ImageTokens,
+  ImageTokensParams,
   InspectParams,
   InspectResult,
   LoadResult,
@@ -106,8 +108,15 @@ export class EngineClient {
     return this.request((c) => c.sendRequest(WorkerRequests.load, spec));
   }
 
-  inspect(params: InspectParams): Promise<InspectResult> {
-    return this.request((c) => c.sendRequest(WorkerRequests.inspect, params));
+  /** An aborted `signal` drops the inspection (waiting or running): it rejects with the worker's CancelledError. */
+  inspect(params: Omit<InspectParams, 'requestId'>, signal?: AbortSignal): Promise<InspectResult> {
+    const requestId = randomUUID();
+    return this.request((c) => cancellable(c, requestId, signal, c.sendRequest(WorkerRequests.inspect, { ...params, requestId })));
+  }
+
+  /** Visual tokens an image makes without reduction, for the model in `params` (no vision run). */
+  imageTokens(params: ImageTokensParams): Promise<ImageTokens> {
+    return this.request((c) => c.sendRequest(WorkerRequests.imageTokens, params));
   }
 
   /** Downloads a checkpoint in the worker; an aborted `signal` stops it (the partial file is kept). */
@@ -125,8 +134,9 @@ export class EngineClient {
   }
 
   /** The heatmap PNG of an image, base64. */
-  heatmapPng(params: InspectParams): Promise<string> {
-    return this.request((c) => c.sendRequest(WorkerRequests.heatmapPng, params));
+  heatmapPng(params: Omit<InspectParams, 'requestId'>, signal?: AbortSignal): Promise<string> {
+    const requestId = randomUUID();
+    return this.request((c) => cancellable(c, requestId, signal, c.sendRequest(WorkerRequests.heatmapPng, { ...params, requestId })));
   }
 
   /** Builds a model folder in the worker, reporting progress in 0..1. */

@@ -3,35 +3,48 @@
  * requests (src/protocol.ts). Started by the CLI (or a test) as a child over the IPC channel; or,
  * with `--listen PATH`, shared by every VS Code window of the user over a local socket
  * (sharedWorker.ts): each connection has its own conversation and its own Stop, requests queue in
- * arrival order, and the worker exits once no window has held it for `--idle-ms`. One model is
- * kept loaded; a request for another replaces it.
+ * arrival order, and the worker exits once no window has held it for `--idle-ms`. Engines are
+ * kept per model (enginePool.ts): a request for another model loads it beside the others while
+ * memory allows, and never unloads one that a request is running or waiting on.
  */
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import { listenShared } from './sharedWorker';
 import { buildFromCheckpoint } from '../builder/buildModel';
 import { downloadCheckpoint } from '../builder/hubDownload';
 import { UserError } from '../common/errors';
-import { Engine } from '../pipeline/engine';
+import { freemem } from 'node:os';
+import { resolve } from 'node:path';
+import { EngineError, Engine, Inspection, samplingProblem } from '../pipeline/engine';
+import { loadManifest } from '../pipeline/modelManifest';
+import { resolveThreads } from '../pipeline/threads';
+import { EnginePool } from './enginePool';
 import { renderHeatmap } from '../pipeline/heatmap';
-import { ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
+import { InspectParams, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
 
-let loaded: { key: string; engine: Promise<Engine> } | undefined;
+/** The engines loaded, per (model folder, provider, threads): windows on different models keep theirs. */
+const engines = new EnginePool<ModelSpec, Engine>({
+  key: specKey,
+  open: (spec) => {
+    engineLoads++;
+    return Engine.load(spec.modelDir, { ep: spec.ep, threads: spec.threads });
+  },
+  sizeOf: async (spec) => {
+    const m = await loadManifest(resolve(spec.modelDir));
+    return Object.values(m.files).reduce((n, f) => n + f.bytes, 0);
+  },
+  freeBytes: () => freemem(),
+});
+let engineLoads = 0;
+/** The model folder of the last request, for the status bar. */
+let lastModelDir: string | null = null;
+
+function specKey(spec: ModelSpec): string {
+  return `${resolve(spec.modelDir)}\u0000${spec.ep}\u0000${resolveThreads(spec.threads)}`;
+}
 
 function engineFor(spec: ModelSpec): Promise<Engine> {
-  const key = `${spec.modelDir}\u0000${spec.ep}`;
-  if (loaded?.key !== key) {
-    const previous = loaded?.engine;
-    const engine = Engine.load(spec.modelDir, { ep: spec.ep });
-    loaded = { key, engine };
-    engine.catch(() => {
-      if (loaded?.engine === engine) loaded = undefined; // the next request tries again
-    });
-    void previous?.then(
-      (e) => e.dispose(),
-      () => undefined,
-    );
-  }
-  return loaded.engine;
+  lastModelDir = spec.modelDir;
+  return engines.get(spec);
 }
 
 /** Errors cross the channel as ResponseErrors carrying the error's kind. */
@@ -58,10 +71,7 @@ function serve(connection: MessageConnection, owner: string, clients: () => numb
   return {
     cancelAll: () => {
       for (const c of mine.values()) c.abort();
-      void loaded?.engine.then(
-        (e) => e.newConversation(owner),
-        () => undefined,
-      ); // its KV cache goes with it
+      void engines.loaded().then((all) => all.forEach((e) => e.newConversation(owner))); // its KV caches go with it
     },
   };
 }
@@ -70,7 +80,9 @@ function serve(connection: MessageConnection, owner: string, clients: () => numb
 function serveWorker(connection: MessageConnection, clients: () => number): void {
   connection.onRequest(WorkerRequests.stats, () => ({
     rssBytes: process.memoryUsage().rss,
-    modelDir: loaded ? loaded.key.split('\u0000')[0]! : null,
+    modelDir: lastModelDir,
+    modelDirs: [...new Set(engines.keys().map((k) => k.split('\u0000')[0]!))],
+    engineLoads,
     pid: process.pid,
     clients: clients(),
   }));
@@ -93,6 +105,7 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
         randomWeights: m.randomWeights,
         grid: m.vision.grid,
         maxPositions: m.decoder.maxPositions,
+        threads: e.threads,
       };
     }),
   );
@@ -103,6 +116,8 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
     mine.set(p.requestId, controller);
     return answer(async () => {
       try {
+        const problem = samplingProblem(p);
+        if (problem) throw new EngineError(problem);
         const engine = await engineFor(p);
         return await engine.ask(
           {
@@ -130,16 +145,28 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
     });
   });
 
-  connection.onRequest(WorkerRequests.inspect, (p) => answer(async () => (await engineFor(p)).inspect(p.image, p.reduce)));
+  // an inspection with a request id can be cancelled (a heatmap that changed its mode drops the old run)
+  const inspect = async (p: InspectParams): Promise<Inspection> => {
+    const controller = new AbortController();
+    if (p.requestId) mine.set(p.requestId, controller);
+    try {
+      return await (await engineFor(p)).inspect(p.image, p.reduce, { signal: controller.signal });
+    } finally {
+      if (p.requestId) mine.delete(p.requestId);
+    }
+  };
+
+  connection.onRequest(WorkerRequests.inspect, (p) => answer(() => inspect(p)));
 
   connection.onRequest(WorkerRequests.heatmapPng, (p) =>
-    answer(async () => {
-      const inspection = await (await engineFor(p)).inspect(p.image, p.reduce);
-      return (await renderHeatmap(p.image, inspection)).toString('base64');
-    }),
+    answer(async () => (await renderHeatmap(p.image, await inspect(p))).toString('base64')),
   );
 
-  connection.onRequest(WorkerRequests.newConversation, (spec) => answer(async () => (await engineFor(spec)).newConversation(owner)));
+  connection.onRequest(WorkerRequests.imageTokens, (p) => answer(async () => (await engineFor(p)).imageTokens(p.image)));
+
+  connection.onRequest(WorkerRequests.newConversation, () =>
+    answer(async () => (await engines.loaded()).forEach((e) => e.newConversation(owner))),
+  );
 }
 
 /** Downloads and builds, with progress. */

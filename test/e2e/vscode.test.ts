@@ -204,14 +204,15 @@ async function findFrame(page: Page, selector: string): Promise<FrameLocator> {
 }
 
 /** Right-click diagram.png (or `file`) in the Explorer -> Ask About Image...; returns the chat's frame. */
-async function askAboutDiagram(vs: VSCode, file = 'diagram.png'): Promise<FrameLocator> {
+async function askAboutDiagram(vs: VSCode, file = 'diagram.png', options: { activeBefore?: boolean } = {}): Promise<FrameLocator> {
   const { page } = vs;
   // contributions appear once the remote extension host has scanned the extensions
   await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
-  await page
-    .locator('.statusbar-item', { hasText: 'PruMerge' })
-    .waitFor({ timeout: 60_000 })
-    .catch(() => undefined);
+  if (options.activeBefore !== false)
+    await page
+      .locator('.statusbar-item', { hasText: 'PruMerge' })
+      .waitFor({ timeout: 60_000 })
+      .catch(() => undefined);
   const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: file });
   await row.waitFor({ timeout: 60_000 });
   await row.click({ button: 'right' });
@@ -452,6 +453,38 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
       },
     ),
   );
+
+  it(
+    'after a reload, Ask About Image on another picture asks about that picture, in a new chat',
+    step(
+      () => vs,
+      'reload-other-image',
+      async () => {
+        // the Explorer in front: after the reload the extension sleeps until the command wakes it, so
+        // the saved chat (about diagram.png) is read while screenshot.png is being attached
+        await page.locator('.activitybar .action-label[aria-label^="Explorer"]').click();
+        await page.reload();
+        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+        chat = await askAboutDiagram(vs, 'screenshot.png', { activeBefore: false });
+        await chat.locator('vscode-text-area textarea').fill('What is in this screenshot?');
+        await chat.locator('vscode-text-area textarea').press('Enter');
+        await chat
+          .locator('article.answer.streaming .answer-text')
+          .filter({ hasText: /[^…\s]/ })
+          .waitFor({ timeout: 120_000 });
+        await chat.locator('vscode-button', { hasText: 'Stop' }).click();
+        await chat.locator('article.answer').last().locator('.stats').waitFor({ timeout: 60_000 });
+        await shot('10b-other-image-after-reload');
+        assert.match(await chat.locator('.image-name').innerText(), /screenshot\.png/);
+        assert.deepEqual(
+          await chat.locator('.question').allInnerTexts(),
+          ['What is in this screenshot?'],
+          'a new chat, not the restored one',
+        );
+        assert.equal(await chat.locator('.note').filter({ hasText: 'Restored from the saved chat' }).count(), 0);
+      },
+    ),
+  );
 });
 
 describe('Restricted Mode: the model folder an untrusted workspace names', { skip, timeout: 180_000 }, () => {
@@ -550,6 +583,12 @@ describe('LLaVA-NeXT in a real VS Code', { skip, timeout: 180_000 }, () => {
       'next',
       async () => {
         const chat = await askAboutDiagram(vs, 'screenshot.png');
+        // the picker's counts are this model's and this image's, not LLaVA-1.5's 576
+        await chat
+          .locator('vscode-option[value="none"]')
+          .filter({ hasText: 'All 2340 tokens' })
+          .waitFor({ state: 'attached', timeout: 60_000 });
+        assert.match(await chat.locator('vscode-option[value="topk:32"]').innerText(), /32 patches in each of 5 parts/);
         await chat.locator('vscode-text-area textarea').fill('What does the terminal say?');
         await chat.locator('vscode-text-area textarea').press('Enter');
         const stats = chat.locator('.stats').first();

@@ -53,7 +53,8 @@ export async function tinyCheckpoint(
     if (!data) {
       const spec = specs.get(name);
       if (!spec) throw new Error(`no tensor ${name}`);
-      data = stored(syntheticTensor(spec, options.seed, options.std), options.dtype ?? 'F32');
+      const random = (n: string): Float32Array => syntheticTensor(specs.get(n)!, options.seed, options.std);
+      data = stored(options.override?.(name, random) ?? random(name), options.dtype ?? 'F32');
       cache.set(name, data);
     }
     return data;
