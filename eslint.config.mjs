@@ -19,6 +19,28 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': 'off' },
   },
   {
+    // what the host and the webviews share runs in both: no Node, no vscode, nothing of the worker's
+    files: ['src/shared/**/*.ts', 'webview/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'src/shared and webview/ run in the webview too' }],
+          patterns: [
+            {
+              group: ['node:*', 'onnxruntime-node', 'sharp', 'vscode-jsonrpc', 'vscode-jsonrpc/*'],
+              message: 'src/shared and webview/ run in the webview too',
+            },
+            {
+              group: ['**/pipeline/**', '**/worker/**', '**/extension/**', '**/builder/**', '**/cli/**'],
+              message: 'src/shared imports only src/shared (and src/common/errors)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', 'bin/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', require: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
   },

@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { demoModelDir, Engine } from '../src/pipeline/engine';
-import { parseReduceMode } from '../src/pipeline/reduceMode';
+import { demoModelDir, Engine } from '../src/pipeline/engine/engine';
+import { parseReduceMode } from '../src/shared/reduceMode';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { reduce: { type: 'string', default: 'prumerge' } } });
 const dir = positionals[0] ?? demoModelDir();

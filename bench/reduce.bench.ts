@@ -3,10 +3,10 @@
  * Run: npm run bench:reduce [-- --reps 30]
  */
 import { parseArgs } from 'node:util';
-import { MergeWorkspace } from '../src/pipeline/mergeKernels';
-import { reduceVisualTokens } from '../src/pipeline/prumerge';
-import { parseReduceMode } from '../src/pipeline/reduceMode';
-import { syntheticTaps } from '../src/pipeline/syntheticTaps';
+import { MergeWorkspace } from '../src/pipeline/reduce/mergeKernels';
+import { reduceVisualTokens } from '../src/pipeline/reduce/prumerge';
+import { parseReduceMode } from '../src/shared/reduceMode';
+import { syntheticTaps } from '../src/pipeline/reduce/syntheticTaps';
 
 const { values } = parseArgs({
   options: { reps: { type: 'string', default: '30' }, width: { type: 'string', default: '1024' } },

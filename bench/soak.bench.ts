@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ChatSession } from '../src/extension/chatSession';
-import { demoModelDir } from '../src/pipeline/engine';
+import { ChatSession } from '../src/extension/chat/chatSession';
+import { demoModelDir } from '../src/pipeline/engine/engine';
 import { EngineClient } from '../src/worker/engineClient';
 
 const { values } = parseArgs({ options: { questions: { type: 'string', default: '200' } } });

@@ -7,8 +7,10 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ASK_STAGES, AskStage, demoModelDir, Engine, PREFILL_CHUNK } from '../src/pipeline/engine';
-import { parseReduceMode } from '../src/pipeline/reduceMode';
+import { ASK_STAGES, AskStage } from '../src/shared/results';
+import { demoModelDir, Engine } from '../src/pipeline/engine/engine';
+import { PREFILL_CHUNK } from '../src/pipeline/engine/generation';
+import { parseReduceMode } from '../src/shared/reduceMode';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { reduce: { type: 'string', default: 'none' } } });
 const dir = positionals[0] ?? demoModelDir();

@@ -17,11 +17,11 @@ import { LinearFormat, Ops } from '../src/builder/ops';
 import { shapeConfig } from '../src/builder/shapes';
 import { makeVisionGraph } from '../src/builder/visionGraph';
 import { SyntheticWeights } from '../src/builder/weights';
-import { VISION_IO } from '../src/pipeline/graphNames';
-import { preprocessImage } from '../src/pipeline/preprocess';
-import { clipPreprocess } from '../src/pipeline/preprocessConfig';
-import { reduceVisualTokens } from '../src/pipeline/prumerge';
-import { parseReduceMode } from '../src/pipeline/reduceMode';
+import { VISION_IO } from '../src/pipeline/runtime/graphNames';
+import { preprocessImage } from '../src/pipeline/image/preprocess';
+import { clipPreprocess } from '../src/pipeline/image/preprocessConfig';
+import { reduceVisualTokens } from '../src/pipeline/reduce/prumerge';
+import { parseReduceMode } from '../src/shared/reduceMode';
 
 const { values } = parseArgs({
   options: {

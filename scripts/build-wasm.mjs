@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// Compiles src/pipeline/mergeKernels.wat into src/pipeline/mergeKernels.generated.ts (the module's bytes,
+// Compiles src/pipeline/reduce/mergeKernels.wat into src/pipeline/reduce/mergeKernels.generated.ts (the module's bytes,
 // base64), which is committed so that the sources run without a build step.
 // `--check` exits 1 when the committed file is not what the .wat compiles to.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 
-const wat = fileURLToPath(new URL('../src/pipeline/mergeKernels.wat', import.meta.url));
-const out = fileURLToPath(new URL('../src/pipeline/mergeKernels.generated.ts', import.meta.url));
+const wat = fileURLToPath(new URL('../src/pipeline/reduce/mergeKernels.wat', import.meta.url));
+const out = fileURLToPath(new URL('../src/pipeline/reduce/mergeKernels.generated.ts', import.meta.url));
 
 export async function compileMergeKernels() {
   const wabt = await wabtInit();

@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { CheckpointError, readSafetensorsHeader } from '../src/builder/safetensors';
 import { writeSafetensors } from '../src/builder/safetensorsWriter';
 import { SeededRandom } from '../src/common/random';
-import { ImageInputError, preprocessImage } from '../src/pipeline/preprocess';
+import { ImageInputError, preprocessImage } from '../src/pipeline/image/preprocess';
 
 const { values } = parseArgs({
   options: {

@@ -36,6 +36,18 @@ writeFileSync(ignore, `${readFileSync('.vscodeignore', 'utf8')}\n${extra.join('\
 const out = values.o ?? `prumerge-vision-${values.target}.vsix`;
 const args = values.list
   ? ['vsce', 'ls', '--ignoreFile', ignore]
-  : ['vsce', 'package', '--allow-missing-repository', '--skip-license', '--target', values.target, '--ignoreFile', ignore, '-o', out];
+  : [
+      'vsce',
+      'package',
+      '--allow-missing-repository',
+      '--no-rewrite-relative-links',
+      '--skip-license',
+      '--target',
+      values.target,
+      '--ignoreFile',
+      ignore,
+      '-o',
+      out,
+    ];
 const r = spawnSync('npx', args, { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -1,18 +1,25 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under test/ and src/ with node's test runner and tsx (Node 20's runner
-// takes no glob patterns). Extra arguments go to the runner, e.g. --test-name-pattern=PruMerge.
+// Runs the *.test.ts files under the folders named (default: test/ and src/, everything) with
+// node's test runner and tsx (Node 20's runner takes no glob patterns). Arguments that start with
+// -- go to the runner, e.g. --test-name-pattern=PruMerge.
+//   node scripts/test.mjs                 everything (npm test runs this after its checks)
+//   node scripts/test.mjs test/unit       one layer: unit, model, worker, extension, cli, e2e
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-function testFiles(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'node_modules' ? [] : testFiles(path);
-    return e.name.endsWith('.test.ts') ? [path] : [];
-  });
+function testFiles(path) {
+  if (statSync(path).isFile()) return path.endsWith('.test.ts') ? [path] : [];
+  return readdirSync(path, { withFileTypes: true }).flatMap((e) => (e.name === 'node_modules' ? [] : testFiles(join(path, e.name))));
 }
 
-const files = ['test', 'src'].flatMap(testFiles).sort();
-const { status } = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...process.argv.slice(2), ...files], { stdio: 'inherit' });
+const args = process.argv.slice(2);
+const flags = args.filter((a) => a.startsWith('--'));
+const roots = args.filter((a) => !a.startsWith('--'));
+const files = (roots.length > 0 ? roots : ['test', 'src']).flatMap(testFiles).sort();
+if (files.length === 0) {
+  process.stderr.write(`no *.test.ts under ${roots.join(', ')}\n`);
+  process.exit(2);
+}
+const { status } = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...flags, ...files], { stdio: 'inherit' });
 process.exit(status ?? 1);

@@ -4,11 +4,11 @@
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeTextArea } from '@vscode/webview-ui-toolkit';
 import MarkdownIt from 'markdown-it';
-import type { AskStage } from '../src/pipeline/engine';
-import { prefillText } from '../src/pipeline/prefillProgress';
-import { applyChatEvent, interrupted } from '../src/chatTranscript';
-import { ImageTokenCount, REDUCTION_CHOICES, reductionLabel, visualTokensPhrase } from '../src/reductionChoices';
-import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/protocol';
+import type { AskStage } from '../src/shared/results';
+import { prefillText } from '../src/shared/prefillProgress';
+import { applyChatEvent, interrupted } from '../src/shared/chatTranscript';
+import { ImageTokenCount, REDUCTION_CHOICES, reductionLabel, visualTokensPhrase } from '../src/shared/reductionChoices';
+import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/shared/webviewMessages';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeTextArea());

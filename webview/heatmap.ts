@@ -4,9 +4,10 @@
  * a kept patch highlights the patches merged into it.
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
-import { heatmapFigures } from '../src/pipeline/heatmapLayout';
-import type { HeatmapEvent, HeatmapRequest, InspectResult } from '../src/protocol';
-import { REDUCTION_CHOICES, reductionLabel } from '../src/reductionChoices';
+import { heatmapFigures } from '../src/shared/heatmapLayout';
+import type { HeatmapEvent, HeatmapRequest } from '../src/shared/webviewMessages';
+import type { Inspection as InspectResult } from '../src/shared/results';
+import { REDUCTION_CHOICES, reductionLabel } from '../src/shared/reductionChoices';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());

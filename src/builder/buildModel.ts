@@ -12,7 +12,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { isDiskFull, lackOfSpace } from '../common/diskSpace';
 import { formatBytes } from '../common/formatBytes';
-import { clipPreprocess, PreprocessConfig, preprocessConfigFromJson } from '../pipeline/preprocessConfig';
+import { clipPreprocess, PreprocessConfig, preprocessConfigFromJson } from '../pipeline/image/preprocessConfig';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -22,12 +22,12 @@ import {
   sha256File,
   VisionDtype,
   WeightDtype,
-} from '../pipeline/modelManifest';
+} from '../pipeline/runtime/modelManifest';
 import { makeDecoderGraph } from './decoderGraph';
 import { LlavaConfig, llavaConfigFromJson } from './llavaConfig';
 import { LLAVA_15_CHAT_TEMPLATE, LLAVA_MISTRAL_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from './llamaTokenizer';
 import { DataType, GraphBuilder } from './onnxGraph';
-import { KvDtype } from '../pipeline/decoderFeeds';
+import { KvDtype } from '../pipeline/kv/decoderFeeds';
 import { BlockSize, Ops, readWeight, VISION_BLOCK_SIZE } from './ops';
 import { makeProjectorGraph } from './projectorGraph';
 import { CheckpointError } from './safetensors';
@@ -142,7 +142,7 @@ export async function buildSynthetic(shape: string, seed: number, options: Build
 
 /**
  * float32 unless asked: on the CPUs measured, neither quantised tower is faster than float32 (the
- * README's "The vision tower, quantised"), so quantising it only saves memory and disk.
+ * docs/benchmarks.md, "The vision tower, quantised"), so quantising it only saves memory and disk.
  */
 export function defaultVisionDtype(dtype: WeightDtype): VisionDtype | 'fp16' {
   return dtype === 'fp16' ? 'fp16' : 'fp32';
@@ -151,13 +151,13 @@ export function defaultVisionDtype(dtype: WeightDtype): VisionDtype | 'fp16' {
 /**
  * 128 weights per 4-bit block: at 7B shapes the decoder holds 3.9 instead of 5.7 GiB, opens in
  * half the time and decodes 1.4-1.55x faster than with 32, for a larger quantisation error (the
- * README's "Memory" gives both).
+ * docs/benchmarks.md, "Memory", gives both).
  */
 export const DEFAULT_BLOCK_SIZE: BlockSize = 128;
 
 /**
  * int4 decoders hold their cache in float16: at 7B shapes it decodes faster at every context
- * length measured and halves the cache (the README's "Memory"); fp32 builds stay float32
+ * length measured and halves the cache (docs/benchmarks.md, "Memory"); fp32 builds stay float32
  * throughout, the exact path the float64 reference checks.
  */
 export function defaultKvDtype(dtype: WeightDtype): KvDtype {

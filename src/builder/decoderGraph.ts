@@ -15,7 +15,7 @@
  * and a conversation goes on from its cache. Only the last position's logits are computed: the
  * vocabulary projection of every prompt position would cost as much as a second forward pass.
  */
-import { DECODER_IO } from '../pipeline/graphNames';
+import { DECODER_IO } from '../pipeline/runtime/graphNames';
 import { LlavaConfig } from './llavaConfig';
 import { attr, DataType, MS_DOMAIN } from './onnxGraph';
 import { floatsToHalfs } from './float16';

@@ -4,7 +4,7 @@
  * and CLIPVisionConfig supply the rest). LLaVA-1.5 (model_type "llava") and LLaVA-NeXT
  * ("llava_next": anyres tiles, docs/llava-next.md) share everything but `next`.
  */
-import { isPinpoints } from '../pipeline/anyres';
+import { isPinpoints } from '../pipeline/image/anyres';
 import { CheckpointError } from './safetensors';
 
 export interface VisionConfig {

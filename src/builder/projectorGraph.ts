@@ -5,7 +5,7 @@
  *
  * M is dynamic: it is whatever PruMerge kept (plus its remainder token), or all N patches.
  */
-import { PROJECTOR_IO } from '../pipeline/graphNames';
+import { PROJECTOR_IO } from '../pipeline/runtime/graphNames';
 import { LlavaConfig } from './llavaConfig';
 import { DataType } from './onnxGraph';
 import { Ops } from './ops';

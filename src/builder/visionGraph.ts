@@ -10,7 +10,7 @@
  * f = num_layers + 1 + vision_feature_layer (23 for LLaVA-1.5's -2 of 24 layers). Layer f's
  * attention output and MLP, and the layers after it, are never computed.
  */
-import { VISION_IO } from '../pipeline/graphNames';
+import { VISION_IO } from '../pipeline/runtime/graphNames';
 import { LlavaConfig } from './llavaConfig';
 import { attr, DataType } from './onnxGraph';
 import { LinearFormat, Ops } from './ops';

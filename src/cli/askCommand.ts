@@ -2,14 +2,14 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { packagePath } from '../common/packagePath';
-import type { AskResult } from '../pipeline/engine';
+import type { AskResult } from '../shared/results';
 import { EngineClient } from '../worker/engineClient';
-import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
+import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 import { ProgressBar } from './progressBar';
-import { PrefillProgress, prefillText } from '../pipeline/prefillProgress';
+import { PrefillProgress, prefillText } from '../shared/prefillProgress';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { BuildOptions, BuildProgress, buildFromCheckpoint, buildSynthetic, DEFAULT_BLOCK_SIZE } from '../builder/buildModel';
 import { BLOCK_SIZES, BlockSize } from '../builder/ops';
 import { SHAPES } from '../builder/shapes';
-import { ModelManifest, VisionDtype, WeightDtype } from '../pipeline/modelManifest';
+import { ModelManifest, VisionDtype, WeightDtype } from '../pipeline/runtime/modelManifest';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { formatBytes } from '../common/formatBytes';
@@ -24,7 +24,7 @@ tokenizer.json.
   --dtype fp16    float16 weights and activations, half the size: for GPU execution providers
   --dtype int4    the language model's linear layers in 4-bit blocks (MatMulNBits), for CPU decoding
   --vision-dtype  the vision tower's linear layers: fp32 (default), or int8 / int4 blocks (MatMulNBits)
-                  for less memory and disk (not faster: see the README); with --dtype fp32 or int4
+                  for less memory and disk (not faster: docs/benchmarks.md); with --dtype fp32 or int4
   --kv-dtype      the language model's attention and KV cache: float32 or float16 (half the cache to
                   hold and read); default float32 with --dtype fp32, float16 otherwise
   --block-size    with --dtype int4: weights per 4-bit block, 32, 64 or ${DEFAULT_BLOCK_SIZE} (default): smaller

@@ -4,8 +4,9 @@
  * question, all visual tokens (576 for LLaVA-1.5), and all of them with a long question), in one run, so that the
  * curve is visible. Prompts longer than the model takes are left out.
  */
-import { AskResult, Engine } from '../pipeline/engine';
-import { ReduceMode } from '../pipeline/reduceMode';
+import { AskResult } from '../shared/results';
+import { Engine } from '../pipeline/engine/engine';
+import { ReduceMode } from '../shared/reduceMode';
 
 export const CONTEXT_TARGETS = [70, 600, 2400] as const;
 

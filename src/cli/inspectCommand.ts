@@ -1,10 +1,10 @@
 /** `prumerge inspect`: vision tower and reduction only, and the token heatmap as a PNG. */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { Engine } from '../pipeline/engine';
-import { renderHeatmap } from '../pipeline/heatmap';
-import { heatmapFigures } from '../pipeline/heatmapLayout';
-import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
+import { Engine } from '../pipeline/engine/engine';
+import { renderHeatmap } from '../pipeline/image/heatmap';
+import { heatmapFigures } from '../shared/heatmapLayout';
+import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
 import { writeOut } from './io';

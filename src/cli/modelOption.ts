@@ -1,8 +1,8 @@
 /** --model / --ep as every engine command reads them. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { demoModelDir } from '../pipeline/engine';
-import { EXECUTION_PROVIDERS, ExecutionProviderSetting } from '../pipeline/sessions';
+import { demoModelDir } from '../pipeline/engine/engine';
+import { EXECUTION_PROVIDERS, ExecutionProviderSetting } from '../pipeline/runtime/sessions';
 import { CliError } from './cliError';
 import { wholeNumber } from './io';
 

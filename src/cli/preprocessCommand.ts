@@ -5,10 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { preprocessImage, PreprocessedImage } from '../pipeline/preprocess';
-import { LLAVA_15_PREPROCESS, preprocessConfigFromJson, PreprocessConfig } from '../pipeline/preprocessConfig';
-import { isPinpoints, Pinpoints } from '../pipeline/anyres';
-import { preprocessAnyres } from '../pipeline/preprocessAnyres';
+import { preprocessImage, PreprocessedImage } from '../pipeline/image/preprocess';
+import { LLAVA_15_PREPROCESS, preprocessConfigFromJson, PreprocessConfig } from '../pipeline/image/preprocessConfig';
+import { isPinpoints, Pinpoints } from '../pipeline/image/anyres';
+import { preprocessAnyres } from '../pipeline/image/preprocessAnyres';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 

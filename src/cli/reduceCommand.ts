@@ -4,10 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { reduceVisualTokens, Reduction } from '../pipeline/prumerge';
-import { formatReduceMode, parseReduceMode, REDUCE_MODE_SYNTAX } from '../pipeline/reduceMode';
-import { syntheticTaps } from '../pipeline/syntheticTaps';
-import { VisionTaps } from '../pipeline/visionTaps';
+import { reduceVisualTokens, Reduction } from '../pipeline/reduce/prumerge';
+import { formatReduceMode, parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
+import { syntheticTaps } from '../pipeline/reduce/syntheticTaps';
+import { VisionTaps } from '../pipeline/reduce/visionTaps';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
 import { readStdin, wholeNumber, writeOut } from './io';

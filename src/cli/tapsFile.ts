@@ -2,7 +2,7 @@
  * The taps JSON the `reduce` command reads: { "hidden": [[...]...], "q": [[...]...], "k": [[...]...] },
  * each [N+1][C] with row 0 the CLS token. Everything is checked before a number is used.
  */
-import { VisionTaps } from '../pipeline/visionTaps';
+import { VisionTaps } from '../pipeline/reduce/visionTaps';
 import { CliError } from './cliError';
 
 const FIELDS = ['hidden', 'q', 'k'] as const;

@@ -7,14 +7,16 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes } from '../common/formatBytes';
-import type { AskHooks, AskResult } from '../pipeline/engine';
-import type { ReduceMode } from '../pipeline/reduceMode';
-import type { AskParams, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../protocol';
+import type { AskHooks } from '../pipeline/engine/stages';
+import type { AskResult } from '../shared/results';
+import type { ReduceMode } from '../shared/reduceMode';
+import type { AskParams, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../worker/protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
 import { sharedWorkerPaths } from '../worker/sharedWorker';
+import type { WeightDtype } from '../pipeline/runtime/modelManifest';
 import { Disposable } from './disposable';
-import { ModelFacts, readModelFacts } from './modelFacts';
-import { chooseModelFolder, ignoredFolderNotice, modelFolderNamedIn } from './modelFolderSetting';
+import { ModelFacts, readModelFacts } from './models/modelFacts';
+import { chooseModelFolder, ignoredFolderNotice, modelFolderNamedIn } from './models/modelFolderSetting';
 import { affectsSettings, readSettings } from './settings';
 
 export class EngineService extends Disposable {
@@ -184,7 +186,7 @@ export class EngineService extends Disposable {
   build(
     from: string,
     out: string,
-    dtype: 'fp32' | 'fp16' | 'int4',
+    dtype: WeightDtype,
     name: string,
     onProgress: (stage: string, fraction: number) => void,
   ): Promise<{ name: string; bytes: number }> {

@@ -3,8 +3,9 @@
  * bar. Activation only registers things; the inference worker starts on the first question.
  */
 import * as vscode from 'vscode';
-import { ChatViewProvider } from './chatView';
-import { registerCommands, welcomeOnce } from './commands';
+import { ChatViewProvider } from './chat/chatView';
+import { registerCommands } from './commands';
+import { welcomeOnce } from './models/onboarding';
 import { EngineService } from './engineService';
 
 export function activate(context: vscode.ExtensionContext): void {

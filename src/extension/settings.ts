@@ -3,8 +3,8 @@
  * package.json declares it. Reading a setting anywhere else goes through here.
  */
 import * as vscode from 'vscode';
-import type { ExecutionProviderSetting } from '../pipeline/sessions';
-import type { SettingValues } from './modelFolderSetting';
+import type { ExecutionProviderSetting } from '../pipeline/runtime/sessions';
+import type { SettingValues } from './models/modelFolderSetting';
 
 export const SECTION = 'prumergeVision';
 

@@ -1,4 +1,4 @@
-// The part of the WebAssembly JS API that src/pipeline/cosineKernel.ts uses. TypeScript ships these
+// The part of the WebAssembly JS API that src/pipeline/reduce/mergeKernels.ts uses. TypeScript ships these
 // types only in lib.dom, which the Node-side code must not pull in, and @types/node 20 lacks them.
 declare namespace WebAssembly {
   class Module {

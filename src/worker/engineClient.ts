@@ -16,7 +16,8 @@ import {
   SocketMessageWriter,
 } from 'vscode-jsonrpc/node';
 import { dialSharedWorker, lastLines } from './sharedWorker';
-import type { AskHooks, AskResult } from '../pipeline/engine';
+import type { AskHooks } from '../pipeline/engine/stages';
+import type { AskResult } from '../shared/results';
 import {
   AskParams,
   BuildParams,
@@ -31,7 +32,7 @@ import {
   WorkerNotifications,
   WorkerRequests,
   WorkerStats,
-} from '../protocol';
+} from './protocol';
 
 export type WorkerState = 'stopped' | 'starting' | 'idle' | 'busy';
 

@@ -79,14 +79,6 @@ export class EnginePool<S, E extends PooledEngine> {
     const all: (E | undefined)[] = await Promise.all([...this.entries.values()].map((e) => settled(e.engine)));
     return all.filter((e): e is E => e !== undefined);
   }
-
-  /** Unloads `key`'s engine once its requests are done (Engine.dispose waits for them). */
-  async unload(key: string): Promise<void> {
-    const entry = this.entries.get(key);
-    if (!entry) return;
-    this.entries.delete(key);
-    await (await settled(entry.engine))?.dispose();
-  }
 }
 
 /** The engine, or undefined where its load failed; waits for a load in progress. */

@@ -1,6 +1,6 @@
 /**
  * The inference worker: a process that owns the onnxruntime sessions and answers JSON-RPC
- * requests (src/protocol.ts). Started by the CLI (or a test) as a child over the IPC channel; or,
+ * requests (src/worker/protocol.ts). Started by the CLI (or a test) as a child over the IPC channel; or,
  * with `--listen PATH`, shared by every VS Code window of the user over a local socket
  * (sharedWorker.ts): each connection has its own conversation and its own Stop, requests queue in
  * arrival order, and the worker exits once no window has held it for `--idle-ms`. Engines are
@@ -14,12 +14,14 @@ import { downloadCheckpoint } from '../builder/hubDownload';
 import { UserError } from '../common/errors';
 import { freemem } from 'node:os';
 import { resolve } from 'node:path';
-import { EngineError, Engine, Inspection, samplingProblem } from '../pipeline/engine';
-import { loadManifest } from '../pipeline/modelManifest';
-import { resolveThreads } from '../pipeline/threads';
+import { EngineError, samplingProblem } from '../pipeline/engine/request';
+import { Engine } from '../pipeline/engine/engine';
+import { Inspection } from '../shared/results';
+import { loadManifest } from '../pipeline/runtime/modelManifest';
+import { resolveThreads } from '../pipeline/runtime/threads';
 import { EnginePool } from './enginePool';
-import { renderHeatmap } from '../pipeline/heatmap';
-import { InspectParams, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from '../protocol';
+import { renderHeatmap } from '../pipeline/image/heatmap';
+import { InspectParams, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from './protocol';
 
 /** The engines loaded, per (model folder, provider, threads): windows on different models keep theirs. */
 const engines = new EnginePool<ModelSpec, Engine>({
@@ -110,6 +112,34 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
     }),
   );
 
+  serveAsk(connection, owner, mine);
+
+  // an inspection with a request id can be cancelled (a heatmap that changed its mode drops the old run)
+  const inspect = async (p: InspectParams): Promise<Inspection> => {
+    const controller = new AbortController();
+    if (p.requestId) mine.set(p.requestId, controller);
+    try {
+      return await (await engineFor(p)).inspect(p.image, p.reduce, { signal: controller.signal });
+    } finally {
+      if (p.requestId) mine.delete(p.requestId);
+    }
+  };
+
+  connection.onRequest(WorkerRequests.inspect, (p) => answer(() => inspect(p)));
+
+  connection.onRequest(WorkerRequests.heatmapPng, (p) =>
+    answer(async () => (await renderHeatmap(p.image, await inspect(p))).toString('base64')),
+  );
+
+  connection.onRequest(WorkerRequests.imageTokens, (p) => answer(async () => (await engineFor(p)).imageTokens(p.image)));
+
+  connection.onRequest(WorkerRequests.newConversation, () =>
+    answer(async () => (await engines.loaded()).forEach((e) => e.newConversation(owner))),
+  );
+}
+
+/** Questions: each registered for Stop under its request id before anything is awaited. */
+function serveAsk(connection: MessageConnection, owner: string, mine: Map<string, AbortController>): void {
   connection.onRequest(WorkerRequests.ask, (p) => {
     // registered before any await, so that a cancel arriving while the model loads is not lost
     const controller = new AbortController();
@@ -144,29 +174,6 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
       }
     });
   });
-
-  // an inspection with a request id can be cancelled (a heatmap that changed its mode drops the old run)
-  const inspect = async (p: InspectParams): Promise<Inspection> => {
-    const controller = new AbortController();
-    if (p.requestId) mine.set(p.requestId, controller);
-    try {
-      return await (await engineFor(p)).inspect(p.image, p.reduce, { signal: controller.signal });
-    } finally {
-      if (p.requestId) mine.delete(p.requestId);
-    }
-  };
-
-  connection.onRequest(WorkerRequests.inspect, (p) => answer(() => inspect(p)));
-
-  connection.onRequest(WorkerRequests.heatmapPng, (p) =>
-    answer(async () => (await renderHeatmap(p.image, await inspect(p))).toString('base64')),
-  );
-
-  connection.onRequest(WorkerRequests.imageTokens, (p) => answer(async () => (await engineFor(p)).imageTokens(p.image)));
-
-  connection.onRequest(WorkerRequests.newConversation, () =>
-    answer(async () => (await engines.loaded()).forEach((e) => e.newConversation(owner))),
-  );
 }
 
 /** Downloads and builds, with progress. */

@@ -167,13 +167,27 @@ async function launch(options: {
     },
     close: async () => {
       await browser.close();
+      // code-server and its extension host write into the folder until they have exited
+      const exited = server.exitCode !== null ? Promise.resolve() : new Promise((r) => server.once('exit', r));
       server.kill();
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
       // the window's shared worker outlives it by design (detached): end it before its folder goes
-      for (const pid of sharedWorkersUnder(scratch)) process.kill(pid, 'SIGKILL');
-      if (!process.env['E2E_KEEP']) rmSync(scratch, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      const workers = sharedWorkersUnder(scratch);
+      for (const pid of workers) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 50 && workers.some(isAlive); i++) await new Promise((r) => setTimeout(r, 100));
+      if (!process.env['E2E_KEEP']) rmSync(scratch, { recursive: true, force: true, maxRetries: 10, retryDelay: 500 });
       else console.log(`kept ${scratch}`);
     },
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Pids of shared workers whose socket lies under `dir` (from the process table). */
@@ -462,9 +476,17 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
       async () => {
         // the Explorer in front: after the reload the extension sleeps until the command wakes it, so
         // the saved chat (about diagram.png) is read while screenshot.png is being attached
-        await page.locator('.activitybar .action-label[aria-label^="Explorer"]').click();
+        const explorer = page.locator('.explorer-folders-view');
+        const showExplorer = async (): Promise<void> => {
+          // clicking the icon of the container in front would hide the side bar instead
+          if (!(await explorer.isVisible())) await page.locator('.activitybar .action-label[aria-label^="Explorer"]').click();
+          await explorer.waitFor({ timeout: 60_000 });
+        };
+        await showExplorer();
+        await page.waitForTimeout(2_000); // for the workbench to store which view is in front
         await page.reload();
-        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+        await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
+        await showExplorer(); // where the workbench brought the chat back after all, the restore is done before the command
         chat = await askAboutDiagram(vs, 'screenshot.png', { activeBefore: false });
         await chat.locator('vscode-text-area textarea').fill('What is in this screenshot?');
         await chat.locator('vscode-text-area textarea').press('Enter');

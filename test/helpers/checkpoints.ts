@@ -8,8 +8,8 @@ import { writeLlamaTokenizer } from '../../src/builder/llamaTokenizer';
 import { RandomCheckpointOptions, writeRandomCheckpoint } from '../../src/builder/randomCheckpoint';
 import { shapeConfig } from '../../src/builder/shapes';
 import { llavaTensors, syntheticTensor } from '../../src/builder/weights';
-import { decoderFeeds, KvCache, KvDtype } from '../../src/pipeline/decoderFeeds';
-import { DECODER_IO } from '../../src/pipeline/graphNames';
+import { decoderFeeds, KvCache, KvDtype } from '../../src/pipeline/kv/decoderFeeds';
+import { DECODER_IO } from '../../src/pipeline/runtime/graphNames';
 import { TextRef, VisionRef, Weights } from '../reference/llavaReference';
 
 export function scratchDir(prefix: string): string {

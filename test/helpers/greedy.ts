@@ -1,6 +1,6 @@
 /** Greedy decoding by the float64 reference, recomputing the whole sequence at every step (no cache). */
 import assert from 'node:assert/strict';
-import type { AskResult } from '../../src/pipeline/engine';
+import type { AskResult } from '../../src/shared/results';
 import { embedTokens, llamaLogits, TextRef, Weights } from '../reference/llavaReference';
 
 export interface ReferenceGreedy {

@@ -1,4 +1,4 @@
-import { VisionTaps } from '../../src/pipeline/visionTaps';
+import { VisionTaps } from '../../src/pipeline/reduce/visionTaps';
 import { Matrix } from '../reference/prumergeReference';
 
 export function tapsFromRows(hidden: Matrix, q: Matrix, k: Matrix): VisionTaps {

@@ -2,7 +2,7 @@
  * A second, deliberately plain implementation of the reference code's semantics
  * (docs/prumerge.md), written as a line-by-line transcription of the authors'
  * token_prune_merge_advanced: float64, arrays of arrays, no blocking, no SIMD, full sorts.
- * Tests compare src/pipeline/prumerge.ts against it; it shares no code with it.
+ * Tests compare src/pipeline/reduce/prumerge.ts against it; it shares no code with it.
  */
 
 export type Matrix = number[][];

@@ -1,0 +1,236 @@
+/**
+ * What the chat does with a question, without VS Code: one answer at a time, Stop, New chat,
+ * Compare, the view closing mid-answer, and an attached image that changes or disappears
+ * between questions. The chat view gives it an engine and a way to post events to the webview;
+ * the tests give it the real worker.
+ */
+import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { AskHooks } from '../../pipeline/engine/stages';
+import type { AskResult } from '../../shared/results';
+import { formatReduceMode, type ReduceMode } from '../../shared/reduceMode';
+import { applyChatEvent } from '../../shared/chatTranscript';
+import { messageOf } from '../../common/errors';
+import type { AskParams } from '../../worker/protocol';
+import type { ChatAnswer, ChatEvent } from '../../shared/webviewMessages';
+import type { ChatTurn } from '../../pipeline/text/prompt';
+
+export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep'>;
+
+export interface ChatEngine {
+  ask(params: ChatAskParams, hooks: AskHooks): Promise<AskResult>;
+  newConversation(): Promise<void>;
+}
+
+export interface ChatSettings {
+  readonly maxNewTokens: number;
+  readonly temperature: number;
+}
+
+export const BUSY_MESSAGE = 'Wait for the current answer, or press Stop.';
+
+export class ChatSession {
+  /** The attached image's path. */
+  image: string | undefined;
+  private running: AbortController | undefined;
+  /** The conversation so far, answers being written included: a view shown again gets it whole. */
+  private readonly answers: ChatAnswer[] = [];
+  /** What the engine's conversation is about: a question on the same image and reduction continues it. */
+  private conversation: { image: string; reduce: string } | undefined;
+  /** The transcript came from disk: the engine has never seen it, so the next question reads it again. */
+  private restored = false;
+
+  constructor(
+    private readonly engine: ChatEngine,
+    private readonly post: (event: ChatEvent) => void,
+    private readonly settings: () => ChatSettings,
+    /** Called when the transcript changed in a way worth saving (not on every streamed word). */
+    private readonly onChange: () => void = () => {},
+  ) {}
+
+  /** The conversation as it stands, for saving. */
+  get transcript(): readonly ChatAnswer[] {
+    return this.answers;
+  }
+
+  /** Shows a saved conversation; the next question re-encodes the image and reads the earlier answers again. */
+  restore(image: string | undefined, answers: readonly ChatAnswer[]): void {
+    this.running?.abort();
+    this.image = image;
+    this.answers.splice(0, this.answers.length, ...answers.map((a) => ({ ...a })));
+    this.conversation = undefined;
+    this.restored = answers.length > 0;
+    this.post({ type: 'transcript', answers: this.answers, busy: this.busy });
+  }
+
+  /** A saved chat is on screen, not yet continued: its next question reads the earlier answers again. */
+  get isRestored(): boolean {
+    return this.restored;
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Answers `question` about the attached image; with `compare`, once with all tokens and once reduced. */
+  async ask(question: string, reduce: ReduceMode, compare = false): Promise<void> {
+    if (!question.trim()) return;
+    const image = this.image;
+    if (!image) {
+      this.fail('Attach an image first: right-click one in the Explorer, or use the image button.');
+      return;
+    }
+    // one answer at a time, by design: the engine has one conversation and the CPU has no room for two
+    if (this.running) {
+      this.fail(BUSY_MESSAGE);
+      return;
+    }
+    const controller = new AbortController();
+    this.running = controller;
+    this.emit({ type: 'busy', busy: true });
+    try {
+      if (!(await isFile(image))) {
+        this.conversation = undefined;
+        this.fail(`${basename(image)} was moved or deleted after it was attached: attach the image again.`);
+        return;
+      }
+      const group = randomUUID();
+      for (const mode of compare && reduce.kind !== 'none' ? [{ kind: 'none' } as const, reduce] : [reduce]) {
+        if (controller.signal.aborted) break;
+        await this.answer(image, question, mode, compare, group, controller.signal);
+      }
+    } finally {
+      this.running = undefined;
+      this.emit({ type: 'busy', busy: false });
+    }
+  }
+
+  /** The view (re)loaded its page: it gets the conversation as it stands. */
+  ready(): void {
+    // an empty one too: a view created again restores its own saved state, which may be a chat the
+    // host has since left (a new chat started while no view was there to be told)
+    this.post({ type: 'transcript', answers: this.answers, busy: this.busy });
+  }
+
+  /** Stops the answer being written (at the next stage or token). */
+  stop(): void {
+    this.running?.abort();
+  }
+
+  /** The view was closed (not just hidden): an answer being written is stopped rather than computed for nobody. */
+  viewClosed(): void {
+    this.stop();
+  }
+
+  /** A failure outside any answer (a request the host could not carry out): kept in the transcript too. */
+  fail(message: string): void {
+    this.emit({ type: 'answerError', id: '', message });
+  }
+
+  async newChat(): Promise<void> {
+    this.running?.abort();
+    this.conversation = undefined;
+    this.restored = false;
+    await this.engine.newConversation().catch(() => undefined);
+    this.emit({ type: 'cleared' });
+  }
+
+  private emit(event: ChatEvent): void {
+    applyChatEvent(this.answers, event);
+    this.post(event);
+    if (SAVED_ON.has(event.type)) this.onChange();
+  }
+
+  private async answer(
+    image: string,
+    question: string,
+    mode: ReduceMode,
+    compare: boolean,
+    group: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const reduce = formatReduceMode(mode);
+    const before = this.conversation;
+    const followUp = !compare && before?.image === image && before.reduce === reduce;
+    const history = this.restored && !compare ? earlierTurns(this.answers, reduce) : undefined;
+    const id = randomUUID();
+    this.emit({ type: 'answerStart', id, question, reduce, group });
+    try {
+      const { maxNewTokens, temperature } = this.settings();
+      const r = await this.engine.ask(
+        { image, question, reduce: mode, followUp, maxNewTokens, temperature, ...(history ? { history } : {}) },
+        {
+          onText: (delta) => this.emit({ type: 'answerDelta', id, delta }),
+          onStage: (stage) => this.emit({ type: 'answerStage', id, stage }),
+          onPrefill: (progress) => this.emit({ type: 'answerPrefill', id, progress }),
+          signal,
+        },
+      );
+      // stopped before its first word, a question leaves the conversation as it was
+      const nothing = r.stopReason === 'cancelled' && r.tokens.length === 0;
+      this.conversation = compare ? undefined : nothing ? (followUp ? before : undefined) : { image, reduce };
+      if (history && !nothing) this.restored = false;
+      const stats = {
+        visualTokens: r.visual.kept,
+        totalVisualTokens: r.visual.total,
+        ttftMs: r.timings.ttftMs,
+        tokensPerSecond: r.timings.decodeTokensPerSecond,
+        ep: r.ep,
+        stopReason: r.stopReason,
+        reduce,
+        tokens: r.tokens.length,
+      };
+      const note = history ? restoredNote(history.length) : compare ? {} : noteFor(r, followUp, before, { image, reduce });
+      this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...note });
+    } catch (e) {
+      this.conversation = undefined;
+      this.emit({ type: 'answerError', id, message: messageOf(e) });
+    }
+  }
+}
+
+/** Events after which the transcript is saved: an answer begun, ended or failed, the chat cleared. */
+const SAVED_ON = new Set<ChatEvent['type']>(['answerStart', 'answerEnd', 'answerError', 'cleared']);
+
+/**
+ * The exchanges a restored chat's next question continues: the answers at the end of the
+ * transcript that finished with text, asked with the same reduction and not compared.
+ */
+function earlierTurns(answers: readonly ChatAnswer[], reduce: string): ChatTurn[] {
+  const groups = new Map<string, number>();
+  for (const a of answers) groups.set(a.group, (groups.get(a.group) ?? 0) + 1);
+  const turns: ChatTurn[] = [];
+  for (let i = answers.length - 1; i >= 0; i--) {
+    const a = answers[i]!;
+    if (!a.done || a.error || !a.text || a.reduce !== reduce || groups.get(a.group)! > 1) break;
+    turns.unshift({ question: a.question, answer: a.text });
+  }
+  return turns;
+}
+
+function restoredNote(turns: number): { note: string } {
+  const read = turns > 0 ? ` and the ${turns === 1 ? 'earlier answer' : `${turns} earlier exchanges`} read again` : '';
+  return { note: `Restored from the saved chat: the image was encoded again${read}, as the model no longer held this conversation.` };
+}
+
+/** Why an answer did not continue the conversation the user was having, when that is news. */
+function noteFor(
+  r: AskResult,
+  followUp: boolean,
+  before: { image: string; reduce: string } | undefined,
+  now: { image: string; reduce: string },
+): { note?: string } {
+  if (r.conversation === 'restarted')
+    return { note: 'The image changed since the last answer, so this answer starts a new conversation about it as it is now.' };
+  if (followUp && r.conversation === 'new')
+    return { note: 'The earlier conversation was no longer in memory (the model was restarted), so this answer starts a new one.' };
+  if (!followUp && before?.image === now.image && before.reduce !== now.reduce) {
+    return { note: 'A different reduction gives the model different image tokens, so this answer starts a new conversation.' };
+  }
+  return {};
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() === true;
+}

@@ -1,0 +1,143 @@
+/**
+ * The chats of a workspace, kept on disk so that a window reload or a restart loses nothing:
+ * the last MAX_CHATS conversations (transcript, reduction, attached image) in one JSON file in the
+ * workspace's storage, written whole to a temporary file and renamed over the old one. A file
+ * that cannot be read back is set aside (renamed, not deleted) and the chats start empty, with a
+ * warning. Pasted images live beside it and are deleted with the last chat that refers to them.
+ * No vscode import: the tests drive it with plain folders.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { interrupted } from '../../shared/chatTranscript';
+import type { ChatAnswer } from '../../shared/webviewMessages';
+
+export const CHATS_FILE = 'chats.json';
+export const MAX_CHATS = 20;
+const FORMAT = 'prumerge-vision-chats';
+
+export interface SavedImage {
+  readonly path: string;
+  /** A pasted screenshot stored by the extension (deleted with its chats), not a workspace file. */
+  readonly pasted: boolean;
+}
+
+export interface SavedChat {
+  readonly id: string;
+  /** The first question. */
+  readonly title: string;
+  /** Milliseconds since the epoch. */
+  readonly updated: number;
+  readonly image: SavedImage | null;
+  readonly answers: readonly ChatAnswer[];
+}
+
+export interface ChatHistory {
+  /** Newest first; `chats[0]` is the one the view shows. */
+  readonly chats: readonly SavedChat[];
+}
+
+export interface LoadedHistory extends ChatHistory {
+  /** Set when the file was unreadable and set aside. */
+  readonly warning?: string;
+}
+
+export function newChatId(): string {
+  return randomUUID();
+}
+
+export class ChatStore {
+  constructor(
+    /** The workspace's storage folder: chats.json and pasted/. */
+    readonly dir: string,
+  ) {}
+
+  get pastedDir(): string {
+    return join(this.dir, 'pasted');
+  }
+
+  async load(): Promise<LoadedHistory> {
+    const file = join(this.dir, CHATS_FILE);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      return { chats: [] }; // no chats yet
+    }
+    try {
+      const json = JSON.parse(text) as { format?: unknown; chats?: unknown };
+      if (json?.format !== FORMAT || !Array.isArray(json.chats) || !json.chats.every(isSavedChat)) throw new Error('not a chat history');
+      return { chats: (json.chats as SavedChat[]).map(withInterrupted).slice(0, MAX_CHATS) };
+    } catch (e) {
+      const aside = join(this.dir, `chats.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+      await rename(file, aside).catch(() => undefined);
+      return {
+        chats: [],
+        warning: `The saved chats could not be read (${(e as Error).message}): the file was set aside as ${basename(aside)} and the chat starts empty.`,
+      };
+    }
+  }
+
+  /** Writes the newest MAX_CHATS chats; pasted images no chat refers to (nor `inUse`) are deleted. */
+  async save(history: ChatHistory, inUse?: string): Promise<void> {
+    const chats = history.chats.slice(0, MAX_CHATS);
+    await mkdir(this.dir, { recursive: true });
+    const file = join(this.dir, CHATS_FILE);
+    const partial = `${file}.${process.pid}.partial`;
+    await writeFile(partial, JSON.stringify({ format: FORMAT, version: 1, chats }));
+    await rename(partial, file);
+    await this.deleteUnusedPasted(chats, inUse);
+  }
+
+  /** Forgets every chat and every pasted image. */
+  async clear(): Promise<void> {
+    await this.save({ chats: [] });
+    await rm(this.pastedDir, { recursive: true, force: true });
+  }
+
+  private async deleteUnusedPasted(chats: readonly SavedChat[], inUse: string | undefined): Promise<void> {
+    const used = new Set(chats.flatMap((c) => (c.image?.pasted ? [basename(c.image.path)] : [])));
+    if (inUse) used.add(basename(inUse));
+    const files = await readdir(this.pastedDir).catch(() => [] as string[]);
+    await Promise.all(files.filter((f) => !used.has(f)).map((f) => rm(join(this.pastedDir, f), { force: true })));
+  }
+}
+
+/** `chats` with `chat` first, replacing its older version. */
+export function withChat(history: ChatHistory, chat: SavedChat): ChatHistory {
+  return { chats: [chat, ...history.chats.filter((c) => c.id !== chat.id)].slice(0, MAX_CHATS) };
+}
+
+/** An answer that was being written when the window went away is marked so, not left spinning. */
+function withInterrupted(chat: SavedChat): SavedChat {
+  if (chat.answers.every((a) => a.done)) return chat;
+  return { ...chat, answers: chat.answers.map((a) => interrupted(a, 'the window was reloaded while this answer was being written')) };
+}
+
+function isSavedChat(v: unknown): v is SavedChat {
+  const c = v as Partial<SavedChat> | null;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    typeof c.id === 'string' &&
+    typeof c.title === 'string' &&
+    typeof c.updated === 'number' &&
+    (c.image === null || (typeof c.image?.path === 'string' && typeof c.image.pasted === 'boolean')) &&
+    Array.isArray(c.answers) &&
+    c.answers.every(isAnswer)
+  );
+}
+
+function isAnswer(v: unknown): v is ChatAnswer {
+  const a = v as Partial<ChatAnswer> | null;
+  return (
+    typeof a === 'object' &&
+    a !== null &&
+    typeof a.id === 'string' &&
+    typeof a.group === 'string' &&
+    typeof a.question === 'string' &&
+    typeof a.reduce === 'string' &&
+    typeof a.text === 'string' &&
+    typeof a.done === 'boolean'
+  );
+}

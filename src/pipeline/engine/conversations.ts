@@ -1,0 +1,85 @@
+/**
+ * The conversations an engine holds, one per owner (a window sharing the worker): each is an
+ * encoded image, the exchanges so far, and the KV cache that holds them, so that a follow-up
+ * fills only its new tokens. Each can be a gigabyte or more at 7B, so few are kept.
+ */
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { ChatTurn } from '../../shared/results';
+import type { DecoderKvCache } from '../kv/decoderFeeds';
+import type { PromptIds } from '../text/prompt';
+import type { EncodedImage } from './encodeImage';
+
+/** Conversations held at once; a third window's question drops the least recently used one. */
+export const MAX_CONVERSATIONS = 2;
+
+export const DEFAULT_OWNER = '';
+
+export interface Conversation {
+  /** The image's content (imageKeyOf) and the reduction it was encoded with. */
+  readonly imageKey: string;
+  readonly mode: string;
+  readonly image: EncodedImage;
+  turns: ChatTurn[];
+  /** The ids whose keys and values `cache` holds: always its first `cache.length` positions' ids. */
+  ids: number[];
+  readonly cache: DecoderKvCache;
+}
+
+export class Conversations {
+  /** Least recently used first. */
+  private readonly byOwner = new Map<string, Conversation>();
+
+  /** `owner`'s conversation, now the most recently used. */
+  use(owner: string): Conversation | undefined {
+    const c = this.byOwner.get(owner);
+    if (c) {
+      this.byOwner.delete(owner);
+      this.byOwner.set(owner, c);
+    }
+    return c;
+  }
+
+  peek(owner: string): Conversation | undefined {
+    return this.byOwner.get(owner);
+  }
+
+  /** Makes `conv` the owner's, forgetting the one it replaces and the least recently used beyond MAX_CONVERSATIONS. */
+  start(owner: string, conv: Conversation): void {
+    this.forget(owner);
+    this.byOwner.set(owner, conv);
+    for (const [old] of this.byOwner) {
+      if (this.byOwner.size <= MAX_CONVERSATIONS) break;
+      this.forget(old);
+    }
+  }
+
+  /** Forgets `owner`'s conversation, its KV cache included. */
+  forget(owner: string): void {
+    this.byOwner.get(owner)?.cache.dispose();
+    this.byOwner.delete(owner);
+  }
+
+  forgetAll(): void {
+    for (const owner of [...this.byOwner.keys()]) this.forget(owner);
+  }
+}
+
+/**
+ * How many leading prompt ids the conversation's cache already holds. At least one token must be
+ * filled to get logits, and the image is never split: a cache ending inside it is cut back to its start.
+ */
+export function reusablePrefix(cached: readonly number[], prompt: PromptIds, slots: number): number {
+  let reuse = 0;
+  while (reuse < cached.length && reuse < prompt.ids.length - 1 && cached[reuse] === prompt.ids[reuse]) reuse++;
+  return reuse < prompt.imageStart + slots && reuse > prompt.imageStart ? prompt.imageStart : reuse;
+}
+
+/** Names an image's content: a file's path with its size and modification time, or the bytes' hash. */
+export async function imageKeyOf(image: string | Uint8Array): Promise<string> {
+  if (typeof image !== 'string') return `sha256:${createHash('sha256').update(image).digest('hex')}`;
+  const path = resolve(image);
+  const s = await stat(path).catch(() => undefined); // a missing file is reported by preprocessing
+  return s ? `path:${path}:${s.size}:${s.mtimeMs}` : `path:${path}`;
+}

@@ -1,0 +1,222 @@
+/**
+ * The whole pipeline over one model folder:
+ *
+ *   image -> preprocess -> vision.onnx -> reduce (PruMerge) -> projector.onnx -> visual embeds   (encodeImage.ts)
+ *   question -> chat template -> token ids (image slot x M) -> embeddings -> decoder.onnx
+ *     -> prefill -> decode with the KV cache -> streamed text                                  (generation.ts)
+ *
+ * A follow-up question about the same image continues from the conversation's KV cache: only the
+ * new tokens are filled (conversations.ts). One request runs at a time, inspections included;
+ * later ones wait their turn. A cancelled request stops at the next stage boundary, prefill
+ * chunk or token (stages.ts).
+ */
+import * as ort from 'onnxruntime-node';
+import { packagePath } from '../../common/packagePath';
+import { formatReduceMode, ReduceMode } from '../../shared/reduceMode';
+import type { AskResult, ChatTurn, ConversationUse, Inspection, Timings, VisualTokens } from '../../shared/results';
+import { DecoderKvCache, GrowingKvCache, InPlaceKvCache } from '../kv/decoderFeeds';
+import { gpuKvSlicer } from '../kv/kvSlice';
+import { runChecked } from '../runtime/sessions';
+import type { PromptIds } from '../text/prompt';
+import { Conversation, Conversations, DEFAULT_OWNER, imageKeyOf, reusablePrefix } from './conversations';
+import { EncodedImage, ImageEncoder } from './encodeImage';
+import { Decoded, Generation } from './generation';
+import { inspectionOf } from './inspection';
+import { openModel, OpenedModel } from './openModel';
+import { AskRequest, checkRequest, EngineError, EngineOptions } from './request';
+import { AskHooks, Cancelled, CancelledError, now } from './stages';
+
+/** What one request has settled so far, for the result of a request stopped early. */
+interface Turn {
+  conv?: Conversation;
+  use: ConversationUse;
+  promptTokens: number;
+}
+
+export class Engine {
+  readonly dir: string;
+  readonly manifest: OpenedModel['manifest'];
+  readonly ep: OpenedModel['ep'];
+  readonly epFallbacks: readonly string[];
+  readonly prompt: OpenedModel['prompt'];
+  readonly kvCache: OpenedModel['kvCache'];
+  readonly threads: number;
+  private readonly encoder: ImageEncoder;
+  private readonly conversations = new Conversations();
+  /** Cuts KV caches the decoder left on the GPU (WebGPU only), opened at the first cut. */
+  private kvSlicer: ReturnType<typeof gpuKvSlicer> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
+  private disposed = false;
+
+  private constructor(private readonly model: OpenedModel) {
+    ({ dir: this.dir, manifest: this.manifest, ep: this.ep, epFallbacks: this.epFallbacks, prompt: this.prompt } = model);
+    ({ kvCache: this.kvCache, threads: this.threads } = model);
+    this.encoder = new ImageEncoder(model.manifest, model.vision, model.projector);
+  }
+
+  static async load(modelDir: string, options: EngineOptions = {}): Promise<Engine> {
+    return new Engine(await openModel(modelDir, options));
+  }
+
+  /** Preprocess, vision tower, reduction and (unless `project` is false) projector: everything the image contributes. */
+  encodeImage(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks = {}, project = true): Promise<EncodedImage> {
+    return this.encoder.encode(image, mode, hooks, project);
+  }
+
+  /** Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run. */
+  imageTokens(image: string | Uint8Array): Promise<{ total: number; subImages: number }> {
+    return this.encoder.imageTokens(image);
+  }
+
+  /**
+   * The vision tower and the reduction only: what the heatmap needs. Queued with the answers (the
+   * tower would otherwise compete with a prefill for the same cores); an aborted signal rejects
+   * with CancelledError, at once if it is still waiting.
+   */
+  inspect(image: string | Uint8Array, mode: ReduceMode, hooks: Pick<AskHooks, 'signal'> = {}): Promise<Inspection> {
+    return this.enqueue(async () => {
+      try {
+        return inspectionOf(await this.encodeImage(image, mode, hooks, false), this.manifest.vision.grid, this.ep);
+      } catch (e) {
+        throw e instanceof Cancelled ? new CancelledError('the inspection was cancelled') : e;
+      }
+    });
+  }
+
+  /** Answers a question, streaming text to `hooks.onText`; requests run one at a time. */
+  ask(request: AskRequest, hooks: AskHooks = {}): Promise<AskResult> {
+    return this.enqueue(() => this.askNow(request, hooks));
+  }
+
+  /** Requests waiting or running: an engine with none can be unloaded. */
+  get pending(): number {
+    return this.waiting;
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new EngineError('the model was unloaded while the request waited: ask again'));
+    this.waiting++;
+    const run = this.queue.then(work).finally(() => this.waiting--);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Forgets `owner`'s conversation (its KV cache included). */
+  newConversation(owner = DEFAULT_OWNER): void {
+    this.conversations.forget(owner);
+  }
+
+  private async askNow(request: AskRequest, hooks: AskHooks): Promise<AskResult> {
+    const started = now();
+    const question = checkRequest(request);
+    const timings: Timings = {
+      preprocessMs: 0,
+      visionMs: 0,
+      reduceMs: 0,
+      projectorMs: 0,
+      prefillMs: 0,
+      ttftMs: 0,
+      decodeTokensPerSecond: 0,
+    };
+    if (!request.followUp) this.conversations.forget(request.owner ?? DEFAULT_OWNER); // a new question ends the old conversation, even if it is stopped
+    const turn: Turn = { use: 'continued', promptTokens: 0 };
+    try {
+      const conv = await this.conversationFor(request, turn, hooks, timings);
+      const prompt = this.promptFor([...conv.turns, { question }], conv.image.rows);
+      turn.promptTokens = prompt.ids.length;
+      const reuse = reusablePrefix(conv.ids, prompt, conv.image.rows);
+      const maxNew = Math.min(request.maxNewTokens ?? 256, this.manifest.decoder.maxPositions - prompt.ids.length);
+      conv.cache.truncate(reuse);
+      conv.cache.reserve(prompt.ids.length); // the answer grows it as it goes: spare capacity slows every token
+      const generation = new Generation(this.model, conv.cache, prompt, hooks, timings, started);
+      let answer: Decoded;
+      try {
+        answer = await generation.decode(request, maxNew, await generation.prefill(conv.image, reuse));
+      } finally {
+        // whatever happened (Stop, an error), the ids say what the cache now holds
+        conv.ids = generation.fed.slice(0, conv.cache.length);
+      }
+      conv.turns = [...conv.turns, { question, answer: answer.text }];
+      const { text, tokens, stopReason } = answer;
+      const r = { answer: text, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse };
+      return this.result(conv, { ...r, promptTokens: turn.promptTokens, conversation: turn.use });
+    } catch (e) {
+      if (!(e instanceof Cancelled)) throw e;
+      // stopped before the first token: the transcript is as it was (the cache keeps what was filled, and its ids say so)
+      const r = { answer: '', inputIds: [], tokens: [], timings, stopReason: 'cancelled' as const, reusedTokens: 0 };
+      return this.result(turn.conv, { ...r, promptTokens: turn.promptTokens, conversation: turn.use });
+    }
+  }
+
+  /** Continues the conversation about this image and reduction, or encodes the image for a new one. */
+  private async conversationFor(request: AskRequest, turn: Turn, hooks: AskHooks, timings: Timings): Promise<Conversation> {
+    const mode = formatReduceMode(request.reduce);
+    const imageKey = await imageKeyOf(request.image);
+    const owner = request.owner ?? DEFAULT_OWNER;
+    const current = this.conversations.peek(owner);
+    if (request.followUp && current && current.imageKey === imageKey && current.mode === mode) {
+      turn.conv = this.conversations.use(owner);
+      return current;
+    }
+    turn.use = request.followUp && current ? 'restarted' : 'new';
+    const image = await this.encodeImage(request.image, request.reduce, hooks);
+    Object.assign(timings, image.timings);
+    const turns: ChatTurn[] = (request.history ?? []).filter((t) => t.answer !== undefined);
+    const conv: Conversation = { imageKey, mode, image, turns, ids: [], cache: this.newCache() };
+    this.conversations.start(owner, conv);
+    turn.conv = conv;
+    return conv;
+  }
+
+  private promptFor(turns: readonly ChatTurn[], slots: number): PromptIds {
+    const prompt = this.prompt.ids(turns, slots);
+    const maxPositions = this.manifest.decoder.maxPositions;
+    if (prompt.ids.length >= maxPositions) {
+      throw new EngineError(
+        `the conversation is ${prompt.ids.length} tokens long, the model takes ${maxPositions}: ask a shorter question or start a new chat`,
+      );
+    }
+    return prompt;
+  }
+
+  private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep' | 'threads'>): AskResult {
+    const image = conv?.image;
+    const { ep, threads } = this;
+    if (!image) return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [], visionRuns: 0 }, ep, threads };
+    const subImages = image.subImages.map((s) => ({ kind: s.kind, row: s.row, col: s.col, kept: Array.from(s.reduction.kept) }));
+    const visual: VisualTokens = {
+      total: image.total,
+      kept: image.rows,
+      indices: subImages.flatMap((s) => s.kept),
+      visionRuns: image.visionRuns,
+      ...(image.layout ? { subImages } : {}),
+    };
+    return { ...r, visual, ep, threads };
+  }
+
+  /** The conversation's KV cache, held as `kvCache` says. */
+  private newCache(): DecoderKvCache {
+    const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches?: Record<string, ort.Tensor | null>) =>
+      runChecked(session, feeds, 'language model', fetches);
+    const d = this.manifest.decoder;
+    if (this.kvCache === 'in-place') return new InPlaceKvCache(d, d.maxPositions, run);
+    if (this.ep === 'webgpu') this.kvSlicer ??= gpuKvSlicer('webgpu', d.kvDtype);
+    return new GrowingKvCache(d, run, this.kvSlicer);
+  }
+
+  /** Refuses new requests, lets the queued ones finish, then releases the sessions. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue;
+    this.conversations.forgetAll();
+    const m = this.model;
+    await Promise.allSettled([m.vision.release(), m.projector.release(), m.decoder.release(), m.table.close(), this.kvSlicer?.release()]);
+  }
+}
+
+/** The default model: the demo that `npm run build` writes to models/demo in the package. */
+export function demoModelDir(): string {
+  return packagePath('models', 'demo');
+}

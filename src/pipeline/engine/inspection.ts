@@ -1,0 +1,36 @@
+/** An encoded image's reduction as the heatmap reads it (plain JSON values, src/shared/results.ts). */
+import { formatReduceMode } from '../../shared/reduceMode';
+import type { ExecutionProvider, Inspection, SubImageInspection } from '../../shared/results';
+import type { EncodedImage, EncodedSubImage } from './encodeImage';
+
+/** The overview's reduction at the top level; LLaVA-NeXT's every sub-image below, with the token totals. */
+export function inspectionOf(encoded: EncodedImage, grid: number, ep: ExecutionProvider): Inspection {
+  const subImages = encoded.subImages.map(subImageInspection);
+  const overview = encoded.subImages[0]!.reduction;
+  return {
+    mode: formatReduceMode(overview.mode),
+    n: overview.patches,
+    ...subImages[0]!,
+    grid,
+    timings: encoded.timings,
+    ep,
+    ...(encoded.layout ? { subImages, total: encoded.total, visualRows: encoded.rows } : {}),
+  };
+}
+
+function subImageInspection(s: EncodedSubImage): SubImageInspection {
+  const r = s.reduction;
+  return {
+    kind: s.kind,
+    row: s.row,
+    col: s.col,
+    valid: Array.from(s.valid),
+    rows: r.rows,
+    kept: Array.from(r.kept),
+    spatial: Array.from(r.spatial),
+    clusters: r.clusters.map((c) => Array.from(c)),
+    remainder: r.remainder,
+    clsAttention: Array.from(r.clsAttention),
+    geometry: s.geometry,
+  };
+}

@@ -1,0 +1,66 @@
+/** What a caller asks the engine, and how it is checked before any work. */
+import { UserError } from '../../common/errors';
+import type { ChatTurn, ExecutionProviderSetting } from '../../shared/results';
+import type { ReduceMode } from '../../shared/reduceMode';
+
+export interface AskRequest {
+  readonly image: string | Uint8Array;
+  readonly question: string;
+  readonly reduce: ReduceMode;
+  readonly maxNewTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  /** Continue the current conversation about the same image (default: start a new one). */
+  readonly followUp?: boolean;
+  /**
+   * Earlier exchanges about this image that a new conversation begins with (a chat restored after
+   * a reload, whose KV cache is gone): the model reads them again with the image.
+   */
+  readonly history?: readonly ChatTurn[];
+  /** Whose conversation this continues: each window sharing the worker has its own (default: one for all). */
+  readonly owner?: string;
+  /** Generate exactly maxNewTokens, past end-of-sequence and repetition (benchmarks). */
+  readonly fixedLength?: boolean;
+}
+
+/**
+ * How the KV cache is held (src/pipeline/kv/decoderFeeds.ts): `in-place`, fixed buffers each run
+ * appends its own positions to (the default on the CPU, for decoders built with `new.*` outputs),
+ * or `growing`, the whole cache each run returns (GPUs, where it stays on the device, and older
+ * model folders). Both give the same logits to the bit.
+ */
+export type KvCacheMode = 'in-place' | 'growing';
+
+export interface EngineOptions {
+  readonly ep?: ExecutionProviderSetting;
+  /** onnxruntime's threads per graph; 0 or absent: one per physical core (runtime/threads.ts). */
+  readonly threads?: number;
+  readonly kvCache?: KvCacheMode;
+}
+
+export class EngineError extends UserError {
+  override readonly name = 'EngineError';
+}
+
+/** What is wrong with a request's sampling and length settings, in one line; undefined when nothing is. */
+export function samplingProblem(r: Pick<AskRequest, 'temperature' | 'topP' | 'maxNewTokens' | 'seed'>): string | undefined {
+  const { temperature, topP, maxNewTokens, seed } = r;
+  if (temperature !== undefined && !(Number.isFinite(temperature) && temperature >= 0))
+    return `temperature must be a number of 0 or more (0 is greedy), got ${temperature}`;
+  if (topP !== undefined && !(Number.isFinite(topP) && topP > 0 && topP <= 1))
+    return `top-p must be a number above 0 and at most 1, got ${topP}`;
+  if (maxNewTokens !== undefined && !(Number.isSafeInteger(maxNewTokens) && maxNewTokens >= 1))
+    return `the answer's token budget must be a whole number of 1 or more, got ${maxNewTokens}`;
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) return `the seed must be a whole number of 0 or more, got ${seed}`;
+  return undefined;
+}
+
+/** Refuses an empty question and sampling settings that would make no token (top-p <= 0, NaN), before any work. */
+export function checkRequest(r: AskRequest): string {
+  const question = r.question.trim();
+  if (!question) throw new EngineError('the question is empty: type what you want to know about the image');
+  const problem = samplingProblem(r);
+  if (problem) throw new EngineError(problem);
+  return question;
+}

@@ -1,0 +1,156 @@
+/**
+ * model.json: what the builder wrote into a model folder and what the engine loads from it. The
+ * loader validates before it trusts: version, every file present, inside the folder, of the
+ * recorded size (and sha256 on request).
+ */
+import { UserError } from '../../common/errors';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import type { PreprocessConfig } from '../image/preprocessConfig';
+
+export const MANIFEST_FILE = 'model.json';
+export const MANIFEST_FORMAT = 'prumerge-vision-model';
+export const MANIFEST_VERSION = 1;
+
+/** fp32; fp16 (weights and activations, for GPUs); int4 (the language model's linear layers, for CPUs). */
+export type WeightDtype = 'fp32' | 'fp16' | 'int4';
+/** How the vision tower's linear layers are stored: float32, or 8- / 4-bit blocks (MatMulNBits). */
+export type VisionDtype = 'fp32' | 'int8' | 'int4';
+
+export interface ManifestFile {
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+export interface ModelManifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly version: typeof MANIFEST_VERSION;
+  readonly name: string;
+  /** Where the weights came from: a checkpoint folder's name, or "synthetic:SHAPE:SEED". */
+  readonly source: string;
+  /** The checkpoint folder it was built from (absent for synthetic weights and older folders). */
+  readonly checkpoint?: string;
+  /** True for random weights (the demo model, synth): answers are meaningless. */
+  readonly randomWeights: boolean;
+  readonly dtype: WeightDtype;
+  readonly builder: string;
+  readonly vision: {
+    readonly graph: string;
+    readonly hiddenSize: number;
+    readonly imageSize: number;
+    readonly patchSize: number;
+    /** Patches per side: imageSize / patchSize. */
+    readonly grid: number;
+    readonly featureLayer: number;
+    readonly numLayers: number;
+    /** Absent in folders built before the vision tower could be quantised: as `dtype` says (fp32 for int4). */
+    readonly dtype?: VisionDtype | 'fp16';
+  };
+  readonly projector: { readonly graph: string; readonly outputSize: number };
+  readonly decoder: {
+    readonly graph: string;
+    readonly hiddenSize: number;
+    readonly numLayers: number;
+    readonly numKvHeads: number;
+    readonly headDim: number;
+    readonly vocabSize: number;
+    readonly maxPositions: number;
+    /** Element type of past_key_values / present. */
+    readonly kvDtype: 'float32' | 'float16';
+    /** int4 only: weights per 4-bit block (absent in folders built before it could be chosen: 32). */
+    readonly blockSize?: number;
+  };
+  /** The token embedding table: raw little-endian float32 (vocabSize, hiddenSize). */
+  readonly embeddings: { readonly file: string; readonly dtype: 'float32'; readonly shape: readonly [number, number] };
+  readonly tokenizer: {
+    readonly file: string;
+    readonly config: string;
+    readonly bosTokenId: number;
+    readonly eosTokenId: number;
+    readonly imageTokenId: number;
+    readonly padTokenId: number | null;
+  };
+  readonly chatTemplate: string;
+  readonly preprocess: PreprocessConfig;
+  /** LLaVA-NeXT only: anyres grids ((height, width) pixels) and the image_newline row (text hidden). */
+  readonly next?: { readonly gridPinpoints: readonly (readonly [number, number])[]; readonly imageNewline: readonly number[] };
+  /** Every file of the model by name relative to the folder. */
+  readonly files: Readonly<Record<string, ManifestFile>>;
+}
+
+export class ModelFolderError extends UserError {
+  override readonly name = 'ModelFolderError';
+}
+
+/** Reads and checks a model folder's manifest; `verify` also re-hashes every file. */
+export async function loadManifest(dir: string, options: { verify?: boolean } = {}): Promise<ModelManifest> {
+  const root = resolve(dir);
+  let text: string;
+  try {
+    text = await readFile(join(root, MANIFEST_FILE), 'utf8');
+  } catch {
+    throw new ModelFolderError(`${dir} is not a model folder: it has no ${MANIFEST_FILE} (build one with \`prumerge build\`)`);
+  }
+  let m: ModelManifest;
+  try {
+    m = JSON.parse(text) as ModelManifest;
+  } catch (e) {
+    throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is not valid JSON (${(e as Error).message})`);
+  }
+  if (m?.format !== MANIFEST_FORMAT) throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is not a PruMerge Vision manifest`);
+  if (m.version !== MANIFEST_VERSION) {
+    throw new ModelFolderError(
+      `${dir} was built by a different version of PruMerge Vision (manifest version ${m.version}, this one reads ${MANIFEST_VERSION}): rebuild it`,
+    );
+  }
+  const named = [m.vision?.graph, m.projector?.graph, m.decoder?.graph, m.embeddings?.file, m.tokenizer?.file, m.tokenizer?.config];
+  for (const name of named) {
+    if (typeof name !== 'string' || !m.files?.[name])
+      throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is incomplete: it does not list ${String(name)}`);
+  }
+  const realRoot = await realpath(root);
+  for (const [name, info] of Object.entries(m.files)) {
+    const path = insideFolder(root, name);
+    let size: number;
+    try {
+      await linkedInside(realRoot, path, name);
+      size = (await stat(path)).size;
+    } catch (e) {
+      if (e instanceof ModelFolderError) throw e;
+      throw new ModelFolderError(`${dir} is missing ${name}: the build did not finish or files were removed; rebuild the model`);
+    }
+    if (size !== info.bytes)
+      throw new ModelFolderError(
+        `${name} in ${dir} is ${size} bytes, the manifest says ${info.bytes}: the file is truncated or was changed; rebuild the model`,
+      );
+    if (options.verify && (await sha256File(path)) !== info.sha256) {
+      throw new ModelFolderError(`${name} in ${dir} does not match its sha256: the file is corrupt; rebuild the model`);
+    }
+  }
+  return m;
+}
+
+/** `name` resolved inside `root`; anything that would leave it is refused. */
+export function insideFolder(root: string, name: string): string {
+  if (isAbsolute(name) || normalize(name).split(/[\\/]/).includes('..')) {
+    throw new ModelFolderError(`the manifest names a file outside the model folder: ${name}`);
+  }
+  const path = resolve(root, name);
+  if (!path.startsWith(root + sep)) throw new ModelFolderError(`the manifest names a file outside the model folder: ${name}`);
+  return path;
+}
+
+/** Refuses a file that is a link (or sits under one) to somewhere outside the folder. */
+async function linkedInside(realRoot: string, path: string, name: string): Promise<void> {
+  const real = await realpath(path);
+  if (!real.startsWith(realRoot + sep))
+    throw new ModelFolderError(`${name} in the model folder links to ${real}, outside it: the folder was refused`);
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,128 @@
+/**
+ * What the token heatmap shows, computed once for both of its renderers (the PNG export in
+ * src/pipeline/image/heatmap.ts and the panel in webview/heatmap.ts): each patch's box on the image as
+ * the user sees it (padding and crop undone), its colour, whether it was kept and how, and the
+ * sentence that sums the reduction up. Pure: it runs in the webview too.
+ */
+import { patchColour } from './attentionColour';
+import type { GridReduction, Inspection, SubImageInspection } from './results';
+import { Box, patchBox } from './imageGeometry';
+
+/**
+ * kept: a CLS-attention outlier (or top-k); spatial: added by PruMerge+'s spatial supplement;
+ * removed: LLaVA-NeXT's unpadding drops it (it lies mostly in the padding).
+ */
+export type PatchRole = 'kept' | 'spatial' | 'other' | 'removed';
+
+export interface HeatmapCell {
+  /** Which sub-image it belongs to (0: the only image, or LLaVA-NeXT's overview). */
+  readonly sub: number;
+  readonly patch: number;
+  /** In source image pixels. */
+  readonly box: Box;
+  readonly colour: string;
+  readonly role: PatchRole;
+}
+
+export interface HeatmapLayout {
+  /** The source image's size: the cells' coordinate space. */
+  readonly width: number;
+  readonly height: number;
+  /** The patches that cover part of the picture (patches wholly in the padding have none). */
+  readonly cells: HeatmapCell[];
+  /** e.g. "prumerge keeps 53 of 576 visual tokens, 10.9x fewer (52 by attention, 0 spatial, 1 remainder)". */
+  readonly headline: string;
+  /** Said when kept patches lie wholly in the padding, so not drawn; '' otherwise. */
+  readonly paddingNote: string;
+}
+
+export type HeatmapInput = Pick<
+  Inspection,
+  'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'remainder' | 'clsAttention' | 'geometry' | 'grid'
+>;
+
+export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
+  const reduced = r.mode !== 'none';
+  const { cells, keptInPadding } = gridCells(r, 0, r.grid, reduced);
+  const byAttention = r.kept.length - r.spatial.length;
+  const headline = reduced
+    ? `${r.mode} keeps ${r.rows} of ${r.n} visual tokens, ${(r.n / r.rows).toFixed(1)}x fewer (${byAttention} by attention, ${r.spatial.length} spatial, ${r.remainder ? 1 : 0} remainder)`
+    : `all ${r.n} visual tokens (${r.grid} x ${r.grid} patches)`;
+  const paddingNote = keptInPadding > 0 ? `${keptInPadding} kept patches lie in the padding and are not drawn.` : '';
+  return { width: r.geometry.source.width, height: r.geometry.source.height, cells, headline, paddingNote };
+}
+
+export interface HeatmapFigure {
+  /** '' for LLaVA-1.5's one picture; LLaVA-NeXT's say which sub-images they show. */
+  readonly title: string;
+  readonly layout: HeatmapLayout;
+}
+
+/**
+ * The pictures of an inspection: LLaVA-1.5's one; LLaVA-NeXT's overview, and its tiles mapped
+ * back together onto the picture at full resolution, with what unpadding removes shaded.
+ */
+export function heatmapFigures(r: Inspection): { headline: string; figures: HeatmapFigure[] } {
+  if (!r.subImages) {
+    const layout = heatmapLayout(r);
+    return { headline: layout.headline, figures: [{ title: '', layout }] };
+  }
+  const subs = r.subImages;
+  const reduced = r.mode !== 'none';
+  const overview = { ...heatmapLayout(subInput(r, subs[0]!)), headline: '' };
+  const cells = subs.slice(1).flatMap((sub, i) => gridCells(sub, i + 1, r.grid, reduced).cells);
+  const tiles = subs.slice(1);
+  const rows = Math.max(...tiles.map((t) => t.row)) + 1;
+  const cols = Math.max(...tiles.map((t) => t.col)) + 1;
+  const side = r.geometry.crop.width;
+  const total = r.total ?? 0;
+  const visual = r.visualRows ?? 0;
+  const headline = reduced
+    ? `${r.mode} keeps ${visual} of ${total} visual tokens, ${(total / visual).toFixed(1)}x fewer (overview and ${tiles.length} tiles, each reduced over the patches unpadding keeps)`
+    : `all ${total} visual tokens (overview and ${tiles.length} tiles of ${r.grid} x ${r.grid} patches, unpadded, a newline row after each grid row)`;
+  return {
+    headline,
+    figures: [
+      { title: `Overview: the whole image squashed to ${side} x ${side}`, layout: overview },
+      {
+        title: `Tiles: ${rows} x ${cols} of ${side} x ${side} at ${cols * side} x ${rows * side}; shaded patches are padding that unpadding removes`,
+        layout: { width: overview.width, height: overview.height, cells, headline: '', paddingNote: '' },
+      },
+    ],
+  };
+}
+
+function subInput(r: Inspection, sub: SubImageInspection): HeatmapInput {
+  return { ...sub, mode: r.mode, n: r.grid * r.grid, grid: r.grid };
+}
+
+/**
+ * The cells of one grid of patches (sub-image `sub`) that cover part of the picture, coloured by
+ * CLS attention relative to the grid's highest; patches outside `valid` (when given) are 'removed'.
+ * Also counts the kept patches that lie wholly in padding, which have no cell.
+ */
+function gridCells(
+  g: Pick<GridReduction, 'kept' | 'spatial' | 'clsAttention' | 'geometry'> & { readonly valid?: readonly number[] },
+  sub: number,
+  grid: number,
+  reduced: boolean,
+): { cells: HeatmapCell[]; keptInPadding: number } {
+  let max = 0;
+  for (const a of g.clsAttention) max = Math.max(max, a);
+  const valid = g.valid && new Set(g.valid);
+  const kept = new Set(g.kept);
+  const spatial = new Set(g.spatial);
+  const cells: HeatmapCell[] = [];
+  let keptInPadding = 0;
+  for (let p = 0; p < grid * grid; p++) {
+    const box = patchBox(g.geometry, p, grid);
+    if (!box) {
+      if (reduced && kept.has(p)) keptInPadding++;
+      continue;
+    }
+    const role: PatchRole =
+      valid && !valid.has(p) ? 'removed' : !reduced ? 'other' : spatial.has(p) ? 'spatial' : kept.has(p) ? 'kept' : 'other';
+    cells.push({ sub, patch: p, box, colour: patchColour(g.clsAttention[p]!, max), role });
+  }
+  return { cells, keptInPadding };
+}
