@@ -4,6 +4,7 @@
  * them, so they live here, apart from the engine (no Node, vscode or onnxruntime import).
  */
 import type { ImageGeometry } from './imageGeometry';
+import type { ReduceMode } from './reduceMode';
 
 /** Where the model runs (src/pipeline/runtime/sessions.ts opens the sessions). */
 export type ExecutionProvider = 'webgpu' | 'cuda' | 'dml' | 'coreml' | 'cpu';
@@ -16,6 +17,23 @@ export type SubImageKind = 'overview' | 'tile';
 export interface ChatTurn {
   readonly question: string;
   readonly answer?: string;
+}
+
+/** A question as the host, the worker and the engine all take it (the image aside). */
+export interface AskSettings {
+  readonly question: string;
+  readonly reduce: ReduceMode;
+  readonly maxNewTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  /** Continue the current conversation about the same image (default: start a new one). */
+  readonly followUp?: boolean;
+  /**
+   * Earlier exchanges about this image that a new conversation begins with (a chat restored after
+   * a reload, whose KV cache is gone): the model reads them again with the image.
+   */
+  readonly history?: readonly ChatTurn[];
 }
 
 export interface Timings {

@@ -8,7 +8,7 @@ import type { WeightDtype } from '../pipeline/runtime/modelManifest';
 import type { PrefillProgress } from '../shared/prefillProgress';
 import type { ReduceMode } from '../shared/reduceMode';
 import type { ImageTokenCount } from '../shared/reductionChoices';
-import type { AskResult, AskStage, ChatTurn, ExecutionProviderSetting, Inspection } from '../shared/results';
+import type { AskResult, AskSettings, AskStage, ExecutionProviderSetting, Inspection } from '../shared/results';
 
 /** A model to run, as the host names it. */
 export interface ModelSpec {
@@ -31,20 +31,11 @@ export interface LoadResult {
   readonly threads: number;
 }
 
-export interface AskParams extends ModelSpec {
+export interface AskParams extends ModelSpec, AskSettings {
   /** Chosen by the host; names the request in `text` notifications and in `cancel`. */
   readonly requestId: string;
   /** Absolute path of the image file. */
   readonly image: string;
-  readonly question: string;
-  readonly reduce: ReduceMode;
-  readonly maxNewTokens?: number;
-  readonly temperature?: number;
-  readonly topP?: number;
-  readonly seed?: number;
-  readonly followUp?: boolean;
-  /** Earlier exchanges a new conversation begins with (a restored chat). */
-  readonly history?: readonly ChatTurn[];
 }
 
 export interface InspectParams extends ModelSpec {

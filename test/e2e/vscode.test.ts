@@ -15,9 +15,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type FrameLocator, type Locator, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { buildSynthetic } from '../../src/builder/buildModel';
+import { isAlive } from '../helpers/processes';
 import { tinyCheckpoint } from '../helpers/checkpoints';
 import { FakeHub, startFakeHub } from '../helpers/fakeHub';
 
@@ -181,15 +182,6 @@ async function launch(options: {
   };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Pids of shared workers whose socket lies under `dir` (from the process table). */
 function sharedWorkersUnder(dir: string): number[] {
   const table = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout ?? '';
@@ -245,6 +237,20 @@ async function askAboutDiagram(vs: VSCode, file = 'diagram.png', options: { acti
   const chat = await findFrame(page, 'section.conversation');
   await chat.locator('.image-name').filter({ hasText: file }).waitFor({ timeout: 60_000 });
   return chat;
+}
+
+/** Asks, waits for the first words, presses Stop and waits for the figures; returns the answer. */
+async function askAndStop(chat: FrameLocator, question: string): Promise<Locator> {
+  await chat.locator('vscode-text-area textarea').fill(question);
+  await chat.locator('vscode-text-area textarea').press('Enter');
+  await chat
+    .locator('article.answer.streaming .answer-text')
+    .filter({ hasText: /[^…\s]/ })
+    .waitFor({ timeout: 120_000 });
+  await chat.locator('vscode-button', { hasText: 'Stop' }).click();
+  const last = chat.locator('article.answer').last();
+  await last.locator('.stats').waitFor({ timeout: 60_000 });
+  return last;
 }
 
 /** A test step that leaves a screenshot, and the chat's DOM, behind when it fails. */
@@ -453,15 +459,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
           .waitFor({ timeout: 60_000 });
         assert.deepEqual(await chat.locator('.question').allInnerTexts(), questions);
         await shot('9-reloaded');
-        await chat.locator('vscode-text-area textarea').fill('What is on the left?');
-        await chat.locator('vscode-text-area textarea').press('Enter');
-        await chat
-          .locator('article.answer.streaming .answer-text')
-          .filter({ hasText: /[^…\s]/ })
-          .waitFor({ timeout: 120_000 });
-        await chat.locator('vscode-button', { hasText: 'Stop' }).click();
-        const last = chat.locator('article.answer').last();
-        await last.locator('.stats').waitFor({ timeout: 60_000 });
+        const last = await askAndStop(chat, 'What is on the left?');
         assert.match(await last.locator('.note').innerText(), /Restored from the saved chat: the image was encoded again/);
         await shot('10-follow-up-after-reload');
       },
@@ -488,14 +486,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
         await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
         await showExplorer(); // where the workbench brought the chat back after all, the restore is done before the command
         chat = await askAboutDiagram(vs, 'screenshot.png', { activeBefore: false });
-        await chat.locator('vscode-text-area textarea').fill('What is in this screenshot?');
-        await chat.locator('vscode-text-area textarea').press('Enter');
-        await chat
-          .locator('article.answer.streaming .answer-text')
-          .filter({ hasText: /[^…\s]/ })
-          .waitFor({ timeout: 120_000 });
-        await chat.locator('vscode-button', { hasText: 'Stop' }).click();
-        await chat.locator('article.answer').last().locator('.stats').waitFor({ timeout: 60_000 });
+        await askAndStop(chat, 'What is in this screenshot?');
         await shot('10b-other-image-after-reload');
         assert.match(await chat.locator('.image-name').innerText(), /screenshot\.png/);
         assert.deepEqual(

@@ -12,20 +12,12 @@ import { demoModelDir } from '../../src/pipeline/engine/engine';
 import { EngineClient, WorkerCrashedError, WorkerRequestError, WorkerState } from '../../src/worker/engineClient';
 import { scratchDir, tinyCheckpoint } from '../helpers/checkpoints';
 import { startFakeHub } from '../helpers/fakeHub';
+import { isAlive as alive } from '../helpers/processes';
 
 const WORKER = join(__dirname, '..', '..', 'dist', 'worker.js');
 const SAMPLE = join(__dirname, '..', '..', 'media', 'samples', 'pipeline-diagram.svg');
 const MODEL = { modelDir: demoModelDir(), ep: 'cpu' as const };
 const ASK = { ...MODEL, image: SAMPLE, question: 'What does this diagram show?', reduce: { kind: 'prumerge' } as const, maxNewTokens: 40 };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('the inference worker', () => {
   const states: WorkerState[] = [];

@@ -1,23 +1,9 @@
 /** What a caller asks the engine, and how it is checked before any work. */
 import { UserError } from '../../common/errors';
-import type { ChatTurn, ExecutionProviderSetting } from '../../shared/results';
-import type { ReduceMode } from '../../shared/reduceMode';
+import type { AskSettings, ExecutionProviderSetting } from '../../shared/results';
 
-export interface AskRequest {
+export interface AskRequest extends AskSettings {
   readonly image: string | Uint8Array;
-  readonly question: string;
-  readonly reduce: ReduceMode;
-  readonly maxNewTokens?: number;
-  readonly temperature?: number;
-  readonly topP?: number;
-  readonly seed?: number;
-  /** Continue the current conversation about the same image (default: start a new one). */
-  readonly followUp?: boolean;
-  /**
-   * Earlier exchanges about this image that a new conversation begins with (a chat restored after
-   * a reload, whose KV cache is gone): the model reads them again with the image.
-   */
-  readonly history?: readonly ChatTurn[];
   /** Whose conversation this continues: each window sharing the worker has its own (default: one for all). */
   readonly owner?: string;
   /** Generate exactly maxNewTokens, past end-of-sequence and repetition (benchmarks). */
