@@ -138,7 +138,8 @@ async function launch(options: {
       userData,
       workspace,
     ],
-    { env, stdio: 'ignore' },
+    // a process group of its own: closing ends its extension host and what that started (tsserver writes into the folder)
+    { env, stdio: 'ignore', detached: true },
   );
   await waitFor(`http://127.0.0.1:${port}/healthz`, 30_000);
 
@@ -168,10 +169,8 @@ async function launch(options: {
     },
     close: async () => {
       await browser.close();
-      // code-server and its extension host write into the folder until they have exited
-      const exited = server.exitCode !== null ? Promise.resolve() : new Promise((r) => server.once('exit', r));
-      server.kill();
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      // code-server, its extension host and their children write into the folder until they have all exited
+      await endProcessGroup(server.pid!);
       // the window's shared worker outlives it by design (detached): end it before its folder goes
       const workers = sharedWorkersUnder(scratch);
       for (const pid of workers) process.kill(pid, 'SIGKILL');
@@ -180,6 +179,22 @@ async function launch(options: {
       else console.log(`kept ${scratch}`);
     },
   };
+}
+
+/** Ends process group `pgid` (TERM, then KILL what is left after 10 s) and waits until none of it is left. */
+async function endProcessGroup(pgid: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals | 0): boolean => {
+    try {
+      process.kill(-pgid, sig);
+      return true;
+    } catch {
+      return false; // ESRCH: no process of the group is left
+    }
+  };
+  signal('SIGTERM');
+  for (let i = 0; i < 100 && signal(0); i++) await new Promise((r) => setTimeout(r, 100));
+  signal('SIGKILL');
+  for (let i = 0; i < 50 && signal(0); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Pids of shared workers whose socket lies under `dir` (from the process table). */
