@@ -136,7 +136,7 @@ function renderAnswer(a: ChatAnswer): HTMLElement {
   const body = el('div', { class: 'answer-text' });
   body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
   const parts: HTMLElement[] = a.reduce
-    ? [el('div', { class: 'mode' }, reductionLabel(a.reduce, a.stats ? { total: a.stats.totalVisualTokens, subImages: 1 } : undefined))]
+    ? [el('div', { class: 'mode' }, reductionLabel(a.reduce, undefined))] // the figures below give the counts
     : [];
   if (a.note) parts.push(el('p', { class: 'note', role: 'note' }, a.note));
   parts.push(body);

@@ -24,8 +24,8 @@ export class EngineService extends Disposable {
   private readonly status: vscode.StatusBarItem;
   private state: WorkerState = 'stopped';
   private loaded: LoadResult | undefined;
-  /** The folder `loaded` describes. */
-  private loadedDir: string | undefined;
+  /** The model folder's model.json as last read: the status bar and the chat ask for it on every render. */
+  private facts: { readonly dir: string; readonly facts: ModelFacts | undefined } | undefined;
   /** The untrusted workspace's model folder the user was last told about. */
   private toldIgnored: string | undefined;
   /** What an untrusted workspace's settings files name (VS Code hides it from getConfiguration). */
@@ -62,6 +62,7 @@ export class EngineService extends Disposable {
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (affectsSettings(e)) {
           this.loaded = undefined;
+          this.facts = undefined;
           this.render();
           this.modelChanged.fire();
         }
@@ -70,6 +71,7 @@ export class EngineService extends Disposable {
     this._register(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         this.loaded = undefined; // the workspace's model folder now applies
+        this.facts = undefined;
         this.namedByWorkspace = undefined;
         this.render();
         this.modelChanged.fire();
@@ -82,14 +84,14 @@ export class EngineService extends Disposable {
    * model.json says: known before the worker loads it, for the chat's notice.
    */
   randomWeights(): boolean {
-    const { modelDir, demo } = this.spec();
-    if (this.loaded && this.loadedDir === modelDir) return this.loaded.randomWeights;
-    return this.modelFacts()?.randomWeights ?? demo;
+    return this.modelFacts()?.randomWeights ?? this.spec().demo;
   }
 
   /** The model in use as its model.json describes it (undefined: unreadable; loading will say why). */
   modelFacts(): ModelFacts | undefined {
-    return readModelFacts(this.spec().modelDir);
+    const dir = this.spec().modelDir;
+    if (this.facts?.dir !== dir) this.facts = { dir, facts: readModelFacts(dir) };
+    return this.facts.facts;
   }
 
   /** The model, provider and threads requests name. */
@@ -136,7 +138,7 @@ export class EngineService extends Disposable {
       throw new Error('the built-in demo model is missing from the extension: reinstall it, or set prumergeVision.modelFolder');
     }
     const loaded = await this.client.load(this.modelSpec());
-    this.loadedDir = spec.modelDir;
+    this.facts = undefined; // the folder may have been built again in place
     const changed = this.loaded?.name !== loaded.name || this.loaded.ep !== loaded.ep || this.loaded.threads !== loaded.threads;
     if (changed) {
       const fallbacks = loaded.epFallbacks.length > 0 ? ` (${loaded.epFallbacks.join('; ')})` : '';
