@@ -36,7 +36,10 @@ async function main(): Promise<void> {
   const started = Date.now();
   for (let i = 1; i <= total; i++) {
     if (i % 4 === 1) await chat.newChat(); // a new chat every 4 questions, PruMerge and PruMerge+ in turn
-    await chat.ask(`Question ${i}: what is in the picture?`, { kind: Math.floor(i / 4) % 2 ? 'prumerge+' : 'prumerge' });
+    await chat.ask(`Question ${i}: what is in the picture?`, {
+      reduce: { kind: Math.floor(i / 4) % 2 ? 'prumerge+' : 'prumerge' },
+      detail: 'auto',
+    });
     if (i === 10 || i % 50 === 0) {
       (globalThis as { gc?: () => void }).gc?.();
       const now = {

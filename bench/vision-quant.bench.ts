@@ -15,7 +15,7 @@ import { llavaConfigFromJson } from '../src/builder/llavaConfig';
 import { GraphBuilder } from '../src/builder/onnxGraph';
 import { LinearFormat, Ops } from '../src/builder/ops';
 import { shapeConfig } from '../src/builder/shapes';
-import { makeVisionGraph } from '../src/builder/visionGraph';
+import { familiesOf } from '../src/builder/llavaConfig';
 import { SyntheticWeights } from '../src/builder/weights';
 import { VISION_IO } from '../src/pipeline/runtime/graphNames';
 import { preprocessImage } from '../src/pipeline/image/preprocess';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       let base: { taps: Record<string, Float32Array>; ms: number; kept: Int32Array[] } | undefined;
       for (const format of FORMATS) {
         const g = new GraphBuilder('vision', join(dir, `${format}.onnx.data`));
-        await makeVisionGraph(new Ops(g, new SyntheticWeights(config, 0, std)), config, format);
+        await familiesOf(config).tower.makeGraph(new Ops(g, new SyntheticWeights(config, 0, std)), config, format);
         await g.save(join(dir, `${format}.onnx`));
         const session = await ort.InferenceSession.create(join(dir, `${format}.onnx`), { graphOptimizationLevel: 'all' });
         let out = await session.run(feeds);

@@ -7,7 +7,7 @@ import MarkdownIt from 'markdown-it';
 import type { AskStage } from '../src/shared/results';
 import { prefillText } from '../src/shared/prefillProgress';
 import { applyChatEvent, interrupted } from '../src/shared/chatTranscript';
-import { ImageTokenCount, REDUCTION_CHOICES, reductionLabel, visualTokensPhrase } from '../src/shared/reductionChoices';
+import { choicesFor, ImageTokenCount, offeredReading, reductionLabel, visualTokensPhrase } from '../src/shared/reductionChoices';
 import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/shared/webviewMessages';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
@@ -20,6 +20,8 @@ interface State {
   model: { name: string; randomWeights: boolean } | null;
   /** The attached image's visual tokens with the model in use, once known. */
   tokens?: ImageTokenCount | null;
+  /** The model in use can read an image at low detail (LLaVA-OneVision). */
+  lowDetail?: boolean;
 }
 
 const STAGE_LABELS: Record<AskStage, string> = {
@@ -57,8 +59,6 @@ const question = el('vscode-text-area', {
   'aria-label': 'Question',
 });
 const reduction = el('vscode-dropdown', { 'aria-label': 'Visual token reduction' });
-const reductionOptions = REDUCTION_CHOICES.map(({ value }) => el('vscode-option', { value }, reductionLabel(value, undefined)));
-reduction.append(...reductionOptions);
 const askButton = el('vscode-button', { 'aria-label': 'Ask' }, 'Ask');
 const stopButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'Stop generating', hidden: '' }, 'Stop');
 const compareButton = el('vscode-button', { appearance: 'secondary' }, 'Compare');
@@ -73,7 +73,10 @@ function save(): void {
 /** The picker's entries and the titles, with the counts of the model in use and the attached image. */
 function renderReductions(): void {
   const tokens = state.tokens ?? undefined;
-  REDUCTION_CHOICES.forEach(({ value }, i) => (reductionOptions[i]!.textContent = reductionLabel(value, tokens)));
+  const lowDetail = state.lowDetail === true;
+  reduction.replaceChildren(...choicesFor(lowDetail).map(({ value }) => el('vscode-option', { value }, reductionLabel(value, tokens))));
+  state.reduce = offeredReading(state.reduce, lowDetail);
+  (reduction as unknown as { value: string }).value = state.reduce;
   reduction.title = `How ${visualTokensPhrase(tokens)} are reduced`;
   compareButton.title = `Answer with all of ${visualTokensPhrase(tokens)} and with the chosen reduction, side by side`;
 }
@@ -231,6 +234,7 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       state.image = m.image;
       state.model = m.model;
       state.tokens = m.tokens;
+      state.lowDetail = m.lowDetail;
       renderHeader();
       renderReductions();
       break;
@@ -269,7 +273,6 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
   save();
 });
 
-(reduction as unknown as { value: string }).value = state.reduce;
 renderHeader();
 renderReductions();
 renderConversation();

@@ -1,44 +1,50 @@
 /**
  * The token heatmap panel: the image with the patch grid mapped back onto it (padding and crop
- * undone), CLS attention as colour, kept patches outlined (dashed: spatial supplement); hovering
+ * undone), each patch's score (CLS attention, or attention received) as colour, kept patches outlined (dashed: spatial supplement); hovering
  * a kept patch highlights the patches merged into it.
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
+import { scoreName } from '../src/shared/attentionColour';
 import { heatmapFigures } from '../src/shared/heatmapLayout';
 import type { HeatmapEvent, HeatmapRequest } from '../src/shared/webviewMessages';
 import type { Inspection as InspectResult } from '../src/shared/results';
-import { REDUCTION_CHOICES, reductionLabel } from '../src/shared/reductionChoices';
+import { choicesFor, offeredReading, reductionLabel } from '../src/shared/reductionChoices';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
 
 const SVG = 'http://www.w3.org/2000/svg';
 const vscode = vscodeApi<{ reduce: string }, HeatmapRequest>();
-let reduce = vscode.getState()?.reduce ?? initialState<{ reduce?: string }>().reduce ?? 'prumerge';
+const initial = initialState<{ reduce?: string; lowDetail?: boolean }>();
+const choices = choicesFor(initial.lowDetail === true);
+let reduce = offeredReading(vscode.getState()?.reduce ?? initial.reduce ?? 'prumerge', initial.lowDetail === true);
 
 const modeSelect = el('vscode-dropdown', { 'aria-label': 'Reduction mode' });
-const modeOptions = REDUCTION_CHOICES.map(({ value }) => el('vscode-option', { value }, reductionLabel(value, undefined, 'short')));
+const modeOptions = choices.map(({ value }) => el('vscode-option', { value }, reductionLabel(value, undefined, 'short')));
 modeSelect.append(...modeOptions);
 const exportButton = el('vscode-button', { appearance: 'secondary' }, 'Export PNG');
 const summary = el('p', { class: 'summary', 'aria-live': 'polite' });
 const figure = el('div', { class: 'figure' });
 const detail = el('p', { class: 'detail', 'aria-live': 'polite' });
+const scoreLegend = el('span', {}, `${scoreName('cls')}: low`);
 const legend = el(
   'div',
   { class: 'legend' },
-  'CLS attention: low',
+  scoreLegend,
   el('span', { class: 'ramp' }),
   'high',
   el('span', { class: 'key kept' }, 'kept'),
   el('span', { class: 'key spatial' }, 'spatial supplement'),
   el('span', { class: 'key merged' }, 'merged into the hovered patch'),
-  el('span', { class: 'key removed' }, 'removed by unpadding (LLaVA-NeXT)'),
+  el('span', { class: 'key removed' }, 'removed by unpadding (anyres tiles)'),
 );
 document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), summary, figure, legend, detail);
 
 function draw(imageSrc: string, name: string, r: InspectResult): void {
   const { headline, figures } = heatmapFigures(r);
   const subs = r.subImages ?? [r];
+  const measure = scoreName(r.score);
+  scoreLegend.textContent = `${measure}: low`;
   const key = (sub: number, patch: number): string => `${sub}:${patch}`;
   const clusterOf = new Map(subs.flatMap((s, i) => s.kept.map((p, j) => [key(i, p), s.clusters[j] ?? []] as const)));
   const spatial = new Set(subs.flatMap((s, i) => s.spatial.map((p) => key(i, p))));
@@ -75,15 +81,15 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
         for (const c of svg.querySelectorAll('.merged')) c.classList.remove('merged');
         if (!Number.isInteger(p) || !Number.isInteger(sub)) return;
         const at = `${where(sub)}patch row ${Math.floor(p / r.grid) + 1}, column ${(p % r.grid) + 1}`;
-        const attention = subs[sub]!.clsAttention[p]!.toExponential(2);
+        const attention = subs[sub]!.attention[p]!.toExponential(2);
         const members = clusterOf.get(key(sub, p));
         if (members && r.mode !== 'none') {
           for (const m of members) cells.get(key(sub, m))?.classList.add('merged');
-          detail.textContent = `${at}: kept${spatial.has(key(sub, p)) ? ' by the spatial supplement' : ''}, attention ${attention}; ${members.length} patches merged into it.`;
+          detail.textContent = `${at}: kept${spatial.has(key(sub, p)) ? ' by the spatial supplement' : ''}, ${measure} ${attention}; ${members.length} patches merged into it.`;
         } else if ((e.target as SVGElement).classList.contains('removed')) {
           detail.textContent = `${at}: padding, removed by unpadding (not a visual token).`;
         } else {
-          detail.textContent = `${at}: attention ${attention}${r.mode === 'none' ? '' : ', merged into a kept patch'}.`;
+          detail.textContent = `${at}: ${measure} ${attention}${r.mode === 'none' ? '' : ', merged into a kept patch'}.`;
         }
       });
       const img = el('img', { src: imageSrc, alt: name, class: 'image' });
@@ -115,7 +121,7 @@ window.addEventListener('message', (e: MessageEvent<HeatmapEvent>) => {
   } else if (m.type === 'heatmap') {
     const r = m.inspection;
     const tokens = { total: r.total ?? r.n, subImages: r.subImages?.length ?? 1 };
-    REDUCTION_CHOICES.forEach(({ value }, i) => (modeOptions[i]!.textContent = reductionLabel(value, tokens, 'short')));
+    choices.forEach(({ value }, i) => (modeOptions[i]!.textContent = reductionLabel(value, tokens, 'short')));
     draw(m.imageSrc, m.name, r);
   } else if (m.type === 'error') {
     summary.replaceChildren(el('span', { class: 'error', role: 'alert' }, m.message));

@@ -12,7 +12,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { isDiskFull, lackOfSpace } from '../common/diskSpace';
 import { formatBytes } from '../common/formatBytes';
-import { clipPreprocess, PreprocessConfig, preprocessConfigFromJson } from '../pipeline/image/preprocessConfig';
+import { PreprocessConfig, preprocessConfigFromJson } from '../pipeline/image/preprocessConfig';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -24,15 +24,14 @@ import {
   WeightDtype,
 } from '../pipeline/runtime/modelManifest';
 import { makeDecoderGraph } from './decoderGraph';
-import { LlavaConfig, llavaConfigFromJson } from './llavaConfig';
-import { LLAVA_15_CHAT_TEMPLATE, LLAVA_MISTRAL_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from './llamaTokenizer';
+import { featureLayer, familiesOf, LlavaConfig, llavaConfigFromJson, patchGrid } from './llavaConfig';
+import { LLAVA_15_CHAT_TEMPLATE } from '../families/text/llama/llamaTokenizer';
 import { DataType, GraphBuilder } from './onnxGraph';
 import { KvDtype } from '../pipeline/kv/decoderFeeds';
 import { BlockSize, Ops, readWeight, VISION_BLOCK_SIZE } from './ops';
 import { makeProjectorGraph } from './projectorGraph';
 import { CheckpointError } from './safetensors';
 import { shapeConfig } from './shapes';
-import { featureLayer, makeVisionGraph } from './visionGraph';
 import { CheckpointWeights, IMAGE_NEWLINE, SyntheticWeights, TEXT, tensorsToRead, WeightSource } from './weights';
 
 declare const PRUMERGE_VERSION: string | undefined;
@@ -91,7 +90,7 @@ export async function buildFromCheckpoint(hfDir: string, options: BuildOptions):
   const tokenizerConfig = existsSync(join(dir, 'tokenizer_config.json'))
     ? ((await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json')) as Record<string, unknown>)
     : {};
-  let preprocess = clipPreprocess(config.vision.imageSize);
+  let preprocess = familiesOf(config).tower.defaultPreprocess(config.vision.imageSize);
   if (existsSync(join(dir, 'preprocessor_config.json'))) {
     const json = await readJson(join(dir, 'preprocessor_config.json'), 'preprocessor_config.json');
     preprocess = preprocessConfigFromJson(json);
@@ -118,21 +117,17 @@ export async function buildFromCheckpoint(hfDir: string, options: BuildOptions):
   }
 }
 
-/** Builds from deterministic random weights of a named shape, with LLaMA's tokenizer. */
+/** Builds from deterministic random weights of a named shape, with its text model's tokenizer. */
 export async function buildSynthetic(shape: string, seed: number, options: BuildOptions & { std?: number }): Promise<ModelManifest> {
   const configJson = shapeConfig(shape);
   const config = llavaConfigFromJson(configJson);
+  const tokenizer = familiesOf(config).text.syntheticTokenizer(config.imageTokenIndex);
   return buildModel(
     {
       configJson,
       weights: new SyntheticWeights(config, seed, options.std),
-      tokenizerJson: llamaTokenizerJson(),
-      tokenizerConfig: llamaTokenizerConfig(),
-      chatTemplate:
-        (configJson['text_config'] as { model_type?: string }).model_type === 'mistral'
-          ? LLAVA_MISTRAL_CHAT_TEMPLATE
-          : LLAVA_15_CHAT_TEMPLATE,
-      preprocess: clipPreprocess(config.vision.imageSize),
+      ...tokenizer,
+      preprocess: familiesOf(config).tower.defaultPreprocess(config.vision.imageSize),
       source: `synthetic:${shape}:${seed}`,
       randomWeights: true,
     },
@@ -200,13 +195,18 @@ function checkPinpoints(preprocessorJson: unknown, config: LlavaConfig): void {
     );
 }
 
+/**
+ * The processor's template first, as transformers' processor.apply_chat_template reads it: a
+ * tokenizer_config.json template may be the text model's own, which knows no images (the
+ * OneVision checkpoints carry Qwen2's there).
+ */
 async function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unknown>): Promise<string> {
-  if (typeof tokenizerConfig['chat_template'] === 'string') return tokenizerConfig['chat_template'];
   if (existsSync(join(dir, 'chat_template.jinja'))) return readFile(join(dir, 'chat_template.jinja'), 'utf8');
   if (existsSync(join(dir, 'chat_template.json'))) {
     const t = ((await readJson(join(dir, 'chat_template.json'), 'chat_template.json')) as { chat_template?: unknown }).chat_template;
     if (typeof t === 'string') return t;
   }
+  if (typeof tokenizerConfig['chat_template'] === 'string') return tokenizerConfig['chat_template'];
   return LLAVA_15_CHAT_TEMPLATE; // llava-1.5 checkpoints without one were trained on this format
 }
 
@@ -231,6 +231,7 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
     progress.enter('manifest');
     const next = config.next && {
       gridPinpoints: config.next.gridPinpoints,
+      ...(config.next.maxTiles !== undefined ? { maxTiles: config.next.maxTiles } : {}),
       imageNewline: Array.from(await readWeight(weights, IMAGE_NEWLINE, [config.text.hiddenSize])),
     };
     const manifest = manifestOf(config, types, graphs, {
@@ -268,7 +269,7 @@ interface ReadPlan {
 }
 
 function planReads(config: LlavaConfig, dtype: WeightDtype): ReadPlan {
-  const plan = tensorsToRead(config, featureLayer(config));
+  const plan = tensorsToRead(config);
   if (config.text.tieWordEmbeddings) plan.push(plan.find((p) => p.name === `${TEXT}.embed_tokens.weight`)!);
   const bytesTotal = plan.reduce((n, p) => n + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
   const tableBytes = 4 * config.text.vocabSize * config.text.hiddenSize;
@@ -342,9 +343,10 @@ async function writeGraphs(
     }
     return file;
   };
+  const { tower } = familiesOf(config);
   return {
     vision: await graph('vision', (ops) =>
-      makeVisionGraph(ops, config, visionDtype === 'int8' || visionDtype === 'int4' ? visionDtype : 'float'),
+      tower.makeGraph(ops, config, visionDtype === 'int8' || visionDtype === 'int4' ? visionDtype : 'float'),
     ),
     projector: await graph('projector', (ops) => makeProjectorGraph(ops, config)),
     decoder: await graph('decoder', (ops) =>
@@ -389,13 +391,15 @@ function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, 
     randomWeights: rest.randomWeights,
     dtype,
     builder: `prumerge-vision ${typeof PRUMERGE_VERSION === 'string' ? PRUMERGE_VERSION : 'dev'}`,
+    family: config.family,
     vision: {
       graph: graphs.vision,
       hiddenSize: config.vision.hiddenSize,
       imageSize: config.vision.imageSize,
       patchSize: config.vision.patchSize,
-      grid: config.vision.imageSize / config.vision.patchSize,
+      grid: patchGrid(config),
       featureLayer: featureLayer(config),
+      score: familiesOf(config).tower.score,
       numLayers: config.vision.numLayers,
       dtype: visionDtype,
     },
@@ -444,9 +448,10 @@ function checkTokenizer(inputs: ModelInputs, config: LlavaConfig): Omit<ModelMan
       typeof v === 'string' ? v : typeof (v as { content?: unknown })?.content === 'string' ? (v as { content: string }).content : fallback;
     return tokenizer.token_to_id(content);
   };
-  const bos = idOf('bos_token', '<s>');
+  // Qwen2's tokenizers have no beginning-of-sequence token (bos_token null)
+  const bos = inputs.tokenizerConfig['bos_token'] === null ? undefined : idOf('bos_token', '<s>');
   const eos = idOf('eos_token', '</s>');
-  if (bos === undefined || eos === undefined) throw new CheckpointError('the tokenizer has no <s> / </s> tokens (bos_token / eos_token)');
+  if (eos === undefined) throw new CheckpointError('the tokenizer has no end-of-sequence token (tokenizer_config.json eos_token, or </s>)');
   const size = Object.keys((inputs.tokenizerJson as { model?: { vocab?: object } }).model?.vocab ?? {}).length;
   const largest = Math.max(size - 1, ...tokenizer.get_added_tokens_decoder().keys());
   if (largest >= config.text.vocabSize) {
@@ -468,7 +473,7 @@ function checkTokenizer(inputs: ModelInputs, config: LlavaConfig): Omit<ModelMan
   } catch (e) {
     throw new CheckpointError(`the chat template cannot be rendered: ${(e as Error).message}`);
   }
-  return { bosTokenId: bos, eosTokenId: eos, imageTokenId: image, padTokenId: idOf('pad_token', '<pad>') ?? null };
+  return { bosTokenId: bos ?? null, eosTokenId: eos, imageTokenId: image, padTokenId: idOf('pad_token', '<pad>') ?? null };
 }
 
 /** Refuses to replace a folder that is not a model folder (or empty). */

@@ -5,7 +5,7 @@
  *   inputs_embeds (1, S, H)                      seqlens_k (1) int32 = P + S - 1
  *   past_key_values.{i}.key/value (1, kv, P, d)  total_sequence_length () int32 = P + S
  *     layer i:  x = RMSNorm(h)  (Skip form: adds the previous block's output into the residual)
- *               q, k, v = x Wq, x Wk, x Wv
+ *               q, k, v = x Wq, x Wk, x Wv   (+ biases for Qwen2)
  *               a, present = GroupQueryAttention(q, k, v, past; rotary on q and k at P..P+S-1)
  *               h += a Wo;  x = RMSNorm(h);  h += (silu(x Wgate) * x Wup) Wdown
  *     RMSNorm(h)[last position] -> lm_head      -> logits (1, 1, V)
@@ -139,9 +139,18 @@ async function makeAttention(
   // attention runs in the cache's type: cast in (and its output back) when that differs from the layers'
   const toKv = (name: string, y: string): string =>
     kvType === ops.floatType ? y : g.node('Cast', `${node}/${name}/Cast`, [y], { to: attr.i(kvType) })[0]!;
-  const q = toKv('q', await ops.makeLinear(`${node}/q_proj`, `${p}.q_proj`, x, h, t.numHeads * t.headDim, { bias: false, format }));
-  const k = toKv('k', await ops.makeLinear(`${node}/k_proj`, `${p}.k_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format }));
-  const v = toKv('v', await ops.makeLinear(`${node}/v_proj`, `${p}.v_proj`, x, h, t.numKvHeads * t.headDim, { bias: false, format }));
+  const q = toKv(
+    'q',
+    await ops.makeLinear(`${node}/q_proj`, `${p}.q_proj`, x, h, t.numHeads * t.headDim, { bias: t.attentionBias, format }),
+  );
+  const k = toKv(
+    'k',
+    await ops.makeLinear(`${node}/k_proj`, `${p}.k_proj`, x, h, t.numKvHeads * t.headDim, { bias: t.attentionBias, format }),
+  );
+  const v = toKv(
+    'v',
+    await ops.makeLinear(`${node}/v_proj`, `${p}.v_proj`, x, h, t.numKvHeads * t.headDim, { bias: t.attentionBias, format }),
+  );
   const [attn] = g.node(
     'GroupQueryAttention',
     `${node}/GroupQueryAttention`,

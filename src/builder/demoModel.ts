@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelManifest } from '../pipeline/runtime/modelManifest';
 import { buildFromCheckpoint } from './buildModel';
-import { writeLlamaTokenizer } from './llamaTokenizer';
+import { writeLlamaTokenizer } from '../families/text/llama/llamaTokenizer';
 import { writeRandomCheckpoint } from './randomCheckpoint';
 import { shapeConfig } from './shapes';
 

@@ -145,9 +145,10 @@ export class Ops {
     return this.g.node('LayerNormalization', `${node}/LayerNorm`, [x, gamma, beta], { axis: attr.i(-1), epsilon: attr.f(eps) })[0]!;
   }
 
-  /** gelu (exact, erf) or quick_gelu (x sigmoid(1.702 x)), the two activations LLaVA's towers use. */
-  makeActivation(node: string, x: string, act: 'gelu' | 'quick_gelu'): string {
+  /** gelu (exact, erf), gelu_pytorch_tanh (its tanh approximation, SigLIP) or quick_gelu (x sigmoid(1.702 x)). */
+  makeActivation(node: string, x: string, act: 'gelu' | 'quick_gelu' | 'gelu_pytorch_tanh'): string {
     if (act === 'gelu') return this.g.node('Gelu', `${node}/Gelu`, [x], { approximate: attr.s('none') })[0]!;
+    if (act === 'gelu_pytorch_tanh') return this.g.node('Gelu', `${node}/Gelu`, [x], { approximate: attr.s('tanh') })[0]!;
     return this.g.node('QuickGelu', `${node}/QuickGelu`, [x], { alpha: attr.f(1.702) }, { domain: MS_DOMAIN })[0]!;
   }
 }

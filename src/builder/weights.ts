@@ -9,8 +9,12 @@
  * model.language_model.*, lm_head.weight, model.image_newline) is mapped onto those names.
  */
 import { SeededRandom } from '../common/random';
-import { LlavaConfig } from './llavaConfig';
+import { VISION } from '../families/vision/encoderLayer';
+import { familiesOf, LlavaConfig } from './llavaConfig';
 import { CheckpointError, SafetensorsCheckpoint } from './safetensors';
+import { linearSpecs, TensorSpec } from './tensorSpec';
+
+export type { TensorSpec };
 
 export interface WeightSource {
   readonly description: string;
@@ -21,54 +25,38 @@ export interface WeightSource {
   close(): Promise<void>;
 }
 
-export interface TensorSpec {
-  readonly name: string;
-  readonly shape: readonly number[];
-  /** How synthetic values are drawn: layer-norm gains near 1, everything else near 0. */
-  readonly init: 'weight' | 'bias' | 'norm' | 'embedding';
-}
-
-export const VISION = 'vision_tower.vision_model';
+export { VISION };
 export const PROJECTOR = 'multi_modal_projector';
 export const TEXT = 'language_model.model';
 export const LM_HEAD = 'language_model.lm_head.weight';
-/** LLaVA-NeXT's learned row after each row of tile features, (text hidden). */
+/** The anyres layouts' learned row after each row of tile features, (text hidden). */
 export const IMAGE_NEWLINE = 'image_newline';
 
-/** Every tensor of a LlavaForConditionalGeneration checkpoint, by hub name, with its shape. */
+/** Every tensor of the checkpoint a config describes, by hub name, with its shape. */
 export function llavaTensors(config: LlavaConfig): TensorSpec[] {
   const v = config.vision;
   const t = config.text;
-  const c = v.hiddenSize;
-  const grid = v.imageSize / v.patchSize;
-  const specs: TensorSpec[] = [
-    { name: `${VISION}.embeddings.class_embedding`, shape: [c], init: 'embedding' },
-    { name: `${VISION}.embeddings.patch_embedding.weight`, shape: [c, v.numChannels, v.patchSize, v.patchSize], init: 'weight' },
-    { name: `${VISION}.embeddings.position_embedding.weight`, shape: [grid * grid + 1, c], init: 'embedding' },
-    ...layerNorm(`${VISION}.pre_layrnorm`, c),
-  ];
-  for (let i = 0; i < v.numLayers; i++) {
-    const p = `${VISION}.encoder.layers.${i}`;
-    for (const proj of ['k_proj', 'v_proj', 'q_proj', 'out_proj']) specs.push(...linear(`${p}.self_attn.${proj}`, c, c, true));
-    specs.push(...layerNorm(`${p}.layer_norm1`, c), ...linear(`${p}.mlp.fc1`, c, v.intermediateSize, true));
-    specs.push(...linear(`${p}.mlp.fc2`, v.intermediateSize, c, true), ...layerNorm(`${p}.layer_norm2`, c));
-  }
-  specs.push(...layerNorm(`${VISION}.post_layernorm`, c));
+  const { tower } = familiesOf(config);
+  const specs: TensorSpec[] = tower.tensors(v);
   specs.push(
-    ...linear(`${PROJECTOR}.linear_1`, c, t.hiddenSize, true),
-    ...linear(`${PROJECTOR}.linear_2`, t.hiddenSize, t.hiddenSize, true),
+    ...linearSpecs(`${PROJECTOR}.linear_1`, v.hiddenSize, t.hiddenSize, true),
+    ...linearSpecs(`${PROJECTOR}.linear_2`, t.hiddenSize, t.hiddenSize, true),
   );
 
   const h = t.hiddenSize;
   const q = t.numHeads * t.headDim;
   const kv = t.numKvHeads * t.headDim;
+  const bias = t.attentionBias;
   specs.push({ name: `${TEXT}.embed_tokens.weight`, shape: [t.vocabSize, h], init: 'embedding' });
   for (let i = 0; i < t.numLayers; i++) {
     const p = `${TEXT}.layers.${i}`;
-    specs.push(...linear(`${p}.self_attn.q_proj`, h, q, false), ...linear(`${p}.self_attn.k_proj`, h, kv, false));
-    specs.push(...linear(`${p}.self_attn.v_proj`, h, kv, false), ...linear(`${p}.self_attn.o_proj`, q, h, false));
-    specs.push(...linear(`${p}.mlp.gate_proj`, h, t.intermediateSize, false), ...linear(`${p}.mlp.up_proj`, h, t.intermediateSize, false));
-    specs.push(...linear(`${p}.mlp.down_proj`, t.intermediateSize, h, false));
+    specs.push(...linearSpecs(`${p}.self_attn.q_proj`, h, q, bias), ...linearSpecs(`${p}.self_attn.k_proj`, h, kv, bias));
+    specs.push(...linearSpecs(`${p}.self_attn.v_proj`, h, kv, bias), ...linearSpecs(`${p}.self_attn.o_proj`, q, h, false));
+    specs.push(
+      ...linearSpecs(`${p}.mlp.gate_proj`, h, t.intermediateSize, false),
+      ...linearSpecs(`${p}.mlp.up_proj`, h, t.intermediateSize, false),
+    );
+    specs.push(...linearSpecs(`${p}.mlp.down_proj`, t.intermediateSize, h, false));
     specs.push(
       { name: `${p}.input_layernorm.weight`, shape: [h], init: 'norm' },
       { name: `${p}.post_attention_layernorm.weight`, shape: [h], init: 'norm' },
@@ -81,32 +69,12 @@ export function llavaTensors(config: LlavaConfig): TensorSpec[] {
 }
 
 /**
- * The tensors a build reads: everything but the vision layers PruMerge stops before (layer f's
- * attention output and MLP, the layers after f, post_layernorm). The tied lm_head is the table.
+ * The tensors a build reads: everything but the vision layers past where the tower's graph stops
+ * (and post_layernorm). The tied lm_head is the table.
  */
-export function tensorsToRead(config: LlavaConfig, featureLayer: number): TensorSpec[] {
-  const layer = /^vision_tower\.vision_model\.encoder\.layers\.(\d+)\.(.*)$/;
-  return llavaTensors(config).filter((spec) => {
-    if (spec.name.startsWith(`${VISION}.post_layernorm`)) return false;
-    const m = layer.exec(spec.name);
-    if (!m) return true;
-    const i = Number(m[1]);
-    if (i < featureLayer) return true;
-    return i === featureLayer && /^(layer_norm1|self_attn\.q_proj|self_attn\.k_proj)\./.test(m[2]!);
-  });
-}
-
-function linear(prefix: string, inFeatures: number, outFeatures: number, bias: boolean): TensorSpec[] {
-  const specs: TensorSpec[] = [{ name: `${prefix}.weight`, shape: [outFeatures, inFeatures], init: 'weight' }];
-  if (bias) specs.push({ name: `${prefix}.bias`, shape: [outFeatures], init: 'bias' });
-  return specs;
-}
-
-function layerNorm(prefix: string, width: number): TensorSpec[] {
-  return [
-    { name: `${prefix}.weight`, shape: [width], init: 'norm' },
-    { name: `${prefix}.bias`, shape: [width], init: 'bias' },
-  ];
+export function tensorsToRead(config: LlavaConfig): TensorSpec[] {
+  const { tower } = familiesOf(config);
+  return llavaTensors(config).filter((spec) => !spec.name.startsWith(`${VISION}.`) || tower.reads(spec.name, config));
 }
 
 /** Hub name -> the name in the newer transformers layout. */

@@ -4,15 +4,15 @@ import { resolve } from 'node:path';
 import { packagePath } from '../common/packagePath';
 import type { AskResult } from '../shared/results';
 import { EngineClient } from '../worker/engineClient';
-import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
+import { parseDetail, parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
-import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
+import { DETAIL_HELP, executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 import { ProgressBar } from './progressBar';
 import { PrefillProgress, prefillText } from '../shared/prefillProgress';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
-                    [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]
+                    [--detail auto|low] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]
                     [--json] [--verbose]
 
 Answers a question about an image, streaming the answer. Without --model it uses the built-in
@@ -20,6 +20,7 @@ demo model (random weights: meaningless answers). Each --follow-up continues the
 from its KV cache.
 
   --reduce MODE        ${REDUCE_MODE_SYNTAX} (default prumerge)
+  ${DETAIL_HELP}
   --max-new-tokens N   default 256
   --temperature T      0 (default) is greedy and reproducible
   --ep EP              auto (default), webgpu, cuda, dml, coreml, cpu
@@ -35,6 +36,7 @@ export async function runAsk(args: string[]): Promise<void> {
     options: {
       ...MODEL_OPTIONS,
       reduce: { type: 'string', default: 'prumerge' },
+      detail: { type: 'string', default: 'auto' },
       'max-new-tokens': { type: 'string', default: '256' },
       temperature: { type: 'string', default: '0' },
       'top-p': { type: 'string', default: '1' },
@@ -48,6 +50,7 @@ export async function runAsk(args: string[]): Promise<void> {
   const [image, question] = positionals as [string, string];
   if (!question.trim()) throw new CliError('the question is empty: type what you want to know about the image');
   const reduce = parseReduceMode(values.reduce);
+  const detail = parseDetail(values.detail);
   const maxNewTokens = wholeNumber(values['max-new-tokens'], '--max-new-tokens', 1, 8192);
   const temperature = fraction(values.temperature, '--temperature', 0, 10);
   const topP = fraction(values['top-p'], '--top-p', 0.01, 1);
@@ -76,7 +79,7 @@ export async function runAsk(args: string[]): Promise<void> {
           };
       const r = await client
         .ask(
-          { ...spec, image: resolve(image), question: q, reduce, maxNewTokens, temperature, topP, seed, followUp: i > 0 },
+          { ...spec, image: resolve(image), question: q, reduce, detail, maxNewTokens, temperature, topP, seed, followUp: i > 0 },
           { onText: (delta) => (bar.done(), stream?.(delta)), onPrefill },
         )
         .finally(() => bar.done());

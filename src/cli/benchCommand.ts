@@ -14,7 +14,7 @@ import { AskResult } from '../shared/results';
 import { Engine } from '../pipeline/engine/engine';
 import { KvCacheMode } from '../pipeline/engine/request';
 import { WeightDtype } from '../pipeline/runtime/modelManifest';
-import { parseReduceMode } from '../shared/reduceMode';
+import { Detail, parseDetail, parseReduceMode } from '../shared/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, threadCount } from './modelOption';
@@ -27,7 +27,7 @@ export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const
 const QUESTION = 'What is shown in this image? Describe it in detail.';
 
 export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context]
-                      [--kv-cache in-place|growing] [--threads N] [--json]
+                      [--detail auto|low] [--kv-cache in-place|growing] [--threads N] [--json]
 
 Times the first token and decoding with ${BENCH_MODES.join(', ')} on the same image and
 question: one warm-up, then --reps repetitions (default 3) of --tokens generated tokens (default
@@ -38,7 +38,7 @@ attention random weights happen to have. --context instead times decoding after 
 70, 600 and 2400 positions (as far as the model's context allows), to show how decoding slows
 with the context. --kv-cache growing holds the KV cache as each decoder run returns it whole,
 instead of in fixed buffers each run appends its positions to (in-place: the CPU's default), for
-comparison. --threads sets onnxruntime's threads per graph (default 0: one per physical core, what
+comparison. --detail low reads the image as one padded crop (LLaVA-OneVision only). --threads sets onnxruntime's threads per graph (default 0: one per physical core, what
 users get). The report names the CPU, its vector extensions and the threads used.`;
 
 interface ModeRun {
@@ -70,15 +70,18 @@ export async function runBench(args: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       context: { type: 'boolean', default: false },
       'kv-cache': { type: 'string' },
+      detail: { type: 'string', default: 'auto' },
     },
   });
+  const detail = parseDetail(values.detail);
+  if (values.context && detail === 'low') throw new CliError("--context times the model's own layout: leave out --detail low");
   if (values.model !== undefined && values.shape !== undefined) throw new CliError('give --model or --shape, not both');
   const reps = wholeNumber(values.reps, '--reps', 1, 100);
   const tokens = wholeNumber(values.tokens, '--tokens', 1, 1024);
   const threads = threadCount(values.threads);
   const dir = values.shape !== undefined ? await syntheticModel(values.shape, values.dtype) : modelDir(values.model);
   const engine = await Engine.load(dir, { ep: executionProvider(values.ep), kvCache: kvCacheMode(values['kv-cache']), threads });
-  // LLaVA-NeXT reads screenshots: its default sample is one (2340 visual tokens without reduction)
+  // the anyres layouts read screenshots: their default sample is one (LLaVA-NeXT: 2340 visual tokens without reduction)
   const image = values.image ?? packagePath('media', 'samples', engine.manifest.next ? 'editor-screenshot.png' : 'pipeline-diagram.svg');
   if (!existsSync(image)) {
     await engine.dispose();
@@ -89,7 +92,7 @@ export async function runBench(args: string[]): Promise<void> {
   try {
     if (engine.manifest.randomWeights && !values.json) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
     for (const mode of BENCH_MODES) {
-      runs[mode] = await benchMode(engine, image, mode, reps, tokens);
+      runs[mode] = await benchMode(engine, image, mode, reps, tokens, detail);
       if (!values.json)
         process.stderr.write(`${mode}: ${runs[mode]!.visualTokens} visual tokens, first token ${runs[mode]!.ttftMs.toFixed(0)} ms\n`);
     }
@@ -103,6 +106,7 @@ export async function runBench(args: string[]): Promise<void> {
     threads: engine.threads,
     cpu: cpuDescription(),
     dtype: engine.manifest.dtype,
+    detail,
     reps,
     generatedTokens: tokens,
     runs,
@@ -113,16 +117,16 @@ export async function runBench(args: string[]): Promise<void> {
     return;
   }
   await writeOut(
-    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n${cpuLine(engine.threads)}\n`,
+    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${detail === 'low' ? 'low detail, ' : ''}${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n${cpuLine(engine.threads)}\n`,
   );
 }
 
 /** One warm-up, then `reps` answers of exactly `tokens` tokens in a new conversation each; medians. */
-async function benchMode(engine: Engine, image: string, mode: string, reps: number, tokens: number): Promise<ModeRun> {
+async function benchMode(engine: Engine, image: string, mode: string, reps: number, tokens: number, detail: Detail): Promise<ModeRun> {
   const reduce = parseReduceMode(mode);
   const ask = (): Promise<AskResult> => {
     engine.newConversation();
-    return engine.ask({ image, question: QUESTION, reduce, maxNewTokens: tokens, fixedLength: true });
+    return engine.ask({ image, question: QUESTION, reduce, detail, maxNewTokens: tokens, fixedLength: true });
   };
   await ask(); // warm-up: first-run allocations and kernel selection
   let peak = process.memoryUsage().rss;

@@ -4,22 +4,23 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../pipeline/engine/engine';
 import { renderHeatmap } from '../pipeline/image/heatmap';
 import { heatmapFigures } from '../shared/heatmapLayout';
-import { parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
+import { parseDetail, parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
 import { writeOut } from './io';
-import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
+import { DETAIL_HELP, executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 
-export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--out heatmap.png] [--ep EP] [--threads N] [--json]
+export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--detail auto|low] [--out heatmap.png] [--ep EP] [--threads N] [--json]
 
 Runs the vision tower and the reduction on IMAGE and reports which of the patches were kept.
 
   --reduce MODE     ${REDUCE_MODE_SYNTAX} (default prumerge)
-  --out FILE.png    the heatmap: the image with the patch grid, CLS attention as colour, kept
+  ${DETAIL_HELP.replace('--detail auto|low    ', '--detail auto|low ')}
+  --out FILE.png    the heatmap: the image with the patch grid, each patch's score as colour (CLS attention, or attention received), kept
                     patches outlined (dashed: PruMerge+'s spatial supplement)
   --ep EP           auto (default), webgpu, cuda, dml, coreml, cpu
   ${THREADS_HELP.replace('--threads N          ', '--threads N       ')}
-  --json            mode, n, kept, spatial, clusters, clsAttention, geometry, timings`;
+  --json            mode, n, kept, spatial, clusters, attention, geometry, timings`;
 
 export async function runInspect(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -29,6 +30,7 @@ export async function runInspect(args: string[]): Promise<void> {
     options: {
       ...MODEL_OPTIONS,
       reduce: { type: 'string', default: 'prumerge' },
+      detail: { type: 'string', default: 'auto' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -36,9 +38,10 @@ export async function runInspect(args: string[]): Promise<void> {
   if (positionals.length !== 1) throw new CliError('give one IMAGE to inspect (see prumerge inspect --help)');
   const image = positionals[0]!;
   const mode = parseReduceMode(values.reduce);
+  const detail = parseDetail(values.detail);
   const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep), threads: threadCount(values.threads) });
   try {
-    const r = await engine.inspect(image, mode);
+    const r = await engine.inspect(image, mode, {}, detail);
     if (values.out !== undefined) {
       const png = await renderHeatmap(image, r);
       try {

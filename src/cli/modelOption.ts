@@ -18,6 +18,9 @@ export function threadCount(text: string): number {
 }
 
 /** How --threads reads in usage texts. */
+export const DETAIL_HELP =
+  "--detail auto|low    auto (default): the model's own layout; low: one padded crop (LLaVA-OneVision only, much faster)";
+
 export const THREADS_HELP = '--threads N          threads per model graph; 0 (default) is one per physical core';
 
 export function modelDir(model: string | undefined): string {

@@ -22,7 +22,7 @@ Reduces the vision tower's N patch tokens to M visual tokens.
                   outputs. "-" reads standard input.
   --synthetic     CLIP-like synthetic taps instead (--grid 24, --width 1024, --seed 1)
   --reduce MODE   ${REDUCE_MODE_SYNTAX} (default prumerge)
-  --json          one JSON object: mode, n, kept, spatial, clusters, clsAttention, features`;
+  --json          one JSON object: mode, n, kept, spatial, clusters, attention, features`;
 
 export async function runReduce(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -85,7 +85,7 @@ export function reductionJson(r: Reduction): string {
     kept: Array.from(r.kept),
     spatial: Array.from(r.spatial),
     clusters: r.clusters.map((c) => Array.from(c)),
-    clsAttention: Array.from(r.clsAttention),
+    attention: Array.from(r.attention),
     features,
     width: r.width,
     remainder: r.remainder,

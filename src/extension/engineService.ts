@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { formatBytes } from '../common/formatBytes';
 import type { AskHooks } from '../pipeline/engine/stages';
 import type { AskResult } from '../shared/results';
-import type { ReduceMode } from '../shared/reduceMode';
+import type { Reading } from '../shared/reduceMode';
 import type { AskParams, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../worker/protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
 import { sharedWorkerPaths } from '../worker/sharedWorker';
@@ -156,9 +156,9 @@ export class EngineService extends Disposable {
     return this.client.ask({ ...params, ...this.modelSpec() }, hooks);
   }
 
-  async inspect(image: string, reduce: ReduceMode, signal?: AbortSignal): Promise<InspectResult> {
+  async inspect(image: string, reading: Reading, signal?: AbortSignal): Promise<InspectResult> {
     await this.load();
-    return this.client.inspect({ ...this.modelSpec(), image, reduce }, signal);
+    return this.client.inspect({ ...this.modelSpec(), image, ...reading }, signal);
   }
 
   /** Visual tokens the image makes without reduction with the model in use (no vision run). */
@@ -167,9 +167,9 @@ export class EngineService extends Disposable {
     return this.client.imageTokens({ ...this.modelSpec(), image });
   }
 
-  async heatmapPng(image: string, reduce: ReduceMode): Promise<Buffer> {
+  async heatmapPng(image: string, reading: Reading): Promise<Buffer> {
     await this.load();
-    return Buffer.from(await this.client.heatmapPng({ ...this.modelSpec(), image, reduce }), 'base64');
+    return Buffer.from(await this.client.heatmapPng({ ...this.modelSpec(), image, ...reading }), 'base64');
   }
 
   async newConversation(): Promise<void> {

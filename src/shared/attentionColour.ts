@@ -28,3 +28,8 @@ export function attentionColour(t: number): string {
 export function patchColour(attention: number, max: number): string {
   return attentionColour(Math.sqrt(attention / (max || 1)));
 }
+
+/** What the colour measures: CLIP's CLS attention, or, for towers without CLS, the attention a patch receives (docs/prumerge.md). */
+export function scoreName(score: 'cls' | 'received' | undefined): string {
+  return score === 'received' ? 'attention received' : 'CLS attention';
+}

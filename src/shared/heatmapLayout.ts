@@ -38,12 +38,12 @@ export interface HeatmapLayout {
 
 export type HeatmapInput = Pick<
   Inspection,
-  'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'remainder' | 'clsAttention' | 'geometry' | 'grid'
+  'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'remainder' | 'attention' | 'geometry' | 'grid' | 'gridCoverage'
 >;
 
 export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
   const reduced = r.mode !== 'none';
-  const { cells, keptInPadding } = gridCells(r, 0, r.grid, reduced);
+  const { cells, keptInPadding } = gridCells(r, 0, r.grid, reduced, r.gridCoverage);
   const byAttention = r.kept.length - r.spatial.length;
   const headline = reduced
     ? `${r.mode} keeps ${r.rows} of ${r.n} visual tokens, ${(r.n / r.rows).toFixed(1)}x fewer (${byAttention} by attention, ${r.spatial.length} spatial, ${r.remainder ? 1 : 0} remainder)`
@@ -70,7 +70,7 @@ export function heatmapFigures(r: Inspection): { headline: string; figures: Heat
   const subs = r.subImages;
   const reduced = r.mode !== 'none';
   const overview = { ...heatmapLayout(subInput(r, subs[0]!)), headline: '' };
-  const cells = subs.slice(1).flatMap((sub, i) => gridCells(sub, i + 1, r.grid, reduced).cells);
+  const cells = subs.slice(1).flatMap((sub, i) => gridCells(sub, i + 1, r.grid, reduced, r.gridCoverage).cells);
   const tiles = subs.slice(1);
   const rows = Math.max(...tiles.map((t) => t.row)) + 1;
   const cols = Math.max(...tiles.map((t) => t.col)) + 1;
@@ -93,36 +93,37 @@ export function heatmapFigures(r: Inspection): { headline: string; figures: Heat
 }
 
 function subInput(r: Inspection, sub: SubImageInspection): HeatmapInput {
-  return { ...sub, mode: r.mode, n: r.grid * r.grid, grid: r.grid };
+  return { ...sub, mode: r.mode, n: r.grid * r.grid, grid: r.grid, ...(r.gridCoverage ? { gridCoverage: r.gridCoverage } : {}) };
 }
 
 /**
  * The cells of one grid of patches (sub-image `sub`) that cover part of the picture, coloured by
- * CLS attention relative to the grid's highest; patches outside `valid` (when given) are 'removed'.
+ * their score (CLS attention or attention received) relative to the grid's highest; patches outside `valid` (when given) are 'removed'.
  * Also counts the kept patches that lie wholly in padding, which have no cell.
  */
 function gridCells(
-  g: Pick<GridReduction, 'kept' | 'spatial' | 'clsAttention' | 'geometry'> & { readonly valid?: readonly number[] },
+  g: Pick<GridReduction, 'kept' | 'spatial' | 'attention' | 'geometry'> & { readonly valid?: readonly number[] },
   sub: number,
   grid: number,
   reduced: boolean,
+  coverage = 1,
 ): { cells: HeatmapCell[]; keptInPadding: number } {
   let max = 0;
-  for (const a of g.clsAttention) max = Math.max(max, a);
+  for (const a of g.attention) max = Math.max(max, a);
   const valid = g.valid && new Set(g.valid);
   const kept = new Set(g.kept);
   const spatial = new Set(g.spatial);
   const cells: HeatmapCell[] = [];
   let keptInPadding = 0;
   for (let p = 0; p < grid * grid; p++) {
-    const box = patchBox(g.geometry, p, grid);
+    const box = patchBox(g.geometry, p, grid, coverage);
     if (!box) {
       if (reduced && kept.has(p)) keptInPadding++;
       continue;
     }
     const role: PatchRole =
       valid && !valid.has(p) ? 'removed' : !reduced ? 'other' : spatial.has(p) ? 'spatial' : kept.has(p) ? 'kept' : 'other';
-    cells.push({ sub, patch: p, box, colour: patchColour(g.clsAttention[p]!, max), role });
+    cells.push({ sub, patch: p, box, colour: patchColour(g.attention[p]!, max), role });
   }
   return { cells, keptInPadding };
 }

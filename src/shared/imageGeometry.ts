@@ -38,13 +38,16 @@ export function modelToSource(g: ImageGeometry, x: number, y: number): { x: numb
 
 /**
  * The source-image box covered by patch `index` (raster order) of a `grid` x `grid` tiling of the
- * model input, clipped to the image; `undefined` when the patch lies wholly in padding.
+ * model input (of its first `coverage` share, from the top left), clipped to the image;
+ * `undefined` when the patch lies wholly in padding.
  */
-export function patchBox(g: ImageGeometry, index: number, grid: number): Box | undefined {
+export function patchBox(g: ImageGeometry, index: number, grid: number, coverage = 1): Box | undefined {
   const row = Math.floor(index / grid);
   const col = index % grid;
-  const a = modelToSource(g, (col * g.crop.width) / grid, (row * g.crop.height) / grid);
-  const b = modelToSource(g, ((col + 1) * g.crop.width) / grid, ((row + 1) * g.crop.height) / grid);
+  const w = (g.crop.width * coverage) / grid;
+  const h = (g.crop.height * coverage) / grid;
+  const a = modelToSource(g, col * w, row * h);
+  const b = modelToSource(g, (col + 1) * w, (row + 1) * h);
   const box = {
     left: Math.max(a.x, 0),
     top: Math.max(a.y, 0),

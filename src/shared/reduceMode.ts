@@ -28,10 +28,10 @@ export function parseReduceMode(text: string): ReduceMode {
   throw new ReduceModeError(`unknown reduction "${text}": expected ${REDUCE_MODE_SYNTAX}`);
 }
 
-/** Whether `text` is a reduction parseReduceMode reads. */
+/** Whether `text` is a reading parseReading reads: a reduction, at low detail or not. */
 export function isReduceModeText(text: string): boolean {
   try {
-    parseReduceMode(text);
+    parseReading(text);
     return true;
   } catch {
     return false;
@@ -40,4 +40,36 @@ export function isReduceModeText(text: string): boolean {
 
 export function formatReduceMode(mode: ReduceMode): string {
   return mode.kind === 'topk' ? `topk:${mode.k}` : mode.kind;
+}
+
+/**
+ * How much of the image the model reads: `auto`, its own layout (LLaVA-OneVision: the base image
+ * and up to 36 tiles); `low`, one crop of the image padded to a square, as transformers reads
+ * each of several images in one prompt (LLaVA-OneVision only: other layouts have no such path).
+ */
+export type Detail = 'auto' | 'low';
+export const DETAILS: readonly Detail[] = ['auto', 'low'];
+
+export function parseDetail(text: string): Detail {
+  const t = text.trim().toLowerCase();
+  if (t === 'auto' || t === 'low') return t;
+  throw new ReduceModeError(`unknown detail "${text}": expected auto or low`);
+}
+
+/** The chat's and the heatmap's choice: a reduction and the detail, as one text (`prumerge`, `prumerge@low`). */
+export interface Reading {
+  readonly reduce: ReduceMode;
+  readonly detail: Detail;
+}
+
+const LOW = '@low';
+
+export function parseReading(text: string): Reading {
+  const t = text.trim().toLowerCase();
+  const low = t.endsWith(LOW);
+  return { reduce: parseReduceMode(low ? t.slice(0, -LOW.length) : t), detail: low ? 'low' : 'auto' };
+}
+
+export function formatReading(r: Reading): string {
+  return formatReduceMode(r.reduce) + (r.detail === 'low' ? LOW : '');
 }

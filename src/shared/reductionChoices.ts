@@ -6,8 +6,10 @@
  * never a count written for one model.
  */
 export interface ReductionChoice {
-  /** As parseReduceMode reads it. */
+  /** As parseReading reads it. */
   readonly value: string;
+  /** Offered only for models with a low-detail reading (LLaVA-OneVision). */
+  readonly lowDetail?: true;
 }
 
 export const REDUCTION_CHOICES: readonly ReductionChoice[] = [
@@ -15,7 +17,19 @@ export const REDUCTION_CHOICES: readonly ReductionChoice[] = [
   { value: 'prumerge+' },
   { value: 'topk:32' },
   { value: 'none' },
+  { value: 'prumerge@low', lowDetail: true },
+  { value: 'none@low', lowDetail: true },
 ];
+
+/** The choices for a model: the low-detail ones only where it has that reading. */
+export function choicesFor(lowDetail: boolean): readonly ReductionChoice[] {
+  return REDUCTION_CHOICES.filter((c) => lowDetail || !c.lowDetail);
+}
+
+/** `value` where the model offers it, else the same reduction at the model's own detail. */
+export function offeredReading(value: string, lowDetail: boolean): string {
+  return lowDetail || !value.endsWith('@low') ? value : value.slice(0, -'@low'.length);
+}
 
 /** An image's visual tokens without reduction, and the parts (sub-images) the vision tower reads. */
 export interface ImageTokenCount {
@@ -26,6 +40,15 @@ export interface ImageTokenCount {
 /** The chat's menu entry for `value` (`long`), or the heatmap's where space is short. */
 export function reductionLabel(value: string, tokens: ImageTokenCount | undefined, form: 'long' | 'short' = 'long'): string {
   const long = form === 'long';
+  // one padded crop: its count is the model's, not the attached image's
+  if (value.endsWith('@low')) {
+    const base = value.slice(0, -'@low'.length);
+    return base === 'none'
+      ? long
+        ? 'All tokens of one crop (low detail)'
+        : 'All, low detail'
+      : `${reductionLabel(base, undefined, form)}, low detail`;
+  }
   // the picker is narrow in a side bar: the setting's description says what each one does
   if (value === 'prumerge') return long ? 'PruMerge (adaptive)' : 'PruMerge';
   if (value === 'prumerge+') return long ? 'PruMerge+ (adaptive, more)' : 'PruMerge+';

@@ -4,7 +4,7 @@
  * them, so they live here, apart from the engine (no Node, vscode or onnxruntime import).
  */
 import type { ImageGeometry } from './imageGeometry';
-import type { ReduceMode } from './reduceMode';
+import type { Detail, ReduceMode } from './reduceMode';
 
 /** Where the model runs (src/pipeline/runtime/sessions.ts opens the sessions). */
 export type ExecutionProvider = 'webgpu' | 'cuda' | 'dml' | 'coreml' | 'cpu';
@@ -23,6 +23,8 @@ export interface ChatTurn {
 export interface AskSettings {
   readonly question: string;
   readonly reduce: ReduceMode;
+  /** How much of the image is read (default `auto`: the model's own layout). */
+  readonly detail?: Detail;
   readonly maxNewTokens?: number;
   readonly temperature?: number;
   readonly topP?: number;
@@ -106,7 +108,9 @@ export interface GridReduction {
   readonly clusters: number[][];
   /** Whether the last row is the attention-weighted sum of the pruned patches. */
   readonly remainder: boolean;
-  readonly clsAttention: number[];
+  /** Each patch's score: its CLS attention, or (towers without CLS) the attention it receives. */
+  readonly attention: number[];
+  readonly score: 'cls' | 'received';
   readonly geometry: ImageGeometry;
 }
 
@@ -125,6 +129,11 @@ export interface Inspection extends GridReduction {
   readonly n: number;
   /** Patches per side. */
   readonly grid: number;
+  /**
+   * The share of the crop's side the patches cover: 1, or less where the tower's convolution
+   * leaves the last pixels unread (SigLIP's 27 patches of 14 px in 384: 378 / 384). Absent: 1.
+   */
+  readonly gridCoverage?: number;
   readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
   readonly ep: ExecutionProvider;
   /** LLaVA-NeXT only: every sub-image (the fields above are the overview's), and the token totals. */

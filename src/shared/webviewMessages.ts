@@ -39,7 +39,7 @@ export interface ChatAnswer {
   done: boolean;
 }
 
-/** chat view -> host; `reduce` as parseReduceMode reads it (the guard checks it does) */
+/** chat view -> host; `reduce` as parseReading reads it (the guard checks it does) */
 export type ChatRequest =
   | { readonly type: 'ready' }
   | { readonly type: 'ask'; readonly question: string; readonly reduce: string; readonly compare: boolean }
@@ -63,6 +63,8 @@ export type ChatEvent =
       readonly reduce: string;
       /** The attached image's visual tokens with the model in use; null until known. */
       readonly tokens: ImageTokenCount | null;
+      /** The model can read an image at low detail (LLaVA-OneVision): the picker offers it. */
+      readonly lowDetail: boolean;
     }
   | { readonly type: 'answerStart'; readonly id: string; readonly question: string; readonly reduce: string; readonly group: string }
   | { readonly type: 'answerStage'; readonly id: string; readonly stage: AskStage }
@@ -77,7 +79,7 @@ export type ChatEvent =
   | { readonly type: 'focusQuestion' }
   | { readonly type: 'cleared' };
 
-/** heatmap panel -> host; `reduce` as parseReduceMode reads it (the guard checks it does) */
+/** heatmap panel -> host; `reduce` as parseReading reads it (the guard checks it does) */
 export type HeatmapRequest =
   { readonly type: 'ready' } | { readonly type: 'changeMode'; readonly reduce: string } | { readonly type: 'exportPng' };
 

@@ -119,7 +119,7 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
     const controller = new AbortController();
     if (p.requestId) mine.set(p.requestId, controller);
     try {
-      return await (await engineFor(p)).inspect(p.image, p.reduce, { signal: controller.signal });
+      return await (await engineFor(p)).inspect(p.image, p.reduce, { signal: controller.signal }, p.detail);
     } finally {
       if (p.requestId) mine.delete(p.requestId);
     }
@@ -131,7 +131,7 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
     answer(async () => (await renderHeatmap(p.image, await inspect(p))).toString('base64')),
   );
 
-  connection.onRequest(WorkerRequests.imageTokens, (p) => answer(async () => (await engineFor(p)).imageTokens(p.image)));
+  connection.onRequest(WorkerRequests.imageTokens, (p) => answer(async () => (await engineFor(p)).imageTokens(p.image, p.detail)));
 
   connection.onRequest(WorkerRequests.newConversation, () =>
     answer(async () => (await engines.loaded()).forEach((e) => e.newConversation(owner))),
@@ -154,6 +154,7 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
             image: p.image,
             question: p.question,
             reduce: p.reduce,
+            detail: p.detail,
             maxNewTokens: p.maxNewTokens,
             temperature: p.temperature,
             topP: p.topP,

@@ -6,7 +6,7 @@
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { WeightDtype } from '../pipeline/runtime/modelManifest';
 import type { PrefillProgress } from '../shared/prefillProgress';
-import type { ReduceMode } from '../shared/reduceMode';
+import type { Detail, ReduceMode } from '../shared/reduceMode';
 import type { ImageTokenCount } from '../shared/reductionChoices';
 import type { AskResult, AskSettings, AskStage, ExecutionProviderSetting, Inspection } from '../shared/results';
 
@@ -41,12 +41,14 @@ export interface AskParams extends ModelSpec, AskSettings {
 export interface InspectParams extends ModelSpec {
   readonly image: string;
   readonly reduce: ReduceMode;
+  readonly detail?: Detail;
   /** Names the request in `cancel` (a heatmap whose mode changed drops the run it superseded). */
   readonly requestId?: string;
 }
 
 export interface ImageTokensParams extends ModelSpec {
   readonly image: string;
+  readonly detail?: Detail;
 }
 
 /** How many visual tokens an image makes without reduction, and in how many parts the tower reads it. */

@@ -70,8 +70,8 @@ describe('prumerge reduce --json', () => {
       assert.deepEqual(out.kept, ref.kept);
       assert.deepEqual(out.spatial, ref.spatial);
       assert.deepEqual(out.clusters, ref.clusters);
-      assert.equal(out.clsAttention.length, 144);
-      out.clsAttention.forEach((a: number, i: number) => assert.ok(Math.abs(a - ref.attention[i]!) < 1e-7));
+      assert.equal(out.attention.length, 144);
+      out.attention.forEach((a: number, i: number) => assert.ok(Math.abs(a - ref.attention[i]!) < 1e-7));
       assert.equal(out.features.length, ref.features.length);
       const scale = Math.max(...ref.features.map((row) => Math.max(...row.map(Math.abs))));
       out.features.forEach((row: number[], i: number) => {
@@ -316,6 +316,12 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     assertBadInput(prumerge(['ask', sample, '   ']), /question is empty/);
     assertBadInput(prumerge(['ask', sample, 'hi', '--model', tmp]), /not a model folder/);
     assertBadInput(prumerge(['ask', join(tmp, 'none.png'), 'hi']), /does not exist/);
+    assertBadInput(prumerge(['ask', sample, 'hi', '--detail', 'medium']), /unknown detail "medium": expected auto or low/);
+    // the demo model is LLaVA-1.5: one grid, no low-detail reading
+    assertBadInput(
+      prumerge(['inspect', sample, '--detail', 'low']),
+      /has no low-detail reading: --detail low is for LLaVA-OneVision models/,
+    );
   });
 
   it('ask refuses a model folder with a file linked from outside it, and one with a missing file, with one line', () => {

@@ -127,7 +127,7 @@ describe('a restored chat', () => {
     session.restore(image, [...compared, answer('a1', 'What is it?', 'A diagram.'), answer('a2', 'And the box?', 'Green.')]);
     assert.equal(events[0]!.type, 'transcript');
 
-    await session.ask('Which arrow?', { kind: 'prumerge' });
+    await session.ask('Which arrow?', { reduce: { kind: 'prumerge' }, detail: 'auto' });
     // the compared pair is not part of the conversation the question continues
     assert.deepEqual(engine.asked[0]!.history, [
       { question: 'What is it?', answer: 'A diagram.' },
@@ -139,7 +139,7 @@ describe('a restored chat', () => {
     assert.ok(saves >= 2, 'saved when the answer began and ended');
 
     // from then on the engine holds the conversation: a plain follow-up
-    await session.ask('And the other one?', { kind: 'prumerge' });
+    await session.ask('And the other one?', { reduce: { kind: 'prumerge' }, detail: 'auto' });
     assert.equal(engine.asked[1]!.history, undefined);
     assert.equal(engine.asked[1]!.followUp, true);
   });

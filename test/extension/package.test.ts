@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { parseReduceMode } from '../../src/shared/reduceMode';
+import { parseReading } from '../../src/shared/reduceMode';
 import { REDUCTION_CHOICES } from '../../src/shared/reductionChoices';
 
 const ROOT = join(__dirname, '..', '..');
@@ -82,5 +82,5 @@ it('the defaultReduction setting offers the reductions the chat and heatmap menu
     REDUCTION_CHOICES.map((c) => c.value),
   );
   assert.equal(setting.enumDescriptions.length, setting.enum.length);
-  for (const c of REDUCTION_CHOICES) assert.doesNotThrow(() => parseReduceMode(c.value), c.value);
+  for (const c of REDUCTION_CHOICES) assert.doesNotThrow(() => parseReading(c.value), c.value);
 });

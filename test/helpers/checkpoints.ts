@@ -3,8 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { LlavaConfig, llavaConfigFromJson } from '../../src/builder/llavaConfig';
-import { writeLlamaTokenizer } from '../../src/builder/llamaTokenizer';
+import { familiesOf, LlavaConfig, llavaConfigFromJson } from '../../src/builder/llavaConfig';
 import { RandomCheckpointOptions, writeRandomCheckpoint } from '../../src/builder/randomCheckpoint';
 import { shapeConfig } from '../../src/builder/shapes';
 import { llavaTensors, syntheticTensor } from '../../src/builder/weights';
@@ -24,28 +23,23 @@ export interface TinyCheckpoint {
   readonly weights: Weights;
 }
 
-/** Writes the tiny shape (or `tiny-next`, or a variant of either) as a full checkpoint folder, tokenizer included. */
+export type TinyShape = 'tiny' | 'tiny-next' | 'tiny-onevision' | 'tiny-interleave';
+
+/** Writes a tiny shape (or a variant of one) as a full checkpoint folder, tokenizer and processor config included. */
 export async function tinyCheckpoint(
   options: RandomCheckpointOptions,
   edit: (config: Record<string, unknown>) => void = () => {},
-  shape: 'tiny' | 'tiny-next' = 'tiny',
+  shape: TinyShape = 'tiny',
 ): Promise<TinyCheckpoint> {
   const configJson = shapeConfig(shape);
   edit(configJson);
   const config = llavaConfigFromJson(configJson);
   const dir = scratchDir('ckpt');
   await writeRandomCheckpoint(dir, configJson, options);
-  await writeLlamaTokenizer(dir);
-  writeFileSync(
-    join(dir, 'preprocessor_config.json'),
-    JSON.stringify({
-      crop_size: { height: 56, width: 56 },
-      size: { shortest_edge: 56 },
-      ...(config.next
-        ? { image_processor_type: 'LlavaNextImageProcessor', image_grid_pinpoints: config.next.gridPinpoints, do_pad: true }
-        : { image_processor_type: 'CLIPImageProcessor' }),
-    }),
-  );
+  const tokenizer = familiesOf(config).text.syntheticTokenizer(config.imageTokenIndex);
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.tokenizerJson));
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizer.tokenizerConfig));
+  writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify(processorConfig(config)));
   const specs = new Map(llavaTensors(config).map((s) => [s.name, s]));
   const cache = new Map<string, Float32Array>();
   const weights: Weights = (name) => {
@@ -68,6 +62,24 @@ function stored(data: Float32Array, dtype: string): Float32Array {
   const u = new Uint32Array(data.buffer.slice(0));
   for (let i = 0; i < u.length; i++) u[i] = ((u[i]! + 0x7fff + ((u[i]! >>> 16) & 1)) >>> 16) << 16;
   return new Float32Array(u.buffer);
+}
+
+/** preprocessor_config.json as the hub's checkpoints of each family write it. */
+function processorConfig(config: LlavaConfig): Record<string, unknown> {
+  const size = config.vision.imageSize;
+  if (config.family.vision === 'siglip') {
+    const common = { size: { height: size, width: size }, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], resample: 3 };
+    return config.next
+      ? { image_processor_type: 'LlavaOnevisionImageProcessor', image_grid_pinpoints: config.next.gridPinpoints, do_pad: true, ...common }
+      : { image_processor_type: 'SiglipImageProcessor', ...common };
+  }
+  return {
+    crop_size: { height: size, width: size },
+    size: { shortest_edge: size },
+    ...(config.next
+      ? { image_processor_type: 'LlavaNextImageProcessor', image_grid_pinpoints: config.next.gridPinpoints, do_pad: true }
+      : { image_processor_type: 'CLIPImageProcessor' }),
+  };
 }
 
 export function visionRef(config: LlavaConfig): VisionRef {

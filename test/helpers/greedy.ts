@@ -1,5 +1,6 @@
 /** Greedy decoding by the float64 reference, recomputing the whole sequence at every step (no cache). */
 import assert from 'node:assert/strict';
+import type { LlavaConfig } from '../../src/builder/llavaConfig';
 import type { AskResult } from '../../src/shared/results';
 import { embedTokens, llamaLogits, TextRef, Weights } from '../reference/llavaReference';
 
@@ -43,4 +44,15 @@ export function assertSameGreedy(result: AskResult, ref: ReferenceGreedy): void 
     assert.ok(ref.margins[i]! < 1e-3, `token ${i}: engine ${result.tokens[i]}, reference ${ref.tokens[i]} (margin ${ref.margins[i]})`);
     return;
   }
+}
+
+/** The answer's greedy tokens are the float64 reference's for checkpoint `ckpt`, with `visual` in the image slots. */
+export function assertReferenceTokens(
+  ckpt: { readonly config: LlavaConfig; readonly weights: Weights },
+  imageTokenId: number,
+  result: AskResult,
+  visual: Float64Array[],
+): void {
+  const { config, weights } = ckpt;
+  assertSameGreedy(result, referenceGreedy({ ...config.text }, weights, result.inputIds, imageTokenId, visual, result.tokens.length));
 }

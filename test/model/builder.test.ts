@@ -10,7 +10,7 @@ import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { BuildProgress, buildFromCheckpoint } from '../../src/builder/buildModel';
 import { BlockSize } from '../../src/builder/ops';
-import { featureLayer } from '../../src/builder/visionGraph';
+import { featureLayer } from '../../src/builder/llavaConfig';
 import { DECODER_IO } from '../../src/pipeline/runtime/graphNames';
 import { SeededRandom } from '../../src/common/random';
 import { loadManifest, VisionDtype } from '../../src/pipeline/runtime/modelManifest';
@@ -274,10 +274,10 @@ describe('model builder: the folder it writes', () => {
     const ckpt = await tinyCheckpoint({ seed: 32 });
     writeFileSync(
       join(ckpt.dir, 'config.json'),
-      JSON.stringify({ ...ckpt.configJson, model_type: 'llava_onevision', architectures: ['LlavaOnevisionForConditionalGeneration'] }),
+      JSON.stringify({ ...ckpt.configJson, model_type: 'qwen2_vl', architectures: ['Qwen2VLForConditionalGeneration'] }),
     );
     const out = join(scratchDir('model'), 'm');
-    await assert.rejects(buildFromCheckpoint(ckpt.dir, { out, dtype: 'fp32' }), /unsupported architecture.*llava_onevision/);
+    await assert.rejects(buildFromCheckpoint(ckpt.dir, { out, dtype: 'fp32' }), /unsupported architecture.*qwen2_vl/);
     assert.ok(!existsSync(out) && !existsSync(`${out}.partial`));
   });
 

@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test';
 import { buildFromCheckpoint } from '../../src/builder/buildModel';
 import { llavaConfigFromJson, LlavaConfig } from '../../src/builder/llavaConfig';
 import { shapeConfig } from '../../src/builder/shapes';
-import { featureLayer } from '../../src/builder/visionGraph';
+import { featureLayer } from '../../src/builder/llavaConfig';
 import { LM_HEAD, llavaTensors, syntheticTensor } from '../../src/builder/weights';
 import { demoModelDir, Engine } from '../../src/pipeline/engine/engine';
 import { preprocessImage } from '../../src/pipeline/image/preprocess';

@@ -8,24 +8,23 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { buildFromCheckpoint, buildSynthetic } from '../../src/builder/buildModel';
 import { VISION_IO } from '../../src/pipeline/runtime/graphNames';
 import { DEFAULT_GRID_PINPOINTS, llavaConfigFromJson } from '../../src/builder/llavaConfig';
-import { LLAVA_MISTRAL_CHAT_TEMPLATE, llamaTokenizerConfig } from '../../src/builder/llamaTokenizer';
+import { LLAVA_MISTRAL_CHAT_TEMPLATE, llamaTokenizerConfig } from '../../src/families/text/llama/llamaTokenizer';
 import { shapeConfig } from '../../src/builder/shapes';
 import { clipPreprocess } from '../../src/pipeline/image/preprocessConfig';
-import { featureLayer } from '../../src/builder/visionGraph';
+import { featureLayer } from '../../src/builder/llavaConfig';
 import { SeededRandom } from '../../src/common/random';
 import { anyresLayout } from '../../src/pipeline/image/anyres';
 import { HeatmapCell, heatmapFigures } from '../../src/shared/heatmapLayout';
-import { AskResult } from '../../src/shared/results';
 import { Engine } from '../../src/pipeline/engine/engine';
 import { preprocessAnyres } from '../../src/pipeline/image/preprocessAnyres';
 import { parseReduceMode } from '../../src/shared/reduceMode';
-import { relativeError, scratchDir, textRef, TinyCheckpoint, tinyCheckpoint, visionRef } from '../helpers/checkpoints';
-import { assertSameGreedy, referenceGreedy } from '../helpers/greedy';
+import { decodePng, noisePng } from '../helpers/images';
+import { relativeError, scratchDir, TinyCheckpoint, tinyCheckpoint, visionRef } from '../helpers/checkpoints';
+import { assertReferenceTokens } from '../helpers/greedy';
 import { referencePack, referenceSubImages } from '../reference/anyresReference';
 import { clipVision, projector } from '../reference/llavaReference';
 import { referencePruMerge } from '../reference/prumergeReference';
@@ -34,26 +33,6 @@ const SCREENSHOT = join(__dirname, '..', '..', 'media', 'samples', 'editor-scree
 const MODES = ['none', 'prumerge', 'prumerge+', 'topk:3'] as const;
 const MEAN = [0.48145466, 0.4578275, 0.40821073];
 const STD = [0.26862954, 0.26130258, 0.27577711];
-
-/** A PNG of seeded noise over a gradient: every pixel differs, so a misplaced pixel shows. */
-async function noisePng(width: number, height: number, seed: number): Promise<string> {
-  const rng = new SeededRandom(seed);
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0; i < rgb.length; i++) rgb[i] = Math.min(255, Math.floor(((i / 3) % width) / (width / 128) + rng.uniform() * 128));
-  const path = join(scratchDir('next-img'), `noise-${width}x${height}.png`);
-  writeFileSync(
-    path,
-    await sharp(rgb, { raw: { width, height, channels: 3 } })
-      .png()
-      .toBuffer(),
-  );
-  return path;
-}
-
-async function decodePng(path: string): Promise<{ rgb: Uint8Array; width: number; height: number }> {
-  const { data, info } = await sharp(path).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { rgb: new Uint8Array(data), width: info.width, height: info.height };
-}
 
 describe('LLaVA-NeXT anyres layout', () => {
   // 576 + kept rows x (kept columns + 1), worked by hand in docs/llava-next.md
@@ -175,15 +154,6 @@ async function referenceVisual(
   return { rows, kept };
 }
 
-/** The answer's greedy tokens are the reference's with `visual` in the image slots. */
-function assertReferenceTokens(s: Subject, r: AskResult, visual: Float64Array[]): void {
-  const { config, weights } = s.ckpt;
-  assertSameGreedy(
-    r,
-    referenceGreedy(textRef(config), weights, r.inputIds, s.engine.manifest.tokenizer.imageTokenId, visual, r.tokens.length),
-  );
-}
-
 function describeNext(label: string, load: () => Promise<Subject>): void {
   describe(label, () => {
     let s: Subject;
@@ -227,7 +197,7 @@ function describeNext(label: string, load: () => Promise<Subject>): void {
             `visual rows differ: ${relativeError(encoded.embeds, flat)} (${flat.length / h} rows)`,
           );
           assert.ok(r.tokens.length > 0);
-          assertReferenceTokens(s, r, ref.rows);
+          assertReferenceTokens(s.ckpt, s.engine.manifest.tokenizer.imageTokenId, r, ref.rows);
         });
       }
     }
@@ -301,7 +271,7 @@ describe('LLaVA-NeXT with a grid that unpadding leaves tiles of empty', () => {
       r.visual.subImages!.map((x) => x.kept),
       ref.kept,
     );
-    assertReferenceTokens(s, r, ref.rows);
+    assertReferenceTokens(s.ckpt, s.engine.manifest.tokenizer.imageTokenId, r, ref.rows);
   });
 });
 

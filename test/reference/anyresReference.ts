@@ -118,3 +118,67 @@ export function referencePack(
   for (const k of kept) k.sort((a, b) => a - b);
   return { rows, kept };
 }
+
+/**
+ * LLaVA-OneVision's pack_image_features for one image, from modeling_llava_onevision.py: the
+ * tiles' projected rows as one (H, W) grid, unpad_image, then when
+ * ratio = sqrt(h * w / (maxTiles * grid^2)) > 1.1, torch's bilinear interpolate (align_corners
+ * false) to (int(h // ratio), int(w // ratio)); an image_newline after each row; the overview's
+ * rows first, without one.
+ */
+export function referencePackOnevision(
+  features: Float64Array[][],
+  gridShape: Pair,
+  grid: number,
+  imageSize: Pair,
+  newline: Float64Array,
+  maxTiles: number,
+): { rows: Float64Array[]; kept: number[][] } {
+  // the unpadded grid and the kept patches, as LLaVA-NeXT's packing finds them (without its newlines)
+  const width = features[0]![0]!.length;
+  const marker = new Float64Array(width).fill(Number.NaN);
+  const { rows: packed, kept } = referencePack(features, gridShape, grid, imageSize, marker);
+  const body = packed.slice(grid * grid);
+  const lines: Float64Array[][] = [];
+  let line: Float64Array[] = [];
+  for (const r of body) {
+    if (r === marker) {
+      lines.push(line);
+      line = [];
+    } else line.push(r);
+  }
+  const h = lines.length;
+  const w = lines[0]!.length;
+  const ratio = Math.sqrt((h * w) / (maxTiles * grid * grid));
+  let out = lines;
+  if (ratio > 1.1) {
+    const oh = Math.floor(h / ratio);
+    const ow = Math.floor(w / ratio);
+    // upsample_bilinear2d: src = max(scale * (dst + 0.5) - 0.5, 0), scale = in / out
+    const coord = (dst: number, inSize: number, outSize: number): [number, number, number] => {
+      const src = Math.max((inSize / outSize) * (dst + 0.5) - 0.5, 0);
+      const lo = Math.trunc(src);
+      const hi = lo < inSize - 1 ? lo + 1 : lo;
+      return [lo, hi, src - lo];
+    };
+    out = [];
+    for (let y = 0; y < oh; y++) {
+      const [y0, y1, ly] = coord(y, h, oh);
+      const row: Float64Array[] = [];
+      for (let x = 0; x < ow; x++) {
+        const [x0, x1, lx] = coord(x, w, ow);
+        const v = new Float64Array(width);
+        for (let c = 0; c < width; c++) {
+          v[c] =
+            (1 - ly) * ((1 - lx) * lines[y0]![x0]![c]! + lx * lines[y0]![x1]![c]!) +
+            ly * ((1 - lx) * lines[y1]![x0]![c]! + lx * lines[y1]![x1]![c]!);
+        }
+        row.push(v);
+      }
+      out.push(row);
+    }
+  }
+  const rows: Float64Array[] = [...features[0]!];
+  for (const r of out) rows.push(...r, newline);
+  return { rows, kept };
+}

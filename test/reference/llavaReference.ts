@@ -15,7 +15,7 @@ export interface VisionRef {
   imageSize: number;
   patchSize: number;
   layerNormEps: number;
-  hiddenAct: 'quick_gelu' | 'gelu';
+  hiddenAct: 'quick_gelu' | 'gelu' | 'gelu_pytorch_tanh';
 }
 
 export interface TextRef {
@@ -29,6 +29,8 @@ export interface TextRef {
   rmsNormEps: number;
   ropeTheta: number;
   tieWordEmbeddings: boolean;
+  /** Qwen2: q_proj, k_proj and v_proj have biases. */
+  attentionBias?: boolean;
 }
 
 type Mat = Float64Array<ArrayBufferLike>[]; // rows
@@ -89,8 +91,9 @@ export function erf(x: number): number {
   return x < 0 ? -r : r;
 }
 
-function activation(x: number, act: 'quick_gelu' | 'gelu' | 'silu'): number {
+function activation(x: number, act: 'quick_gelu' | 'gelu' | 'gelu_pytorch_tanh' | 'silu'): number {
   if (act === 'quick_gelu') return x / (1 + Math.exp(-1.702 * x));
+  if (act === 'gelu_pytorch_tanh') return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
   if (act === 'silu') return x / (1 + Math.exp(-x));
   return 0.5 * x * (1 + erf(x / Math.SQRT2));
 }
@@ -162,6 +165,68 @@ export function clipVision(c: VisionRef, w: Weights, pixels: Float32Array): Visi
   const pos = w(`${V}.embeddings.position_embedding.weight`);
   let h: Mat = rows.map((row, t) => row.map((v, i) => v + pos[t * C + i]!));
   h = layerNorm(h, w(`${V}.pre_layrnorm.weight`), w(`${V}.pre_layrnorm.bias`), c.layerNormEps);
+  return encoder(c, w, h);
+}
+
+/**
+ * SiglipVisionModel(pixel_values (3, S, S)), output_hidden_states=True: the conv (with bias) over
+ * floor(S / P)^2 patches, plus position embeddings; no CLS, no pre-layernorm.
+ */
+export function siglipVision(c: VisionRef, w: Weights, pixels: Float32Array): VisionResult {
+  const grid = Math.floor(c.imageSize / c.patchSize);
+  const C = c.hiddenSize;
+  const patchW = w(`${V}.embeddings.patch_embedding.weight`);
+  const patchB = w(`${V}.embeddings.patch_embedding.bias`);
+  const pos = w(`${V}.embeddings.position_embedding.weight`);
+  const rows: Mat = [];
+  for (let gy = 0; gy < grid; gy++) {
+    for (let gx = 0; gx < grid; gx++) {
+      const e = new Float64Array(C);
+      for (let o = 0; o < C; o++) {
+        let s = patchB[o]!;
+        for (let ch = 0; ch < 3; ch++)
+          for (let ky = 0; ky < c.patchSize; ky++)
+            for (let kx = 0; kx < c.patchSize; kx++)
+              s +=
+                pixels[(ch * c.imageSize + gy * c.patchSize + ky) * c.imageSize + gx * c.patchSize + kx]! *
+                patchW[((o * 3 + ch) * c.patchSize + ky) * c.patchSize + kx]!;
+        e[o] = s + pos[(gy * grid + gx) * C + o]!;
+      }
+      rows.push(e);
+    }
+  }
+  return encoder(c, w, rows);
+}
+
+/**
+ * The attention each token receives in one layer: softmax(q k^T / sqrt(d)) per head, averaged
+ * over heads and over every query (the CLS-free score docs/prumerge.md defines).
+ */
+export function receivedAttention(q: Mat, k: Mat, heads: number): Float64Array {
+  const n = q.length;
+  const d = q[0]!.length / heads;
+  const out = new Float64Array(n);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < n; i++) {
+      const s = new Float64Array(n);
+      let max = -Infinity;
+      for (let j = 0; j < n; j++) {
+        let dot = 0;
+        for (let x = 0; x < d; x++) dot += q[i]![h * d + x]! * k[j]![h * d + x]!;
+        s[j] = dot / Math.sqrt(d);
+        max = Math.max(max, s[j]!);
+      }
+      let z = 0;
+      for (let j = 0; j < n; j++) z += s[j] = Math.exp(s[j]! - max);
+      for (let j = 0; j < n; j++) out[j]! += s[j]! / z / (heads * n);
+    }
+  }
+  return out;
+}
+
+/** The ViT encoder layers both towers share, from the embeddings `h`. */
+function encoder(c: VisionRef, w: Weights, h: Mat): VisionResult {
+  const C = c.hiddenSize;
   const result: VisionResult = { hiddenStates: [h], q: [], k: [] };
   const headDim = C / c.numHeads;
   for (let l = 0; l < c.numLayers; l++) {
@@ -217,13 +282,14 @@ export function llamaLogits(c: TextRef, w: Weights, embeds: Mat, lastOnly = fals
   for (let l = 0; l < c.numLayers; l++) {
     const p = `${T}.layers.${l}`;
     const x = rmsNorm(h, w(`${p}.input_layernorm.weight`), c.rmsNormEps);
-    const q = linear(x, w(`${p}.self_attn.q_proj.weight`), undefined, c.numHeads * c.headDim).map((r, pos) =>
+    const bias = (name: string): Float32Array | undefined => (c.attentionBias ? w(`${p}.self_attn.${name}.bias`) : undefined);
+    const q = linear(x, w(`${p}.self_attn.q_proj.weight`), bias('q_proj'), c.numHeads * c.headDim).map((r, pos) =>
       rope(r, c.numHeads, c.headDim, pos, c.ropeTheta),
     );
-    const k = linear(x, w(`${p}.self_attn.k_proj.weight`), undefined, c.numKvHeads * c.headDim).map((r, pos) =>
+    const k = linear(x, w(`${p}.self_attn.k_proj.weight`), bias('k_proj'), c.numKvHeads * c.headDim).map((r, pos) =>
       rope(r, c.numKvHeads, c.headDim, pos, c.ropeTheta),
     );
-    const v = linear(x, w(`${p}.self_attn.v_proj.weight`), undefined, c.numKvHeads * c.headDim);
+    const v = linear(x, w(`${p}.self_attn.v_proj.weight`), bias('v_proj'), c.numKvHeads * c.headDim);
     const a = attention(q, k, v, c.numHeads, c.numKvHeads, c.headDim, 0);
     h = add(h, linear(a, w(`${p}.self_attn.o_proj.weight`), undefined, c.hiddenSize));
     const x2 = rmsNorm(h, w(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);

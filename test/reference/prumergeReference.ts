@@ -121,3 +121,26 @@ function reduceSequence(
   }
   return { kept: idx, spatial, clusters, attention: fullAttn, outliers, features };
 }
+
+/**
+ * Towers without CLS (docs/prumerge.md): `received` is each patch's score, computed apart
+ * (test/reference/llavaReference.ts receivedAttention); the steps after it are the same.
+ */
+export function referencePruMergeReceived(
+  hidden: Matrix,
+  k: Matrix,
+  received: number[],
+  mode: 'prumerge' | 'prumerge+' | { topk: number },
+  valid?: number[],
+): ReferenceResult {
+  if (!valid) return reduceSequence(hidden, k, received, mode, received);
+  const r = reduceSequence(
+    valid.map((i) => hidden[i]!),
+    valid.map((i) => k[i]!),
+    valid.map((i) => received[i]!),
+    mode,
+    received,
+  );
+  const back = (local: number[]): number[] => local.map((i) => valid[i]!);
+  return { ...r, kept: back(r.kept), spatial: back(r.spatial), clusters: r.clusters.map(back) };
+}

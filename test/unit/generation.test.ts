@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { LLAVA_15_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from '../../src/builder/llamaTokenizer';
+import { LLAVA_15_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from '../../src/families/text/llama/llamaTokenizer';
 import { SeededRandom } from '../../src/common/random';
 import { demoModelDir, Engine } from '../../src/pipeline/engine/engine';
 import { EngineError } from '../../src/pipeline/engine/request';

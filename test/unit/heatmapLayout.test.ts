@@ -20,7 +20,7 @@ const base: HeatmapInput = {
   kept: [9, 1, 6],
   spatial: [6],
   remainder: true,
-  clsAttention: attention,
+  attention: attention,
   geometry,
   grid: 4,
 };

@@ -6,7 +6,7 @@ import { parseReduceMode, ReduceMode } from '../../src/shared/reduceMode';
 import { syntheticTaps } from '../../src/pipeline/reduce/syntheticTaps';
 import { TapsError, VisionTaps } from '../../src/pipeline/reduce/visionTaps';
 import { maxAbsDiff, rowsOf, tapsFromRows } from '../helpers/taps';
-import { Matrix, numpyPercentile, referencePruMerge } from '../reference/prumergeReference';
+import { Matrix, numpyPercentile, referencePruMerge, referencePruMergeReceived } from '../reference/prumergeReference';
 
 const PRUMERGE = parseReduceMode('prumerge');
 const PLUS = parseReduceMode('prumerge+');
@@ -49,7 +49,7 @@ describe('PruMerge on hand-computed cases', () => {
 
   it('computes the CLS attention over patches without renormalising', () => {
     const r = reduceVisualTokens(taps, PRUMERGE);
-    assertClose(r.clsAttention, [0.5, 0.125, 0.125, 0.125], 1e-7, 'attention');
+    assertClose(r.attention, [0.5, 0.125, 0.125, 0.125], 1e-7, 'attention');
     // ln 4 is rounded to float32 in the taps, hence 1e-8 rather than exact
     assert.ok(Math.abs(r.outliers.q1 - 0.125) < 1e-8);
     assert.ok(Math.abs(r.outliers.q3 - 0.21875) < 1e-8);
@@ -170,7 +170,7 @@ describe('PruMerge edge cases', () => {
       const r = reduceVisualTokens(taps, parseReduceMode(mode));
       assert.ok(r.features.every(Number.isFinite), mode);
       assert.ok(
-        r.clsAttention.every((a) => Math.abs(a - 0.25) < 1e-7),
+        r.attention.every((a) => Math.abs(a - 0.25) < 1e-7),
         mode,
       );
     }
@@ -317,7 +317,7 @@ describe('PruMerge against the float64 transcription of the reference code', () 
           r.clusters.map((c) => [...c].sort((a, b) => a - b)),
           ref.clusters.map((c) => [...c].sort((a, b) => a - b)),
         );
-        assertClose(r.clsAttention, ref.attention, 1e-7, 'attention');
+        assertClose(r.attention, ref.attention, 1e-7, 'attention');
         const scale = maxAbsDiff(ref.features.flat(), new Float32Array(r.features.length));
         assertClose(r.features, ref.features.flat(), 1e-5 * scale, 'features');
       });
@@ -362,5 +362,71 @@ describe('reference arithmetic the implementation relies on', () => {
     const s = iqrOutliers([4, 1, 3, 2]);
     assert.equal(s.q1, 1.75);
     assert.equal(s.q3, 3.25);
+  });
+});
+
+describe('PruMerge on towers without CLS (received attention)', () => {
+  // four patches; received attention [0.7, 0.1, 0.1, 0.1]: q1 = 0.1, q3 = 0.1 + 0.25 x 0.6 = 0.25, bound 0.475: one outlier (p0)
+  const hidden = [
+    [1, 0],
+    [0, 1],
+    [2, 2],
+    [3, 0],
+  ];
+  const k = [
+    [1, 0],
+    [1, 0.1],
+    [0, 1],
+    [0.5, 0.5],
+  ];
+  const taps = {
+    tokens: 4,
+    width: 2,
+    hidden: Float32Array.from(hidden.flat()),
+    k: Float32Array.from(k.flat()),
+    received: Float32Array.of(0.7, 0.1, 0.1, 0.1),
+  };
+
+  it('keeps the outlier of the received scores and merges every other patch into it, weighted by them', () => {
+    const r = reduceVisualTokens(taps, PRUMERGE);
+    assert.equal(r.score, 'received');
+    assert.deepEqual(Array.from(r.kept), [0]);
+    // fewer than 33 patches: p0 absorbs the other three, most similar key first (p1, then p3, then p2)
+    assert.deepEqual(Array.from(r.clusters[0]!), [1, 3, 2]);
+    // p0 + 0.1 (p1 + p2 + p3), then the remainder 0.1 (p1 + p2 + p3)
+    assertClose(r.features, [1 + 0.5, 0 + 0.3, 0.5, 0.3], 1e-6, 'features');
+    assertClose(r.attention, [0.7, 0.1, 0.1, 0.1], 1e-7, 'attention');
+  });
+
+  it('matches the float64 transcription over valid patches only', () => {
+    const rng = new SeededRandom(41);
+    const n = 49;
+    const rows = (): number[][] => Array.from({ length: n }, () => Array.from({ length: 8 }, () => rng.uniform() * 2 - 1));
+    const h = rows();
+    const kk = rows();
+    const raw = Array.from({ length: n }, (_, i) => (i % 7 === 3 ? 5 : 1) * (0.5 + rng.uniform()));
+    const received = raw.map((x) => x / raw.reduce((a, b) => a + b, 0));
+    const valid = Int32Array.from({ length: n }, (_, i) => i).filter((i) => i % 7 !== 0);
+    const t = {
+      tokens: n,
+      width: 8,
+      hidden: Float32Array.from(h.flat()),
+      k: Float32Array.from(kk.flat()),
+      received: Float32Array.from(received),
+    };
+    for (const mode of [PRUMERGE, PLUS]) {
+      const ours = reduceVisualTokens(t, mode, valid);
+      const ref = referencePruMergeReceived(h, kk, received, mode.kind as 'prumerge' | 'prumerge+', Array.from(valid));
+      assert.deepEqual(Array.from(ours.kept), ref.kept);
+      assertClose(ours.features, ref.features.flat(), 1e-5, `${mode.kind} features`);
+    }
+  });
+
+  it('refuses a score per patch that does not match the patches, and a non-finite one', () => {
+    assert.throws(
+      () => reduceVisualTokens({ ...taps, received: Float32Array.of(1, 0, 0) }, PRUMERGE),
+      /received holds 3 values, expected one per patch \(4\)/,
+    );
+    assert.throws(() => reduceVisualTokens({ ...taps, received: Float32Array.of(NaN, 0, 0, 1) }, PRUMERGE), TapsError);
   });
 });

@@ -191,7 +191,9 @@ describe('config.json', () => {
       ropeTheta: 10000,
       maxPositionEmbeddings: 4096,
       tieWordEmbeddings: false,
+      attentionBias: false,
     });
+    assert.deepEqual(c.family, { vision: 'clip', text: 'llama', layout: 'llava' });
     assert.equal(c.imageTokenIndex, 32000);
     assert.equal(c.visionFeatureLayer, -2);
   });
@@ -199,10 +201,15 @@ describe('config.json', () => {
   it('names what it does not support', () => {
     const base = { model_type: 'llava', architectures: ['LlavaForConditionalGeneration'] };
     assert.throws(() => llavaConfigFromJson({ model_type: 'llama' }), /unsupported architecture/);
-    assert.throws(() => llavaConfigFromJson({ ...base, text_config: { model_type: 'qwen2' } }), /unsupported language model "qwen2"/);
+    assert.throws(() => llavaConfigFromJson({ ...base, text_config: { model_type: 'gemma' } }), /unsupported language model "gemma"/);
     assert.throws(
-      () => llavaConfigFromJson({ ...base, vision_config: { model_type: 'siglip_vision_model' } }),
-      /needs a CLIP vision tower/,
+      () => llavaConfigFromJson({ ...base, vision_config: { model_type: 'pixtral' } }),
+      /unsupported vision tower "pixtral": PruMerge Vision knows "clip_vision_model", "siglip_vision_model"/,
+    );
+    // a SigLIP tower has no CLS token to drop: the "default" strategy would throw away a patch
+    assert.throws(
+      () => llavaConfigFromJson({ ...base, vision_config: { model_type: 'siglip_vision_model' }, vision_feature_layer: -1 }),
+      /vision_feature_select_strategy "default" is not supported with a siglip tower/,
     );
     assert.throws(() => llavaConfigFromJson({ ...base, vision_feature_layer: -1 }), /vision_feature_layer -1 is not supported/);
     assert.throws(() => llavaConfigFromJson({ ...base, vision_feature_layer: [-2, -5] }), /lists of layers/);

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { BUSY_MESSAGE, ChatEngine, ChatSession } from '../../src/extension/chat/chatSession';
 import { AskStage } from '../../src/shared/results';
 import { demoModelDir, Engine } from '../../src/pipeline/engine/engine';
-import type { ReduceMode } from '../../src/shared/reduceMode';
+import type { Reading } from '../../src/shared/reduceMode';
 import type { ChatEvent } from '../../src/shared/webviewMessages';
 import { EngineClient, WorkerState } from '../../src/worker/engineClient';
 import { scratchDir } from '../helpers/checkpoints';
@@ -22,8 +22,8 @@ const SAMPLE = join(__dirname, '..', '..', 'media', 'samples', 'pipeline-diagram
 const MODEL = { modelDir: demoModelDir(), ep: 'cpu' as const };
 const STAGES: AskStage[] = ['preprocess', 'vision', 'reduce', 'projector', 'prefill', 'decode'];
 const QUESTION = 'What does this diagram show?';
-const PRUMERGE: ReduceMode = { kind: 'prumerge' };
-const PRUMERGE_PLUS: ReduceMode = { kind: 'prumerge+' };
+const PRUMERGE: Reading = { reduce: { kind: 'prumerge' }, detail: 'auto' };
+const PRUMERGE_PLUS: Reading = { reduce: { kind: 'prumerge+' }, detail: 'auto' };
 
 type EndEvent = Extract<ChatEvent, { type: 'answerEnd' }>;
 

@@ -49,7 +49,7 @@ describe('the inference worker', () => {
   it('returns the heatmap data of an image', async () => {
     const r = await client.inspect({ ...MODEL, image: SAMPLE, reduce: { kind: 'prumerge+' } });
     assert.equal(r.n, 576);
-    assert.equal(r.clsAttention.length, 576);
+    assert.equal(r.attention.length, 576);
     assert.equal(r.clusters.length, r.kept.length);
     assert.ok(r.spatial.length > 0);
   });

@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { AskHooks } from '../../pipeline/engine/stages';
 import type { AskResult } from '../../shared/results';
-import { formatReduceMode, type ReduceMode } from '../../shared/reduceMode';
+import { formatReading, type Reading } from '../../shared/reduceMode';
 import { applyChatEvent } from '../../shared/chatTranscript';
 import { messageOf } from '../../common/errors';
 import type { AskParams } from '../../worker/protocol';
@@ -74,7 +74,7 @@ export class ChatSession {
   }
 
   /** Answers `question` about the attached image; with `compare`, once with all tokens and once reduced. */
-  async ask(question: string, reduce: ReduceMode, compare = false): Promise<void> {
+  async ask(question: string, reading: Reading, compare = false): Promise<void> {
     if (!question.trim()) return;
     const image = this.image;
     if (!image) {
@@ -96,7 +96,8 @@ export class ChatSession {
         return;
       }
       const group = randomUUID();
-      for (const mode of compare && reduce.kind !== 'none' ? [{ kind: 'none' } as const, reduce] : [reduce]) {
+      const all: Reading = { reduce: { kind: 'none' }, detail: reading.detail };
+      for (const mode of compare && reading.reduce.kind !== 'none' ? [all, reading] : [reading]) {
         if (controller.signal.aborted) break;
         await this.answer(image, question, mode, compare, group, controller.signal);
       }
@@ -145,12 +146,12 @@ export class ChatSession {
   private async answer(
     image: string,
     question: string,
-    mode: ReduceMode,
+    reading: Reading,
     compare: boolean,
     group: string,
     signal: AbortSignal,
   ): Promise<void> {
-    const reduce = formatReduceMode(mode);
+    const reduce = formatReading(reading);
     const before = this.conversation;
     const followUp = !compare && before?.image === image && before.reduce === reduce;
     const history = this.restored && !compare ? earlierTurns(this.answers, reduce) : undefined;
@@ -159,7 +160,16 @@ export class ChatSession {
     try {
       const { maxNewTokens, temperature } = this.settings();
       const r = await this.engine.ask(
-        { image, question, reduce: mode, followUp, maxNewTokens, temperature, ...(history ? { history } : {}) },
+        {
+          image,
+          question,
+          reduce: reading.reduce,
+          detail: reading.detail,
+          followUp,
+          maxNewTokens,
+          temperature,
+          ...(history ? { history } : {}),
+        },
         {
           onText: (delta) => this.emit({ type: 'answerDelta', id, delta }),
           onStage: (stage) => this.emit({ type: 'answerStage', id, stage }),

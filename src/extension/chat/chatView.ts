@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, isChatRequest } from '../../shared/webviewMessages';
 import type { ImageTokenCount } from '../../shared/reductionChoices';
 import { messageOf } from '../../common/errors';
-import { parseReduceMode } from '../../shared/reduceMode';
+import { parseReading } from '../../shared/reduceMode';
 import { ChatSession } from './chatSession';
 import { ChatHistory, ChatStore, newChatId, SavedChat, withChat } from './chatStore';
 import { Disposable } from '../disposable';
@@ -201,7 +201,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         await this.postState();
         return this.session.ready();
       case 'ask':
-        return this.session.ask(m.question, parseReduceMode(m.reduce), m.compare);
+        return this.session.ask(m.question, parseReading(m.reduce), m.compare);
       case 'stop':
         return this.session.stop();
       case 'newChat':
@@ -246,6 +246,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: this.engine.randomWeights() },
       reduce: this.defaultReduce(),
       tokens: this.tokenCount() ?? null,
+      lowDetail: this.engine.modelFacts()?.lowDetail ?? false,
     });
   }
 

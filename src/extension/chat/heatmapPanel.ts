@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { HeatmapEvent, HeatmapRequest, isHeatmapRequest } from '../../shared/webviewMessages';
 import { messageOf } from '../../common/errors';
-import { parseReduceMode } from '../../shared/reduceMode';
+import { parseReading } from '../../shared/reduceMode';
 import { Disposable } from '../disposable';
 import { EngineService } from '../engineService';
 import { webviewHtml } from '../webviewHtml';
@@ -57,7 +57,7 @@ export class HeatmapPanel extends Disposable {
       script: 'dist/webview/heatmap.js',
       styles: ['media/heatmap.css'],
       body: '<main id="app"></main>',
-      initialState: { reduce },
+      initialState: { reduce, lowDetail: engine.modelFacts()?.lowDetail ?? false },
     });
     this._register(
       this.panel.webview.onDidReceiveMessage((m: unknown) => {
@@ -86,7 +86,7 @@ export class HeatmapPanel extends Disposable {
           filters: { 'PNG image': ['png'] },
         });
         if (!target) return;
-        await writeFile(target.fsPath, await this.engine.heatmapPng(this.image.fsPath, parseReduceMode(this.reduce)));
+        await writeFile(target.fsPath, await this.engine.heatmapPng(this.image.fsPath, parseReading(this.reduce)));
         void vscode.window.showInformationMessage(`Saved ${basename(target.fsPath)}`);
         return;
       }
@@ -99,7 +99,7 @@ export class HeatmapPanel extends Disposable {
     const running = (this.running = new AbortController());
     this.post({ type: 'loading', reduce });
     try {
-      const inspection = await this.engine.inspect(this.image.fsPath, parseReduceMode(reduce), running.signal);
+      const inspection = await this.engine.inspect(this.image.fsPath, parseReading(reduce), running.signal);
       if (running.signal.aborted) return;
       this.post({
         type: 'heatmap',

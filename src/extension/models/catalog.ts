@@ -10,6 +10,8 @@ export interface CatalogEntry {
   readonly approxGiB: number;
   /** The model folder `prumerge build` makes of it (int4 language model). */
   readonly approxBuiltGiB?: number;
+  /** The model card's licence, shown before the download. */
+  readonly licence?: string;
 }
 
 export async function readCatalog(path: string): Promise<CatalogEntry[]> {

@@ -55,7 +55,7 @@ function catalogDetail(e: CatalogEntry, free: number | undefined): string {
   const sizes = `about ${e.approxGiB} GiB to download${e.approxBuiltGiB ? `, ${e.approxBuiltGiB} GiB once built` : ''}`;
   const needed = (e.approxGiB + (e.approxBuiltGiB ?? e.approxGiB)) * 2 ** 30;
   const fits = free === undefined || needed <= free ? '' : ` (more than the ${formatBytes(free)} free)`;
-  return `${e.description}; ${sizes}${fits}`;
+  return `${e.description}; ${e.licence ? `licence: ${e.licence}; ` : ''}${sizes}${fits}`;
 }
 
 /** A catalog entry or any repository, downloaded with progress, then built and used. */
@@ -70,7 +70,7 @@ export async function downloadModel(context: vscode.ExtensionContext, engine: En
         detail: catalogDetail(e, free),
         repo: e.repo,
       })),
-      { label: 'Other Repository...', description: 'any LLaVA-1.5 or LLaVA-NeXT checkpoint with safetensors', repo: '' },
+      { label: 'Other Repository...', description: 'any LLaVA-1.5, LLaVA-NeXT or LLaVA-OneVision checkpoint with safetensors', repo: '' },
     ],
     { title: `Download a model from the Hugging Face hub${free === undefined ? '' : ` (${formatBytes(free)} free on this disk)`}` },
   );

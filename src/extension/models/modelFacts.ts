@@ -7,8 +7,10 @@ export interface ModelFacts {
   readonly randomWeights: boolean;
   /** Patches per vision-tower image (576 for LLaVA-1.5). */
   readonly patches: number;
-  /** LLaVA-NeXT's anyres: the count depends on the image's size. */
+  /** The anyres layouts (LLaVA-NeXT, LLaVA-OneVision): the count depends on the image's size. */
   readonly anyres: boolean;
+  /** LLaVA-OneVision can also read an image as one crop (low detail). */
+  readonly lowDetail: boolean;
 }
 
 export function readModelFacts(modelDir: string): ModelFacts | undefined {
@@ -16,10 +18,11 @@ export function readModelFacts(modelDir: string): ModelFacts | undefined {
     const m = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8')) as {
       randomWeights?: unknown;
       vision?: { grid?: unknown };
-      next?: unknown;
+      next?: { maxTiles?: unknown } | null;
     };
     const grid = typeof m.vision?.grid === 'number' ? m.vision.grid : 0;
-    return { randomWeights: m.randomWeights === true, patches: grid * grid, anyres: m.next !== undefined && m.next !== null };
+    const anyres = m.next !== undefined && m.next !== null;
+    return { randomWeights: m.randomWeights === true, patches: grid * grid, anyres, lowDetail: anyres && typeof m.next?.maxTiles === 'number' };
   } catch {
     return undefined;
   }

@@ -1,21 +1,25 @@
 /**
  * Everything an image contributes to the prompt: preprocess -> vision.onnx -> reduce -> projector.onnx.
- * LLaVA-1.5 reads one image as one grid; LLaVA-NeXT an overview and tiles, one vision run each
- * (Stop is honoured between them), each reduced over the patches unpadding keeps.
+ * LLaVA-1.5 reads one image as one grid; the anyres layouts (LLaVA-NeXT, LLaVA-OneVision) an
+ * overview and tiles, one vision run each (Stop is honoured between them), each reduced over the
+ * patches unpadding keeps. What differs between families is data in model.json: the tower's
+ * patch score, the grids, anyres_max_N.
  */
 import * as ort from 'onnxruntime-node';
 import type { ImageGeometry } from '../../shared/imageGeometry';
-import type { ReduceMode } from '../../shared/reduceMode';
+import type { Detail, ReduceMode } from '../../shared/reduceMode';
 import type { SubImageKind, Timings } from '../../shared/results';
 import { AnyresLayout, anyresLayout } from '../image/anyres';
 import { subImageGeometry } from '../image/geometry';
 import { decodeImage, preprocessImage } from '../image/preprocess';
 import { preprocessAnyres } from '../image/preprocessAnyres';
-import { insertNewlines, packUnreduced } from '../reduce/anyresFeatures';
+import { downsampleGrid, insertNewlines, packUnreduced } from '../reduce/anyresFeatures';
 import { reduceVisualTokens, Reduction } from '../reduce/prumerge';
-import { VisionTaps } from '../reduce/visionTaps';
+import { TowerTaps } from '../reduce/visionTaps';
 import { PROJECTOR_IO, VISION_IO } from '../runtime/graphNames';
-import type { ModelManifest } from '../runtime/modelManifest';
+import { ModelManifest, offersLowDetail } from '../runtime/modelManifest';
+import type { PreprocessConfig } from '../image/preprocessConfig';
+import { EngineError } from './request';
 import { runChecked } from '../runtime/sessions';
 import { AskHooks, cancellationPoint, timed } from './stages';
 
@@ -54,33 +58,65 @@ export class ImageEncoder {
   ) {}
 
   /** `project` false: the heatmap's run, which needs the reduction only. */
-  encode(image: Image, mode: ReduceMode, hooks: AskHooks = {}, project = true): Promise<EncodedImage> {
+  encode(image: Image, mode: ReduceMode, hooks: AskHooks = {}, project = true, detail: Detail = 'auto'): Promise<EncodedImage> {
+    if (detail === 'low') return this.single(image, mode, hooks, project, this.lowDetail());
     return this.manifest.next ? this.anyres(image, mode, hooks, project) : this.single(image, mode, hooks, project);
   }
 
   /** Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run. */
-  async imageTokens(image: Image): Promise<{ total: number; subImages: number }> {
+  async imageTokens(image: Image, detail: Detail = 'auto'): Promise<{ total: number; subImages: number }> {
     const m = this.manifest;
+    if (detail === 'low') return { total: m.vision.grid ** 2 + 1, subImages: 1 };
     if (!m.next) return { total: m.vision.grid ** 2, subImages: 1 };
     const decoded = await decodeImage(image);
-    const layout = anyresLayout(decoded.raster, m.next.gridPinpoints, m.preprocess.cropWidth, m.vision.grid);
+    const layout = anyresLayout(decoded.raster, m.next.gridPinpoints, m.preprocess.cropWidth, m.vision.grid, m.next.maxTiles);
     return { total: layout.tokens, subImages: layout.subImages.length };
   }
 
-  /** LLaVA-1.5: one image, one grid. */
-  private async single(image: Image, mode: ReduceMode, hooks: AskHooks, project: boolean): Promise<EncodedImage> {
+  /**
+   * `detail: low`: LLaVA-OneVision's reading of one of several images (image_processing_llava_onevision:
+   * padded to a square with int(image_mean * 255), resized to one crop; modeling: its rows and one
+   * image_newline). Refused for layouts without that path.
+   */
+  private lowDetail(): SingleCrop {
     const m = this.manifest;
-    const pre = await timed(hooks, 'preprocess', () => preprocessImage(image, { config: m.preprocess }));
+    if (!offersLowDetail(m)) {
+      throw new EngineError(`${m.name} has no low-detail reading: --detail low is for LLaVA-OneVision models (use auto)`);
+    }
+    const size = m.vision.imageSize;
+    return {
+      config: {
+        ...m.preprocess,
+        padToSquare: true,
+        squash: false,
+        exactResize: true,
+        shortestEdge: size,
+        cropWidth: size,
+        cropHeight: size,
+      },
+      newline: Float32Array.from(m.next!.imageNewline),
+    };
+  }
+
+  /** LLaVA-1.5 and LLaVA-Interleave: one image, one grid (or, for `detail: low`, one crop and a newline). */
+  private async single(image: Image, mode: ReduceMode, hooks: AskHooks, project: boolean, crop: SingleCrop = {}): Promise<EncodedImage> {
+    const m = this.manifest;
+    const pre = await timed(hooks, 'preprocess', () => preprocessImage(image, { config: crop.config ?? m.preprocess }));
     const taps = await timed(hooks, 'vision', () => this.visionTaps(pre.value.pixelValues));
     const reduced = await timed(hooks, 'reduce', () => reduceVisualTokens(taps.value, mode));
     const reduction = reduced.value;
-    const projected = await this.projectIf(project, hooks, () => this.project(reduction.features, reduction.rows));
+    // the newline row follows the crop's rows only unreduced: a reduction replaces the layout's extra rows
+    const newline = mode.kind === 'none' ? crop.newline : undefined;
+    const projected = await this.projectIf(project, hooks, async () => {
+      const rows = await this.project(reduction.features, reduction.rows);
+      return newline ? concatRows([rows, newline]) : rows;
+    });
     const valid = Int32Array.from({ length: m.vision.grid ** 2 }, (_, i) => i);
     return {
       subImages: [{ kind: 'overview', row: 0, col: 0, valid, reduction, geometry: pre.value.geometry }],
-      total: reduction.patches,
+      total: reduction.patches + (crop.newline ? 1 : 0),
       embeds: projected.value,
-      rows: reduction.rows,
+      rows: reduction.rows + (newline ? 1 : 0),
       visionRuns: 1,
       timings: { preprocessMs: pre.ms, visionMs: taps.ms, reduceMs: reduced.ms, projectorMs: projected.ms },
     };
@@ -91,12 +127,12 @@ export class ImageEncoder {
     const m = this.manifest;
     const next = m.next!;
     const pre = await timed(hooks, 'preprocess', () =>
-      preprocessAnyres(image, next.gridPinpoints, m.vision.grid, { config: m.preprocess }),
+      preprocessAnyres(image, next.gridPinpoints, m.vision.grid, { config: m.preprocess, maxTiles: next.maxTiles }),
     );
     const { layout, pixelValues, source } = pre.value;
     const plane = 3 * m.vision.imageSize ** 2;
     const taps = await timed(hooks, 'vision', async () => {
-      const all: VisionTaps[] = [];
+      const all: TowerTaps[] = [];
       for (let i = 0; i < layout.subImages.length; i++) {
         if (i > 0) cancellationPoint(hooks);
         all.push(await this.visionTaps(pixelValues.subarray(i * plane, (i + 1) * plane)));
@@ -113,18 +149,18 @@ export class ImageEncoder {
       );
       const packed =
         mode.kind === 'none'
-          ? packUnreduced(
-              taps.value.map((x) => x.hidden.subarray(width)),
-              layout,
-              width,
-            )
+          ? packUnreduced(taps.value.map(patchFeatures), layout, width)
           : { features: concatRows(subImages.map((s) => s.reduction.features)), plan: undefined };
       return { subImages, packed };
     });
     const { subImages, packed } = reduced.value;
     const projected = await this.projectIf(project, hooks, async () => {
       const rows = await this.project(packed.features, packed.features.length / width);
-      return packed.plan ? insertNewlines(rows, m.decoder.hiddenSize, packed.plan, Float32Array.from(next.imageNewline)) : rows;
+      if (!packed.plan) return rows;
+      const hidden = m.decoder.hiddenSize;
+      // OneVision downsamples the projected grid: interpolation mixes rows after the projector's non-linearity
+      const grid = layout.downsampled ? downsampleGrid(rows, hidden, packed.plan, layout.downsampled) : { embeds: rows, plan: packed.plan };
+      return insertNewlines(grid.embeds, hidden, grid.plan, Float32Array.from(next.imageNewline));
     });
     return {
       subImages,
@@ -149,7 +185,7 @@ export class ImageEncoder {
    * vision.onnx on one image or sub-image. (The graph takes a batch, but five sub-images at once
    * measured slower here than one at a time: docs/benchmarks.md, "LLaVA-NeXT".)
    */
-  private async visionTaps(pixels: Float32Array): Promise<VisionTaps> {
+  private async visionTaps(pixels: Float32Array): Promise<TowerTaps> {
     const m = this.manifest;
     const size = m.vision.imageSize;
     const out = await runChecked(
@@ -157,6 +193,15 @@ export class ImageEncoder {
       { [VISION_IO.pixels]: new ort.Tensor('float32', pixels, [1, 3, size, size]) },
       'vision tower',
     );
+    if (m.vision.score === 'received') {
+      return {
+        tokens: m.vision.grid * m.vision.grid,
+        width: m.vision.hiddenSize,
+        hidden: out[VISION_IO.hidden]!.data as Float32Array,
+        k: out[VISION_IO.k]!.data as Float32Array,
+        received: out[VISION_IO.received]!.data as Float32Array,
+      };
+    }
     return {
       tokens: m.vision.grid * m.vision.grid + 1,
       width: m.vision.hiddenSize,
@@ -176,6 +221,17 @@ export class ImageEncoder {
     );
     return proj[PROJECTOR_IO.embeds]!.data as Float32Array;
   }
+}
+
+/** How `single` reads its one crop: the preprocessing (default the model's) and a newline row after it. */
+interface SingleCrop {
+  readonly config?: PreprocessConfig;
+  readonly newline?: Float32Array;
+}
+
+/** (patches, width) the features the projector reads: CLS dropped where the tower has one. */
+function patchFeatures(taps: TowerTaps): Float32Array {
+  return 'received' in taps ? taps.hidden : taps.hidden.subarray(taps.width);
 }
 
 /** (rows, width) blocks one after the other. */

@@ -12,7 +12,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { packagePath } from '../../common/packagePath';
-import { formatReduceMode, ReduceMode } from '../../shared/reduceMode';
+import { Detail, formatReduceMode, ReduceMode } from '../../shared/reduceMode';
 import type { AskResult, ChatTurn, ConversationUse, Inspection, Timings, VisualTokens } from '../../shared/results';
 import { DecoderKvCache, GrowingKvCache, InPlaceKvCache } from '../kv/decoderFeeds';
 import { gpuKvSlicer } from '../kv/kvSlice';
@@ -60,13 +60,19 @@ export class Engine {
   }
 
   /** Preprocess, vision tower, reduction and (unless `project` is false) projector: everything the image contributes. */
-  encodeImage(image: string | Uint8Array, mode: ReduceMode, hooks: AskHooks = {}, project = true): Promise<EncodedImage> {
-    return this.encoder.encode(image, mode, hooks, project);
+  encodeImage(
+    image: string | Uint8Array,
+    mode: ReduceMode,
+    hooks: AskHooks = {},
+    project = true,
+    detail: Detail = 'auto',
+  ): Promise<EncodedImage> {
+    return this.encoder.encode(image, mode, hooks, project, detail);
   }
 
   /** Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run. */
-  imageTokens(image: string | Uint8Array): Promise<{ total: number; subImages: number }> {
-    return this.encoder.imageTokens(image);
+  imageTokens(image: string | Uint8Array, detail: Detail = 'auto'): Promise<{ total: number; subImages: number }> {
+    return this.encoder.imageTokens(image, detail);
   }
 
   /**
@@ -74,10 +80,17 @@ export class Engine {
    * tower would otherwise compete with a prefill for the same cores); an aborted signal rejects
    * with CancelledError, at once if it is still waiting.
    */
-  inspect(image: string | Uint8Array, mode: ReduceMode, hooks: Pick<AskHooks, 'signal'> = {}): Promise<Inspection> {
+  inspect(
+    image: string | Uint8Array,
+    mode: ReduceMode,
+    hooks: Pick<AskHooks, 'signal'> = {},
+    detail: Detail = 'auto',
+  ): Promise<Inspection> {
     return this.enqueue(async () => {
       try {
-        return inspectionOf(await this.encodeImage(image, mode, hooks, false), this.manifest.vision.grid, this.ep);
+        const { grid, patchSize, imageSize } = this.manifest.vision;
+        const encoded = await this.encodeImage(image, mode, hooks, false, detail);
+        return inspectionOf(encoded, grid, this.ep, (grid * patchSize) / imageSize);
       } catch (e) {
         throw e instanceof Cancelled ? new CancelledError('the inspection was cancelled') : e;
       }
@@ -151,7 +164,8 @@ export class Engine {
 
   /** Continues the conversation about this image and reduction, or encodes the image for a new one. */
   private async conversationFor(request: AskRequest, turn: Turn, hooks: AskHooks, timings: Timings): Promise<Conversation> {
-    const mode = formatReduceMode(request.reduce);
+    // a conversation continues only with the image read the same way
+    const mode = formatReduceMode(request.reduce) + (request.detail === 'low' ? ' (low detail)' : '');
     const imageKey = await imageKeyOf(request.image);
     const owner = request.owner ?? DEFAULT_OWNER;
     const current = this.conversations.peek(owner);
@@ -160,7 +174,7 @@ export class Engine {
       return current;
     }
     turn.use = request.followUp && current ? 'restarted' : 'new';
-    const image = await this.encodeImage(request.image, request.reduce, hooks);
+    const image = await this.encodeImage(request.image, request.reduce, hooks, true, request.detail);
     Object.assign(timings, image.timings);
     const turns: ChatTurn[] = (request.history ?? []).filter((t) => t.answer !== undefined);
     const conv: Conversation = { imageKey, mode, image, turns, ids: [], cache: this.newCache() };

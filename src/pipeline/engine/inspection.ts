@@ -4,7 +4,7 @@ import type { ExecutionProvider, Inspection, SubImageInspection } from '../../sh
 import type { EncodedImage, EncodedSubImage } from './encodeImage';
 
 /** The overview's reduction at the top level; LLaVA-NeXT's every sub-image below, with the token totals. */
-export function inspectionOf(encoded: EncodedImage, grid: number, ep: ExecutionProvider): Inspection {
+export function inspectionOf(encoded: EncodedImage, grid: number, ep: ExecutionProvider, gridCoverage = 1): Inspection {
   const subImages = encoded.subImages.map(subImageInspection);
   const overview = encoded.subImages[0]!.reduction;
   return {
@@ -12,6 +12,7 @@ export function inspectionOf(encoded: EncodedImage, grid: number, ep: ExecutionP
     n: overview.patches,
     ...subImages[0]!,
     grid,
+    ...(gridCoverage < 1 ? { gridCoverage } : {}),
     timings: encoded.timings,
     ep,
     ...(encoded.layout ? { subImages, total: encoded.total, visualRows: encoded.rows } : {}),
@@ -30,7 +31,8 @@ function subImageInspection(s: EncodedSubImage): SubImageInspection {
     spatial: Array.from(r.spatial),
     clusters: r.clusters.map((c) => Array.from(c)),
     remainder: r.remainder,
-    clsAttention: Array.from(r.clsAttention),
+    attention: Array.from(r.attention),
+    score: r.score,
     geometry: s.geometry,
   };
 }

@@ -1,5 +1,6 @@
 /** What a caller asks the engine, and how it is checked before any work. */
 import { UserError } from '../../common/errors';
+import { DETAILS } from '../../shared/reduceMode';
 import type { AskSettings, ExecutionProviderSetting } from '../../shared/results';
 
 export interface AskRequest extends AskSettings {
@@ -48,5 +49,7 @@ export function checkRequest(r: AskRequest): string {
   if (!question) throw new EngineError('the question is empty: type what you want to know about the image');
   const problem = samplingProblem(r);
   if (problem) throw new EngineError(problem);
+  if (r.detail !== undefined && !DETAILS.includes(r.detail))
+    throw new EngineError(`detail must be auto or low, got ${JSON.stringify(r.detail)}`);
   return question;
 }

@@ -42,7 +42,12 @@ export interface AnyresLayout {
   readonly cols: readonly [number, number];
   /** Overview first, then the tiles row-major. */
   readonly subImages: readonly SubImage[];
-  /** Visual tokens without reduction: grid^2 + keptRows * (keptCols + 1). */
+  /**
+   * LLaVA-OneVision (anyres_max_N): the unpadded tile grid's size after its bilinear downsampling
+   * to about N tiles' worth of patches; absent when the grid is kept as it is.
+   */
+  readonly downsampled?: { readonly rows: number; readonly cols: number };
+  /** Visual tokens without reduction: grid^2 + lines * (lineLength + 1), of the downsampled grid where there is one. */
   readonly tokens: number;
 }
 
@@ -101,7 +106,18 @@ export function unpadWindow(image: Size, rows: number, cols: number): { rows: [n
   return { rows: [0, rows], cols: [pad, cols - pad] };
 }
 
-export function anyresLayout(image: Size, pinpoints: Pinpoints, tile: number, grid: number): AnyresLayout {
+/**
+ * pack_image_features' downsampling (LLaVA-OneVision, anyres_max_N): an unpadded grid of
+ * rows x cols patches larger than 1.1^2 x N tiles' worth shrinks to int(rows // r) x int(cols // r),
+ * r = sqrt(rows * cols / (N * grid^2)).
+ */
+export function downsampledGrid(rows: number, cols: number, grid: number, maxTiles: number): { rows: number; cols: number } | undefined {
+  const ratio = Math.sqrt((rows * cols) / (maxTiles * grid * grid));
+  if (!(ratio > 1.1)) return undefined;
+  return { rows: Math.floor(rows / ratio), cols: Math.floor(cols / ratio) };
+}
+
+export function anyresLayout(image: Size, pinpoints: Pinpoints, tile: number, grid: number, maxTiles?: number): AnyresLayout {
   const best = selectBestResolution(image, pinpoints);
   const resized = patchOutputSize(image, best);
   const tileRows = best.height / tile;
@@ -122,6 +138,8 @@ export function anyresLayout(image: Size, pinpoints: Pinpoints, tile: number, gr
   }
   const keptRows = window.rows[1] - window.rows[0];
   const keptCols = window.cols[1] - window.cols[0];
+  const downsampled = maxTiles === undefined ? undefined : downsampledGrid(keptRows, keptCols, grid, maxTiles);
+  const lines = downsampled ?? { rows: keptRows, cols: keptCols };
   return {
     image,
     best,
@@ -135,6 +153,7 @@ export function anyresLayout(image: Size, pinpoints: Pinpoints, tile: number, gr
     rows: window.rows,
     cols: window.cols,
     subImages,
-    tokens: grid * grid + keptRows * (keptCols + 1),
+    ...(downsampled ? { downsampled } : {}),
+    tokens: grid * grid + lines.rows * (lines.cols + 1),
   };
 }

@@ -15,15 +15,7 @@ import type { AnyresLayout } from './anyres';
 export function subImageGeometry(layout: AnyresLayout, index: number, source: Size): ImageGeometry {
   const raster = layout.image;
   const t = layout.tile;
-  if (index === 0) {
-    return {
-      source,
-      raster,
-      padded: { ...raster, left: 0, top: 0 },
-      resized: { width: t, height: t },
-      crop: { width: t, height: t, left: 0, top: 0 },
-    };
-  }
+  if (index === 0) return squashGeometry(source, raster, { width: t, height: t });
   const sub = layout.subImages[index]!;
   const sx = raster.width / layout.resized.width;
   const sy = raster.height / layout.resized.height;
@@ -34,6 +26,11 @@ export function subImageGeometry(layout: AnyresLayout, index: number, source: Si
     resized: layout.best,
     crop: { width: t, height: t, left: sub.col * t, top: sub.row * t },
   };
+}
+
+/** The whole raster resized to `size`, aspect not kept (an anyres overview, SigLIP's processors). */
+export function squashGeometry(source: Size, raster: Size, size: Size): ImageGeometry {
+  return { source, raster, padded: { ...raster, left: 0, top: 0 }, resized: size, crop: { ...size, left: 0, top: 0 } };
 }
 
 /**

@@ -1,11 +1,11 @@
 /**
  * The token heatmap as a PNG: the image as the user sees it, the patch grid mapped back onto it
- * (padding and crop undone), CLS attention as colour, the kept patches outlined (solid for
+ * (padding and crop undone), each patch's score as colour (CLS attention, or attention received), the kept patches outlined (solid for
  * attention outliers, dashed for PruMerge+'s spatial supplement), and a legend. LLaVA-NeXT's
  * overview and tiles are two pictures, one above the other.
  */
 import sharp, { type OverlayOptions } from 'sharp';
-import { ATTENTION_STOPS, attentionColour } from '../../shared/attentionColour';
+import { ATTENTION_STOPS, attentionColour, scoreName } from '../../shared/attentionColour';
 import type { Inspection } from '../../shared/results';
 import { heatmapFigures, HeatmapLayout } from '../../shared/heatmapLayout';
 import { decodeForDisplay } from './preprocess';
@@ -36,8 +36,8 @@ export async function renderHeatmap(image: string | Uint8Array, inspection: Insp
   <defs><linearGradient id="g" x1="0" x2="1" y1="0" y2="0">${stops}</linearGradient></defs>
   ${texts.join('')}
   <text x="8" y="${total + 17}" font-family="sans-serif" font-size="13" fill="#ffffff">${escapeXml(title)}</text>
-  <text x="8" y="${total + 36}" font-family="sans-serif" font-size="11" fill="#cccccc">CLS attention: low</text>
-  <rect x="112" y="${total + 27}" width="${Math.max(W - 260, 40)}" height="10" fill="url(#g)"/>
+  <text x="8" y="${total + 36}" font-family="sans-serif" font-size="11" fill="#cccccc">${escapeXml(scoreName(inspection.score))}: low</text>
+  <rect x="136" y="${total + 27}" width="${Math.max(W - 284, 40)}" height="10" fill="url(#g)"/>
   <text x="${Math.max(W - 140, 160)}" y="${total + 36}" font-family="sans-serif" font-size="11" fill="#cccccc">high   <tspan fill="#ff3b30">kept</tspan>  <tspan fill="#00e5ff">spatial</tspan></text>
 </svg>`;
   layers.push({ input: Buffer.from(svg), top: 0, left: 0 });

@@ -9,7 +9,7 @@ import { decode as decodeBmp } from 'bmp-ts';
 import sharp, { type Metadata } from 'sharp';
 import { resizeBicubic } from './bicubicResize';
 import type { ImageGeometry, Size } from '../../shared/imageGeometry';
-import { llavaGeometry } from './geometry';
+import { llavaGeometry, squashGeometry } from './geometry';
 import { LLAVA_15_PREPROCESS, PreprocessConfig } from './preprocessConfig';
 
 /** Default cap on decoded pixels: a 12000 x 12500 photo passes, a decompression bomb does not. */
@@ -62,8 +62,7 @@ export async function preprocessImage(input: string | Uint8Array, options: Prepr
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   const decoded = await decodeImage(input, { ...options, maxInputPixels: maxPixels });
   const name = decoded.name;
-  const geometry = llavaGeometry(decoded.source, decoded.raster, config);
-  const rgb = await toModelInput(decoded, geometry, config, name);
+  const { rgb, geometry } = config.squash ? squashed(decoded, config) : await padResizeCrop(decoded, config, name);
   return {
     pixelValues: normalise(rgb, config),
     width: config.cropWidth,
@@ -72,6 +71,23 @@ export async function preprocessImage(input: string | Uint8Array, options: Prepr
     geometry,
     format: decoded.format,
   };
+}
+
+/** SigLIP's processors: the whole image resized to the tower's input, aspect not kept. */
+function squashed(decoded: DecodedImage, config: PreprocessConfig): { rgb: Uint8Array; geometry: ImageGeometry } {
+  const { width: w, height: h } = decoded.raster;
+  const size = { width: config.cropWidth, height: config.cropHeight };
+  return { rgb: resizeBicubic(decoded.rgb, w, h, size.width, size.height), geometry: squashGeometry(decoded.source, decoded.raster, size) };
+}
+
+/** LLaVA-1.5's recipe (and LLaVA-OneVision's low detail): pad to a square, resize, crop. */
+async function padResizeCrop(
+  decoded: DecodedImage,
+  config: PreprocessConfig,
+  name: string,
+): Promise<{ rgb: Uint8Array; geometry: ImageGeometry }> {
+  const geometry = llavaGeometry(decoded.source, decoded.raster, config);
+  return { rgb: await toModelInput(decoded, geometry, config, name), geometry };
 }
 
 /**
@@ -291,7 +307,7 @@ async function toModelInput(decoded: DecodedImage, g: ImageGeometry, config: Pre
     const { width: rw, height: rh } = g.resized;
     let resized: Uint8Array;
     if (rw === pw && rh === ph) resized = padded;
-    else if (rw >= pw && rh >= ph) resized = resizeBicubic(padded, pw, ph, rw, rh);
+    else if ((rw >= pw && rh >= ph) || config.exactResize) resized = resizeBicubic(padded, pw, ph, rw, rh);
     else {
       resized = await sharp(padded, { raw: { width: pw, height: ph, channels: 3 } })
         .resize(rw, rh, { kernel: 'cubic', fit: 'fill' })

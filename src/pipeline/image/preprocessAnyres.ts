@@ -26,13 +26,13 @@ export async function preprocessAnyres(
   input: string | Uint8Array,
   pinpoints: Pinpoints,
   grid: number,
-  options: PreprocessOptions = {},
+  options: PreprocessOptions & { readonly maxTiles?: number } = {},
 ): Promise<AnyresImage> {
   const config = options.config ?? LLAVA_15_PREPROCESS;
   const tile = config.cropWidth;
   const decoded = await decodeImage(input, options);
   const { width: w, height: h } = decoded.raster;
-  const layout = anyresLayout(decoded.raster, pinpoints, tile, grid);
+  const layout = anyresLayout(decoded.raster, pinpoints, tile, grid, options.maxTiles);
   const overview = resizeBicubic(decoded.rgb, w, h, tile, tile);
   const { resized } = layout;
   const fitted = resizeBicubic(decoded.rgb, w, h, resized.width, resized.height);

@@ -18,6 +18,13 @@ export interface PreprocessConfig {
   readonly rescaleFactor: number;
   /** LLaVA-1.5's expand2square: pad to a square with the mean colour before resizing. */
   readonly padToSquare: boolean;
+  /**
+   * SigLIP's processors: resize the whole image to crop width x height, aspect not kept, no pad
+   * and no crop (size given as height and width). Absent: false.
+   */
+  readonly squash?: boolean;
+  /** Resize with Pillow's bicubic when shrinking too (bicubicResize.ts), not libvips' near match. Absent: false. */
+  readonly exactResize?: boolean;
 }
 
 /** CLIP ViT-L/14-336 as LLaVA-1.5 preprocesses for it. */
@@ -36,6 +43,20 @@ export function clipPreprocess(imageSize: number): PreprocessConfig {
   return { ...LLAVA_15_PREPROCESS, shortestEdge: imageSize, cropWidth: imageSize, cropHeight: imageSize };
 }
 
+/** SiglipImageProcessor's numbers: squashed to the tower's size, mean and std 0.5. */
+export function siglipPreprocess(imageSize: number): PreprocessConfig {
+  return {
+    shortestEdge: imageSize,
+    cropWidth: imageSize,
+    cropHeight: imageSize,
+    imageMean: [0.5, 0.5, 0.5],
+    imageStd: [0.5, 0.5, 0.5],
+    rescaleFactor: 1 / 255,
+    padToSquare: false,
+    squash: true,
+  };
+}
+
 export class PreprocessConfigError extends UserError {
   override readonly name = 'PreprocessConfigError';
 }
@@ -50,11 +71,13 @@ export function preprocessConfigFromJson(json: unknown): PreprocessConfig {
   const base = LLAVA_15_PREPROCESS;
   const size = json['size'];
   let shortestEdge = base.shortestEdge;
+  // size as height and width (SigLIP's and LLaVA-OneVision's processors): a plain resize to it
+  const squash = isRecord(size) && size['shortest_edge'] === undefined && size['height'] !== undefined && size['width'] !== undefined;
   if (typeof size === 'number') shortestEdge = size;
   else if (isRecord(size))
     shortestEdge = numberField(size, 'shortest_edge', undefined, 'size') ?? numberField(size, 'height', base.shortestEdge, 'size')!;
-  const crop = json['crop_size'];
-  let cropWidth = shortestEdge;
+  const crop = squash ? undefined : json['crop_size'];
+  let cropWidth = squash ? numberField(size, 'width', shortestEdge, 'size')! : shortestEdge;
   let cropHeight = shortestEdge;
   if (typeof crop === 'number') cropWidth = cropHeight = crop;
   else if (isRecord(crop)) {
@@ -77,7 +100,8 @@ export function preprocessConfigFromJson(json: unknown): PreprocessConfig {
     imageMean: rgbField(json, 'image_mean', base.imageMean),
     imageStd: rgbField(json, 'image_std', base.imageStd),
     rescaleFactor: numberField(json, 'rescale_factor', base.rescaleFactor, '')!,
-    padToSquare: json['do_pad'] === undefined ? base.padToSquare : json['do_pad'] === true,
+    padToSquare: squash ? false : json['do_pad'] === undefined ? base.padToSquare : json['do_pad'] === true,
+    ...(squash ? { squash } : {}),
   };
   if (config.imageStd.some((s) => s <= 0)) {
     throw new PreprocessConfigError('preprocessor_config.json: image_std values must be > 0');

@@ -16,10 +16,13 @@
  * LLaVA-NeXT's tiles are reduced over their VALID patches V only (those unpadding keeps): the CLS
  * attention is the softmax over all N + 1 keys restricted to V (not renormalised), and every step
  * after it runs on the sequence V as if it were the whole image (docs/llava-next.md).
+ *
+ * Towers without a CLS token (SigLIP) score each patch by the attention it receives instead,
+ * computed in the vision graph; every step after the score is the same (docs/prumerge.md).
  */
 import { ReduceMode } from '../../shared/reduceMode';
 import { COSINE_BLOCK, MergeWorkspace } from './mergeKernels';
-import { checkTapsShape, TapsError, VisionTaps } from './visionTaps';
+import { checkTapsShape, TapsError, TowerTaps, VisionTaps } from './visionTaps';
 
 /** How many neighbours each kept token absorbs (the reference's k = 32). */
 export const MERGE_NEIGHBOURS = 32;
@@ -50,8 +53,12 @@ export interface Reduction {
   readonly spatial: Int32Array;
   /** For each kept token, the patch indices merged into it, most similar key first. */
   readonly clusters: readonly Int32Array[];
-  /** (grid patches) softmax attention of the CLS query over CLS + patches, CLS entry dropped (sums to < 1). */
-  readonly clsAttention: Float32Array;
+  /**
+   * (grid patches) each patch's score: the softmax attention of the CLS query over CLS + patches,
+   * CLS entry dropped (sums to < 1); or, for towers without CLS, the attention it receives.
+   */
+  readonly attention: Float32Array;
+  readonly score: 'cls' | 'received';
   readonly outliers: OutlierStats;
   /** Whether the last row is the attention-weighted sum of all pruned tokens. */
   readonly remainder: boolean;
@@ -61,52 +68,76 @@ export interface Reduction {
  * Reduces the vision tower's patch tokens as `mode` says, over the patches `valid` (increasing
  * indices; default all of them). Pure: the taps are not modified.
  */
-export function reduceVisualTokens(taps: VisionTaps, mode: ReduceMode, valid?: Int32Array): Reduction {
+export function reduceVisualTokens(taps: TowerTaps, mode: ReduceMode, valid?: Int32Array): Reduction {
   checkTapsShape(taps);
-  const full = clsAttention(taps);
-  const clsAttention32 = Float32Array.from(full);
+  const all = patchesOf(taps);
+  const attention32 = Float32Array.from(all.attention);
+  const score = 'received' in taps ? 'received' : 'cls';
   if (valid?.length === 0) throw new TapsError('no valid patch to reduce');
-  if (valid && valid.length === taps.tokens - 1) valid = undefined; // every patch: the image itself
-  const reduction = reduceOver(valid ? restrict(taps, valid) : taps, mode, valid ? pick(full, valid) : full);
-  if (!valid) return { ...reduction, clsAttention: clsAttention32 };
+  if (valid && valid.length === all.n) valid = undefined; // every patch: the image itself
+  const reduction = reduceOver(valid ? restrict(all, valid) : all, mode);
+  if (!valid) return { ...reduction, attention: attention32, score };
   const toPatch = (local: Int32Array): Int32Array => local.map((i) => valid[i]!);
   return {
     ...reduction,
     kept: toPatch(reduction.kept),
     spatial: toPatch(reduction.spatial),
     clusters: reduction.clusters.map(toPatch),
-    clsAttention: clsAttention32,
+    attention: attention32,
+    score,
   };
 }
 
-/** The taps of CLS and the patches `valid`, in that order. */
-function restrict(taps: VisionTaps, valid: Int32Array): VisionTaps {
+/** The patches a reduction works on: their features, keys and scores, row i for patch i. */
+interface Patches {
+  readonly n: number;
+  readonly width: number;
+  /** (n, width) */
+  readonly hidden: Float32Array;
+  readonly k: Float32Array;
+  readonly attention: Float64Array;
+}
+
+function patchesOf(taps: TowerTaps): Patches {
   const { width } = taps;
+  if (!('received' in taps)) {
+    return { n: taps.tokens - 1, width, hidden: taps.hidden.subarray(width), k: taps.k.subarray(width), attention: clsAttention(taps) };
+  }
+  const attention = Float64Array.from(taps.received);
+  attention.forEach((a, j) => {
+    if (!Number.isFinite(a))
+      throw new TapsError(`the attention patch ${j} receives is not finite: the vision tower's output holds NaN or Infinity`);
+  });
+  return { n: taps.tokens, width, hidden: taps.hidden, k: taps.k, attention };
+}
+
+/** The patches `valid`, in that order. */
+function restrict(all: Patches, valid: Int32Array): Patches {
+  const { width } = all;
   const rows = (x: Float32Array): Float32Array => {
-    const out = new Float32Array((valid.length + 1) * width);
-    out.set(x.subarray(0, width));
-    valid.forEach((p, i) => out.set(x.subarray((p + 1) * width, (p + 2) * width), (i + 1) * width));
+    const out = new Float32Array(valid.length * width);
+    valid.forEach((p, i) => out.set(x.subarray(p * width, (p + 1) * width), i * width));
     return out;
   };
-  return { tokens: valid.length + 1, width, hidden: rows(taps.hidden), q: rows(taps.q), k: rows(taps.k) };
+  return { n: valid.length, width, hidden: rows(all.hidden), k: rows(all.k), attention: pick(all.attention, valid) };
 }
 
 function pick(values: Float64Array, indices: Int32Array): Float64Array {
   return Float64Array.from(indices, (i) => values[i]!);
 }
 
-/** Steps 2 to 6 on the taps' patches, given their CLS attention; indices are rows of `taps` less one. */
-function reduceOver(taps: VisionTaps, mode: ReduceMode, attention: Float64Array): Omit<Reduction, 'clsAttention'> {
-  const n = taps.tokens - 1;
+/** Steps 2 to 6 on the patches, given their scores; indices are rows of `patches`. */
+function reduceOver(patches: Patches, mode: ReduceMode): Omit<Reduction, 'attention' | 'score'> {
+  const { n, attention } = patches;
   const outliers = iqrOutliers(attention);
   if (mode.kind === 'none') {
     const kept = new Int32Array(n).map((_, i) => i);
     return {
       mode,
       patches: n,
-      width: taps.width,
+      width: patches.width,
       rows: n,
-      features: taps.hidden.slice(taps.width),
+      features: patches.hidden.slice(),
       kept,
       spatial: new Int32Array(0),
       clusters: Array.from({ length: n }, () => new Int32Array(0)),
@@ -122,11 +153,11 @@ function reduceOver(taps: VisionTaps, mode: ReduceMode, attention: Float64Array)
     spatial = spatialSupplement(n, keepCount, kept);
     kept = concat(kept, spatial);
   }
-  const { features, clusters, remainder } = merge(taps, attention, kept);
+  const { features, clusters, remainder } = merge(patches, kept);
   return {
     mode,
     patches: n,
-    width: taps.width,
+    width: patches.width,
     rows: kept.length + (remainder ? 1 : 0),
     features,
     kept,
@@ -223,10 +254,9 @@ interface Merged {
   remainder: boolean;
 }
 
-function merge(taps: VisionTaps, attention: Float64Array, kept: Int32Array): Merged {
-  const { width } = taps;
-  const n = attention.length;
-  const work = new MergeWorkspace(taps.k.subarray(width), taps.hidden.subarray(width), n, width);
+function merge(patches: Patches, kept: Int32Array): Merged {
+  const { width, n, attention } = patches;
+  const work = new MergeWorkspace(patches.k, patches.hidden, n, width);
   const neighbours = Math.min(MERGE_NEIGHBOURS, n - 1);
   const remainder = kept.length < n;
   const features = new Float32Array((kept.length + (remainder ? 1 : 0)) * width);

@@ -1,6 +1,7 @@
 /**
- * What the reduction needs from the CLIP vision tower. Every tensor is row-major
- * (tokens, width) with row 0 the CLS token and rows 1..N the patches in raster order.
+ * What the reduction needs from the vision tower. CLIP (VisionTaps): every tensor row-major
+ * (tokens, width) with row 0 the CLS token and rows 1..N the patches in raster order. Towers
+ * without CLS (ReceivedTaps): the N patches only, and each patch's received attention.
  */
 import { UserError } from '../../common/errors';
 export interface VisionTaps {
@@ -16,22 +17,48 @@ export interface VisionTaps {
   readonly k: Float32Array;
 }
 
+/** A tower without a CLS token (SigLIP): patches only, scored by the attention they receive. */
+export interface ReceivedTaps {
+  /** N patch tokens. */
+  readonly tokens: number;
+  readonly width: number;
+  /** (N, width) the features the projector reads. */
+  readonly hidden: Float32Array;
+  /** (N, width) the same layer's k_proj(layer_norm1(its input)), bias included. */
+  readonly k: Float32Array;
+  /** (N) softmax attention received, averaged over heads and queries (docs/prumerge.md). */
+  readonly received: Float32Array;
+}
+
+export type TowerTaps = VisionTaps | ReceivedTaps;
+
 export class TapsError extends UserError {
   override readonly name = 'TapsError';
 }
 
 /** Throws a TapsError unless the shapes agree; the values are checked where they are used. */
-export function checkTapsShape(taps: VisionTaps): void {
+export function checkTapsShape(taps: TowerTaps): void {
   const { tokens, width } = taps;
-  if (!Number.isSafeInteger(tokens) || tokens < 2) {
-    throw new TapsError(`need the CLS token and at least one patch (N + 1 >= 2 rows), got ${tokens}`);
+  const received = 'received' in taps;
+  if (!Number.isSafeInteger(tokens) || tokens < (received ? 1 : 2)) {
+    throw new TapsError(
+      received ? `need at least one patch, got ${tokens}` : `need the CLS token and at least one patch (N + 1 >= 2 rows), got ${tokens}`,
+    );
+  }
+  if (received && taps.received.length !== tokens) {
+    throw new TapsError(`received holds ${taps.received.length} values, expected one per patch (${tokens})`);
   }
   if (!Number.isSafeInteger(width) || width < 1) {
     throw new TapsError(`the hidden width C must be a whole number >= 1, got ${width}`);
   }
-  for (const name of ['hidden', 'q', 'k'] as const) {
-    if (taps[name].length !== tokens * width) {
-      throw new TapsError(`${name} holds ${taps[name].length} values, expected ${tokens} x ${width} = ${tokens * width}`);
+  const tensors: [string, Float32Array][] = [
+    ['hidden', taps.hidden],
+    ['k', taps.k],
+  ];
+  if (!received) tensors.push(['q', taps.q]);
+  for (const [name, values] of tensors) {
+    if (values.length !== tokens * width) {
+      throw new TapsError(`${name} holds ${values.length} values, expected ${tokens} x ${width} = ${tokens * width}`);
     }
   }
 }

@@ -7,11 +7,13 @@
 export const VISION_IO = {
   /** (B, 3, S, S) float32, normalised pixels: one image, or LLaVA-NeXT's sub-images. */
   pixels: 'pixel_values',
-  /** (B, N+1, C) hidden_states[-2], CLS first. */
+  /** (B, N+1, C) hidden_states[-2], CLS first (CLIP); (B, N, C) the features SigLIP's layout uses. */
   hidden: 'hidden',
-  /** (B, N+1, C) the last layer's q_proj / k_proj on layer_norm1(hidden). */
+  /** (B, N+1, C) the consuming layer's q_proj / k_proj on layer_norm1(hidden) (CLIP; SigLIP: k only, of the producing layer). */
   q: 'q',
   k: 'k',
+  /** (B, N) towers without CLS: the attention each patch receives, averaged over heads and queries (docs/prumerge.md). */
+  received: 'received_attention',
 } as const;
 
 export const PROJECTOR_IO = {

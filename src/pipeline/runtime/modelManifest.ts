@@ -9,6 +9,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import type { PreprocessConfig } from '../image/preprocessConfig';
+import type { FamilyIds, PatchScore } from '../../families/family';
 
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'prumerge-vision-model';
@@ -36,6 +37,8 @@ export interface ModelManifest {
   readonly randomWeights: boolean;
   readonly dtype: WeightDtype;
   readonly builder: string;
+  /** The vision tower, text model and layout (docs/architecture.md); absent in folders built before families: CLIP, LLaMA, llava or llava_next. */
+  readonly family?: FamilyIds;
   readonly vision: {
     readonly graph: string;
     readonly hiddenSize: number;
@@ -45,6 +48,8 @@ export interface ModelManifest {
     readonly grid: number;
     readonly featureLayer: number;
     readonly numLayers: number;
+    /** How PruMerge scores patches (docs/prumerge.md); absent: 'cls', the CLIP towers built before SigLIP. */
+    readonly score?: PatchScore;
     /** Absent in folders built before the vision tower could be quantised: as `dtype` says (fp32 for int4). */
     readonly dtype?: VisionDtype | 'fp16';
   };
@@ -67,17 +72,30 @@ export interface ModelManifest {
   readonly tokenizer: {
     readonly file: string;
     readonly config: string;
-    readonly bosTokenId: number;
+    /** null where the tokenizer has none (Qwen2). */
+    readonly bosTokenId: number | null;
     readonly eosTokenId: number;
     readonly imageTokenId: number;
     readonly padTokenId: number | null;
   };
   readonly chatTemplate: string;
   readonly preprocess: PreprocessConfig;
-  /** LLaVA-NeXT only: anyres grids ((height, width) pixels) and the image_newline row (text hidden). */
-  readonly next?: { readonly gridPinpoints: readonly (readonly [number, number])[]; readonly imageNewline: readonly number[] };
+  /**
+   * Anyres layouts only (LLaVA-NeXT, LLaVA-OneVision): the grids ((height, width) pixels), the
+   * image_newline row (text hidden) and, for OneVision, anyres_max_N's N.
+   */
+  readonly next?: {
+    readonly gridPinpoints: readonly (readonly [number, number])[];
+    readonly imageNewline: readonly number[];
+    readonly maxTiles?: number;
+  };
   /** Every file of the model by name relative to the folder. */
   readonly files: Readonly<Record<string, ManifestFile>>;
+}
+
+/** Whether the model can read an image at `detail: low` (LLaVA-OneVision's one-crop path: anyres_max_N layouts). */
+export function offersLowDetail(m: Pick<ModelManifest, 'next'>): boolean {
+  return m.next?.maxTiles !== undefined;
 }
 
 export class ModelFolderError extends UserError {

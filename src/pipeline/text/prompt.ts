@@ -27,7 +27,7 @@ export class PromptBuilder {
   constructor(
     readonly tokenizer: Tokenizer,
     chatTemplate: string,
-    private readonly special: { readonly bos: number; readonly eos: number; readonly image: number },
+    private readonly special: { readonly bos: number | null; readonly eos: number; readonly image: number },
     private readonly bosText = '<s>',
     private readonly eosText = '</s>',
   ) {
@@ -49,7 +49,8 @@ export class PromptBuilder {
   /** Token ids of the conversation with the image placeholder expanded to `slots` slots. */
   ids(turns: readonly ChatTurn[], slots: number): PromptIds {
     let ids = this.tokenizer.encode(this.render(turns), { add_special_tokens: true }).ids;
-    if (ids[0] === this.special.bos && ids[1] === this.special.bos) ids = ids.slice(1); // template and tokenizer both added <s>
+    const bos = this.special.bos;
+    if (bos !== null && ids[0] === bos && ids[1] === bos) ids = ids.slice(1); // template and tokenizer both added <s>
     const at = ids.indexOf(this.special.image);
     if (at < 0 || ids.indexOf(this.special.image, at + 1) >= 0) {
       throw new PromptError('the chat template must place the image token exactly once');
@@ -63,7 +64,10 @@ export class PromptBuilder {
   }
 }
 
-/** Special-token text typed by the user stays text: "<image>" would otherwise become a second image. */
+/**
+ * Special-token text typed by the user stays text: "<image>" would otherwise become a second
+ * image, and ChatML's "<|im_end|>" would end the user's turn.
+ */
 function userText(text: string): string {
-  return text.replace(/<(\/?)(image|s|pad|unk)>/gi, '‹$1$2›');
+  return text.replace(/<(\/?)(image|s|pad|unk)>/gi, '‹$1$2›').replace(/<\|/g, '‹|');
 }
