@@ -45,8 +45,13 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', require: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
   },
   {
-    files: ['bin/*.js'],
+    files: ['bin/*.js', 'test/e2e/lm-client/*.js'],
     languageOptions: { sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // the e2e's stand-in for another extension: plain CommonJS, loaded by VS Code as it is
+    files: ['test/e2e/lm-client/*.js'],
+    languageOptions: { globals: { require: 'readonly', exports: 'writable' } },
   },
 );

@@ -34,6 +34,6 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   command('prumergeVision.buildModelFromCheckpoint', () => buildFromCheckpointFolder(context, engine));
   command('prumergeVision.downloadModel', () => downloadModel(context, engine));
   command('prumergeVision.showModelActions', () => showModelActions(engine));
-  command('prumergeVision.manageModels', () => manageModels(context, engine));
+  command('prumergeVision.manageModels', () => manageModels(engine));
   command('prumergeVision.showLog', () => engine.log.show());
 }

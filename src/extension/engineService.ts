@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { formatBytes } from '../common/formatBytes';
 import type { AskHooks } from '../pipeline/engine/stages';
 import type { AskResult } from '../shared/results';
-import type { Reading } from '../shared/reduceMode';
+import type { Detail, Reading } from '../shared/reduceMode';
 import type { AskParams, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../worker/protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
 import { sharedWorkerPaths } from '../worker/sharedWorker';
@@ -36,6 +36,9 @@ export class EngineService extends Disposable {
   private workerStats: WorkerStats | undefined;
   /** The model in use may have changed (settings, workspace trust). */
   readonly onDidChangeModel = this.modelChanged.event;
+  private readonly installedChanged = this._register(new vscode.EventEmitter<void>());
+  /** A model folder was built in, or deleted from, the extension's storage. */
+  readonly onDidChangeInstalledModels = this.installedChanged.event;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     super();
@@ -92,6 +95,15 @@ export class EngineService extends Disposable {
     const dir = this.spec().modelDir;
     if (this.facts?.dir !== dir) this.facts = { dir, facts: readModelFacts(dir) };
     return this.facts.facts;
+  }
+
+  installedModelsChanged(): void {
+    this.installedChanged.fire();
+  }
+
+  /** Where the models the extension builds live. */
+  get modelsDir(): string {
+    return vscode.Uri.joinPath(this.context.globalStorageUri, 'models').fsPath;
   }
 
   /** The model, provider and threads requests name. */
@@ -154,6 +166,19 @@ export class EngineService extends Disposable {
   async ask(params: Omit<AskParams, keyof ModelSpec | 'requestId'>, hooks: AskHooks): Promise<AskResult> {
     await this.load();
     return this.client.ask({ ...params, ...this.modelSpec() }, hooks);
+  }
+
+  /**
+   * A standalone question to the model in `modelDir` (VS Code's language-model API names the
+   * model itself, and sends the whole conversation with each request).
+   */
+  askModel(modelDir: string, params: Omit<AskParams, keyof ModelSpec | 'requestId' | 'standalone'>, hooks: AskHooks): Promise<AskResult> {
+    return this.client.ask({ ...params, ...this.modelSpec(), modelDir, standalone: true }, hooks);
+  }
+
+  /** Visual tokens `image` makes without reduction with the model in `modelDir` (no vision run). */
+  imageTokensOf(modelDir: string, image: string, detail: Detail): Promise<ImageTokens> {
+    return this.client.imageTokens({ ...this.modelSpec(), modelDir, image, detail });
   }
 
   async inspect(image: string, reading: Reading, signal?: AbortSignal): Promise<InspectResult> {

@@ -1,12 +1,14 @@
 /**
  * PruMerge Vision's extension host side: commands, the chat view, the heatmap panel, the status
- * bar. Activation only registers things; the inference worker starts on the first question.
+ * bar, the language-model provider. Activation only registers things; the inference worker starts
+ * on the first question.
  */
 import * as vscode from 'vscode';
 import { ChatViewProvider } from './chat/chatView';
 import { registerCommands } from './commands';
 import { welcomeOnce } from './models/onboarding';
 import { EngineService } from './engineService';
+import { ChatModelProvider, VENDOR } from './lm/chatModelProvider';
 
 export function activate(context: vscode.ExtensionContext): void {
   const engine = new EngineService(context);
@@ -16,6 +18,9 @@ export function activate(context: vscode.ExtensionContext): void {
     chat,
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, chat, { webviewOptions: { retainContextWhenHidden: false } }),
   );
+  // the models in VS Code's own chat and for other extensions (vscode.lm)
+  const models = new ChatModelProvider(context, engine);
+  context.subscriptions.push(models, vscode.lm.registerLanguageModelChatProvider(VENDOR, models));
   registerCommands(context, engine, chat);
   void welcomeOnce(context, engine);
 }

@@ -144,11 +144,15 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
     // registered before any await, so that a cancel arriving while the model loads is not lost
     const controller = new AbortController();
     mine.set(p.requestId, controller);
+    const cleanup: (() => void)[] = [];
     return answer(async () => {
       try {
         const problem = samplingProblem(p);
         if (problem) throw new EngineError(problem);
         const engine = await engineFor(p);
+        // a standalone request must not replace (or outlive) the window's own conversation
+        const asker = p.standalone ? `${owner}#${p.requestId}` : owner;
+        if (p.standalone) cleanup.push(() => engine.newConversation(asker));
         return await engine.ask(
           {
             image: p.image,
@@ -161,7 +165,7 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
             seed: p.seed,
             followUp: p.followUp,
             history: p.history,
-            owner,
+            owner: asker,
           },
           {
             onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
@@ -172,6 +176,7 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
         );
       } finally {
         mine.delete(p.requestId);
+        for (const done of cleanup) done();
       }
     });
   });

@@ -34,8 +34,13 @@ export interface LoadResult {
 export interface AskParams extends ModelSpec, AskSettings {
   /** Chosen by the host; names the request in `text` notifications and in `cancel`. */
   readonly requestId: string;
-  /** Absolute path of the image file. */
-  readonly image: string;
+  /** Absolute path of the image file; absent: a question without a picture. */
+  readonly image?: string;
+  /**
+   * A request that is a whole conversation (VS Code's language-model API sends the history with
+   * every request): answered apart from the window's own conversation, and forgotten after.
+   */
+  readonly standalone?: boolean;
 }
 
 export interface InspectParams extends ModelSpec {

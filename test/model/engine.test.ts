@@ -121,6 +121,16 @@ function describeEngine(label: string, load: () => Promise<Subject>): void {
       assertSameGreedy(follow, ref);
     });
 
+    it('answers a question without an image: no image slot, the reference text model alone', async () => {
+      const r = await s.engine.ask({ question: 'What is a diagram?', reduce: parseReduceMode('prumerge'), maxNewTokens: 5 });
+      const imageId = s.engine.manifest.tokenizer.imageTokenId;
+      assert.ok(!r.inputIds.includes(imageId));
+      assert.deepEqual(r.visual, { total: 0, kept: 0, indices: [], visionRuns: 0 });
+      assert.equal(r.timings.visionMs, 0);
+      assert.ok(r.tokens.length > 0);
+      assertSameGreedy(r, referenceGreedy(textRef(s.config), s.weights, r.inputIds, imageId, [], r.tokens.length));
+    });
+
     it('stops when cancelled and then answers the next question', async () => {
       const controller = new AbortController();
       let pieces = 0;

@@ -83,6 +83,26 @@ describe('the inference worker', () => {
     assert.ok(r.tokens.every((t) => Number.isInteger(t)));
   });
 
+  it("answers a standalone request (VS Code's chat sends its history each time) beside the window's conversation, not instead of it", async () => {
+    const first = await client.ask({ ...ASK, maxNewTokens: 3 });
+    assert.equal(first.conversation, 'new');
+    const apart = await client.ask({
+      ...ASK,
+      question: 'And the arrows?',
+      history: [{ question: ASK.question, answer: first.answer }],
+      standalone: true,
+      maxNewTokens: 3,
+    });
+    assert.equal(apart.conversation, 'new');
+    // the window's own follow-up still continues its cached conversation
+    const follow = await client.ask({ ...ASK, question: 'And the boxes?', followUp: true, maxNewTokens: 3 });
+    assert.equal(follow.conversation, 'continued');
+    assert.ok(follow.reusedTokens >= first.promptTokens);
+    // a question without a picture
+    const text = await client.ask({ ...MODEL, question: 'Hello?', reduce: { kind: 'prumerge' }, maxNewTokens: 3, standalone: true });
+    assert.equal(text.visual.kept, 0);
+  });
+
   it('counts the visual tokens of an image without running the vision tower', async () => {
     assert.deepEqual(await client.imageTokens({ ...MODEL, image: SAMPLE }), { total: 576, subImages: 1 });
   });

@@ -138,8 +138,8 @@ export async function showModelActions(engine: EngineService): Promise<void> {
 }
 
 /** The models built here: size, format, which is in use; use one, delete one, or delete its download. */
-export async function manageModels(context: vscode.ExtensionContext, engine: EngineService): Promise<void> {
-  const modelsDir = vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath;
+export async function manageModels(engine: EngineService): Promise<void> {
+  const modelsDir = engine.modelsDir;
   const models = await listInstalledModels(modelsDir);
   const inUse = engine.spec();
   if (models.length === 0) {
@@ -177,6 +177,7 @@ async function deleteModel(engine: EngineService, modelsDir: string, m: Installe
     await engine.restart(); // its files are no longer held open
   }
   await deleteInside(modelsDir, m.dir);
+  engine.installedModelsChanged();
   void vscode.window.showInformationMessage(`Deleted ${m.name}.`);
 }
 
@@ -221,6 +222,7 @@ async function buildAndUse(
         });
       },
     );
+    engine.installedModelsChanged();
     await setModelFolder(out.fsPath);
     const download = hubRepoOf(from);
     const free = 'Delete the Download';

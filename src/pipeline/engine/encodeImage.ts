@@ -50,6 +50,16 @@ export interface EncodedImage {
 
 type Image = string | Uint8Array;
 
+/** What a question without a picture contributes: nothing. */
+export const NO_IMAGE: EncodedImage = {
+  subImages: [],
+  total: 0,
+  embeds: new Float32Array(0),
+  rows: 0,
+  visionRuns: 0,
+  timings: { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0 },
+};
+
 export class ImageEncoder {
   constructor(
     private readonly manifest: ModelManifest,

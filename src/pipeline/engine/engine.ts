@@ -19,7 +19,7 @@ import { gpuKvSlicer } from '../kv/kvSlice';
 import { runChecked } from '../runtime/sessions';
 import type { PromptIds } from '../text/prompt';
 import { Conversation, Conversations, DEFAULT_OWNER, imageKeyOf, reusablePrefix } from './conversations';
-import { EncodedImage, ImageEncoder } from './encodeImage';
+import { EncodedImage, ImageEncoder, NO_IMAGE } from './encodeImage';
 import { Decoded, Generation } from './generation';
 import { inspectionOf } from './inspection';
 import { openModel, OpenedModel } from './openModel';
@@ -136,7 +136,7 @@ export class Engine {
     const turn: Turn = { use: 'continued', promptTokens: 0 };
     try {
       const conv = await this.conversationFor(request, turn, hooks, timings);
-      const prompt = this.promptFor([...conv.turns, { question }], conv.image.rows);
+      const prompt = this.promptFor([...conv.turns, { question }], conv.image === NO_IMAGE ? undefined : conv.image.rows);
       turn.promptTokens = prompt.ids.length;
       const reuse = reusablePrefix(conv.ids, prompt, conv.image.rows);
       const maxNew = Math.min(request.maxNewTokens ?? 256, this.manifest.decoder.maxPositions - prompt.ids.length);
@@ -166,7 +166,7 @@ export class Engine {
   private async conversationFor(request: AskRequest, turn: Turn, hooks: AskHooks, timings: Timings): Promise<Conversation> {
     // a conversation continues only with the image read the same way
     const mode = formatReduceMode(request.reduce) + (request.detail === 'low' ? ' (low detail)' : '');
-    const imageKey = await imageKeyOf(request.image);
+    const imageKey = request.image === undefined ? 'none' : await imageKeyOf(request.image);
     const owner = request.owner ?? DEFAULT_OWNER;
     const current = this.conversations.peek(owner);
     if (request.followUp && current && current.imageKey === imageKey && current.mode === mode) {
@@ -174,7 +174,8 @@ export class Engine {
       return current;
     }
     turn.use = request.followUp && current ? 'restarted' : 'new';
-    const image = await this.encodeImage(request.image, request.reduce, hooks, true, request.detail);
+    const image =
+      request.image === undefined ? NO_IMAGE : await this.encodeImage(request.image, request.reduce, hooks, true, request.detail);
     Object.assign(timings, image.timings);
     const turns: ChatTurn[] = (request.history ?? []).filter((t) => t.answer !== undefined);
     const conv: Conversation = { imageKey, mode, image, turns, ids: [], cache: this.newCache() };
@@ -183,7 +184,7 @@ export class Engine {
     return conv;
   }
 
-  private promptFor(turns: readonly ChatTurn[], slots: number): PromptIds {
+  private promptFor(turns: readonly ChatTurn[], slots: number | undefined): PromptIds {
     const prompt = this.prompt.ids(turns, slots);
     const maxPositions = this.manifest.decoder.maxPositions;
     if (prompt.ids.length >= maxPositions) {

@@ -4,7 +4,8 @@ import { DETAILS } from '../../shared/reduceMode';
 import type { AskSettings, ExecutionProviderSetting } from '../../shared/results';
 
 export interface AskRequest extends AskSettings {
-  readonly image: string | Uint8Array;
+  /** The picture the conversation is about; absent: a question without one (text only). */
+  readonly image?: string | Uint8Array;
   /** Whose conversation this continues: each window sharing the worker has its own (default: one for all). */
   readonly owner?: string;
   /** Generate exactly maxNewTokens, past end-of-sequence and repetition (benchmarks). */

@@ -34,11 +34,11 @@ export class PromptBuilder {
     this.template = new Template(chatTemplate);
   }
 
-  /** The conversation as the model was trained to see it, ending with the assistant's cue. */
-  render(turns: readonly ChatTurn[]): string {
+  /** The conversation as the model was trained to see it, ending with the assistant's cue; the image, if any, in its first turn. */
+  render(turns: readonly ChatTurn[], withImage = true): string {
     const messages: unknown[] = [];
     turns.forEach((turn, i) => {
-      const content: unknown[] = i === 0 ? [{ type: 'image' }] : [];
+      const content: unknown[] = i === 0 && withImage ? [{ type: 'image' }] : [];
       content.push({ type: 'text', text: userText(turn.question) });
       messages.push({ role: 'user', content });
       if (turn.answer !== undefined) messages.push({ role: 'assistant', content: [{ type: 'text', text: turn.answer }] });
@@ -46,11 +46,15 @@ export class PromptBuilder {
     return this.template.render({ messages, add_generation_prompt: true, bos_token: this.bosText, eos_token: this.eosText });
   }
 
-  /** Token ids of the conversation with the image placeholder expanded to `slots` slots. */
-  ids(turns: readonly ChatTurn[], slots: number): PromptIds {
-    let ids = this.tokenizer.encode(this.render(turns), { add_special_tokens: true }).ids;
+  /**
+   * Token ids of the conversation with the image placeholder expanded to `slots` slots; `slots`
+   * undefined: a conversation without an image (imageStart is then the end of the prompt).
+   */
+  ids(turns: readonly ChatTurn[], slots: number | undefined): PromptIds {
+    let ids = this.tokenizer.encode(this.render(turns, slots !== undefined), { add_special_tokens: true }).ids;
     const bos = this.special.bos;
     if (bos !== null && ids[0] === bos && ids[1] === bos) ids = ids.slice(1); // template and tokenizer both added <s>
+    if (slots === undefined) return { ids, imageStart: ids.length };
     const at = ids.indexOf(this.special.image);
     if (at < 0 || ids.indexOf(this.special.image, at + 1) >= 0) {
       throw new PromptError('the chat template must place the image token exactly once');

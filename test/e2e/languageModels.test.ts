@@ -1,0 +1,187 @@
+/**
+ * VS Code's language model API (vscode.lm) end to end in a real VS Code: a second extension
+ * (test/e2e/lm-client, as any extension would) selects PruMerge Vision's models, sends a PNG and
+ * a question, counts tokens and cancels; the answers must be `prumerge ask`'s for the same model,
+ * image, question and reduction. The Installed Models command deletes a model, which leaves the
+ * list. Needs `bash scripts/e2e/setup.sh` once.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { buildSynthetic } from '../../src/builder/buildModel';
+import { launch, ROOT, runCommand, skip, step, VSCode } from './codeServer';
+
+const QUESTION = 'What does this diagram show?';
+const ANSWER_TOKENS = 12;
+
+/** The lm-client extension as a .vsix (packaged once). */
+function lmClientVsix(): string {
+  const out = join(mkdtempSync(join(tmpdir(), 'prumerge-lm-client-')), 'lm-client.vsix');
+  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'vsce'), ['package', '--no-dependencies', '--skip-license', '-o', out], {
+    cwd: join(ROOT, 'test', 'e2e', 'lm-client'),
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, `packaging the lm client failed: ${r.stderr}`);
+  return out;
+}
+
+type Result = Record<string, unknown> & { error?: string; text?: string };
+
+describe("VS Code's language model API in a real VS Code", { skip, timeout: 300_000 }, () => {
+  let vs: VSCode;
+
+  /** Runs `steps` in the lm client and returns what each gave. */
+  async function lm(steps: object[]): Promise<Result[]> {
+    const request = join(vs.workspace, 'lm-request.json');
+    const result = join(vs.workspace, 'lm-result.json');
+    rmSync(result, { force: true });
+    writeFileSync(request, JSON.stringify({ steps }));
+    await runCommand(vs.page, 'LM Client: Run Requests');
+    while (!existsSync(result)) await new Promise((r) => setTimeout(r, 200)); // the client writes it when done
+    return JSON.parse(readFileSync(result, 'utf8')) as Result[];
+  }
+
+  before(async () => {
+    vs = await launch({
+      trust: true,
+      // greedy and short, as `prumerge ask` below
+      userSettings: { 'chat.disableAIFeatures': false, 'prumergeVision.temperature': 0, 'prumergeVision.maxNewTokens': ANSWER_TOKENS },
+      extensions: [lmClientVsix()],
+      // a model built into the extension's storage, as Download Model... leaves one
+      prepare: async (userData) => {
+        const storage = join(userData, 'User', 'globalStorage', 'prumerge.prumerge-vision', 'models', 'tiny-fp32');
+        await buildSynthetic('tiny', 3, { out: storage, dtype: 'fp32', name: 'Tiny test model' });
+      },
+    });
+    writeFileSync(join(vs.workspace, 'notes.txt'), 'not a picture');
+    // commands appear once the remote extension host has scanned the extensions
+    await vs.page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
+  });
+  after(async () => {
+    await vs?.close();
+  });
+
+  it(
+    "lists the models, and answers a PNG and a question as `prumerge ask` does, counting tokens with the model's tokenizer",
+    step(
+      () => vs,
+      'lm-answer',
+      async () => {
+        const [list, answer, count] = await lm([
+          { op: 'list' },
+          { op: 'ask', model: 'demo', image: 'diagram.png', question: QUESTION },
+          { op: 'count', model: 'demo', image: 'diagram.png', question: QUESTION },
+        ]);
+        const models = list as unknown as { name: string; maxInputTokens: number }[];
+        const demo = models.find((m) => /demo/.test(m.name));
+        assert.ok(demo && /random weights/.test(demo.name), JSON.stringify(models));
+        assert.equal(demo.maxInputTokens, 2048 - ANSWER_TOKENS); // the demo's context less the answer's budget
+        assert.ok(models.some((m) => m.name === 'Tiny test model (random weights)'));
+
+        assert.equal(answer!.error, undefined);
+        const cli = spawnSync(
+          process.execPath,
+          [
+            join(ROOT, 'bin', 'prumerge.js'),
+            'ask',
+            join(vs.workspace, 'diagram.png'),
+            QUESTION,
+            '--reduce',
+            'prumerge',
+            '--max-new-tokens',
+            String(ANSWER_TOKENS),
+            '--ep',
+            'cpu',
+            '--json',
+          ],
+          { cwd: ROOT, encoding: 'utf8' },
+        );
+        assert.equal(cli.status, 0, cli.stderr);
+        const expected = JSON.parse(cli.stdout) as { answer: string; tokens: number[] };
+        assert.ok(expected.tokens.length > 0);
+        assert.equal(answer!.text, expected.answer);
+
+        const demoDir = join(ROOT, 'models', 'demo');
+        const tokenizer = new Tokenizer(
+          JSON.parse(readFileSync(join(demoDir, 'tokenizer.json'), 'utf8')),
+          JSON.parse(readFileSync(join(demoDir, 'tokenizer_config.json'), 'utf8')),
+        );
+        const text = tokenizer.encode(QUESTION, { add_special_tokens: false }).ids.length;
+        assert.equal(count!['tokens'], text);
+        // an image under PruMerge counts all its 576 tokens: how many it keeps is known only once encoded
+        assert.equal(count!['messageTokens'], text + 576);
+      },
+    ),
+  );
+
+  it(
+    'refuses two images in one line, and answers nothing for an image that cannot be read',
+    step(
+      () => vs,
+      'lm-refusals',
+      async () => {
+        const [two, unreadable] = await lm([
+          { op: 'ask', model: 'demo', image: 'diagram.png', image2: 'screenshot.png', question: QUESTION },
+          { op: 'ask', model: 'demo', image: 'notes.txt', question: QUESTION },
+        ]);
+        assert.match(two!.error ?? '', /holds 2 images, and LLaVA models read one: ask about one image at a time/, JSON.stringify(two));
+        assert.ok(!two!.error!.includes('\n'), two!.error);
+        // VS Code itself refuses image bytes it cannot decode, before any provider runs (seen in
+        // 1.139: the caller gets a DOM error event rather than a message); no answer either way
+        assert.ok(unreadable!.error, JSON.stringify(unreadable));
+        assert.equal(unreadable!.text, '');
+      },
+    ),
+  );
+
+  it(
+    'stops an answer when the caller cancels it',
+    step(
+      () => vs,
+      'lm-cancel',
+      async () => {
+        const [r] = await lm([
+          {
+            op: 'ask',
+            model: 'demo',
+            image: 'diagram.png',
+            question: QUESTION,
+            modelOptions: { temperature: 1, maxTokens: 3000 },
+            cancelAfterChunks: 3,
+          },
+        ]);
+        assert.equal(r!['cancelled'], true);
+        // what was already on its way may arrive; a 3000-token answer would keep coming
+        assert.ok((r!['chunksAfterCancel'] as number) <= 8, JSON.stringify(r));
+        assert.ok((r!['chunks'] as number) < 40, JSON.stringify(r));
+      },
+    ),
+  );
+
+  it(
+    'removes a model deleted with Installed Models... from the list',
+    step(
+      () => vs,
+      'lm-delete',
+      async () => {
+        const { page } = vs;
+        await runCommand(page, 'PruMerge Vision: Installed Models...');
+        const pick = page.locator('.quick-input-widget');
+        await pick.getByRole('option', { name: /Tiny test model/ }).click({ timeout: 30_000 });
+        await pick.getByRole('option', { name: /Delete This Model/ }).click({ timeout: 30_000 });
+        await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Delete' }).click({ timeout: 30_000 });
+        await page
+          .locator('.notifications-toasts .notification-list-item', { hasText: 'Deleted Tiny test model' })
+          .waitFor({ timeout: 30_000 });
+        const [list] = await lm([{ op: 'list' }]);
+        const names = (list as unknown as { name: string }[]).map((m) => m.name);
+        assert.ok(!names.some((n) => /Tiny test model/.test(n)), names.join(', '));
+        assert.ok(names.some((n) => /demo/.test(n)));
+      },
+    ),
+  );
+});
