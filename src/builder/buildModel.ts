@@ -8,8 +8,6 @@ import { UserError } from '../common/errors';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
-import { Template } from '@huggingface/jinja';
 import { isDiskFull, lackOfSpace } from '../common/diskSpace';
 import { formatBytes } from '../common/formatBytes';
 import { PreprocessConfig, preprocessConfigFromJson } from '../pipeline/image/preprocessConfig';
@@ -24,6 +22,7 @@ import {
   WeightDtype,
 } from '../pipeline/runtime/modelManifest';
 import { makeDecoderGraph } from './decoderGraph';
+import { checkTokenizer } from './tokenizerCheck';
 import { featureLayer, familiesOf, LlavaConfig, llavaConfigFromJson, patchGrid } from './llavaConfig';
 import { LLAVA_15_CHAT_TEMPLATE } from '../families/text/llama/llamaTokenizer';
 import { DataType, GraphBuilder } from './onnxGraph';
@@ -212,7 +211,7 @@ async function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unkno
 
 async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<ModelManifest> {
   const config = llavaConfigFromJson(inputs.configJson);
-  const tokenizer = checkTokenizer(inputs, config);
+  const tokenizer = checkTokenizer(inputs, config.imageTokenIndex, config.text.vocabSize);
   checkPreprocess(inputs.preprocess, config.vision.imageSize);
   const types = graphTypesOf(options);
   const out = resolve(options.out);
@@ -432,48 +431,6 @@ async function fileList(dir: string): Promise<Record<string, ManifestFile>> {
     files[name] = { bytes: (await stat(path)).size, sha256: await sha256File(path) };
   }
   return files;
-}
-
-/** Loads the tokenizer as the engine will and finds the ids the engine needs. */
-function checkTokenizer(inputs: ModelInputs, config: LlavaConfig): Omit<ModelManifest['tokenizer'], 'file' | 'config'> {
-  let tokenizer: Tokenizer;
-  try {
-    tokenizer = new Tokenizer(inputs.tokenizerJson as object, inputs.tokenizerConfig);
-  } catch (e) {
-    throw new CheckpointError(`tokenizer.json could not be loaded: ${(e as Error).message}`);
-  }
-  const idOf = (key: string, fallback: string): number | undefined => {
-    const v = inputs.tokenizerConfig[key];
-    const content =
-      typeof v === 'string' ? v : typeof (v as { content?: unknown })?.content === 'string' ? (v as { content: string }).content : fallback;
-    return tokenizer.token_to_id(content);
-  };
-  // Qwen2's tokenizers have no beginning-of-sequence token (bos_token null)
-  const bos = inputs.tokenizerConfig['bos_token'] === null ? undefined : idOf('bos_token', '<s>');
-  const eos = idOf('eos_token', '</s>');
-  if (eos === undefined) throw new CheckpointError('the tokenizer has no end-of-sequence token (tokenizer_config.json eos_token, or </s>)');
-  const size = Object.keys((inputs.tokenizerJson as { model?: { vocab?: object } }).model?.vocab ?? {}).length;
-  const largest = Math.max(size - 1, ...tokenizer.get_added_tokens_decoder().keys());
-  if (largest >= config.text.vocabSize) {
-    throw new CheckpointError(
-      `the tokenizer has token ids up to ${largest}, but the language model's vocab_size is ${config.text.vocabSize}`,
-    );
-  }
-  const image = tokenizer.token_to_id('<image>');
-  if (image !== config.imageTokenIndex) {
-    throw new CheckpointError(
-      `config.json says the image token is ${config.imageTokenIndex}, but the tokenizer's <image> is ${image ?? 'missing'}`,
-    );
-  }
-  try {
-    new Template(inputs.chatTemplate).render({
-      messages: [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'hi' }] }],
-      add_generation_prompt: true,
-    });
-  } catch (e) {
-    throw new CheckpointError(`the chat template cannot be rendered: ${(e as Error).message}`);
-  }
-  return { bosTokenId: bos ?? null, eosTokenId: eos, imageTokenId: image, padTokenId: idOf('pad_token', '<pad>') ?? null };
 }
 
 /** Refuses to replace a folder that is not a model folder (or empty). */
