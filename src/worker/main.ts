@@ -144,15 +144,14 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
     // registered before any await, so that a cancel arriving while the model loads is not lost
     const controller = new AbortController();
     mine.set(p.requestId, controller);
-    const cleanup: (() => void)[] = [];
+    // a standalone request must not replace (or outlive) the window's own conversation
+    const asker = p.standalone ? `${owner}#${p.requestId}` : owner;
+    let engine: Engine | undefined;
     return answer(async () => {
       try {
         const problem = samplingProblem(p);
         if (problem) throw new EngineError(problem);
-        const engine = await engineFor(p);
-        // a standalone request must not replace (or outlive) the window's own conversation
-        const asker = p.standalone ? `${owner}#${p.requestId}` : owner;
-        if (p.standalone) cleanup.push(() => engine.newConversation(asker));
+        engine = await engineFor(p);
         return await engine.ask(
           {
             image: p.image,
@@ -176,7 +175,7 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
         );
       } finally {
         mine.delete(p.requestId);
-        for (const done of cleanup) done();
+        if (p.standalone) engine?.newConversation(asker);
       }
     });
   });

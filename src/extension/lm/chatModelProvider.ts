@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as vscode from 'vscode';
 import { messageOf } from '../../common/errors';
-import { MANIFEST_FILE, ModelManifest, offersLowDetail } from '../../pipeline/runtime/modelManifest';
-import { formatReading, parseReading } from '../../shared/reduceMode';
+import { ModelManifest, offersLowDetail } from '../../pipeline/runtime/modelManifest';
+import { formatReading, parseReading, type Reading } from '../../shared/reduceMode';
 import { offeredReading } from '../../shared/reductionChoices';
 import type { EngineService } from '../engineService';
-import { listInstalledModels } from '../models/installedModels';
+import { listInstalledModels, readManifest } from '../models/installedModels';
 import { readSettings } from '../settings';
 import { LmImage, LmMessage, LmPart, lmQuestion } from './lmConversation';
 import { imageTokenEstimate } from './tokenCounts';
@@ -56,7 +56,7 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
     ];
     const infos: ModelInfo[] = [];
     for (const dir of new Set(dirs)) {
-      const m = await manifestOf(dir);
+      const m = await readManifest(dir);
       if (m) infos.push(modelInfo(dir, m));
     }
     return infos;
@@ -75,9 +75,9 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       const images = asked.reduce((n, m) => n + m.parts.filter((p) => p.kind === 'image').length, 0);
       this.engine.log.appendLine(`[lm] ${model.name}: ${asked.length} messages, ${images} images`);
       const q = lmQuestion(asked);
-      const m = await manifestOf(model.dir);
+      const m = await readManifest(model.dir);
       if (!m) throw new Error(`${model.name} is no longer installed (${model.dir}): pick another model`);
-      const reading = parseReading(offeredReading(readSettings().defaultReduction, offersLowDetail(m)));
+      const reading = readingFor(m);
       const { maxNewTokens, temperature } = { ...readSettings(), ...requestOptions(options.modelOptions) };
       const controller = new AbortController();
       const cancel = token.onCancellationRequested(() => controller.abort());
@@ -125,9 +125,9 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
   }
 
   private async imageTokens(model: ModelInfo, image: LmImage): Promise<number> {
-    const m = await manifestOf(model.dir);
+    const m = await readManifest(model.dir);
     if (!m) return 0;
-    const reading = parseReading(offeredReading(readSettings().defaultReduction, offersLowDetail(m)));
+    const reading = readingFor(m);
     const path = await this.imageFile(image);
     try {
       return imageTokenEstimate(await this.engine.imageTokensOf(model.dir, path, reading.detail), reading.reduce);
@@ -140,7 +140,7 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
     let t = this.tokenizers.get(dir);
     if (!t) {
       t = (async () => {
-        const m = await manifestOf(dir);
+        const m = await readManifest(dir);
         if (!m) throw new Error(`${dir} is not a model folder`);
         const json = async (name: string): Promise<object> => JSON.parse(await readFile(join(dir, name), 'utf8')) as object;
         return new Tokenizer(await json(m.tokenizer.file), await json(m.tokenizer.config));
@@ -171,13 +171,9 @@ function requestOptions(o: { readonly [name: string]: unknown } | undefined): { 
   return out;
 }
 
-async function manifestOf(dir: string): Promise<ModelManifest | undefined> {
-  try {
-    const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as ModelManifest;
-    return typeof m?.name === 'string' && typeof m.decoder?.maxPositions === 'number' ? m : undefined;
-  } catch {
-    return undefined;
-  }
+/** The reduction and detail of `prumergeVision.defaultReduction`, as far as model `m` offers them. */
+function readingFor(m: ModelManifest): Reading {
+  return parseReading(offeredReading(readSettings().defaultReduction, offersLowDetail(m)));
 }
 
 function modelInfo(dir: string, m: ModelManifest): ModelInfo {

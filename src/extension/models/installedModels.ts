@@ -34,10 +34,11 @@ export async function listInstalledModels(modelsDir: string): Promise<InstalledM
   return models.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-async function readManifest(dir: string): Promise<ModelManifest | undefined> {
+/** A folder's model.json when it reads as one (name, files, the decoder's context); undefined otherwise. */
+export async function readManifest(dir: string): Promise<ModelManifest | undefined> {
   try {
     const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as ModelManifest;
-    return typeof m?.name === 'string' && typeof m.files === 'object' ? m : undefined;
+    return typeof m?.name === 'string' && typeof m.files === 'object' && typeof m.decoder?.maxPositions === 'number' ? m : undefined;
   } catch {
     return undefined;
   }

@@ -76,7 +76,10 @@ export class ImageEncoder {
   /** Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run. */
   async imageTokens(image: Image, detail: Detail = 'auto'): Promise<{ total: number; subImages: number }> {
     const m = this.manifest;
-    if (detail === 'low') return { total: m.vision.grid ** 2 + 1, subImages: 1 };
+    if (detail === 'low') {
+      this.lowDetail(); // refused, as for encode, by models without that reading
+      return { total: m.vision.grid ** 2 + 1, subImages: 1 };
+    }
     if (!m.next) return { total: m.vision.grid ** 2, subImages: 1 };
     const decoded = await decodeImage(image);
     const layout = anyresLayout(decoded.raster, m.next.gridPinpoints, m.preprocess.cropWidth, m.vision.grid, m.next.maxTiles);
