@@ -9,6 +9,7 @@ import { prefillText } from '../src/shared/prefillProgress';
 import { applyChatEvent, interrupted } from '../src/shared/chatTranscript';
 import { choicesFor, ImageTokenCount, offeredReading, reductionLabel, visualTokensPhrase } from '../src/shared/reductionChoices';
 import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/shared/webviewMessages';
+import { pixelScale } from '../src/shared/imageGeometry';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeTextArea());
@@ -16,7 +17,9 @@ provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOpt
 interface State {
   answers: ChatAnswer[];
   reduce: string;
-  image: { name: string; src: string; pasted: boolean } | null;
+  image: { name: string; src: string; pasted: boolean; warning: string | null } | null;
+  /** Why the chat on screen began, as the host says, shown until its first question. */
+  chatNote?: string | null;
   model: { name: string; randomWeights: boolean } | null;
   /** The attached image's visual tokens with the model in use, once known. */
   tokens?: ImageTokenCount | null;
@@ -34,6 +37,8 @@ const STAGE_LABELS: Record<AskStage, string> = {
 };
 
 const vscode = vscodeApi<State, ChatRequest>();
+/** Thumbnails smaller than this on their longer side are drawn enlarged (CSS pixels). */
+const MIN_THUMBNAIL_SIDE = 96;
 const md = new MarkdownIt({ html: false, linkify: true, breaks: true });
 const state: State = vscode.getState() ?? {
   answers: [],
@@ -85,7 +90,7 @@ function renderHeader(): void {
   header.replaceChildren();
   if (state.image) {
     header.append(
-      el('img', { src: state.image.src, alt: `Attached image ${state.image.name}`, class: 'thumbnail' }),
+      thumbnail(state.image.src, state.image.name),
       el(
         'div',
         { class: 'image-name' },
@@ -94,6 +99,7 @@ function renderHeader(): void {
       ),
       linkButton('Show heatmap', () => vscode.post({ type: 'showHeatmap', reduce: state.reduce })),
     );
+    if (state.image.warning) header.append(el('p', { class: 'image-warning', role: 'alert' }, state.image.warning));
   } else {
     header.append(
       el(
@@ -116,6 +122,19 @@ function renderHeader(): void {
       : []),
   );
   notice.hidden = !state.model?.randomWeights;
+}
+
+/** The attached image, drawn larger pixel for pixel when it is tiny; a file that cannot be shown says so. */
+function thumbnail(src: string, name: string): HTMLElement {
+  const img = el('img', { src, alt: `Attached image ${name}`, class: 'thumbnail' }) as HTMLImageElement;
+  img.addEventListener('load', () => {
+    const scale = pixelScale({ width: img.naturalWidth, height: img.naturalHeight }, MIN_THUMBNAIL_SIDE);
+    if (scale === 1) return;
+    img.classList.add('pixelated');
+    img.style.width = `${img.naturalWidth * scale}px`;
+  });
+  img.addEventListener('error', () => img.replaceWith(el('span', { class: 'thumbnail no-preview' }, 'No preview')));
+  return img;
 }
 
 function linkButton(label: string, onClick: () => void): HTMLElement {
@@ -150,7 +169,8 @@ function renderAnswer(a: ChatAnswer): HTMLElement {
   if (a.error) parts.push(el('p', { class: 'error', role: 'alert' }, a.error));
   if (a.stats) {
     const copy = linkButton('Copy', () => vscode.post({ type: 'copy', text: a.text }));
-    const heat = linkButton('Heatmap', () => vscode.post({ type: 'showHeatmap', reduce: a.reduce }));
+    const heat = linkButton('Heatmap', () => vscode.post({ type: 'showHeatmap', reduce: a.reduce, answerId: a.id }));
+    heat.title = a.image ? `The visual tokens of ${a.image.name} in this answer` : 'The visual tokens of this answer';
     parts.push(el('div', { class: 'stats' }, el('span', {}, statsText(a.stats)), copy, heat));
   }
   return el('article', { class: `answer${a.done ? '' : ' streaming'}`, 'data-id': a.id, 'aria-busy': String(!a.done) }, ...parts);
@@ -158,11 +178,18 @@ function renderAnswer(a: ChatAnswer): HTMLElement {
 
 function renderConversation(): void {
   conversation.replaceChildren();
+  if (state.chatNote && state.answers.length === 0) conversation.append(el('p', { class: 'note', role: 'note' }, state.chatNote));
   const groups = new Map<string, ChatAnswer[]>();
   for (const a of state.answers) groups.set(a.group, [...(groups.get(a.group) ?? []), a]);
+  let previousImage: string | undefined;
   for (const answers of groups.values()) {
     const row = el('div', { class: answers.length > 1 ? 'exchange compare' : 'exchange' }, ...answers.map(renderAnswer));
-    conversation.append(el('div', { class: 'question', role: 'heading', 'aria-level': '3' }, answers[0]!.question), row);
+    const about = answers[0]!.image;
+    const heading = el('div', { class: 'question', role: 'heading', 'aria-level': '3' }, answers[0]!.question);
+    // a chat saved before it was kept to one image can hold answers about several: each says which
+    if (about && previousImage && about.name !== previousImage) heading.prepend(el('span', { class: 'about' }, `About ${about.name}: `));
+    if (about) previousImage = about.name;
+    conversation.append(heading, row);
   }
   conversation.scrollTop = conversation.scrollHeight;
 }
@@ -235,10 +262,14 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       state.model = m.model;
       state.tokens = m.tokens;
       state.lowDetail = m.lowDetail;
+      state.chatNote = m.chatNote;
       renderHeader();
       renderReductions();
+      renderConversation();
       break;
     case 'answerStart':
+    case 'answerNotRun':
+      state.chatNote = null;
       if (sentQuestion === m.question && (question as unknown as { value: string }).value.trim() === m.question)
         (question as unknown as { value: string }).value = '';
       sentQuestion = undefined;
@@ -256,6 +287,8 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       renderConversation();
       break;
     case 'answerEnd':
+      renderConversation();
+      break;
     case 'cleared':
       renderConversation();
       break;

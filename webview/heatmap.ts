@@ -5,7 +5,8 @@
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
 import { scoreName } from '../src/shared/attentionColour';
-import { heatmapFigures } from '../src/shared/heatmapLayout';
+import { heatmapFigures, LegendKey, legendKeys } from '../src/shared/heatmapLayout';
+import { pixelScale } from '../src/shared/imageGeometry';
 import type { HeatmapEvent, HeatmapRequest } from '../src/shared/webviewMessages';
 import type { Inspection as InspectResult } from '../src/shared/results';
 import { choicesFor, offeredReading, reductionLabel } from '../src/shared/reductionChoices';
@@ -14,6 +15,8 @@ import { el, initialState, vscodeApi } from './vscodeApi';
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
 
 const SVG = 'http://www.w3.org/2000/svg';
+/** Images smaller than this on their longer side are drawn enlarged (CSS pixels). */
+const MIN_DRAWN_SIDE = 336;
 const vscode = vscodeApi<{ reduce: string }, HeatmapRequest>();
 const initial = initialState<{ reduce?: string; lowDetail?: boolean }>();
 const choices = choicesFor(initial.lowDetail === true);
@@ -22,26 +25,25 @@ let reduce = offeredReading(vscode.getState()?.reduce ?? initial.reduce ?? 'prum
 const modeSelect = el('vscode-dropdown', { 'aria-label': 'Reduction mode' });
 const modeOptions = choices.map(({ value }) => el('vscode-option', { value }, reductionLabel(value, undefined, 'short')));
 modeSelect.append(...modeOptions);
-const exportButton = el('vscode-button', { appearance: 'secondary' }, 'Export PNG');
+// nothing to export until a heatmap is drawn
+const exportButton = el('vscode-button', { appearance: 'secondary', disabled: '' }, 'Export PNG');
 const summary = el('p', { class: 'summary', 'aria-live': 'polite' });
 const figure = el('div', { class: 'figure' });
 const detail = el('p', { class: 'detail', 'aria-live': 'polite' });
 const scoreLegend = el('span', {}, `${scoreName('cls')}: low`);
-const legend = el(
-  'div',
-  { class: 'legend' },
-  scoreLegend,
-  el('span', { class: 'ramp' }),
-  'high',
-  el('span', { class: 'key kept' }, 'kept'),
-  el('span', { class: 'key spatial' }, 'spatial supplement'),
-  el('span', { class: 'key merged' }, 'merged into the hovered patch'),
-  el('span', { class: 'key removed' }, 'removed by unpadding (anyres tiles)'),
-);
+const KEY_TEXT: Record<LegendKey, string> = {
+  kept: 'kept',
+  spatial: 'spatial supplement',
+  merged: 'merged into the hovered patch',
+  removed: 'removed by unpadding (padding of the tiles)',
+};
+const keys = el('span', { class: 'keys' });
+const legend = el('div', { class: 'legend' }, scoreLegend, el('span', { class: 'ramp' }), 'high', keys);
 document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), summary, figure, legend, detail);
 
 function draw(imageSrc: string, name: string, r: InspectResult): void {
   const { headline, figures } = heatmapFigures(r);
+  keys.replaceChildren(...legendKeys(r.mode, figures).map((k) => el('span', { class: `key ${k}` }, KEY_TEXT[k])));
   const subs = r.subImages ?? [r];
   const measure = scoreName(r.score);
   scoreLegend.textContent = `${measure}: low`;
@@ -93,6 +95,13 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
         }
       });
       const img = el('img', { src: imageSrc, alt: name, class: 'image' });
+      // an image far smaller than the panel is drawn larger, pixel for pixel, so its patches can be seen
+      const scale = pixelScale(layout, MIN_DRAWN_SIDE);
+      if (scale > 1) {
+        img.classList.add('pixelated');
+        img.style.width = `${layout.width * scale}px`;
+        img.style.height = `${layout.height * scale}px`;
+      }
       const stack = el('div', { class: 'stack' }, img, svg);
       return title ? el('figure', {}, el('figcaption', {}, title), stack) : stack;
     }),
@@ -113,6 +122,7 @@ exportButton.addEventListener('click', () => vscode.post({ type: 'exportPng' }))
 
 window.addEventListener('message', (e: MessageEvent<HeatmapEvent>) => {
   const m = e.data;
+  exportButton.toggleAttribute('disabled', m.type !== 'heatmap');
   if (m.type === 'loading') {
     summary.replaceChildren(
       el('vscode-progress-ring', { 'aria-label': 'Running the vision tower' }),

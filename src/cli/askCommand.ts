@@ -10,6 +10,7 @@ import { wholeNumber, writeOut } from './io';
 import { DETAIL_HELP, executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 import { ProgressBar } from './progressBar';
 import { PrefillProgress, prefillText } from '../shared/prefillProgress';
+import { lowResolutionNote } from '../shared/imageNotes';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
                     [--detail auto|low] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]
@@ -87,6 +88,8 @@ export async function runAsk(args: string[]): Promise<void> {
       if (!values.json) {
         await writeOut('\n');
         process.stderr.write(`${statsLine(r)}\n`);
+        const small = i === 0 && r.visual.picture && lowResolutionNote(image, r.visual.picture, r.visual.picture.modelSide);
+        if (small) process.stderr.write(`note: ${small}\n`);
       }
     }
     // after the answers, so that a refused question still reads as one line

@@ -2,7 +2,8 @@
  * `prumerge`: the command line over the same core as the extension.
  * Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 anything unexpected.
  */
-import { messageOf, UserError } from '../common/errors';
+import { detailOf, messageOf, UserError } from '../common/errors';
+import { inUserTerms } from '../common/userPaths';
 import { WorkerRequestError } from '../worker/engineClient';
 import { EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './cliError';
 import { ASK_USAGE, runAsk } from './askCommand';
@@ -54,7 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   } catch (e) {
     if (isUserError(e)) {
-      process.stderr.write(`prumerge ${name}: ${(e as Error).message}\n`);
+      // files named as the user typed them, relative to here; a library's own words only when debugging
+      process.stderr.write(`prumerge ${name}: ${inUserTerms((e as Error).message, { folders: [process.cwd()] })}\n`);
+      const detail = detailOf(e);
+      if (process.env['PRUMERGE_DEBUG'] && detail) process.stderr.write(`${detail}\n`);
       return EXIT_BAD_INPUT;
     }
     process.stderr.write(`prumerge ${name}: unexpected failure: ${messageOf(e)}\n`);

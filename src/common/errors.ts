@@ -5,6 +5,19 @@
  */
 export class UserError extends Error {
   override readonly name: string = 'UserError';
+  constructor(
+    message: string,
+    /** What a library said, for the log rather than the user (a decoder's own words). */
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The technical detail an error carries for the log, if any. */
+export function detailOf(e: unknown): string | undefined {
+  const d = (e as { detail?: unknown } | null)?.detail;
+  return typeof d === 'string' && d ? d : undefined;
 }
 
 /** The message of anything thrown. */

@@ -10,7 +10,7 @@ import { formatBytes } from '../common/formatBytes';
 import type { AskHooks } from '../pipeline/engine/stages';
 import type { AskResult } from '../shared/results';
 import type { Detail, Reading } from '../shared/reduceMode';
-import type { AskParams, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../worker/protocol';
+import type { AskParams, ImageCheck, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../worker/protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
 import { sharedWorkerPaths } from '../worker/sharedWorker';
 import type { WeightDtype } from '../pipeline/runtime/modelManifest';
@@ -184,6 +184,11 @@ export class EngineService extends Disposable {
   async inspect(image: string, reading: Reading, signal?: AbortSignal): Promise<InspectResult> {
     await this.load();
     return this.client.inspect({ ...this.modelSpec(), image, ...reading }, signal);
+  }
+
+  /** Decodes the image in the worker (no model): its size, or an ImageInputError saying what is wrong. */
+  checkImage(image: string): Promise<ImageCheck> {
+    return this.client.checkImage(image);
   }
 
   /** Visual tokens the image makes without reduction with the model in use (no vision run). */

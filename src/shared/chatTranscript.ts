@@ -23,7 +23,14 @@ export function applyChatEvent(answers: ChatAnswer[], event: ChatEvent): ChatAns
   const find = (id: string): ChatAnswer | undefined => answers.find((a) => a.id === id);
   switch (event.type) {
     case 'answerStart': {
-      const a: ChatAnswer = { id: event.id, group: event.group, question: event.question, reduce: event.reduce, text: '', done: false };
+      const { id, group, question, reduce, image } = event;
+      const a: ChatAnswer = { id, group, question, reduce, ...(image ? { image } : {}), text: '', done: false };
+      answers.push(a);
+      return a;
+    }
+    case 'answerNotRun': {
+      const { id, group, question, reduce, note } = event;
+      const a: ChatAnswer = { id, group, question, reduce, note, text: '', done: true };
       answers.push(a);
       return a;
     }

@@ -127,3 +127,21 @@ function gridCells(
   }
   return { cells, keptInPadding };
 }
+
+/** A line of the legend under the heatmap. */
+export type LegendKey = 'kept' | 'spatial' | 'merged' | 'removed';
+
+/**
+ * The legend's keys for an inspection's figures: only what they can show. Unpadding's shading only
+ * where tiles were unpadded (never for LLaVA-1.5), the spatial supplement only where it added patches.
+ */
+export function legendKeys(mode: string, figures: readonly HeatmapFigure[]): LegendKey[] {
+  const roles = new Set(figures.flatMap((f) => f.layout.cells.map((c) => c.role)));
+  const reduced = mode !== 'none';
+  const keys: LegendKey[] = [];
+  if (reduced) keys.push('kept');
+  if (roles.has('spatial')) keys.push('spatial');
+  if (reduced) keys.push('merged');
+  if (roles.has('removed')) keys.push('removed');
+  return keys;
+}

@@ -56,3 +56,12 @@ export function patchBox(g: ImageGeometry, index: number, grid: number, coverage
   };
   return box.right > box.left && box.bottom > box.top ? box : undefined;
 }
+
+/**
+ * The whole factor that draws an image at least `minSide` pixels on its longer side: 1 for one large
+ * enough. Whole, and drawn nearest-neighbour, so that a 4 x 4 icon shows its 16 pixels, not a blur.
+ */
+export function pixelScale(size: Size, minSide: number): number {
+  const longest = Math.max(size.width, size.height);
+  return longest > 0 && longest < minSide ? Math.floor(minSide / longest) : 1;
+}

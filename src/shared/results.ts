@@ -81,6 +81,8 @@ export interface VisualTokens {
   readonly visionRuns: number;
   /** LLaVA-NeXT only: per sub-image, overview first. */
   readonly subImages?: SubImageTokens[];
+  /** The picture as decoded, and the side of the square the tower reads (for lowResolutionNote). */
+  readonly picture?: { readonly width: number; readonly height: number; readonly modelSide: number };
 }
 
 export interface AskResult {

@@ -21,6 +21,13 @@ export interface AnswerStats {
   readonly tokens: number;
 }
 
+/** The image an answer was given: its heatmap draws this one, whatever is attached since. */
+export interface AnswerImage {
+  readonly path: string;
+  /** As the user knows it: relative to the workspace, or "pasted image". */
+  readonly name: string;
+}
+
 /** One answer in the chat, as the host keeps it and the webview shows it. */
 export interface ChatAnswer {
   readonly id: string;
@@ -28,6 +35,8 @@ export interface ChatAnswer {
   readonly group: string;
   readonly question: string;
   readonly reduce: string;
+  /** Absent in chats saved before answers kept their image, and for messages that belong to no answer. */
+  readonly image?: AnswerImage;
   text: string;
   stats?: AnswerStats;
   error?: string;
@@ -50,7 +59,8 @@ export type ChatRequest =
   | { readonly type: 'getModel' }
   | { readonly type: 'dropImage'; readonly uri: string }
   | { readonly type: 'pasteImage'; readonly dataUrl: string }
-  | { readonly type: 'showHeatmap'; readonly reduce: string }
+  /** `answerId`: the heatmap of that answer's image and reading; absent: the attached image's. */
+  | { readonly type: 'showHeatmap'; readonly reduce: string; readonly answerId?: string }
   | { readonly type: 'copy'; readonly text: string }
   | { readonly type: 'openLink'; readonly href: string };
 
@@ -58,15 +68,39 @@ export type ChatRequest =
 export type ChatEvent =
   | {
       readonly type: 'state';
-      readonly image: { readonly name: string; readonly src: string; readonly pasted: boolean } | null;
+      readonly image: {
+        readonly name: string;
+        readonly src: string;
+        readonly pasted: boolean;
+        /** Said when it is attached: it cannot be read, or it is far below the model's resolution. */
+        readonly warning: string | null;
+      } | null;
       readonly model: { readonly name: string; readonly randomWeights: boolean };
       readonly reduce: string;
       /** The attached image's visual tokens with the model in use; null until known. */
       readonly tokens: ImageTokenCount | null;
       /** The model can read an image at low detail (LLaVA-OneVision): the picker offers it. */
       readonly lowDetail: boolean;
+      /** Why the chat on screen began, when the user did not ask for it (another image was attached); null after its first question. */
+      readonly chatNote: string | null;
     }
-  | { readonly type: 'answerStart'; readonly id: string; readonly question: string; readonly reduce: string; readonly group: string }
+  | {
+      readonly type: 'answerStart';
+      readonly id: string;
+      readonly question: string;
+      readonly reduce: string;
+      readonly group: string;
+      readonly image?: AnswerImage;
+    }
+  /** An answer that was due and did not run (Stop during Compare's first answer): `note` says so. */
+  | {
+      readonly type: 'answerNotRun';
+      readonly id: string;
+      readonly question: string;
+      readonly reduce: string;
+      readonly group: string;
+      readonly note: string;
+    }
   | { readonly type: 'answerStage'; readonly id: string; readonly stage: AskStage }
   | { readonly type: 'answerPrefill'; readonly id: string; readonly progress: PrefillProgress }
   | { readonly type: 'answerDelta'; readonly id: string; readonly delta: string }
@@ -116,7 +150,7 @@ export function isChatRequest(m: unknown): m is ChatRequest {
     case 'pasteImage':
       return str(m['dataUrl'], MAX_DATA_URL) && /^data:image\/(png|jpeg|webp|gif);base64,/.test(m['dataUrl'] as string);
     case 'showHeatmap':
-      return reduceText(m['reduce']);
+      return reduceText(m['reduce']) && (m['answerId'] === undefined || str(m['answerId'], 64));
     case 'copy':
       return str(m['text']);
     case 'openLink':

@@ -22,6 +22,7 @@ import {
   AskParams,
   BuildParams,
   BuildResult,
+  ImageCheck,
   ImageTokens,
   ImageTokensParams,
   InspectParams,
@@ -66,6 +67,8 @@ export class WorkerRequestError extends Error {
     readonly kind: string,
     /** Bad input the user can act on, as the worker judged it (a UserError there). */
     readonly user: boolean,
+    /** What a library said, for the log. */
+    readonly detail?: string,
   ) {
     super(message);
   }
@@ -116,6 +119,10 @@ export class EngineClient {
   }
 
   /** Visual tokens an image makes without reduction, for the model in `params` (no vision run). */
+  checkImage(image: string): Promise<ImageCheck> {
+    return this.request((c) => c.sendRequest(WorkerRequests.checkImage, { image }));
+  }
+
   imageTokens(params: ImageTokensParams): Promise<ImageTokens> {
     return this.request((c) => c.sendRequest(WorkerRequests.imageTokens, params));
   }
@@ -212,7 +219,7 @@ export class EngineClient {
     } catch (e) {
       if (e instanceof ResponseError) {
         const data = e.data as WorkerErrorData | undefined;
-        throw new WorkerRequestError(e.message, data?.kind ?? 'Error', data?.user ?? false);
+        throw new WorkerRequestError(e.message, data?.kind ?? 'Error', data?.user ?? false, data?.detail);
       }
       throw e;
     } finally {

@@ -11,7 +11,7 @@ import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageCon
 import { listenShared } from './sharedWorker';
 import { buildFromCheckpoint } from '../builder/buildModel';
 import { downloadCheckpoint } from '../builder/hubDownload';
-import { UserError } from '../common/errors';
+import { detailOf, UserError } from '../common/errors';
 import { freemem } from 'node:os';
 import { resolve } from 'node:path';
 import { EngineError, samplingProblem } from '../pipeline/engine/request';
@@ -21,6 +21,7 @@ import { loadManifest } from '../pipeline/runtime/modelManifest';
 import { resolveThreads } from '../pipeline/runtime/threads';
 import { EnginePool } from './enginePool';
 import { renderHeatmap } from '../pipeline/image/heatmap';
+import { decodeImage } from '../pipeline/image/preprocess';
 import { InspectParams, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from './protocol';
 
 /** The engines loaded, per (model folder, provider, threads): windows on different models keep theirs. */
@@ -55,7 +56,12 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    throw new ResponseError<WorkerErrorData>(1, err.message, { kind: err.name, user: err instanceof UserError });
+    const detail = detailOf(err);
+    throw new ResponseError<WorkerErrorData>(1, err.message, {
+      kind: err.name,
+      user: err instanceof UserError,
+      ...(detail ? { detail } : {}),
+    });
   }
 }
 
@@ -129,6 +135,13 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
 
   connection.onRequest(WorkerRequests.heatmapPng, (p) =>
     answer(async () => (await renderHeatmap(p.image, await inspect(p))).toString('base64')),
+  );
+
+  connection.onRequest(WorkerRequests.checkImage, (p) =>
+    answer(async () => {
+      const { raster, format } = await decodeImage(p.image); // an SVG's raster, not its declared size
+      return { width: raster.width, height: raster.height, format };
+    }),
   );
 
   connection.onRequest(WorkerRequests.imageTokens, (p) => answer(async () => (await engineFor(p)).imageTokens(p.image, p.detail)));

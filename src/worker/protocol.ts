@@ -56,6 +56,14 @@ export interface ImageTokensParams extends ModelSpec {
   readonly detail?: Detail;
 }
 
+/** An image as decoded, before any model reads it: its pixels (an SVG's as rasterised). */
+export interface ImageCheck {
+  readonly width: number;
+  readonly height: number;
+  /** The decoder's name for the format: png, jpeg, webp, gif, tiff, heif, svg, bmp. */
+  readonly format: string;
+}
+
 /** How many visual tokens an image makes without reduction, and in how many parts the tower reads it. */
 export type ImageTokens = ImageTokenCount;
 
@@ -106,6 +114,8 @@ export interface WorkerErrorData {
   readonly kind: string;
   /** Bad input the user can act on (a UserError in the worker), as opposed to a failure of ours. */
   readonly user: boolean;
+  /** What a library said (a decoder's message), for the host's log; the message is in the user's words. */
+  readonly detail?: string;
 }
 
 export const WorkerRequests = {
@@ -115,6 +125,8 @@ export const WorkerRequests = {
   ask: new RequestType<AskParams, AskResult, WorkerErrorData>('engine/ask'),
   /** host -> worker: the visual tokens an image makes without reduction (no vision run), for labels. */
   imageTokens: new RequestType<ImageTokensParams, ImageTokens, WorkerErrorData>('engine/imageTokens'),
+  /** host -> worker: decode an image (no model), so that one that cannot be read is said so when it is attached. */
+  checkImage: new RequestType<{ readonly image: string }, ImageCheck, WorkerErrorData>('image/check'),
   /** host -> worker: vision tower and reduction only, for the heatmap. */
   inspect: new RequestType<InspectParams, InspectResult, WorkerErrorData>('engine/inspect'),
   /** host -> worker: forget the conversation and its KV cache. */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -49,6 +49,8 @@ export async function waitFor(url: string, ms: number): Promise<void> {
 export interface VSCode {
   readonly page: Page;
   readonly workspace: string;
+  /** code-server's user data folder (the extension's workspace storage is under User/workspaceStorage). */
+  readonly userData: string;
   shot(name: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -168,6 +170,7 @@ export async function launch(options: {
   return {
     page,
     workspace,
+    userData,
     shot: async (name) => {
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: join(SHOTS, `${name}.png`) });
@@ -250,6 +253,22 @@ export function step(vs: () => VSCode, name: string, fn: () => Promise<void>): (
       throw e;
     }
   };
+}
+
+/** The chats the extension saved for the window's workspace (chats.json), or undefined before the first save. */
+export function savedChats(vs: VSCode): { chats: { answers: { question: string; text: string }[] }[] } | undefined {
+  const root = join(vs.userData, 'User', 'workspaceStorage');
+  for (const hash of existsSync(root) ? readdirSync(root) : []) {
+    const file = join(root, hash, EXTENSION_ID, 'chats.json');
+    if (existsSync(file)) {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8')) as ReturnType<typeof savedChats>;
+      } catch {
+        return undefined; // never half-written (renamed into place), but read defensively
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Runs a command by its title from the command palette (F1), as a keyboard user would. */

@@ -9,7 +9,7 @@
  * Needs `bash scripts/e2e/setup.sh` once (CI runs it); skipped otherwise, unless E2E_REQUIRED=1.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,7 +18,7 @@ import sharp from 'sharp';
 import { buildSynthetic } from '../../src/builder/buildModel';
 import { tinyCheckpoint } from '../helpers/checkpoints';
 import { FakeHub, startFakeHub } from '../helpers/fakeHub';
-import { findFrame, launch, skip, step, VSCode } from './codeServer';
+import { findFrame, launch, runCommand, savedChats, skip, step, VSCode } from './codeServer';
 
 /** Right-click diagram.png (or `file`) in the Explorer -> Ask About Image...; returns the chat's frame. */
 async function askAboutDiagram(vs: VSCode, file = 'diagram.png', options: { activeBefore?: boolean } = {}): Promise<FrameLocator> {
@@ -30,6 +30,10 @@ async function askAboutDiagram(vs: VSCode, file = 'diagram.png', options: { acti
       .locator('.statusbar-item', { hasText: 'PruMerge' })
       .waitFor({ timeout: 60_000 })
       .catch(() => undefined);
+  // the side bar may show the chat instead: the Explorer's icon brings it back (clicking the icon of
+  // the container in front would hide the side bar instead)
+  const explorer = page.locator('.explorer-folders-view');
+  if (!(await explorer.isVisible())) await page.locator('.activitybar .action-label[aria-label^="Explorer"]').click();
   const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: file });
   await row.waitFor({ timeout: 60_000 });
   const item = page.locator('.context-view .action-label', { hasText: 'Ask About Image...' });
@@ -85,6 +89,16 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
   let chat: FrameLocator;
   const shot = (name: string): Promise<void> => vs.shot(name);
   const frameWith = (selector: string): Promise<FrameLocator> => findFrame(page, selector);
+  /** Reloads the window and returns the chat the side bar shows again (opened if it does not). */
+  const reloadToChat = async (): Promise<FrameLocator> => {
+    await page.reload();
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
+    return findFrame(page, 'section.conversation').catch(async () => {
+      await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').click();
+      return frameWith('section.conversation');
+    });
+  };
 
   before(async () => {
     vs = await launch({ trust: true });
@@ -247,14 +261,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
       async () => {
         const questions = await chat.locator('.question').allInnerTexts();
         assert.ok(questions.length >= 3, `${questions.length} questions before the reload`);
-        await page.reload();
-        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-        await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').waitFor({ timeout: 60_000 });
-        // the side bar shows the chat again after the reload; if not, open it
-        chat = await findFrame(page, 'section.conversation').catch(async () => {
-          await page.locator('.activitybar .action-label[aria-label^="PruMerge Vision"]').click();
-          return frameWith('section.conversation');
-        });
+        chat = await reloadToChat();
         await chat.locator('.image-name').filter({ hasText: 'diagram.png' }).waitFor({ timeout: 60_000 });
         await chat
           .locator('.question')
@@ -298,6 +305,147 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
           'a new chat, not the restored one',
         );
         assert.equal(await chat.locator('.note').filter({ hasText: 'Restored from the saved chat' }).count(), 0);
+      },
+    ),
+  );
+
+  it(
+    'another picture attached to a chat starts a new chat; the earlier one keeps its answers, whose heatmap is of their image',
+    step(
+      () => vs,
+      'other-image',
+      async () => {
+        // the chat on screen is about screenshot.png (the step before)
+        chat = await askAboutDiagram(vs, 'diagram.png');
+        await chat
+          .locator('.conversation .note')
+          .filter({ hasText: 'A new chat about diagram.png. The chat about screenshot.png is kept' })
+          .waitFor({ timeout: 30_000 });
+        assert.equal(await chat.locator('.question').count(), 0, 'no answer about screenshot.png under diagram.png');
+        await runCommand(page, 'PruMerge Vision: Open an Earlier Chat...');
+        const earlier = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'What is in this screenshot?' });
+        await earlier.first().waitFor({ timeout: 30_000 });
+        assert.match(await earlier.first().innerText(), /screenshot\.png/, 'the list names the image the chat holds');
+        await earlier.first().click();
+        chat = await frameWith('section.conversation');
+        await chat.locator('.question').filter({ hasText: 'What is in this screenshot?' }).waitFor({ timeout: 30_000 });
+        await chat.locator('.stats').first().locator('vscode-button', { hasText: 'Heatmap' }).click();
+        await page.locator('.tab', { hasText: 'Visual tokens: screenshot.png' }).waitFor({ timeout: 60_000 });
+        await shot('10c-earlier-chat-heatmap');
+      },
+    ),
+  );
+
+  it(
+    'Stop during the first answer of Compare: the reduced answer says it did not run',
+    step(
+      () => vs,
+      'compare-stop',
+      async () => {
+        await chat.locator('vscode-text-area textarea').fill('Compare what you see.');
+        await chat.locator('vscode-button', { hasText: 'Compare' }).click();
+        const pair = chat.locator('.exchange').last();
+        await pair
+          .locator('article.answer.streaming .answer-text')
+          .filter({ hasText: /[^…\s]/ })
+          .waitFor({ timeout: 120_000 });
+        await chat.locator('vscode-button', { hasText: 'Stop' }).click();
+        await pair.locator('article.answer').first().locator('.stats').waitFor({ timeout: 60_000 });
+        await chat.locator('vscode-button', { hasText: 'Stop' }).waitFor({ state: 'hidden', timeout: 60_000 });
+        const first = await pair.locator('article.answer').first().locator('.stats').innerText();
+        assert.match(first, /all 576 visual tokens/);
+        assert.equal(await pair.locator('article.answer').count(), 2, 'both answers of the comparison are shown');
+        const second = pair.locator('article.answer').nth(1);
+        // Stop lands in the first answer unless it had ended just before (3000 tokens allowed): then in the second
+        if (/stopped/.test(first)) assert.match(await second.innerText(), /Not run: Stop was pressed before this answer began/);
+        else assert.match(await second.locator('.stats').innerText(), /stopped/);
+        await shot('10d-compare-stopped');
+      },
+    ),
+  );
+
+  it(
+    'a reload while an answer streams keeps every word that was shown',
+    step(
+      () => vs,
+      'reload-streaming',
+      async () => {
+        await chat.locator('vscode-text-area textarea').fill('Describe the whole screen in detail.');
+        await chat.locator('vscode-text-area textarea').press('Enter');
+        const streaming = chat.locator('article.answer.streaming .answer-text');
+        await streaming.filter({ hasText: /\S.{39}/ }).waitFor({ timeout: 120_000 });
+        const words = (t: string): string => t.replace(/[^\p{L}\p{N}]/gu, '');
+        const shown = words(await streaming.innerText());
+        // the host saves what streams at a bounded rate: wait until what was shown is on disk (an event, not a time)
+        const end = Date.now() + 60_000;
+        const saved = (): string => {
+          const answers = savedChats(vs)?.chats[0]?.answers ?? [];
+          return words(answers.at(-1)?.text ?? '');
+        };
+        while (!saved().startsWith(shown)) {
+          assert.ok(Date.now() < end, `chats.json never held the ${shown.length} characters shown (it has ${saved().length})`);
+          await page.waitForTimeout(100);
+        }
+        chat = await reloadToChat();
+        const restored = chat.locator('.exchange').last().locator('article.answer');
+        await restored.locator('.answer-text').filter({ hasText: /\S/ }).waitFor({ timeout: 60_000 });
+        const back = words(await restored.locator('.answer-text').innerText());
+        assert.ok(back.startsWith(shown), `restored "${back.slice(0, 80)}" lacks what was shown: "${shown.slice(0, 80)}"`);
+        await shot('10e-reloaded-mid-answer');
+      },
+    ),
+  );
+
+  it(
+    'a damaged image is said so when attached, in plain words; its heatmap fails and Export PNG stays disabled; a tiny image is drawn large',
+    step(
+      () => vs,
+      'bad-images',
+      async () => {
+        const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+          .png()
+          .toBuffer();
+        png.fill(0xff, 12, 29); // a corrupt header
+        writeFileSync(join(vs.workspace, 'corrupt.png'), png);
+        await sharp({ create: { width: 4, height: 4, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+          .png()
+          .toFile(join(vs.workspace, 'tiny.png'));
+        chat = await askAboutDiagram(vs, 'tiny.png');
+        await chat
+          .locator('.image-warning')
+          .filter({ hasText: 'tiny.png is 4 x 4 pixels, far below the 336 x 336' })
+          .waitFor({ timeout: 60_000 });
+        const thumb = chat.locator('img.thumbnail.pixelated');
+        await thumb.waitFor({ timeout: 30_000 });
+        assert.ok((await thumb.evaluate((img) => img.getBoundingClientRect().width)) >= 96, 'drawn large enough to see');
+        await chat.locator('.image vscode-button', { hasText: 'Show heatmap' }).click();
+        const tinyPanel = await frameWith('img.image.pixelated');
+        await tinyPanel
+          .locator('.summary')
+          .filter({ hasText: /keeps \d+ of 576/ })
+          .waitFor({ timeout: 60_000 });
+        assert.ok((await tinyPanel.locator('img.image').evaluate((img) => img.getBoundingClientRect().width)) >= 300);
+        assert.equal(await tinyPanel.locator('.key.removed').count(), 0, 'no unpadding in the legend of LLaVA-1.5');
+        await shot('10h-tiny-image');
+        const groups = await page.locator('.editor-group-container').count();
+
+        const damaged = 'corrupt.png is damaged or truncated: re-export or re-download it';
+        chat = await askAboutDiagram(vs, 'corrupt.png');
+        await chat.locator('.image-warning').filter({ hasText: damaged }).waitFor({ timeout: 60_000 });
+        await chat.locator('.no-preview').waitFor({ timeout: 30_000 });
+        await chat.locator('vscode-text-area textarea').fill('What is this?');
+        await chat.locator('vscode-text-area textarea').press('Enter');
+        const error = chat.locator('article.answer .error');
+        await error.waitFor({ timeout: 60_000 });
+        assert.equal(await error.innerText(), damaged, 'named as in the workspace, no decoder text');
+        await shot('10f-damaged-image');
+        await chat.locator('.image vscode-button', { hasText: 'Show heatmap' }).click();
+        await page.locator('.tab', { hasText: 'Visual tokens: corrupt.png' }).waitFor({ timeout: 60_000 });
+        const panel = await frameWith('.summary .error');
+        assert.equal(await panel.locator('.summary .error').innerText(), damaged);
+        assert.equal(await panel.locator('vscode-button', { hasText: 'Export PNG' }).getAttribute('disabled'), '', 'nothing to export');
+        assert.equal(await page.locator('.editor-group-container').count(), groups, 'the heatmap joined the group of the one before');
+        await shot('10g-heatmap-failed');
       },
     ),
   );
@@ -463,16 +611,33 @@ describe('Getting started in a real VS Code', { skip, timeout: 240_000 }, () => 
         await welcome.waitFor({ timeout: 60_000 });
         await welcome.getByRole('button', { name: 'Get Started' }).click();
         await page.getByText('Get Started with PruMerge Vision').first().waitFor({ timeout: 60_000 });
+        // the chat view is open, but nothing was asked yet: the first step is not ticked
+        const demoStep = page.locator('.getting-started-step[data-step-id$="#demo"]');
+        await demoStep.waitFor({ timeout: 30_000 });
+        assert.equal(await demoStep.getAttribute('aria-checked'), 'false', 'the first step waits for an answer');
         await page
           .getByRole('button', { name: /Get a real model/ })
           .first()
           .click();
         await page.getByRole('button', { name: 'Download a Model...' }).waitFor({ timeout: 30_000 });
         await vs.shot('11-walkthrough');
-        await page.getByRole('button', { name: 'Download a Model...' }).click();
         const input = page.locator('.quick-input-widget');
-        await input.locator('.quick-input-title', { hasText: /free on this disk/ }).waitFor({ timeout: 30_000 });
-        await input.getByRole('option', { name: /^TinyLLaVA 1\.4B,/ }).click();
+        // the step just selected loads its media beside it, which can take the focus and so close a
+        // picker opened meanwhile: opened again until the pick lands, as a person would
+        for (let attempt = 1; ; attempt++) {
+          await page.getByRole('button', { name: 'Download a Model...' }).click();
+          await input.locator('.quick-input-title', { hasText: /free on this disk/ }).waitFor({ timeout: 30_000 });
+          const picked = await input
+            .getByRole('option', { name: /^TinyLLaVA 1\.4B,/ })
+            .click({ timeout: 10_000 })
+            .then(
+              () => true,
+              () => false,
+            );
+          if (picked) break;
+          assert.ok(attempt < 3, 'the model picker closed before a model could be picked, three times');
+          await input.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => page.keyboard.press('Escape'));
+        }
         await input.getByRole('option', { name: /^fp32,/ }).click();
         await page
           .locator('.notifications-toasts .notification-list-item', {

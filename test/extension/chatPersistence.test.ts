@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ChatAskParams, ChatEngine, ChatSession } from '../../src/extension/chat/chatSession';
-import { CHATS_FILE, ChatStore, MAX_CHATS, SavedChat, withChat } from '../../src/extension/chat/chatStore';
+import { CHATS_FILE, ChatStore, imagesOf, MAX_CHATS, SavedChat, withChat } from '../../src/extension/chat/chatStore';
 import type { AskHooks } from '../../src/pipeline/engine/stages';
 import type { AskResult } from '../../src/shared/results';
 import type { ChatAnswer, ChatEvent } from '../../src/shared/webviewMessages';
@@ -49,6 +49,27 @@ describe('the chat store', () => {
     // a well-formed file of the wrong shape is set aside too
     writeFileSync(join(dir, CHATS_FILE), JSON.stringify({ format: 'prumerge-vision-chats', chats: [{ id: 'x' }] }));
     assert.match((await new ChatStore(dir).load()).warning!, /set aside/);
+  });
+
+  it('keeps the image each answer was given, and names what a chat holds by them', async () => {
+    const store = new ChatStore(scratchDir('chats'));
+    const diagram = { path: '/w/diagram.png', name: 'diagram.png' };
+    const shapes = { path: '/w/img/shapes.svg', name: 'img/shapes.svg' };
+    const mixed = chat(
+      'm',
+      [answer('a', 'Q1', 'x', { image: diagram }), answer('b', 'Q2', 'y', { image: shapes }), answer('c', 'Q3', 'z', { image: diagram })],
+      {
+        path: shapes.path,
+        pasted: false,
+      },
+    );
+    await store.save({ chats: [mixed] });
+    const [back] = (await store.load()).chats;
+    assert.deepEqual(back!.answers[1]!.image, shapes);
+    assert.deepEqual(imagesOf(back!), ['diagram.png', 'img/shapes.svg']);
+    // saved before answers kept their image: the image the chat had attached
+    assert.deepEqual(imagesOf(chat('old', [answer('a', 'Q', 'x')], { path: '/w/sub/old.png', pasted: false })), ['old.png']);
+    assert.deepEqual(imagesOf(chat('p', [answer('a', 'Q', 'x')], { path: '/s/pasted/pasted-1.png', pasted: true })), ['pasted image']);
   });
 
   it('marks an answer that was being written when the window went away as interrupted', async () => {

@@ -9,14 +9,21 @@ import { scratchDir, tinyCheckpoint } from '../helpers/checkpoints';
 
 describe('model facts for the chat', () => {
   it('mark the demo and a `prumerge synth` folder as random weights, a build from a checkpoint not', async () => {
-    assert.deepEqual(readModelFacts(demoModelDir()), { randomWeights: true, patches: 576, anyres: false, lowDetail: false });
+    assert.deepEqual(readModelFacts(demoModelDir()), {
+      randomWeights: true,
+      patches: 576,
+      imageSize: 336,
+      anyres: false,
+      lowDetail: false,
+    });
     const synth = join(scratchDir('facts'), 'tiny-next');
     await buildSynthetic('tiny-next', 3, { out: synth, dtype: 'fp32' });
-    assert.deepEqual(readModelFacts(synth), { randomWeights: true, patches: 16, anyres: true, lowDetail: false });
+    // 56 px tiles of 14 px patches (shapes.ts: nextPinpoints(56)); 60 px for the OneVision shape
+    assert.deepEqual(readModelFacts(synth), { randomWeights: true, patches: 16, imageSize: 56, anyres: true, lowDetail: false });
     // LLaVA-OneVision's anyres_max_N layout also reads an image as one crop
     const onevision = join(scratchDir('facts'), 'tiny-onevision');
     await buildSynthetic('tiny-onevision', 3, { out: onevision, dtype: 'fp32' });
-    assert.deepEqual(readModelFacts(onevision), { randomWeights: true, patches: 16, anyres: true, lowDetail: true });
+    assert.deepEqual(readModelFacts(onevision), { randomWeights: true, patches: 16, imageSize: 60, anyres: true, lowDetail: true });
     const built = join(scratchDir('facts'), 'built');
     await buildFromCheckpoint((await tinyCheckpoint({ seed: 5 })).dir, { out: built, dtype: 'fp32' });
     assert.equal(readModelFacts(built)?.randomWeights, false);

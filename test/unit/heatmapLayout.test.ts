@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { patchColour } from '../../src/shared/attentionColour';
-import { HeatmapInput, heatmapLayout } from '../../src/shared/heatmapLayout';
+import { HeatmapFigure, HeatmapInput, heatmapLayout, legendKeys } from '../../src/shared/heatmapLayout';
 import { llavaGeometry } from '../../src/pipeline/image/geometry';
 
 // a 8 x 4 image padded to 8 x 8 (2 rows of padding above and below), resized to 4 x 4: grid 4,
@@ -56,5 +56,18 @@ describe('heatmap layout', () => {
     assert.ok(layout.cells.every((c) => c.role === 'other'));
     assert.equal(layout.headline, 'all 16 visual tokens (4 x 4 patches)');
     assert.equal(layout.paddingNote, '');
+  });
+
+  it("the legend names only what the picture can show: no unpadding for LLaVA-1.5's one grid", () => {
+    const one = (input: HeatmapInput): HeatmapFigure[] => [{ title: '', layout: heatmapLayout(input) }];
+    assert.deepEqual(legendKeys('prumerge+', one(base)), ['kept', 'spatial', 'merged']);
+    assert.deepEqual(legendKeys('prumerge', one({ ...base, mode: 'prumerge', spatial: [] })), ['kept', 'merged']);
+    const all = Array.from({ length: 16 }, (_, p) => p);
+    assert.deepEqual(legendKeys('none', one({ ...base, mode: 'none', rows: 16, kept: all, spatial: [], remainder: false })), []);
+    // tiles whose padding unpadding removed: a cell of that role is drawn, so the key is there
+    const tiles = one(base);
+    const shaded = { ...tiles[0]!.layout.cells[0]!, role: 'removed' as const };
+    const withTiles: HeatmapFigure[] = [...tiles, { title: 'Tiles', layout: { ...tiles[0]!.layout, cells: [shaded] } }];
+    assert.deepEqual(legendKeys('prumerge+', withTiles), ['kept', 'spatial', 'merged', 'removed']);
   });
 });

@@ -332,6 +332,18 @@ describe('image preprocessing: bad files get clear errors', () => {
     await rejects(jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'truncated', /damaged or truncated/);
   });
   it('a truncated BMP', () => rejects(bmp24(40, 40, () => [1, 2, 3]).subarray(0, 300), 'truncated', /BMP/));
+  it("a PNG whose header is corrupt: plain words, the decoder's own kept apart for the log", async () => {
+    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+      .png()
+      .toBuffer();
+    png.fill(0xff, 12, 29); // the IHDR chunk's type, size and depth
+    await assert.rejects(preprocessImage(png, { name: 'shot.png' }), (e: unknown) => {
+      assert.ok(e instanceof ImageInputError);
+      assert.equal(e.message, 'shot.png is damaged or truncated: re-export or re-download it');
+      assert.match(e.detail ?? '', /corrupt header/, "libvips' words, for the log");
+      return true;
+    });
+  });
   it('a decompression bomb (a PNG declaring 50000 x 50000)', async () => {
     await rejects(await pngDeclaring(50000, 50000), 'too-large', /50000 x 50000 .*downscale/);
   });

@@ -15,6 +15,7 @@ describe('messages from the chat view', () => {
       { type: 'dropImage', uri: 'file:///w/a.png' },
       { type: 'pasteImage', dataUrl: 'data:image/png;base64,iVBORw0KGgo=' },
       { type: 'showHeatmap', reduce: 'prumerge+' },
+      { type: 'showHeatmap', reduce: 'topk:32', answerId: '6f1c1f4e-5b7a-4c43-9c56-0c2d7e0b1a11' },
       { type: 'copy', text: 'answer' },
       { type: 'openLink', href: 'https://example.com' },
     ]) {
@@ -33,6 +34,8 @@ describe('messages from the chat view', () => {
       { type: 'ask', question: 'q', reduce: 'fastest', compare: false },
       { type: 'ask', question: 'q', reduce: 'topk:0', compare: false },
       { type: 'showHeatmap', reduce: 'prumerge++' },
+      { type: 'showHeatmap', reduce: 'prumerge', answerId: 7 },
+      { type: 'showHeatmap', reduce: 'prumerge', answerId: 'x'.repeat(65) },
       { type: 'pasteImage', dataUrl: 'data:text/html;base64,PHNjcmlwdD4=' },
       { type: 'pasteImage', dataUrl: 'data:image/svg+xml;base64,PHN2Zz4=' },
       { type: 'dropImage' },

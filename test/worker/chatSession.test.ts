@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { BUSY_MESSAGE, ChatEngine, ChatSession } from '../../src/extension/chat/chatSession';
+import { BUSY_MESSAGE, ChatEngine, ChatSession, NOT_RUN_NOTE } from '../../src/extension/chat/chatSession';
 import { AskStage } from '../../src/shared/results';
 import { demoModelDir, Engine } from '../../src/pipeline/engine/engine';
 import type { Reading } from '../../src/shared/reduceMode';
@@ -167,6 +167,9 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     await cleared;
     assert.ok(events.some((e) => e.type === 'cleared'));
     assert.equal(ends()[0]!.stats.stopReason, 'cancelled');
+    // the stopped answer ends before the chat is cleared: it is saved with the chat it belongs to
+    const types = events.map((e) => e.type);
+    assert.ok(types.indexOf('answerEnd') < types.indexOf('cleared'), types.join(' '));
   });
 
   it('an image deleted after it was attached: a clear message, and the chat is free', async () => {
@@ -185,7 +188,7 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     const file = join(dir, 'shot.png');
     const other = join(dir, 'other.png');
     await sharp(SAMPLE).png().toFile(file);
-    await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 250, g: 200, b: 0 } } })
+    await sharp({ create: { width: 160, height: 120, channels: 3, background: { r: 250, g: 200, b: 0 } } })
       .png()
       .toFile(other);
     session.image = file;
@@ -244,4 +247,82 @@ describe('Stop at each stage, with the engine in process (the signal reaches it 
       assert.equal(endOf(await run(() => {})).answer, full);
     });
   }
+});
+
+describe('the chat with the engine in process: Compare and Stop, the image each answer keeps, what is saved while it streams', () => {
+  let engine: Engine;
+  let chat: ChatEngine;
+  const TOPK: Reading = { reduce: { kind: 'topk', k: 32 }, detail: 'auto' };
+  /** A chat about `image` whose events go to `events`; `onEvent` may press Stop; `changes` records what it asks to save. */
+  const session = (
+    events: ChatEvent[],
+    onEvent: (e: ChatEvent, s: ChatSession) => void = () => {},
+    changes: boolean[] = [],
+    image = SAMPLE,
+  ): ChatSession => {
+    const s: ChatSession = new ChatSession(
+      chat,
+      (e) => (events.push(e), onEvent(e, s)),
+      () => ({ maxNewTokens: 40, temperature: 1 }),
+      (streaming) => changes.push(streaming),
+    );
+    s.image = image;
+    return s;
+  };
+
+  before(async () => {
+    engine = await Engine.load(demoModelDir(), { ep: 'cpu' });
+    chat = { ask: (p, hooks) => engine.ask(p, hooks), newConversation: async () => engine.newConversation() };
+  });
+  after(() => engine.dispose());
+
+  it('Stop during the first answer of Compare: the second says it did not run, in the same exchange', async () => {
+    const events: ChatEvent[] = [];
+    await session(events, (e, s) => e.type === 'answerDelta' && s.stop()).ask(QUESTION, TOPK, true);
+    const starts = events.filter((e) => e.type === 'answerStart');
+    const notRun = events.filter((e): e is Extract<ChatEvent, { type: 'answerNotRun' }> => e.type === 'answerNotRun');
+    assert.equal(starts.length, 1, 'only the all-tokens answer ran');
+    assert.equal(notRun.length, 1);
+    assert.equal(notRun[0]!.note, NOT_RUN_NOTE);
+    assert.equal(notRun[0]!.reduce, 'topk:32');
+    assert.equal(notRun[0]!.group, starts[0]!.type === 'answerStart' ? starts[0]!.group : '', 'shown beside the first');
+    assert.deepEqual(events.at(-1), { type: 'busy', busy: false });
+  });
+
+  it('Stop during the second answer of Compare stops that one; nothing is left out', async () => {
+    const events: ChatEvent[] = [];
+    let starts = 0;
+    await session(events, (e, s) => {
+      if (e.type === 'answerStart') starts++;
+      if (e.type === 'answerDelta' && starts === 2) s.stop();
+    }).ask(QUESTION, TOPK, true);
+    const ends = events.filter((e): e is EndEvent => e.type === 'answerEnd');
+    assert.equal(ends.length, 2);
+    assert.equal(ends[1]!.stats.stopReason, 'cancelled');
+    assert.equal(events.filter((e) => e.type === 'answerNotRun').length, 0);
+  });
+
+  it('every answer keeps the image it was given, and the streamed words are offered for saving as they come', async () => {
+    const events: ChatEvent[] = [];
+    const changes: boolean[] = [];
+    await session(events, undefined, changes).ask(QUESTION, PRUMERGE);
+    const start = events.find((e) => e.type === 'answerStart');
+    assert.deepEqual(start?.type === 'answerStart' && start.image, { path: SAMPLE, name: 'pipeline-diagram.svg' });
+    const deltas = events.filter((e) => e.type === 'answerDelta').length;
+    assert.ok(deltas > 0);
+    // at once for the start and the end, and once per streamed piece, which the view saves at a bounded rate
+    assert.deepEqual(changes, [false, ...Array<boolean>(deltas).fill(true), false]);
+  });
+
+  it('a 4 x 4 pixel image: the answer says it is far below the resolution the model reads', async () => {
+    const tiny = join(scratchDir('chat-image'), 'tiny.png');
+    await sharp({ create: { width: 4, height: 4, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+      .png()
+      .toFile(tiny);
+    const events: ChatEvent[] = [];
+    await session(events, undefined, [], tiny).ask(QUESTION, PRUMERGE);
+    const end = events.find((e): e is EndEvent => e.type === 'answerEnd');
+    // the demo reads 336 x 336 (CLIP-L/336): 336 / 4 = 84
+    assert.match(end?.note ?? '', /^tiny\.png is 4 x 4 pixels, far below the 336 x 336 the model reads: it is enlarged about 84x/);
+  });
 });

@@ -1,7 +1,7 @@
 /** The commands about images and chats: ask about an image, its heatmap, earlier chats. */
-import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatViewProvider } from './chatView';
+import { imagesOf } from './chatStore';
 import { EngineService } from '../engineService';
 import { HeatmapPanel } from './heatmapPanel';
 import { IMAGE_EXTENSIONS, isImagePath } from '../imageFiles';
@@ -38,7 +38,7 @@ export async function openSavedChat(chat: ChatViewProvider): Promise<void> {
   const picked = await vscode.window.showQuickPick(
     chat.savedChats.map((c) => ({
       label: c.title,
-      description: c.image ? basename(c.image.path) : 'no image',
+      description: imagesOf(c).join(', ') || 'no image',
       detail: `${c.answers.length} answer${c.answers.length === 1 ? '' : 's'}, ${new Date(c.updated).toLocaleString()}`,
       id: c.id,
     })),

@@ -11,6 +11,7 @@ import type { AskHooks } from '../../pipeline/engine/stages';
 import type { AskResult } from '../../shared/results';
 import { formatReading, type Reading } from '../../shared/reduceMode';
 import { applyChatEvent } from '../../shared/chatTranscript';
+import { lowResolutionNote } from '../../shared/imageNotes';
 import { messageOf } from '../../common/errors';
 import type { AskParams } from '../../worker/protocol';
 import type { ChatAnswer, ChatEvent } from '../../shared/webviewMessages';
@@ -30,10 +31,25 @@ export interface ChatSettings {
 
 export const BUSY_MESSAGE = 'Wait for the current answer, or press Stop.';
 
+/** Compare's second answer, when Stop came during the first. */
+export const NOT_RUN_NOTE = 'Not run: Stop was pressed before this answer began. Press Compare again to see both.';
+
+/** How the chat names things to the user: the view's own (workspace-relative), or plain ones for the tests. */
+export interface ChatWording {
+  /** An image as the user knows it. */
+  readonly nameOf: (path: string) => string;
+  /** A failure's message in the user's terms (the view logs the detail behind it). */
+  readonly describeError: (e: unknown) => string;
+}
+
+const PLAIN_WORDING: ChatWording = { nameOf: (path) => basename(path), describeError: messageOf };
+
 export class ChatSession {
   /** The attached image's path. */
   image: string | undefined;
   private running: AbortController | undefined;
+  /** Settles when the question being answered has ended (its last event emitted). */
+  private runningDone: Promise<void> = Promise.resolve();
   /** The conversation so far, answers being written included: a view shown again gets it whole. */
   private readonly answers: ChatAnswer[] = [];
   /** What the engine's conversation is about: a question on the same image and reduction continues it. */
@@ -45,8 +61,12 @@ export class ChatSession {
     private readonly engine: ChatEngine,
     private readonly post: (event: ChatEvent) => void,
     private readonly settings: () => ChatSettings,
-    /** Called when the transcript changed in a way worth saving (not on every streamed word). */
-    private readonly onChange: () => void = () => {},
+    /**
+     * Called when the transcript changed: at once for an answer begun, ended or failed, or the chat
+     * cleared; with `streaming` for the words written meanwhile, which the caller saves at a bounded rate.
+     */
+    private readonly onChange: (streaming: boolean) => void = () => {},
+    private readonly wording: ChatWording = PLAIN_WORDING,
   ) {}
 
   /** The conversation as it stands, for saving. */
@@ -88,23 +108,36 @@ export class ChatSession {
     }
     const controller = new AbortController();
     this.running = controller;
+    let done = (): void => {};
+    this.runningDone = new Promise((resolve) => (done = resolve));
     this.emit({ type: 'busy', busy: true });
     try {
       if (!(await isFile(image))) {
         this.conversation = undefined;
-        this.fail(`${basename(image)} was moved or deleted after it was attached: attach the image again.`);
+        this.fail(`${this.wording.nameOf(image)} was moved or deleted after it was attached: attach the image again.`);
         return;
       }
       const group = randomUUID();
       const all: Reading = { reduce: { kind: 'none' }, detail: reading.detail };
       for (const mode of compare && reading.reduce.kind !== 'none' ? [all, reading] : [reading]) {
-        if (controller.signal.aborted) break;
+        if (controller.signal.aborted) {
+          // Stop stops what runs now: what was still to come says it did not run, rather than vanishing
+          this.emit({ type: 'answerNotRun', id: randomUUID(), question, reduce: formatReading(mode), group, note: NOT_RUN_NOTE });
+          continue;
+        }
         await this.answer(image, question, mode, compare, group, controller.signal);
       }
     } finally {
       this.running = undefined;
       this.emit({ type: 'busy', busy: false });
+      done();
     }
+  }
+
+  /** Stops the answer being written, and waits until it has ended in this chat's transcript. */
+  async settle(): Promise<void> {
+    this.running?.abort();
+    await this.runningDone;
   }
 
   /** The view (re)loaded its page: it gets the conversation as it stands. */
@@ -129,8 +162,9 @@ export class ChatSession {
     this.emit({ type: 'answerError', id: '', message });
   }
 
+  /** Starts over; an answer being written is stopped and ends first, so that it stays with the chat it belongs to. */
   async newChat(): Promise<void> {
-    this.running?.abort();
+    await this.settle();
     this.conversation = undefined;
     this.restored = false;
     await this.engine.newConversation().catch(() => undefined);
@@ -140,7 +174,8 @@ export class ChatSession {
   private emit(event: ChatEvent): void {
     applyChatEvent(this.answers, event);
     this.post(event);
-    if (SAVED_ON.has(event.type)) this.onChange();
+    if (SAVED_ON.has(event.type)) this.onChange(false);
+    else if (event.type === 'answerDelta') this.onChange(true);
   }
 
   private async answer(
@@ -156,7 +191,7 @@ export class ChatSession {
     const followUp = !compare && before?.image === image && before.reduce === reduce;
     const history = this.restored && !compare ? earlierTurns(this.answers, reduce) : undefined;
     const id = randomUUID();
-    this.emit({ type: 'answerStart', id, question, reduce, group });
+    this.emit({ type: 'answerStart', id, question, reduce, group, image: { path: image, name: this.wording.nameOf(image) } });
     try {
       const { maxNewTokens, temperature } = this.settings();
       const r = await this.engine.ask(
@@ -191,17 +226,19 @@ export class ChatSession {
         reduce,
         tokens: r.tokens.length,
       };
-      const note = history ? restoredNote(history.length) : compare ? {} : noteFor(r, followUp, before, { image, reduce });
-      this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...note });
+      const said = history ? restoredNote(history.length) : compare ? undefined : noteFor(r, followUp, before, { image, reduce });
+      const small = r.visual.picture && lowResolutionNote(this.wording.nameOf(image), r.visual.picture, r.visual.picture.modelSide);
+      const note = [said, small].filter(Boolean).join(' ');
+      this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...(note ? { note } : {}) });
     } catch (e) {
       this.conversation = undefined;
-      this.emit({ type: 'answerError', id, message: messageOf(e) });
+      this.emit({ type: 'answerError', id, message: this.wording.describeError(e) });
     }
   }
 }
 
-/** Events after which the transcript is saved: an answer begun, ended or failed, the chat cleared. */
-const SAVED_ON = new Set<ChatEvent['type']>(['answerStart', 'answerEnd', 'answerError', 'cleared']);
+/** Events after which the transcript is saved at once: an answer begun, ended, failed or not run, the chat cleared. */
+const SAVED_ON = new Set<ChatEvent['type']>(['answerStart', 'answerEnd', 'answerError', 'answerNotRun', 'cleared']);
 
 /**
  * The exchanges a restored chat's next question continues: the answers at the end of the
@@ -219,9 +256,9 @@ function earlierTurns(answers: readonly ChatAnswer[], reduce: string): ChatTurn[
   return turns;
 }
 
-function restoredNote(turns: number): { note: string } {
+function restoredNote(turns: number): string {
   const read = turns > 0 ? ` and the ${turns === 1 ? 'earlier answer' : `${turns} earlier exchanges`} read again` : '';
-  return { note: `Restored from the saved chat: the image was encoded again${read}, as the model no longer held this conversation.` };
+  return `Restored from the saved chat: the image was encoded again${read}, as the model no longer held this conversation.`;
 }
 
 /** Why an answer did not continue the conversation the user was having, when that is news. */
@@ -230,15 +267,15 @@ function noteFor(
   followUp: boolean,
   before: { image: string; reduce: string } | undefined,
   now: { image: string; reduce: string },
-): { note?: string } {
+): string | undefined {
   if (r.conversation === 'restarted')
-    return { note: 'The image changed since the last answer, so this answer starts a new conversation about it as it is now.' };
+    return 'The image changed since the last answer, so this answer starts a new conversation about it as it is now.';
   if (followUp && r.conversation === 'new')
-    return { note: 'The earlier conversation was no longer in memory (the model was restarted), so this answer starts a new one.' };
+    return 'The earlier conversation was no longer in memory (the model was restarted), so this answer starts a new one.';
   if (!followUp && before?.image === now.image && before.reduce !== now.reduce) {
-    return { note: 'A different reduction gives the model different image tokens, so this answer starts a new conversation.' };
+    return 'A different reduction gives the model different image tokens, so this answer starts a new conversation.';
   }
-  return {};
+  return undefined;
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -103,6 +103,16 @@ export class ChatStore {
   }
 }
 
+/**
+ * The names of the images a chat's answers were about, in the order first asked; a chat saved before
+ * answers kept their image gives the image it had attached.
+ */
+export function imagesOf(chat: SavedChat): string[] {
+  const names = [...new Set(chat.answers.flatMap((a) => (a.image ? [a.image.name] : [])))];
+  if (names.length > 0) return names;
+  return chat.image ? [chat.image.pasted ? 'pasted image' : basename(chat.image.path)] : [];
+}
+
 /** `chats` with `chat` first, replacing its older version. */
 export function withChat(history: ChatHistory, chat: SavedChat): ChatHistory {
   return { chats: [chat, ...history.chats.filter((c) => c.id !== chat.id)].slice(0, MAX_CHATS) };
@@ -138,6 +148,7 @@ function isAnswer(v: unknown): v is ChatAnswer {
     typeof a.question === 'string' &&
     typeof a.reduce === 'string' &&
     typeof a.text === 'string' &&
-    typeof a.done === 'boolean'
+    typeof a.done === 'boolean' &&
+    (a.image === undefined || (typeof a.image?.path === 'string' && typeof a.image.name === 'string'))
   );
 }

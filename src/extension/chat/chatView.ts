@@ -4,11 +4,12 @@
  * Messages from the webview are checked with isChatRequest before anything is done with them.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, isChatRequest } from '../../shared/webviewMessages';
 import type { ImageTokenCount } from '../../shared/reductionChoices';
 import { messageOf } from '../../common/errors';
+import { lowResolutionNote } from '../../shared/imageNotes';
 import { parseReading } from '../../shared/reduceMode';
 import { ChatSession } from './chatSession';
 import { ChatHistory, ChatStore, newChatId, SavedChat, withChat } from './chatStore';
@@ -17,11 +18,19 @@ import { EngineService } from '../engineService';
 import { readSettings } from '../settings';
 import { decodeImageDataUrl, isImagePath, isInside, isSafeExternalLink } from '../imageFiles';
 import { webviewHtml } from '../webviewHtml';
+import { chatStorageDir, userMessage } from '../userMessages';
 
 interface AttachedImage {
   readonly uri: vscode.Uri;
   readonly pasted: boolean;
+  /** Said in the header: it cannot be read, or it is far below the model's resolution (null: nothing to say, or not checked yet). */
+  warning: string | null;
 }
+
+/** While an answer streams, its words are saved at most this often, so that a reload keeps what was shown. */
+const STREAM_SAVE_MS = 500;
+/** Set once the first answer is written: the walkthrough's first step completes on it. */
+const ANSWERED_CONTEXT = 'prumergeVision.answered';
 
 export class ChatViewProvider extends Disposable implements vscode.WebviewViewProvider {
   static readonly viewType = 'prumergeVision.chat';
@@ -38,6 +47,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private history: ChatHistory = { chats: [] };
   private chatId = newChatId();
   private saveTimer: NodeJS.Timeout | undefined;
+  /** Why the chat on screen began, until its first question (kept here: a hidden view loses its page). */
+  private chatNote: string | null = null;
   /** Saves in order: a later save never overtakes an earlier one. */
   private saving: Promise<void> = Promise.resolve();
   /** Settles once the saved chats are read and the newest is on screen. */
@@ -49,14 +60,15 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   ) {
     super();
     this._register({ dispose: () => this.viewListeners?.dispose() });
-    // a window without a folder has no workspace storage: its chats go to the extension's own
-    this.store = new ChatStore(context.storageUri?.fsPath ?? join(context.globalStorageUri.fsPath, 'no-workspace'));
+    this.store = new ChatStore(chatStorageDir(context));
     this.session = new ChatSession(
       engine,
       (e) => this.post(e),
       () => readSettings(),
-      () => this.scheduleSave(),
+      (streaming) => this.scheduleSave(streaming),
+      { nameOf: (path) => this.nameOf(path), describeError: (e) => this.describeError(e) },
     );
+    if (context.globalState.get<boolean>(ANSWERED_CONTEXT)) void vscode.commands.executeCommand('setContext', ANSWERED_CONTEXT, true);
     this._register({ dispose: () => void this.saveNow() });
     // the random-weights notice and the token counts follow the model
     this._register(engine.onDidChangeModel(() => void this.postState().then(() => this.countTokens())));
@@ -75,11 +87,13 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   /** Puts a saved chat on screen; its image comes back if it still exists. */
   private async show(chat: SavedChat): Promise<void> {
     this.chatId = chat.id;
+    this.chatNote = null;
     const image = chat.image && (await isFile(chat.image.path)) ? chat.image : undefined;
-    this.image = image ? { uri: vscode.Uri.file(image.path), pasted: image.pasted } : undefined;
+    this.image = image ? { uri: vscode.Uri.file(image.path), pasted: image.pasted, warning: null } : undefined;
     this.session.restore(image?.path, chat.answers);
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
+    if (this.image) void this.checkImage(this.image);
   }
 
   /** The saved chats, newest first (the one on screen among them). */
@@ -88,6 +102,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   }
 
   async openSaved(id: string): Promise<void> {
+    await this.session.settle(); // an answer being written ends in the chat it belongs to
     await this.saveNow();
     const chat = this.history.chats.find((c) => c.id === id);
     if (chat) await this.show(chat);
@@ -107,15 +122,18 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     await this.postState();
   }
 
-  private scheduleSave(): void {
+  /** A change is saved shortly after; streamed words at most every STREAM_SAVE_MS, however fast they come. */
+  private scheduleSave(streaming = false): void {
+    if (streaming && this.saveTimer) return; // a save is due: these words go with it
     clearTimeout(this.saveTimer);
-    this.saveTimer = setTimeout(() => void this.saveNow(), 200);
+    this.saveTimer = setTimeout(() => void this.saveNow(), streaming ? STREAM_SAVE_MS : 200);
   }
 
   private saveNow(): Promise<void> {
     clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     const answers = this.session.transcript;
-    if (answers.length > 0) {
+    if (answers.some((a) => a.question)) {
       const chat: SavedChat = {
         id: this.chatId,
         title: answers.find((a) => a.question)?.question ?? 'Chat',
@@ -150,7 +168,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
           this.engine.log.appendLine(`ignored a malformed message from the chat view: ${JSON.stringify(m)?.slice(0, 200)}`);
           return;
         }
-        void this.handle(m).catch((e: unknown) => this.session.fail(messageOf(e)));
+        void this.handle(m).catch((e: unknown) => this.session.fail(this.describeError(e)));
       }),
       view.onDidDispose(() => {
         this.viewListeners?.dispose();
@@ -175,11 +193,15 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     }
     // the saved chat is read when the view is created: an image attached meanwhile must not be replaced by its
     await this.restored;
-    if (this.session.isRestored && this.image?.uri.fsPath !== uri.fsPath) {
-      // the restored chat was about another picture: its answers must not become this one's history
+    const before = this.image;
+    if (before && before.uri.fsPath !== uri.fsPath && this.session.transcript.some((a) => a.question)) {
+      // a chat is about one picture: its answers must not read as answers about this one, nor be its history
+      const earlier = this.nameOf(before.uri.fsPath);
       await this.newChat();
+      this.chatNote = `A new chat about ${this.nameOf(uri.fsPath)}. The chat about ${earlier} is kept: PruMerge Vision: Open an Earlier Chat... shows it again.`;
     }
-    this.image = { uri, pasted };
+    const attached: AttachedImage = { uri, pasted, warning: null };
+    this.image = attached;
     this.session.image = uri.fsPath;
     this.scheduleSave();
     await vscode.commands.executeCommand(`${ChatViewProvider.viewType}.focus`);
@@ -187,12 +209,43 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     await this.postState();
     this.post({ type: 'focusQuestion' });
     void this.countTokens();
+    void this.checkImage(attached);
   }
 
+  /**
+   * Decodes the attached image in the worker, so that one that cannot be read, or is far below the
+   * model's resolution, is said so now rather than after a question. Starting the worker for it
+   * costs nothing the question would not.
+   */
+  private async checkImage(image: AttachedImage): Promise<void> {
+    const name = this.nameOf(image.uri.fsPath);
+    try {
+      const size = await this.engine.checkImage(image.uri.fsPath);
+      const side = this.engine.modelFacts()?.imageSize;
+      image.warning = (side ? lowResolutionNote(name, size, side) : undefined) ?? null;
+    } catch (e) {
+      image.warning = `${this.describeError(e)}.`.replace(/\.\.$/, '.');
+    }
+    if (this.image === image && image.warning) await this.postState();
+  }
+
+  /** Starts an empty chat; the one on screen stays in the history, an answer being written with it. */
   async newChat(): Promise<void> {
-    await this.saveNow(); // the chat on screen stays in the history
+    await this.session.settle();
+    await this.saveNow();
     this.chatId = newChatId();
+    this.chatNote = null;
     await this.session.newChat();
+  }
+
+  /** An image as the user knows it: relative to the workspace; a pasted one as such. */
+  private nameOf(path: string): string {
+    if (isInside(path, [this.store.pastedDir])) return 'pasted image';
+    return vscode.workspace.asRelativePath(path, (vscode.workspace.workspaceFolders?.length ?? 0) > 1);
+  }
+
+  private describeError(e: unknown): string {
+    return userMessage(e, this.engine.log, this.store.pastedDir);
   }
 
   private async handle(m: ChatRequest): Promise<void> {
@@ -214,9 +267,17 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         return this.attach(vscode.Uri.parse(m.uri, true));
       case 'pasteImage':
         return this.attachPasted(m.dataUrl);
-      case 'showHeatmap':
-        if (this.image) await vscode.commands.executeCommand('prumergeVision.showHeatmap', this.image.uri, m.reduce);
+      case 'showHeatmap': {
+        // an answer's heatmap is of the image that answer was given, whatever is attached now
+        const answer = m.answerId ? this.session.transcript.find((a) => a.id === m.answerId) : undefined;
+        const image = answer?.image ? vscode.Uri.file(answer.image.path) : this.image?.uri;
+        if (!image) return;
+        if (!(await isFile(image.fsPath))) {
+          throw new Error(`${this.nameOf(image.fsPath)} was moved or deleted since that answer: its heatmap cannot be drawn.`);
+        }
+        await vscode.commands.executeCommand('prumergeVision.showHeatmap', image, m.reduce);
         return;
+      }
       case 'copy':
         return vscode.env.clipboard.writeText(m.text);
       case 'openLink':
@@ -241,12 +302,18 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     this.post({
       type: 'state',
       image: image
-        ? { name: basename(image.uri.fsPath), src: this.view?.webview.asWebviewUri(image.uri).toString() ?? '', pasted: image.pasted }
+        ? {
+            name: basename(image.uri.fsPath),
+            src: this.view?.webview.asWebviewUri(image.uri).toString() ?? '',
+            pasted: image.pasted,
+            warning: image.warning,
+          }
         : null,
       model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: this.engine.randomWeights() },
       reduce: this.defaultReduce(),
       tokens: this.tokenCount() ?? null,
       lowDetail: this.engine.modelFacts()?.lowDetail ?? false,
+      chatNote: this.chatNote,
     });
   }
 
@@ -298,6 +365,11 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   }
 
   private post(event: ChatEvent): void {
+    if (event.type === 'answerStart') this.chatNote = null;
+    if (event.type === 'answerEnd' && !this.context.globalState.get<boolean>(ANSWERED_CONTEXT)) {
+      void this.context.globalState.update(ANSWERED_CONTEXT, true);
+      void vscode.commands.executeCommand('setContext', ANSWERED_CONTEXT, true);
+    }
     void this.view?.webview.postMessage(event);
   }
 }

@@ -7,11 +7,11 @@ import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { HeatmapEvent, HeatmapRequest, isHeatmapRequest } from '../../shared/webviewMessages';
-import { messageOf } from '../../common/errors';
 import { parseReading } from '../../shared/reduceMode';
 import { Disposable } from '../disposable';
 import { EngineService } from '../engineService';
 import { webviewHtml } from '../webviewHtml';
+import { pastedImagesDir, userMessage } from '../userMessages';
 
 export class HeatmapPanel extends Disposable {
   static readonly viewType = 'prumergeVision.heatmap';
@@ -20,29 +20,36 @@ export class HeatmapPanel extends Disposable {
   private reduce: string;
   /** The inspection on its way: a newer mode, or the panel closing, cancels it. */
   private running: AbortController | undefined;
+  /** The reading the panel shows, once its inspection succeeded: what Export PNG saves (none while loading or failed). */
+  private shown: string | undefined;
 
   static show(context: vscode.ExtensionContext, engine: EngineService, image: vscode.Uri, reduce: string): void {
     const existing = HeatmapPanel.open.get(image.fsPath);
     if (existing) {
-      existing.panel.reveal(vscode.ViewColumn.Beside);
+      existing.panel.reveal(existing.panel.viewColumn);
       void existing.render(reduce);
       return;
     }
-    HeatmapPanel.open.set(image.fsPath, new HeatmapPanel(context, engine, image, reduce));
+    // beside the editor the first time; every later heatmap joins the group the others are in
+    const others = [...HeatmapPanel.open.values()].flatMap((p) => (p.panel.viewColumn ? [p.panel.viewColumn] : []));
+    HeatmapPanel.open.set(image.fsPath, new HeatmapPanel(context, engine, image, reduce, others[0] ?? vscode.ViewColumn.Beside));
   }
 
   private readonly panel: vscode.WebviewPanel;
+  private readonly pastedDir: string;
 
   private constructor(
     context: vscode.ExtensionContext,
     private readonly engine: EngineService,
     private readonly image: vscode.Uri,
     reduce: string,
+    column: vscode.ViewColumn,
   ) {
     super();
     this.reduce = reduce;
+    this.pastedDir = pastedImagesDir(context);
     this.panel = this._register(
-      vscode.window.createWebviewPanel(HeatmapPanel.viewType, `Visual tokens: ${basename(image.fsPath)}`, vscode.ViewColumn.Beside, {
+      vscode.window.createWebviewPanel(HeatmapPanel.viewType, `Visual tokens: ${basename(image.fsPath)}`, column, {
         enableScripts: true,
         localResourceRoots: [
           vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
@@ -62,7 +69,7 @@ export class HeatmapPanel extends Disposable {
     this._register(
       this.panel.webview.onDidReceiveMessage((m: unknown) => {
         if (!isHeatmapRequest(m)) return;
-        this.handle(m).catch((e: unknown) => void vscode.window.showErrorMessage(`PruMerge Vision: ${messageOf(e)}`));
+        this.handle(m).catch((e: unknown) => void vscode.window.showErrorMessage(`PruMerge Vision: ${this.describe(e)}`));
       }),
     );
     this._register(this.panel.onDidDispose(() => this.dispose()));
@@ -81,12 +88,15 @@ export class HeatmapPanel extends Disposable {
       case 'changeMode':
         return this.render(m.reduce);
       case 'exportPng': {
+        // the button is disabled meanwhile; a click that raced the change finds nothing to save
+        const reading = this.shown;
+        if (reading === undefined) return;
         const target = await vscode.window.showSaveDialog({
           defaultUri: vscode.Uri.joinPath(this.image, '..', `${basename(this.image.fsPath).replace(/\.[^.]+$/, '')}-visual-tokens.png`),
           filters: { 'PNG image': ['png'] },
         });
         if (!target) return;
-        await writeFile(target.fsPath, await this.engine.heatmapPng(this.image.fsPath, parseReading(this.reduce)));
+        await writeFile(target.fsPath, await this.engine.heatmapPng(this.image.fsPath, parseReading(reading)));
         void vscode.window.showInformationMessage(`Saved ${basename(target.fsPath)}`);
         return;
       }
@@ -97,10 +107,12 @@ export class HeatmapPanel extends Disposable {
     this.reduce = reduce;
     this.running?.abort(); // superseded: the worker drops it, waiting or running
     const running = (this.running = new AbortController());
+    this.shown = undefined;
     this.post({ type: 'loading', reduce });
     try {
       const inspection = await this.engine.inspect(this.image.fsPath, parseReading(reduce), running.signal);
       if (running.signal.aborted) return;
+      this.shown = reduce;
       this.post({
         type: 'heatmap',
         imageSrc: this.panel.webview.asWebviewUri(this.image).toString(),
@@ -108,10 +120,14 @@ export class HeatmapPanel extends Disposable {
         inspection,
       });
     } catch (e) {
-      if (!running.signal.aborted) this.post({ type: 'error', message: messageOf(e) });
+      if (!running.signal.aborted) this.post({ type: 'error', message: this.describe(e) });
     } finally {
       if (this.running === running) this.running = undefined;
     }
+  }
+
+  private describe(e: unknown): string {
+    return userMessage(e, this.engine.log, this.pastedDir);
   }
 
   private post(event: HeatmapEvent): void {

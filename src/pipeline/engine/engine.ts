@@ -200,12 +200,14 @@ export class Engine {
     const { ep, threads } = this;
     if (!image) return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [], visionRuns: 0 }, ep, threads };
     const subImages = image.subImages.map((s) => ({ kind: s.kind, row: s.row, col: s.col, kept: Array.from(s.reduction.kept) }));
+    const source = image.subImages[0]?.geometry.raster; // what was decoded: an SVG is rasterised large
     const visual: VisualTokens = {
       total: image.total,
       kept: image.rows,
       indices: subImages.flatMap((s) => s.kept),
       visionRuns: image.visionRuns,
       ...(image.layout ? { subImages } : {}),
+      ...(source ? { picture: { width: source.width, height: source.height, modelSide: this.manifest.vision.imageSize } } : {}),
     };
     return { ...r, visual, ep, threads };
   }

@@ -32,8 +32,9 @@ export class ImageInputError extends UserError {
   constructor(
     readonly code: ImageErrorCode,
     message: string,
+    detail?: string,
   ) {
-    super(message);
+    super(message, detail);
   }
 }
 
@@ -128,7 +129,7 @@ async function readImageFile(path: string): Promise<Uint8Array> {
     if (e instanceof ImageInputError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ImageInputError('not-found', `${path} does not exist: check the path`);
-    throw new ImageInputError('unreadable', `cannot read ${path}: ${(e as Error).message}`);
+    throw new ImageInputError('unreadable', `${path} cannot be read: check its permissions`, messageOf(e));
   }
   if (size > MAX_INPUT_BYTES) {
     throw new ImageInputError(
@@ -139,7 +140,7 @@ async function readImageFile(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new ImageInputError('unreadable', `cannot read ${path}: ${(e as Error).message}`);
+    throw new ImageInputError('unreadable', `${path} cannot be read: check its permissions`, messageOf(e));
   }
 }
 
@@ -211,10 +212,7 @@ async function decodeBmpFile(bytes: Uint8Array, name: string, maxPixels: number)
   try {
     decoded = decodeBmp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { toRGBA: true });
   } catch (e) {
-    throw new ImageInputError(
-      'truncated',
-      `${name} is a damaged or truncated BMP file (${(e as Error).message}): re-export or re-download it`,
-    );
+    throw new ImageInputError('truncated', `${name} is a damaged or truncated BMP file: re-export or re-download it`, messageOf(e));
   }
   const { width, height, data } = decoded;
   if (width < 1 || height < 1 || data.length < width * height * 4) {
@@ -250,9 +248,9 @@ function classify(e: unknown, name: string): ImageInputError {
   if (/empty/i.test(msg)) return new ImageInputError('empty', `${name} is empty: choose another image`);
   if (/pixel limit/i.test(msg)) return new ImageInputError('too-large', `${name} has more pixels than the limit: downscale it first`);
   if (/premature|truncat|end of|read error|unexpected end|corrupt|damaged|invalid/i.test(msg)) {
-    return new ImageInputError('truncated', `${name} is damaged or truncated (${firstLine(msg)}): re-export or re-download it`);
+    return new ImageInputError('truncated', `${name} is damaged or truncated: re-export or re-download it`, firstLine(msg));
   }
-  return new ImageInputError('unreadable', `${name} could not be decoded (${firstLine(msg)})`);
+  return new ImageInputError('unreadable', `${name} could not be read as an image: re-export it as PNG or JPEG`, firstLine(msg));
 }
 
 function firstLine(s: string): string {
