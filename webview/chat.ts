@@ -151,7 +151,8 @@ function statsText(s: AnswerStats): string {
       ? `all ${s.totalVisualTokens} visual tokens`
       : `${s.visualTokens} of ${s.totalVisualTokens} visual tokens, ${fewer.toFixed(fewer >= 10 ? 0 : 1)}x fewer`;
   const stopped = s.stopReason === 'cancelled' ? ' · stopped' : s.stopReason === 'repetition' ? ' · stopped repeating itself' : '';
-  return `${tokens} · first token ${Math.round(s.ttftMs)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.ep}${stopped}`;
+  const cache = s.visionCache ? ` · ${s.visionCache}` : '';
+  return `${tokens}${cache} · first token ${Math.round(s.ttftMs)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.ep}${stopped}`;
 }
 
 function renderAnswer(a: ChatAnswer): HTMLElement {

@@ -7,6 +7,7 @@ import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, 
 import { scoreName } from '../src/shared/attentionColour';
 import { heatmapFigures, LegendKey, legendKeys } from '../src/shared/heatmapLayout';
 import { pixelScale } from '../src/shared/imageGeometry';
+import { cachedCropsText } from '../src/shared/imageNotes';
 import type { HeatmapEvent, HeatmapRequest } from '../src/shared/webviewMessages';
 import type { Inspection as InspectResult } from '../src/shared/results';
 import { choicesFor, offeredReading, reductionLabel } from '../src/shared/reductionChoices';
@@ -110,7 +111,14 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
   summary.textContent =
     `${name}: ${headline}.` +
     (paddingNote ? ` ${paddingNote}` : '') +
-    (r.mode === 'none' ? '' : ` Vision ${Math.round(r.timings.visionMs)} ms, reduction ${r.timings.reduceMs.toFixed(1)} ms (${r.ep}).`);
+    (r.mode === 'none'
+      ? ''
+      : ` Vision ${Math.round(r.timings.visionMs)} ms${memory(r)}, reduction ${r.timings.reduceMs.toFixed(1)} ms (${r.ep}).`);
+}
+
+function memory(r: InspectResult): string {
+  const text = r.visionRuns === undefined ? undefined : cachedCropsText({ visionRuns: r.visionRuns, visionCached: r.visionCached });
+  return text ? ` (${text})` : '';
 }
 
 modeSelect.addEventListener('change', () => {

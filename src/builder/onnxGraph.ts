@@ -39,7 +39,7 @@ const EXTERNAL_MIN_BYTES = 1024;
 /** Large tensors start on a page boundary, so that onnxruntime can map them without copying. */
 const PAGE = 4096;
 
-export type TensorData = Float32Array | Uint16Array | Uint8Array | Int32Array | BigInt64Array;
+export type TensorData = Float32Array | Uint16Array | Uint8Array | Int8Array | Int32Array | BigInt64Array;
 
 export class GraphBuilder {
   private readonly nodes: onnx.INodeProto[] = [];

@@ -4,11 +4,14 @@
  */
 import { attr, DataType, GraphBuilder, MS_DOMAIN } from './onnxGraph';
 import { floatsToHalfs } from './float16';
-import { QuantBits, quantize } from './quantize';
+import { Int8WeightBits, QuantBits, quantize, quantizePerChannel } from './quantize';
 import { CheckpointError } from './safetensors';
 import { WeightSource } from './weights';
 
-/** How linear-layer weights are stored: as the graph's floats, or 4- or 8-bit blocks for MatMulNBits. */
+/**
+ * How linear-layer weights are stored: as the graph's floats, 4-bit blocks for MatMulNBits, or
+ * int8 per output channel for DynamicQuantizeMatMul (activations quantised to uint8 as it runs).
+ */
 export type LinearFormat = 'float' | 'int4' | 'int8';
 
 /**
@@ -43,6 +46,8 @@ export class Ops {
     readonly precision: Precision = 'fp32',
     /** MatMulNBits' block size, for the layers this Ops quantises. */
     readonly blockSize: BlockSize = VISION_BLOCK_SIZE,
+    /** The int8 format's weight range: 7 bits where the CPU's u8 x s8 kernel would saturate. */
+    readonly int8Bits: Int8WeightBits = 8,
   ) {
     this.floatType = precision === 'fp16' ? DataType.FLOAT16 : DataType.FLOAT;
   }
@@ -77,7 +82,7 @@ export class Ops {
   /**
    *   x (.., in) --MatMul(W^T)--> (.., out) [--Add(bias)-->]
    * or, int4: x --MatMulNBits(B, scales, zero_points)--> [--Add(bias)-->]
-   * (or 8 bits)
+   * or, int8: x --DynamicQuantizeMatMul(B, b_scale, -, bias)-->
    */
   async makeLinear(
     node: string,
@@ -89,14 +94,14 @@ export class Ops {
   ): Promise<string> {
     const w = await this.weight(`${prefix}.weight`, [outFeatures, inFeatures]);
     let y: string;
-    if (options.format === 'int4' || options.format === 'int8') {
-      if (this.precision !== 'fp32') throw new Error(`${options.format} weights take float32 activations`);
-      y = this.matMulNBits(node, prefix, x, w, {
-        k: inFeatures,
-        n: outFeatures,
-        bits: options.format === 'int4' ? 4 : 8,
-        use: options.use ?? 'decode',
-      });
+    if ((options.format === 'int4' || options.format === 'int8') && this.precision !== 'fp32')
+      throw new Error(`${options.format} weights take float32 activations`);
+    if (options.format === 'int8') {
+      const bias = options.bias ? await this.tensor(`${prefix}.bias`, [outFeatures]) : '';
+      return this.dynamicQuantizeMatMul(node, prefix, x, w, inFeatures, outFeatures, bias);
+    }
+    if (options.format === 'int4') {
+      y = this.matMulNBits(node, prefix, x, w, { k: inFeatures, n: outFeatures, bits: 4, use: options.use ?? 'decode' });
     } else {
       const t = this.g.initializer(
         `${prefix}.weight.T`,
@@ -109,6 +114,15 @@ export class Ops {
     if (!options.bias) return y;
     const bias = await this.tensor(`${prefix}.bias`, [outFeatures]);
     return this.g.node('Add', `${node}/Add`, [y, bias])[0]!;
+  }
+
+  /** x W^T + bias with W int8 per output channel: com.microsoft.DynamicQuantizeMatMul, bias fused. */
+  private dynamicQuantizeMatMul(node: string, prefix: string, x: string, w: Float32Array, k: number, n: number, bias: string): string {
+    const q = quantizePerChannel(w, n, k, this.int8Bits);
+    const b = this.g.initializer(`${prefix}.weight.int8`, q.data, [k, n], DataType.INT8);
+    const scales = this.g.initializer(`${prefix}.weight.scales`, q.scales, [n], DataType.FLOAT);
+    const inputs = bias ? [x, b, scales, '', bias] : [x, b, scales];
+    return this.g.node('DynamicQuantizeMatMul', `${node}/DynamicQuantizeMatMul`, inputs, {}, { domain: MS_DOMAIN })[0]!;
   }
 
   /** x W^T with W in 4- or 8-bit blocks: com.microsoft.MatMulNBits. */

@@ -87,3 +87,31 @@ export function dequantize(m: QuantizedMatrix): Float32Array {
   }
   return out;
 }
+
+/**
+ * Symmetric per-output-channel int8 weights for com.microsoft.DynamicQuantizeMatMul (onnxruntime's
+ * u8 x s8 GEMM): W (N, K) as stored in a checkpoint -> B (K, N) int8 and one scale per column of B.
+ * 7-bit weights ([-63, 63]) keep the AVX2 kernel's int16 pair sums from saturating (255 x 63 x 2
+ * fits in int16; 255 x 127 x 2 does not); CPUs with VNNI take the full 8 bits (docs/vision-int8.md).
+ */
+export type Int8WeightBits = 7 | 8;
+
+export interface ChannelQuantized {
+  readonly bits: Int8WeightBits;
+  readonly data: Int8Array; // (K, N)
+  readonly scales: Float32Array; // (N)
+}
+
+export function quantizePerChannel(w: Float32Array, n: number, k: number, bits: Int8WeightBits): ChannelQuantized {
+  const qmax = bits === 8 ? 127 : 63;
+  const data = new Int8Array(k * n);
+  const scales = new Float32Array(n);
+  for (let row = 0; row < n; row++) {
+    let maxAbs = 0;
+    for (let i = 0; i < k; i++) maxAbs = Math.max(maxAbs, Math.abs(w[row * k + i]!));
+    const scale = maxAbs / qmax || 1;
+    scales[row] = scale;
+    for (let i = 0; i < k; i++) data[i * n + row] = Math.max(-qmax, Math.min(qmax, Math.round(w[row * k + i]! / scale)));
+  }
+  return { bits, data, scales };
+}

@@ -10,7 +10,7 @@ import { wholeNumber, writeOut } from './io';
 import { DETAIL_HELP, executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 import { ProgressBar } from './progressBar';
 import { PrefillProgress, prefillText } from '../shared/prefillProgress';
-import { lowResolutionNote } from '../shared/imageNotes';
+import { cachedCropsText, lowResolutionNote } from '../shared/imageNotes';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
                     [--detail auto|low] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]
@@ -127,7 +127,8 @@ function askJson(results: readonly AskResult[], epFallbacks: readonly string[]):
 export function statsLine(r: AskResult): string {
   const t = r.timings;
   const reused = r.reusedTokens > 0 ? `, ${r.reusedTokens} of ${r.promptTokens} prompt tokens from the cache` : '';
-  return `[${r.visual.kept} of ${r.visual.total} visual tokens (${(r.visual.total / r.visual.kept).toFixed(1)}x fewer), first token ${t.ttftMs.toFixed(0)} ms, ${t.decodeTokensPerSecond.toFixed(1)} tokens/s, ${r.ep}${r.ep === 'cpu' ? ` with ${r.threads} threads` : ''}, stopped: ${r.stopReason}${reused}]`;
+  const cached = r.conversation === 'continued' ? undefined : cachedCropsText(r.visual);
+  return `[${r.visual.kept} of ${r.visual.total} visual tokens (${(r.visual.total / r.visual.kept).toFixed(1)}x fewer), first token ${t.ttftMs.toFixed(0)} ms, ${t.decodeTokensPerSecond.toFixed(1)} tokens/s, ${r.ep}${r.ep === 'cpu' ? ` with ${r.threads} threads` : ''}, stopped: ${r.stopReason}${reused}${cached ? `, ${cached}` : ''}]`;
 }
 
 function fraction(text: string, flag: string, min: number, max: number): number {

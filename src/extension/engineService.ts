@@ -109,7 +109,8 @@ export class EngineService extends Disposable {
   /** The model, provider and threads requests name. */
   private modelSpec(): ModelSpec {
     const { modelDir, ep } = this.spec();
-    return { modelDir, ep, threads: readSettings().threads };
+    const { threads, visionCacheMB } = readSettings();
+    return { modelDir, ep, threads, visionCacheMB };
   }
 
   /** The model the settings name (an untrusted workspace's own is ignored); the bundled demo model when none is. */

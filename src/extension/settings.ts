@@ -14,6 +14,8 @@ export interface Settings {
   readonly executionProvider: ExecutionProviderSetting;
   /** onnxruntime's threads per graph; 0: one per physical core. */
   readonly threads: number;
+  /** MiB of vision-tower outputs the worker keeps per model. */
+  readonly visionCacheMB: number;
   /** As parseReduceMode reads it. */
   readonly defaultReduction: string;
   readonly maxNewTokens: number;
@@ -28,6 +30,7 @@ export function readSettings(): Settings {
     modelFolder: c.inspect<string>('modelFolder'),
     executionProvider: c.get<ExecutionProviderSetting>('executionProvider', 'auto'),
     threads: within(c.get<number>('threads', 0), 0, 256, 0, Math.floor),
+    visionCacheMB: within(c.get<number>('visionCacheMB', 256), 0, 65536, 256, Math.floor),
     defaultReduction: c.get<string>('defaultReduction', 'prumerge'),
     // settings.json takes any number the schema only warns about: kept within what the engine accepts
     maxNewTokens: within(c.get<number>('maxNewTokens', 256), 1, 4096, 256, Math.floor),

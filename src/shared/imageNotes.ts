@@ -19,3 +19,14 @@ export function lowResolutionNote(name: string, size: { width: number; height: n
     `it is enlarged about ${factor}x, so the answer will mean little. Use a larger image if you have one.`
   );
 }
+
+/**
+ * How many of the image's crops the vision tower did not run for, because the worker had their
+ * outputs from an earlier question; undefined when it ran on all of them.
+ */
+export function cachedCropsText(visual: { readonly visionRuns: number; readonly visionCached?: number }): string | undefined {
+  const cached = visual.visionCached ?? 0;
+  if (cached === 0) return undefined;
+  if (visual.visionRuns === 1) return 'image read from memory';
+  return cached === visual.visionRuns ? `all ${cached} crops read from memory` : `${cached} of ${visual.visionRuns} crops read from memory`;
+}

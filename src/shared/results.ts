@@ -79,6 +79,8 @@ export interface VisualTokens {
   readonly indices: number[];
   /** Images the vision tower ran on (LLaVA-NeXT: the overview and every tile, also those unpadding empties). */
   readonly visionRuns: number;
+  /** Of those, the crops whose tower outputs the worker had kept from an earlier run (absent: 0). */
+  readonly visionCached?: number;
   /** LLaVA-NeXT only: per sub-image, overview first. */
   readonly subImages?: SubImageTokens[];
   /** The picture as decoded, and the side of the square the tower reads (for lowResolutionNote). */
@@ -138,6 +140,9 @@ export interface Inspection extends GridReduction {
   readonly gridCoverage?: number;
   readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
   readonly ep: ExecutionProvider;
+  /** Crops the tower ran on, and how many of them came from the worker's cache. */
+  readonly visionRuns?: number;
+  readonly visionCached?: number;
   /** LLaVA-NeXT only: every sub-image (the fields above are the overview's), and the token totals. */
   readonly subImages?: SubImageInspection[];
   readonly total?: number;

@@ -19,6 +19,8 @@ export interface AnswerStats {
   readonly reduce: string;
   /** Tokens generated. */
   readonly tokens: number;
+  /** A new reading of the image whose crops (some or all) came from the worker's memory: what the figures say of it. */
+  readonly visionCache?: string;
 }
 
 /** The image an answer was given: its heatmap draws this one, whatever is attached since. */

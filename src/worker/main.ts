@@ -20,16 +20,17 @@ import { Inspection } from '../shared/results';
 import { loadManifest } from '../pipeline/runtime/modelManifest';
 import { resolveThreads } from '../pipeline/runtime/threads';
 import { EnginePool } from './enginePool';
+import { DEFAULT_VISION_CACHE_BYTES } from '../pipeline/engine/visionCache';
 import { renderHeatmap } from '../pipeline/image/heatmap';
 import { decodeImage } from '../pipeline/image/preprocess';
-import { InspectParams, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests } from './protocol';
+import { InspectParams, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests, WorkerStats } from './protocol';
 
 /** The engines loaded, per (model folder, provider, threads): windows on different models keep theirs. */
 const engines = new EnginePool<ModelSpec, Engine>({
   key: specKey,
   open: (spec) => {
     engineLoads++;
-    return Engine.load(spec.modelDir, { ep: spec.ep, threads: spec.threads });
+    return Engine.load(spec.modelDir, { ep: spec.ep, threads: spec.threads, visionCacheBytes: cacheBytes(spec) });
   },
   sizeOf: async (spec) => {
     const m = await loadManifest(resolve(spec.modelDir));
@@ -45,9 +46,15 @@ function specKey(spec: ModelSpec): string {
   return `${resolve(spec.modelDir)}\u0000${spec.ep}\u0000${resolveThreads(spec.threads)}`;
 }
 
-function engineFor(spec: ModelSpec): Promise<Engine> {
+async function engineFor(spec: ModelSpec): Promise<Engine> {
   lastModelDir = spec.modelDir;
-  return engines.get(spec);
+  const engine = await engines.get(spec);
+  engine.visionCache.maxBytes = cacheBytes(spec); // the newest setting wins: windows share the worker
+  return engine;
+}
+
+function cacheBytes(spec: ModelSpec): number {
+  return spec.visionCacheMB === undefined ? DEFAULT_VISION_CACHE_BYTES : Math.max(0, spec.visionCacheMB) * 2 ** 20;
 }
 
 /** Errors cross the channel as ResponseErrors carrying the error's kind. */
@@ -84,15 +91,22 @@ function serve(connection: MessageConnection, owner: string, clients: () => numb
   };
 }
 
+async function visionCacheStats(): Promise<WorkerStats['visionCache']> {
+  const caches = (await engines.loaded()).map((e) => e.visionCache);
+  const sum = (f: (c: (typeof caches)[number]) => number): number => caches.reduce((n, c) => n + f(c), 0);
+  return { crops: sum((c) => c.size), bytes: sum((c) => c.bytes), hits: sum((c) => c.hits), misses: sum((c) => c.misses) };
+}
+
 /** The worker itself: its memory and connections, and a shutdown for Restart. */
 function serveWorker(connection: MessageConnection, clients: () => number): void {
-  connection.onRequest(WorkerRequests.stats, () => ({
+  connection.onRequest(WorkerRequests.stats, async () => ({
     rssBytes: process.memoryUsage().rss,
     modelDir: lastModelDir,
     modelDirs: [...new Set(engines.keys().map((k) => k.split('\u0000')[0]!))],
     engineLoads,
     pid: process.pid,
     clients: clients(),
+    visionCache: await visionCacheStats(),
   }));
 
   connection.onRequest(WorkerRequests.shutdown, () => {

@@ -16,6 +16,8 @@ export interface ModelSpec {
   readonly ep: ExecutionProviderSetting;
   /** onnxruntime's threads per graph; 0 or absent: one per physical core (src/pipeline/runtime/threads.ts). */
   readonly threads?: number;
+  /** The vision tower's outputs the worker keeps per model for images seen again, MiB (default 256; 0: none). */
+  readonly visionCacheMB?: number;
 }
 
 export interface LoadResult {
@@ -92,6 +94,8 @@ export interface WorkerStats {
   readonly pid: number;
   /** Hosts connected: the VS Code windows sharing it (1 for a child over IPC). */
   readonly clients: number;
+  /** The vision tower's kept outputs, over every loaded model: crops held, their bytes, and lookups. */
+  readonly visionCache: { readonly crops: number; readonly bytes: number; readonly hits: number; readonly misses: number };
 }
 
 export interface BuildResult {

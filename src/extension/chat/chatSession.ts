@@ -11,7 +11,7 @@ import type { AskHooks } from '../../pipeline/engine/stages';
 import type { AskResult } from '../../shared/results';
 import { formatReading, type Reading } from '../../shared/reduceMode';
 import { applyChatEvent } from '../../shared/chatTranscript';
-import { lowResolutionNote } from '../../shared/imageNotes';
+import { cachedCropsText, lowResolutionNote } from '../../shared/imageNotes';
 import { messageOf } from '../../common/errors';
 import type { AskParams } from '../../worker/protocol';
 import type { ChatAnswer, ChatEvent } from '../../shared/webviewMessages';
@@ -225,6 +225,7 @@ export class ChatSession {
         stopReason: r.stopReason,
         reduce,
         tokens: r.tokens.length,
+        ...(r.conversation !== 'continued' && cachedCropsText(r.visual) ? { visionCache: cachedCropsText(r.visual) } : {}),
       };
       const said = history ? restoredNote(history.length) : compare ? undefined : noteFor(r, followUp, before, { image, reduce });
       const small = r.visual.picture && lowResolutionNote(this.wording.nameOf(image), r.visual.picture, r.visual.picture.modelSide);

@@ -22,6 +22,7 @@ import type { PreprocessConfig } from '../image/preprocessConfig';
 import { EngineError } from './request';
 import { runChecked } from '../runtime/sessions';
 import { AskHooks, cancellationPoint, timed } from './stages';
+import { cropKey, VisionCache } from './visionCache';
 
 export interface EncodedSubImage {
   readonly kind: SubImageKind;
@@ -45,6 +46,8 @@ export interface EncodedImage {
   readonly rows: number;
   /** Images the vision tower ran on: 1, or LLaVA-NeXT's overview and every tile (empty ones too). */
   readonly visionRuns: number;
+  /** Of those, the crops whose tower outputs came from the cache (the tower did not run). */
+  readonly visionCached: number;
   readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
 }
 
@@ -57,6 +60,7 @@ export const NO_IMAGE: EncodedImage = {
   embeds: new Float32Array(0),
   rows: 0,
   visionRuns: 0,
+  visionCached: 0,
   timings: { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0 },
 };
 
@@ -65,6 +69,7 @@ export class ImageEncoder {
     private readonly manifest: ModelManifest,
     private readonly vision: ort.InferenceSession,
     private readonly projector: ort.InferenceSession,
+    readonly cache = new VisionCache(),
   ) {}
 
   /** `project` false: the heatmap's run, which needs the reduction only. */
@@ -116,7 +121,7 @@ export class ImageEncoder {
     const m = this.manifest;
     const pre = await timed(hooks, 'preprocess', () => preprocessImage(image, { config: crop.config ?? m.preprocess }));
     const taps = await timed(hooks, 'vision', () => this.visionTaps(pre.value.pixelValues));
-    const reduced = await timed(hooks, 'reduce', () => reduceVisualTokens(taps.value, mode));
+    const reduced = await timed(hooks, 'reduce', () => reduceVisualTokens(taps.value.taps, mode));
     const reduction = reduced.value;
     // the newline row follows the crop's rows only unreduced: a reduction replaces the layout's extra rows
     const newline = mode.kind === 'none' ? crop.newline : undefined;
@@ -131,6 +136,7 @@ export class ImageEncoder {
       embeds: projected.value,
       rows: reduction.rows + (newline ? 1 : 0),
       visionRuns: 1,
+      visionCached: taps.value.cached ? 1 : 0,
       timings: { preprocessMs: pre.ms, visionMs: taps.ms, reduceMs: reduced.ms, projectorMs: projected.ms },
     };
   }
@@ -144,11 +150,14 @@ export class ImageEncoder {
     );
     const { layout, pixelValues, source } = pre.value;
     const plane = 3 * m.vision.imageSize ** 2;
+    let cached = 0;
     const taps = await timed(hooks, 'vision', async () => {
       const all: TowerTaps[] = [];
       for (let i = 0; i < layout.subImages.length; i++) {
         if (i > 0) cancellationPoint(hooks);
-        all.push(await this.visionTaps(pixelValues.subarray(i * plane, (i + 1) * plane)));
+        const run = await this.visionTaps(pixelValues.subarray(i * plane, (i + 1) * plane));
+        if (run.cached) cached++;
+        all.push(run.taps);
       }
       return all;
     });
@@ -182,6 +191,7 @@ export class ImageEncoder {
       embeds: projected.value,
       rows: packed.plan ? layout.tokens : packed.features.length / width,
       visionRuns: layout.subImages.length,
+      visionCached: cached,
       timings: { preprocessMs: pre.ms, visionMs: taps.ms, reduceMs: reduced.ms, projectorMs: projected.ms },
     };
   }
@@ -195,10 +205,20 @@ export class ImageEncoder {
   }
 
   /**
-   * vision.onnx on one image or sub-image. (The graph takes a batch, but five sub-images at once
-   * measured slower here than one at a time: docs/benchmarks.md, "LLaVA-NeXT".)
+   * vision.onnx on one image or sub-image, unless the cache holds its outputs. (The graph takes a
+   * batch, but five sub-images at once measured slower here than one at a time:
+   * docs/benchmarks.md, "LLaVA-NeXT".)
    */
-  private async visionTaps(pixels: Float32Array): Promise<TowerTaps> {
+  private async visionTaps(pixels: Float32Array): Promise<{ taps: TowerTaps; cached: boolean }> {
+    const key = cropKey(pixels);
+    const hit = this.cache.get(key);
+    if (hit) return { taps: hit, cached: true };
+    const taps = await this.runTower(pixels);
+    this.cache.set(key, taps);
+    return { taps, cached: false };
+  }
+
+  private async runTower(pixels: Float32Array): Promise<TowerTaps> {
     const m = this.manifest;
     const size = m.vision.imageSize;
     const out = await runChecked(

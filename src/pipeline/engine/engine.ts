@@ -25,6 +25,7 @@ import { inspectionOf } from './inspection';
 import { openModel, OpenedModel } from './openModel';
 import { AskRequest, checkRequest, EngineError, EngineOptions } from './request';
 import { AskHooks, Cancelled, CancelledError, now } from './stages';
+import { DEFAULT_VISION_CACHE_BYTES, VisionCache } from './visionCache';
 
 /** What one request has settled so far, for the result of a request stopped early. */
 interface Turn {
@@ -49,14 +50,22 @@ export class Engine {
   private waiting = 0;
   private disposed = false;
 
-  private constructor(private readonly model: OpenedModel) {
+  private constructor(
+    private readonly model: OpenedModel,
+    visionCacheBytes: number,
+  ) {
     ({ dir: this.dir, manifest: this.manifest, ep: this.ep, epFallbacks: this.epFallbacks, prompt: this.prompt } = model);
     ({ kvCache: this.kvCache, threads: this.threads } = model);
-    this.encoder = new ImageEncoder(model.manifest, model.vision, model.projector);
+    this.encoder = new ImageEncoder(model.manifest, model.vision, model.projector, new VisionCache(visionCacheBytes));
   }
 
   static async load(modelDir: string, options: EngineOptions = {}): Promise<Engine> {
-    return new Engine(await openModel(modelDir, options));
+    return new Engine(await openModel(modelDir, options), options.visionCacheBytes ?? DEFAULT_VISION_CACHE_BYTES);
+  }
+
+  /** The vision tower's outputs kept for crops seen again. */
+  get visionCache(): VisionCache {
+    return this.encoder.cache;
   }
 
   /** Preprocess, vision tower, reduction and (unless `project` is false) projector: everything the image contributes. */
@@ -206,6 +215,7 @@ export class Engine {
       kept: image.rows,
       indices: subImages.flatMap((s) => s.kept),
       visionRuns: image.visionRuns,
+      visionCached: image.visionCached,
       ...(image.layout ? { subImages } : {}),
       ...(source ? { picture: { width: source.width, height: source.height, modelSide: this.manifest.vision.imageSize } } : {}),
     };
@@ -228,6 +238,7 @@ export class Engine {
     this.disposed = true;
     await this.queue;
     this.conversations.forgetAll();
+    this.encoder.cache.clear();
     const m = this.model;
     await Promise.allSettled([m.vision.release(), m.projector.release(), m.decoder.release(), m.table.close(), this.kvSlicer?.release()]);
   }

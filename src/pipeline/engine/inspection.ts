@@ -15,6 +15,8 @@ export function inspectionOf(encoded: EncodedImage, grid: number, ep: ExecutionP
     ...(gridCoverage < 1 ? { gridCoverage } : {}),
     timings: encoded.timings,
     ep,
+    visionRuns: encoded.visionRuns,
+    visionCached: encoded.visionCached,
     ...(encoded.layout ? { subImages, total: encoded.total, visualRows: encoded.rows } : {}),
   };
 }

@@ -25,6 +25,8 @@ export interface EngineOptions {
   /** onnxruntime's threads per graph; 0 or absent: one per physical core (runtime/threads.ts). */
   readonly threads?: number;
   readonly kvCache?: KvCacheMode;
+  /** The vision tower's outputs kept in memory for images seen again, in bytes (0: none kept). */
+  readonly visionCacheBytes?: number;
 }
 
 export class EngineError extends UserError {
