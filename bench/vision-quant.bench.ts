@@ -1,9 +1,10 @@
 /**
- * The vision tower quantised (MatMulNBits, 8 or 4 bits) against float32, on one image: how close
- * its outputs stay (cosine similarity of hidden, q and k), how many of PruMerge's kept patches
- * change, and the time per image. Shapes: tiny, demo (random weights at the demo's larger std, so
- * that attention is not flat) and LLaVA-1.5's CLIP ViT-L/14-336 with random weights.
- * Run: npm run bench:vision [-- --shapes tiny,demo,llava-1.5-7b --reps 3 --image FILE]
+ * The vision tower quantised (int8: DynamicQuantizeMatMul, int4: MatMulNBits) against float32, on
+ * one image, in one run: how close its outputs stay (cosine similarity of hidden and k), how many
+ * of PruMerge's kept patches change, and the time per crop. Shapes: tiny, demo (random weights at
+ * the demo's larger std, so that attention is not flat), LLaVA-1.5's CLIP ViT-L/14-336 and
+ * LLaVA-OneVision's SigLIP-so400m, with random weights, every layer in the format named.
+ * Run: npm run bench:vision [-- --shapes llava-1.5-7b,llava-onevision-0.5b --reps 3 --image FILE]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,16 +17,21 @@ import { GraphBuilder } from '../src/builder/onnxGraph';
 import { LinearFormat, Ops } from '../src/builder/ops';
 import { shapeConfig } from '../src/builder/shapes';
 import { familiesOf } from '../src/builder/llavaConfig';
+import { everyLayer } from '../src/families/family';
 import { SyntheticWeights } from '../src/builder/weights';
 import { VISION_IO } from '../src/pipeline/runtime/graphNames';
+import { towerTaps } from '../src/pipeline/engine/encodeImage';
+import { resolveThreads } from '../src/pipeline/runtime/threads';
+import { int8WeightBits } from '../src/builder/int8WeightBits';
+import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { preprocessImage } from '../src/pipeline/image/preprocess';
-import { clipPreprocess } from '../src/pipeline/image/preprocessConfig';
 import { reduceVisualTokens } from '../src/pipeline/reduce/prumerge';
 import { parseReduceMode } from '../src/shared/reduceMode';
 
 const { values } = parseArgs({
   options: {
-    shapes: { type: 'string', default: 'tiny,demo,llava-1.5-7b' },
+    shapes: { type: 'string', default: 'llava-1.5-7b,llava-onevision-0.5b' },
     reps: { type: 'string', default: '3' },
     image: { type: 'string', default: join(__dirname, '..', 'media', 'samples', 'pipeline-diagram.svg') },
   },
@@ -50,26 +56,46 @@ function keptChanged(a: Int32Array, b: Int32Array): string {
   return `${Array.from(b).filter((i) => !inA.has(i)).length} of ${a.length}`;
 }
 
+/** The vector extensions that decide onnxruntime's kernels. */
+function cpuFlags(): string {
+  let text: string;
+  try {
+    text = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return 'flags unknown';
+  }
+  const flags = /^flags\s*:(.*)$/m.exec(text)?.[1]?.trim().split(/\s+/) ?? [];
+  return flags.filter((f) => /^(avx|fma|amx)/.test(f)).join(' ') || 'no AVX';
+}
+
 async function main(): Promise<void> {
   const reps = Number(values.reps);
   console.log(`vision tower, quantised vs float32: ${values.image}, median of ${reps} runs after a warm-up`);
   console.log(
-    'shape          format  file MB  ms/image  speed-up  cos hidden  cos q     cos k     prumerge kept changed  prumerge+ kept changed',
+    `${cpus()[0]?.model}: ${cpuFlags()}; ${resolveThreads(undefined)} threads (the default); int8 weights ${int8WeightBits()}-bit`,
+  );
+  console.log(
+    'shape                 format  file MB  ms/crop  speed-up  cos hidden  cos q|recv  cos k     prumerge kept changed  prumerge+ kept changed',
   );
   for (const shape of values.shapes.split(',')) {
     const config = llavaConfigFromJson(shapeConfig(shape));
     const std = shape === 'demo' ? DEMO_STD : undefined;
-    const pre = await preprocessImage(values.image, { config: clipPreprocess(config.vision.imageSize) });
+    const { tower } = familiesOf(config);
+    const pre = await preprocessImage(values.image, { config: tower.defaultPreprocess(config.vision.imageSize) });
     const size = config.vision.imageSize;
     const feeds = { [VISION_IO.pixels]: new ort.Tensor('float32', pre.pixelValues, [1, 3, size, size]) };
     const dir = mkdtempSync(join(tmpdir(), 'prumerge-vision-quant-'));
     try {
-      let base: { taps: Record<string, Float32Array>; ms: number; kept: Int32Array[] } | undefined;
+      let base: { taps: Record<'hidden' | 'k' | 'score', Float32Array>; ms: number; kept: Int32Array[] } | undefined;
       for (const format of FORMATS) {
         const g = new GraphBuilder('vision', join(dir, `${format}.onnx.data`));
-        await familiesOf(config).tower.makeGraph(new Ops(g, new SyntheticWeights(config, 0, std)), config, format);
+        const ops = new Ops(g, new SyntheticWeights(config, 0, std), 'fp32', undefined, int8WeightBits());
+        await tower.makeGraph(ops, config, everyLayer(format));
         await g.save(join(dir, `${format}.onnx`));
-        const session = await ort.InferenceSession.create(join(dir, `${format}.onnx`), { graphOptimizationLevel: 'all' });
+        const session = await ort.InferenceSession.create(join(dir, `${format}.onnx`), {
+          graphOptimizationLevel: 'all',
+          intraOpNumThreads: resolveThreads(undefined),
+        });
         let out = await session.run(feeds);
         const times: number[] = [];
         for (let i = 0; i < reps; i++) {
@@ -79,21 +105,16 @@ async function main(): Promise<void> {
         }
         await session.release();
         const ms = times.sort((a, b) => a - b)[Math.floor(reps / 2)]!;
-        const taps = Object.fromEntries([VISION_IO.hidden, VISION_IO.q, VISION_IO.k].map((n) => [n, out[n]!.data as Float32Array]));
-        const vt = {
-          tokens: (size / config.vision.patchSize) ** 2 + 1,
-          width: config.vision.hiddenSize,
-          hidden: taps[VISION_IO.hidden]!,
-          q: taps[VISION_IO.q]!,
-          k: taps[VISION_IO.k]!,
-        };
+        const grid = Math.floor(size / config.vision.patchSize);
+        const vt = towerTaps({ score: tower.score, grid, hiddenSize: config.vision.hiddenSize }, (n) => out[n]!.data as Float32Array);
+        const taps = { hidden: vt.hidden, k: vt.k, score: 'q' in vt ? vt.q : vt.received };
         const kept = ['prumerge', 'prumerge+'].map((m) => reduceVisualTokens(vt, parseReduceMode(m)).kept);
         base ??= { taps, ms, kept };
         const mb = (g.bytesWritten / 2 ** 20).toFixed(1);
-        const cos = [VISION_IO.hidden, VISION_IO.q, VISION_IO.k].map((n) => cosine(base!.taps[n]!, taps[n]!).toFixed(6));
+        const cos = (['hidden', 'score', 'k'] as const).map((n) => cosine(base!.taps[n], taps[n]).toFixed(6));
         console.log(
           [
-            shape.padEnd(14),
+            shape.padEnd(21),
             (format === 'float' ? 'fp32' : format).padEnd(6),
             mb.padStart(7),
             ms.toFixed(1).padStart(9),

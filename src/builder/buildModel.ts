@@ -22,6 +22,9 @@ import {
   WeightDtype,
 } from '../pipeline/runtime/modelManifest';
 import { makeDecoderGraph } from './decoderGraph';
+import { everyLayer, LayerFormat } from '../families/family';
+import { int8WeightBits } from './int8WeightBits';
+import { planInt8Tower, verifyInt8Tower } from './visionInt8';
 import { checkTokenizer } from './tokenizerCheck';
 import { featureLayer, familiesOf, LlavaConfig, llavaConfigFromJson, patchGrid } from './llavaConfig';
 import { LLAVA_15_CHAT_TEMPLATE } from '../families/text/llama/llamaTokenizer';
@@ -135,11 +138,12 @@ export async function buildSynthetic(shape: string, seed: number, options: Build
 }
 
 /**
- * float32 unless asked: on the CPUs measured, neither quantised tower is faster than float32 (the
- * docs/benchmarks.md, "The vision tower, quantised"), so quantising it only saves memory and disk.
+ * CPU builds (int4) take the int8 tower, checked layer by layer on the weights being built
+ * (visionInt8.ts; faster by docs/benchmarks.md, "The vision tower in int8"); fp32 builds stay
+ * float32 throughout, the exact path the float64 reference checks; fp16 is for GPUs.
  */
 export function defaultVisionDtype(dtype: WeightDtype): VisionDtype | 'fp16' {
-  return dtype === 'fp16' ? 'fp16' : 'fp32';
+  return dtype === 'fp16' ? 'fp16' : dtype === 'int4' ? 'int8' : 'fp32';
 }
 
 /**
@@ -224,8 +228,8 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
   await mkdir(partial, { recursive: true });
   const progress = new ProgressCounter(plan, options.onProgress);
   try {
+    const graphs = await writeGraphs(partial, config, inputs, types, progress);
     const weights = progress.counting(inputs.weights);
-    const graphs = await writeGraphs(partial, config, weights, types, inputs.source, progress);
     await writeTables(partial, config, inputs, weights, progress);
     progress.enter('manifest');
     const next = config.next && {
@@ -317,25 +321,29 @@ class ProgressCounter {
   }
 }
 
-type GraphFiles = Record<'vision' | 'projector' | 'decoder', string>;
+type GraphFiles = Record<'vision' | 'projector' | 'decoder', string> & {
+  /** int8 towers: what the check chose and measured; `dtype` fp32 where its end figures failed. */
+  readonly int8?: Pick<ModelManifest['vision'], 'dtype' | 'layerPrecision' | 'verification'>;
+};
 
 /** vision.onnx, projector.onnx and decoder.onnx, each with its .data file. */
 async function writeGraphs(
   partial: string,
   config: LlavaConfig,
-  weights: WeightSource,
+  inputs: Pick<ModelInputs, 'weights' | 'preprocess' | 'source'>,
   types: GraphTypes,
-  source: string,
   progress: ProgressCounter,
 ): Promise<GraphFiles> {
   const { dtype, visionDtype, kvDtype, blockSize } = types;
-  const graph = async (name: keyof GraphFiles, make: (ops: Ops) => Promise<void>): Promise<string> => {
+  const weights = progress.counting(inputs.weights);
+  const bits = int8WeightBits();
+  const graph = async (name: 'vision' | 'projector' | 'decoder', make: (ops: Ops) => Promise<void>): Promise<string> => {
     progress.enter(name);
     const file = `${name}.onnx`;
     const g = new GraphBuilder(name, join(partial, `${file}.data`));
     try {
-      await make(new Ops(g, weights, dtype === 'fp16' ? 'fp16' : 'fp32', name === 'decoder' ? blockSize : VISION_BLOCK_SIZE));
-      await g.save(join(partial, file), `${name} graph of ${source}, built by PruMerge Vision`);
+      await make(new Ops(g, weights, dtype === 'fp16' ? 'fp16' : 'fp32', name === 'decoder' ? blockSize : VISION_BLOCK_SIZE, bits));
+      await g.save(join(partial, file), `${name} graph of ${inputs.source}, built by PruMerge Vision`);
     } catch (e) {
       g.abandon();
       throw e;
@@ -343,15 +351,26 @@ async function writeGraphs(
     return file;
   };
   const { tower } = familiesOf(config);
-  return {
-    vision: await graph('vision', (ops) =>
-      tower.makeGraph(ops, config, visionDtype === 'int8' || visionDtype === 'int4' ? visionDtype : 'float'),
-    ),
-    projector: await graph('projector', (ops) => makeProjectorGraph(ops, config)),
-    decoder: await graph('decoder', (ops) =>
-      makeDecoderGraph(ops, config, dtype === 'int4' ? 'int4' : 'float', kvDtype === 'float16' ? DataType.FLOAT16 : ops.floatType),
-    ),
-  };
+  progress.enter('vision');
+  // the check reads the tower's weights again and again: not counted as the build's progress
+  const plan =
+    visionDtype === 'int8'
+      ? await planInt8Tower({ scratch: partial, config, weights: inputs.weights, preprocess: inputs.preprocess, bits })
+      : undefined;
+  const towerGraph = (format: LayerFormat) => graph('vision', (ops) => tower.makeGraph(ops, config, format));
+  const vision = await towerGraph(plan?.format ?? everyLayer(visionDtype === 'int4' ? 'int4' : 'float'));
+  const projector = await graph('projector', (ops) => makeProjectorGraph(ops, config));
+  let int8: GraphFiles['int8'];
+  if (plan) {
+    const verification = await verifyInt8Tower(plan, config, join(partial, vision), join(partial, projector));
+    if (!verification.passed) await towerGraph(everyLayer('float'));
+    const layerPrecision = verification.passed ? plan.precision : plan.precision.map(() => 'fp32' as const);
+    int8 = { dtype: verification.passed ? 'int8' : 'fp32', layerPrecision, verification };
+  }
+  const decoder = await graph('decoder', (ops) =>
+    makeDecoderGraph(ops, config, dtype === 'int4' ? 'int4' : 'float', kvDtype === 'float16' ? DataType.FLOAT16 : ops.floatType),
+  );
+  return { vision, projector, decoder, ...(int8 ? { int8 } : {}) };
 }
 
 /** embed_tokens.bin (raw float32) and the tokenizer files. */
@@ -401,6 +420,7 @@ function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, 
       score: familiesOf(config).tower.score,
       numLayers: config.vision.numLayers,
       dtype: visionDtype,
+      ...graphs.int8,
     },
     projector: { graph: graphs.projector, outputSize: t.hiddenSize },
     decoder: {

@@ -39,6 +39,8 @@ export const VISION_BLOCK_SIZE: BlockSize = 32;
 export class Ops {
   /** The element type of weights and activations inside the graph. */
   readonly floatType: DataType;
+  /** Vision towers only: every encoder layer's input becomes a graph output too (the int8 check reads them). */
+  tapLayerInputs = false;
 
   constructor(
     readonly g: GraphBuilder,

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildSynthetic, DEFAULT_BLOCK_SIZE, defaultKvDtype } from '../builder/buildModel';
+import { buildSynthetic, DEFAULT_BLOCK_SIZE, defaultKvDtype, defaultVisionDtype } from '../builder/buildModel';
+import { DEFAULT_VISION_CACHE_BYTES } from '../pipeline/engine/visionCache';
 import { packagePath } from '../common/packagePath';
 import { SHAPES } from '../builder/shapes';
 import { AskResult } from '../shared/results';
@@ -26,7 +27,7 @@ import { ProgressBar } from './progressBar';
 export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const;
 const QUESTION = 'What is shown in this image? Describe it in detail.';
 
-export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context]
+export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32] [--vision-dtype int8|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context]
                       [--detail auto|low] [--kv-cache in-place|growing] [--threads N] [--json]
 
 Times the first token and decoding with ${BENCH_MODES.join(', ')} on the same image and
@@ -39,7 +40,10 @@ attention random weights happen to have. --context instead times decoding after 
 with the context. --kv-cache growing holds the KV cache as each decoder run returns it whole,
 instead of in fixed buffers each run appends its positions to (in-place: the CPU's default), for
 comparison. --detail low reads the image as one padded crop (LLaVA-OneVision only). --threads sets onnxruntime's threads per graph (default 0: one per physical core, what
-users get). The report names the CPU, its vector extensions and the threads used.`;
+users get). The report names the CPU, its vector extensions and the threads used. Every mode reads
+the image afresh (the vision cache is off for them); a last row asks with prumerge about the same
+image in a new conversation, as a re-ask does, with the cache on. --vision-dtype builds the
+synthetic tower in int8 (the default for int4 builds) or float32.`;
 
 interface ModeRun {
   visualTokens: number;
@@ -54,6 +58,14 @@ interface ModeRun {
   /** Images the vision tower ran on: 1, or LLaVA-NeXT's overview and tiles. */
   subImages: number;
   visionMsPerSubImage: number;
+}
+
+/** prumerge asked again about the same image in a new conversation, the vision cache on. */
+interface AgainRun {
+  ttftMs: number;
+  visionMs: number;
+  cachedCrops: number;
+  subImages: number;
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -71,6 +83,7 @@ export async function runBench(args: string[]): Promise<void> {
       context: { type: 'boolean', default: false },
       'kv-cache': { type: 'string' },
       detail: { type: 'string', default: 'auto' },
+      'vision-dtype': { type: 'string' },
     },
   });
   const detail = parseDetail(values.detail);
@@ -79,8 +92,16 @@ export async function runBench(args: string[]): Promise<void> {
   const reps = wholeNumber(values.reps, '--reps', 1, 100);
   const tokens = wholeNumber(values.tokens, '--tokens', 1, 1024);
   const threads = threadCount(values.threads);
-  const dir = values.shape !== undefined ? await syntheticModel(values.shape, values.dtype) : modelDir(values.model);
-  const engine = await Engine.load(dir, { ep: executionProvider(values.ep), kvCache: kvCacheMode(values['kv-cache']), threads });
+  if (values['vision-dtype'] !== undefined && values.shape === undefined) throw new CliError('--vision-dtype goes with --shape');
+  const dir =
+    values.shape !== undefined ? await syntheticModel(values.shape, values.dtype, values['vision-dtype']) : modelDir(values.model);
+  // every mode reads the tower afresh: the cache's effect is the `again` row's
+  const engine = await Engine.load(dir, {
+    ep: executionProvider(values.ep),
+    kvCache: kvCacheMode(values['kv-cache']),
+    threads,
+    visionCacheBytes: 0,
+  });
   // the anyres layouts read screenshots: their default sample is one (LLaVA-NeXT: 2340 visual tokens without reduction)
   const image = values.image ?? packagePath('media', 'samples', engine.manifest.next ? 'editor-screenshot.png' : 'pipeline-diagram.svg');
   if (!existsSync(image)) {
@@ -89,6 +110,7 @@ export async function runBench(args: string[]): Promise<void> {
   }
   if (values.context) return reportContext(engine, image, reps, tokens, values.json, values.shape);
   const runs: Record<string, ModeRun> = {};
+  let again: AgainRun;
   try {
     if (engine.manifest.randomWeights && !values.json) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
     for (const mode of BENCH_MODES) {
@@ -96,6 +118,7 @@ export async function runBench(args: string[]): Promise<void> {
       if (!values.json)
         process.stderr.write(`${mode}: ${runs[mode]!.visualTokens} visual tokens, first token ${runs[mode]!.ttftMs.toFixed(0)} ms\n`);
     }
+    again = await askedAgain(engine, image, tokens, detail);
   } finally {
     await engine.dispose();
   }
@@ -110,6 +133,7 @@ export async function runBench(args: string[]): Promise<void> {
     reps,
     generatedTokens: tokens,
     runs,
+    again,
     ratios: { ttftNoneOverPrumerge: ratio('prumerge'), ttftNoneOverPrumergePlus: ratio('prumerge+'), ttftNoneOverTopk32: ratio('topk:32') },
   };
   if (values.json) {
@@ -117,8 +141,27 @@ export async function runBench(args: string[]): Promise<void> {
     return;
   }
   await writeOut(
-    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, ${detail === 'low' ? 'low detail, ' : ''}${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n${cpuLine(engine.threads)}\n`,
+    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, vision ${engine.manifest.vision.dtype ?? 'fp32'}, ${detail === 'low' ? 'low detail, ' : ''}${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n` +
+      `prumerge, the same image in a new conversation: first token ${again.ttftMs.toFixed(0)} ms, vision ${again.visionMs.toFixed(0)} ms (${again.cachedCrops} of ${again.subImages} crops from memory)\n` +
+      `${cpuLine(engine.threads)}\n`,
   );
+}
+
+/** prumerge asked once to fill the vision cache, then again in a new conversation: what a re-ask costs. */
+async function askedAgain(engine: Engine, image: string, tokens: number, detail: Detail): Promise<AgainRun> {
+  engine.visionCache.maxBytes = DEFAULT_VISION_CACHE_BYTES;
+  const ask = (): Promise<AskResult> => {
+    engine.newConversation();
+    return engine.ask({ image, question: QUESTION, reduce: parseReduceMode('prumerge'), detail, maxNewTokens: tokens, fixedLength: true });
+  };
+  await ask();
+  const r = await ask();
+  return {
+    ttftMs: r.timings.ttftMs,
+    visionMs: r.timings.visionMs,
+    cachedCrops: r.visual.visionCached ?? 0,
+    subImages: r.visual.visionRuns,
+  };
 }
 
 /** One warm-up, then `reps` answers of exactly `tokens` tokens in a new conversation each; medians. */
@@ -165,13 +208,16 @@ function benchTable(title: string, reps: number, tokens: number, runs: Record<st
 }
 
 /** A synthetic model of `shape`, built once and kept under the user's cache folder. */
-async function syntheticModel(shape: string, dtype: string): Promise<string> {
+async function syntheticModel(shape: string, dtype: string, visionText: string | undefined): Promise<string> {
   if (!SHAPES[shape]) throw new CliError(`unknown shape "${shape}": one of ${Object.keys(SHAPES).join(', ')}`);
   if (dtype !== 'int4' && dtype !== 'fp32') throw new CliError(`--dtype must be int4 or fp32, got "${dtype}"`);
+  if (visionText !== undefined && visionText !== 'int8' && visionText !== 'fp32')
+    throw new CliError(`--vision-dtype must be int8 or fp32, got "${visionText}"`);
+  const visionDtype = (visionText ?? defaultVisionDtype(dtype)) as 'int8' | 'fp32';
   const base = process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache');
   // named by what the build's defaults make of it, so that a change of defaults builds afresh
   const layout = dtype === 'int4' ? `-b${DEFAULT_BLOCK_SIZE}-kv${defaultKvDtype(dtype) === 'float16' ? 16 : 32}` : '';
-  const dir = join(base, 'prumerge-vision', 'synth', `${shape}-${dtype}${layout}-seed0`);
+  const dir = join(base, 'prumerge-vision', 'synth', `${shape}-${dtype}${layout}-v${visionDtype}-seed0`);
   if (existsSync(join(dir, 'model.json'))) return dir;
   process.stderr.write(`building synthetic ${shape} (${dtype}) in ${dir}, once\n`);
   const bar = new ProgressBar();
@@ -179,6 +225,7 @@ async function syntheticModel(shape: string, dtype: string): Promise<string> {
     await buildSynthetic(shape, 0, {
       out: dir,
       dtype: dtype as WeightDtype,
+      visionDtype,
       onProgress: (p) =>
         bar.update(p.bytesRead / Math.max(p.bytesTotal, 1), `${p.stage}: ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)}`),
     });

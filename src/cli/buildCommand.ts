@@ -1,4 +1,5 @@
 /** `prumerge build` and `prumerge synth`: make a model folder from a checkpoint or a named shape. */
+import { visionPrecisionText } from '../shared/visionPrecision';
 import { parseArgs } from 'node:util';
 import { BuildOptions, BuildProgress, buildFromCheckpoint, buildSynthetic, DEFAULT_BLOCK_SIZE } from '../builder/buildModel';
 import { BLOCK_SIZES, BlockSize } from '../builder/ops';
@@ -110,6 +111,11 @@ function buildOptions(values: {
   };
 }
 
+function visionFacts(m: ModelManifest): Pick<ModelManifest['vision'], 'dtype' | 'layerPrecision' | 'verification'> {
+  const { dtype, layerPrecision, verification } = m.vision;
+  return { dtype, ...(layerPrecision ? { layerPrecision } : {}), ...(verification ? { verification } : {}) };
+}
+
 async function report(
   build: () => Promise<ModelManifest>,
   options: { build: BuildOptions; json: boolean; bar: ProgressBar },
@@ -126,12 +132,13 @@ async function report(
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   if (options.json) {
     await writeOut(
-      `${JSON.stringify({ out: options.build.out, name: manifest.name, dtype: manifest.dtype, bytes, seconds, peakRssMb, files: manifest.files })}\n`,
+      `${JSON.stringify({ out: options.build.out, name: manifest.name, dtype: manifest.dtype, vision: visionFacts(manifest), bytes, seconds, peakRssMb, files: manifest.files })}\n`,
     );
     return;
   }
   await writeOut(
     `built ${manifest.name} (${manifest.dtype}) in ${options.build.out}: ${Object.keys(manifest.files).length} files, ${formatBytes(bytes)}, ${seconds.toFixed(1)} s, peak memory ${peakRssMb} MB\n` +
+      `${visionPrecisionText(manifest.vision)}\n` +
       (manifest.randomWeights ? 'random weights: its answers are meaningless\n' : ''),
   );
 }

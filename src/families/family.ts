@@ -5,6 +5,15 @@
  * The registry picks one of each from config.json; everything else reads the parsed config.
  */
 import type { Ops, LinearFormat } from '../builder/ops';
+
+/** The format of each encoder layer's linear layers (a layer that failed the int8 check stays float). */
+export type LayerFormat = (layer: number) => LinearFormat;
+
+/** One format for every layer. */
+export const everyLayer =
+  (format: LinearFormat): LayerFormat =>
+  () =>
+    format;
 import type { TensorSpec } from '../builder/tensorSpec';
 import type { Json } from './configFields';
 import type { PreprocessConfig } from '../pipeline/image/preprocessConfig';
@@ -91,7 +100,8 @@ export interface VisionTowerFamily {
   tensors(config: VisionConfig): TensorSpec[];
   /** Whether a build reads the tower's tensor `name` (the layers after the graph's end are not). */
   reads(name: string, config: LlavaConfig): boolean;
-  makeGraph(ops: Ops, config: LlavaConfig, format: LinearFormat): Promise<void>;
+  /** The tower's graph, each encoder layer's linear layers in the format `format(layer)` gives. */
+  makeGraph(ops: Ops, config: LlavaConfig, format: LayerFormat): Promise<void>;
 }
 
 export interface TextModelFamily {

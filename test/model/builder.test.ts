@@ -201,9 +201,9 @@ describe('model builder: int4 blocks and the KV cache type', () => {
     return sizes;
   }
 
-  it('the language model in blocks of 128 and a float16 cache by default; the vision tower in 32s; model.json says so', async () => {
+  it('the language model in blocks of 128 and a float16 cache by default; an int4 vision tower in 32s; model.json says so', async () => {
     const ckpt = await tinyCheckpoint({ seed: 24 });
-    const b = await build(ckpt, 'int4', { visionDtype: 'int8' });
+    const b = await build(ckpt, 'int4', { visionDtype: 'int4' });
     const t = ckpt.config.text;
     assert.deepEqual([...blockSizes(join(b.dir, 'decoder.onnx'))], [[128, t.numLayers * 7 + 1]]); // q k v o gate up down, lm_head
     assert.deepEqual([...blockSizes(join(b.dir, 'vision.onnx')).keys()], [32]);

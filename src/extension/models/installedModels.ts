@@ -3,6 +3,7 @@
  * shows them: name, size on disk, weight format, and the downloaded checkpoint they were built
  * from while it is still in the hub cache. No vscode import.
  */
+import { visionPrecisionText } from '../../shared/visionPrecision';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
@@ -12,6 +13,8 @@ export interface InstalledModel {
   readonly dir: string;
   readonly name: string;
   readonly dtype: string;
+  /** How its vision tower computes, and what the build's int8 check measured. */
+  readonly vision: string;
   /** Bytes of its files, as its model.json lists them. */
   readonly bytes: number;
   /** The hub cache's folder for the repository it was downloaded from, while it exists. */
@@ -29,7 +32,7 @@ export async function listInstalledModels(modelsDir: string): Promise<InstalledM
     if (!m) continue;
     const bytes = Object.values(m.files).reduce((n, f) => n + f.bytes, 0);
     const download = m.checkpoint ? hubRepoOf(m.checkpoint) : undefined;
-    models.push({ dir, name: m.name, dtype: m.dtype, bytes, ...(download && existsSync(download.dir) ? { download } : {}) });
+    models.push({ dir, name: m.name, dtype: m.dtype, vision: visionPrecisionText(m.vision), bytes, ...(download && existsSync(download.dir) ? { download } : {}) });
   }
   return models.sort((a, b) => a.name.localeCompare(b.name));
 }

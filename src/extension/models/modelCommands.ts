@@ -152,7 +152,7 @@ export async function manageModels(engine: EngineService): Promise<void> {
     models.map((m) => ({
       label: `${m.dir === inUse.modelDir ? '$(check) ' : ''}${m.name}`,
       description: `${formatBytes(m.bytes)}, ${m.dtype}${m.dir === inUse.modelDir ? ', in use' : ''}`,
-      detail: m.download ? `built from ${m.download.repo}, still downloaded in ${m.download.dir}` : m.dir,
+      detail: `${m.vision}. ${m.download ? `Built from ${m.download.repo}, still downloaded in ${m.download.dir}` : m.dir}`,
       model: m,
     })),
     { title: `Installed models (${formatBytes(models.reduce((n, m) => n + m.bytes, 0))} in ${modelsDir})` },

@@ -12,6 +12,11 @@ import type { VisionConfig } from '../family';
 
 export const VISION = 'vision_tower.vision_model';
 
+/** The graph output that holds encoder layer `i`'s input, in a graph built with `ops.tapLayerInputs` (the int8 check). */
+export function layerInputName(i: number): string {
+  return `layer_input.${i}`;
+}
+
 export function encoderLayerSpecs(v: VisionConfig, i: number): TensorSpec[] {
   const c = v.hiddenSize;
   const p = `${VISION}.encoder.layers.${i}`;
@@ -46,6 +51,7 @@ export async function makeQk(ops: Ops, v: VisionConfig, i: number, h: string, fo
   const c = v.hiddenSize;
   const p = `${VISION}.encoder.layers.${i}`;
   const node = `/vision/layers.${i}`;
+  if (ops.tapLayerInputs) ops.output(`${node}/input`, h, layerInputName(i), ['batch', 'tokens', c]);
   const x = await ops.makeLayerNorm(`${node}/layer_norm1`, `${p}.layer_norm1`, h, c, v.layerNormEps);
   const q = await ops.makeLinear(`${node}/attn/q_proj`, `${p}.self_attn.q_proj`, x, c, c, { bias: true, format, use: 'encode' });
   const k = await ops.makeLinear(`${node}/attn/k_proj`, `${p}.self_attn.k_proj`, x, c, c, { bias: true, format, use: 'encode' });

@@ -219,29 +219,13 @@ export class ImageEncoder {
   }
 
   private async runTower(pixels: Float32Array): Promise<TowerTaps> {
-    const m = this.manifest;
-    const size = m.vision.imageSize;
+    const size = this.manifest.vision.imageSize;
     const out = await runChecked(
       this.vision,
       { [VISION_IO.pixels]: new ort.Tensor('float32', pixels, [1, 3, size, size]) },
       'vision tower',
     );
-    if (m.vision.score === 'received') {
-      return {
-        tokens: m.vision.grid * m.vision.grid,
-        width: m.vision.hiddenSize,
-        hidden: out[VISION_IO.hidden]!.data as Float32Array,
-        k: out[VISION_IO.k]!.data as Float32Array,
-        received: out[VISION_IO.received]!.data as Float32Array,
-      };
-    }
-    return {
-      tokens: m.vision.grid * m.vision.grid + 1,
-      width: m.vision.hiddenSize,
-      hidden: out[VISION_IO.hidden]!.data as Float32Array,
-      q: out[VISION_IO.q]!.data as Float32Array,
-      k: out[VISION_IO.k]!.data as Float32Array,
-    };
+    return towerTaps(this.manifest.vision, (name) => out[name]?.data as Float32Array);
   }
 
   /** projector.onnx: (rows, vision width) -> (rows, text hidden). */
@@ -256,6 +240,19 @@ export class ImageEncoder {
   }
 }
 
+/** What the reduction reads of one vision.onnx run, by the tower's patch score. */
+export function towerTaps(
+  vision: Pick<ModelManifest['vision'], 'score' | 'grid' | 'hiddenSize'>,
+  output: (name: string) => Float32Array,
+): TowerTaps {
+  const patches = vision.grid * vision.grid;
+  const width = vision.hiddenSize;
+  if (vision.score === 'received') {
+    return { tokens: patches, width, hidden: output(VISION_IO.hidden), k: output(VISION_IO.k), received: output(VISION_IO.received) };
+  }
+  return { tokens: patches + 1, width, hidden: output(VISION_IO.hidden), q: output(VISION_IO.q), k: output(VISION_IO.k) };
+}
+
 /** How `single` reads its one crop: the preprocessing (default the model's) and a newline row after it. */
 interface SingleCrop {
   readonly config?: PreprocessConfig;
@@ -263,7 +260,7 @@ interface SingleCrop {
 }
 
 /** (patches, width) the features the projector reads: CLS dropped where the tower has one. */
-function patchFeatures(taps: TowerTaps): Float32Array {
+export function patchFeatures(taps: TowerTaps): Float32Array {
   return 'received' in taps ? taps.hidden : taps.hidden.subarray(taps.width);
 }
 

@@ -215,7 +215,7 @@ export class Engine {
       kept: image.rows,
       indices: subImages.flatMap((s) => s.kept),
       visionRuns: image.visionRuns,
-      visionCached: image.visionCached,
+      ...(image.visionRuns > 0 ? { visionCached: image.visionCached } : {}),
       ...(image.layout ? { subImages } : {}),
       ...(source ? { picture: { width: source.width, height: source.height, modelSide: this.manifest.vision.imageSize } } : {}),
     };

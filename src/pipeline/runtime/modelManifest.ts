@@ -25,6 +25,24 @@ export interface ManifestFile {
   readonly sha256: string;
 }
 
+export type LayerPrecision = 'int8' | 'fp32';
+
+export interface VisionVerification {
+  /** The calibration images, relative to the extension's folder. */
+  readonly images: readonly string[];
+  /** 7 where the CPU's u8 x s8 kernel saturates full-range weights, else 8. */
+  readonly weightBits: 7 | 8;
+  /** The per-layer bound: a layer's int8 output error relative to the float layer's change to its input. */
+  readonly layerBound: number;
+  readonly layerErrors: readonly number[];
+  /** Cosine of the int8 and float towers' projected rows over every calibration patch: the worst, and the mean. */
+  readonly projectedCosine: { readonly min: number; readonly mean: number };
+  /** Per reading, the worst image's share of the float tower's kept patches that the int8 tower keeps too. */
+  readonly keptOverlap: Readonly<Record<string, number>>;
+  /** Whether the end figures held; where not, the tower was built in float32. */
+  readonly passed: boolean;
+}
+
 export interface ModelManifest {
   readonly format: typeof MANIFEST_FORMAT;
   readonly version: typeof MANIFEST_VERSION;
@@ -52,6 +70,10 @@ export interface ModelManifest {
     readonly score?: PatchScore;
     /** Absent in folders built before the vision tower could be quantised: as `dtype` says (fp32 for int4). */
     readonly dtype?: VisionDtype | 'fp16';
+    /** int8 towers: each encoder layer the graph runs, int8 or kept float32 by the build's check. */
+    readonly layerPrecision?: readonly LayerPrecision[];
+    /** int8 towers: what the build's check measured against the float tower (docs/vision-int8.md). */
+    readonly verification?: VisionVerification;
   };
   readonly projector: { readonly graph: string; readonly outputSize: number };
   readonly decoder: {

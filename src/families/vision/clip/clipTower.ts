@@ -93,8 +93,8 @@ export const CLIP: VisionTowerFamily = {
     let h = await ops.makeLayerNorm('/vision/pre_layrnorm', `${VISION}.pre_layrnorm`, embedded!, c, v.layerNormEps);
 
     const last = CLIP.scoreLayer(config);
-    for (let i = 0; i < last; i++) h = await makeEncoderLayer(ops, v, i, h, format);
-    const { q, k } = await makeQk(ops, v, last, h, format);
+    for (let i = 0; i < last; i++) h = await makeEncoderLayer(ops, v, i, h, format(i));
+    const { q, k } = await makeQk(ops, v, last, h, format(last));
     ops.output('/vision/output/hidden', h, VISION_IO.hidden, ['batch', tokens, c]);
     ops.output('/vision/output/q', q, VISION_IO.q, ['batch', tokens, c]);
     ops.output('/vision/output/k', k, VISION_IO.k, ['batch', tokens, c]);

@@ -82,9 +82,9 @@ export const SIGLIP: VisionTowerFamily = {
     let [h] = g.node('Add', '/vision/embeddings/Add', [patches, pos]) as [string];
 
     const last = SIGLIP.scoreLayer(config);
-    for (let i = 0; i < last; i++) h = await makeEncoderLayer(ops, v, i, h, format);
-    const taps = await makeQk(ops, v, last, h, format);
-    h = await makeEncoderLayer(ops, v, last, h, format, taps);
+    for (let i = 0; i < last; i++) h = await makeEncoderLayer(ops, v, i, h, format(i));
+    const taps = await makeQk(ops, v, last, h, format(last));
+    h = await makeEncoderLayer(ops, v, last, h, format(last), taps);
 
     // received attention: (B, N, C) -> (B, H, N, d) and (B, H, d, N) -> softmax rows -> mean over heads and queries
     const node = `/vision/layers.${last}/received`;
