@@ -8,7 +8,8 @@ import type { AskStage } from '../src/shared/results';
 import { prefillText } from '../src/shared/prefillProgress';
 import { applyChatEvent, interrupted } from '../src/shared/chatTranscript';
 import { choicesFor, ImageTokenCount, offeredReading, reductionLabel, visualTokensPhrase } from '../src/shared/reductionChoices';
-import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest } from '../src/shared/webviewMessages';
+import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest, ImageReading } from '../src/shared/webviewMessages';
+import { imageReadingText } from '../src/shared/webviewMessages';
 import { pixelScale } from '../src/shared/imageGeometry';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
@@ -17,7 +18,7 @@ provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOpt
 interface State {
   answers: ChatAnswer[];
   reduce: string;
-  image: { name: string; src: string; pasted: boolean; warning: string | null } | null;
+  image: { name: string; src: string; pasted: boolean; warning: string | null; reading: ImageReading | null } | null;
   /** Why the chat on screen began, as the host says, shown until its first question. */
   chatNote?: string | null;
   model: { name: string; randomWeights: boolean } | null;
@@ -100,6 +101,7 @@ function renderHeader(): void {
       linkButton('Show heatmap', () => vscode.post({ type: 'showHeatmap', reduce: state.reduce })),
     );
     if (state.image.warning) header.append(el('p', { class: 'image-warning', role: 'alert' }, state.image.warning));
+    if (state.image.reading) header.append(el('p', { class: 'image-reading', role: 'status' }, imageReadingText(state.image.reading)));
   } else {
     header.append(
       el(
@@ -299,6 +301,10 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       break;
     case 'busy':
       setBusy(m.busy);
+      break;
+    case 'imageReading':
+      if (state.image) state.image.reading = { done: m.done, total: m.total };
+      renderHeader();
       break;
     case 'focusQuestion':
       (question as HTMLElement).focus();

@@ -187,6 +187,13 @@ export class EngineService extends Disposable {
     return this.client.inspect({ ...this.modelSpec(), image, ...reading }, signal);
   }
 
+  /** Reads an image's crops into the worker's vision cache ahead of a question; `signal` drops the rest. */
+  async prepare(image: string, detail: Detail, onProgress: (done: number, total: number) => void, signal: AbortSignal): Promise<void> {
+    await this.load();
+    if (signal.aborted) return;
+    await this.client.prepare({ ...this.modelSpec(), image, detail }, onProgress, signal);
+  }
+
   /** Decodes the image in the worker (no model): its size, or an ImageInputError saying what is wrong. */
   checkImage(image: string): Promise<ImageCheck> {
     return this.client.checkImage(image);

@@ -76,6 +76,8 @@ export type ChatEvent =
         readonly pasted: boolean;
         /** Said when it is attached: it cannot be read, or it is far below the model's resolution. */
         readonly warning: string | null;
+        /** Its crops read ahead of the question so far (null: not started, or given up). */
+        readonly reading: ImageReading | null;
       } | null;
       readonly model: { readonly name: string; readonly randomWeights: boolean };
       readonly reduce: string;
@@ -113,7 +115,22 @@ export type ChatEvent =
   /** The whole conversation, for a view shown again after being hidden (answers go on meanwhile). */
   | { readonly type: 'transcript'; readonly answers: readonly ChatAnswer[]; readonly busy: boolean }
   | { readonly type: 'focusQuestion' }
+  | ({ readonly type: 'imageReading' } & ImageReading)
   | { readonly type: 'cleared' };
+
+/** How far the worker has read the attached image's crops before a question about it. */
+export interface ImageReading {
+  readonly done: number;
+  readonly total: number;
+}
+
+/** What the chat says of an early reading, under the attached image. */
+export function imageReadingText(r: ImageReading): string {
+  if (r.done < r.total) return `Reading the image ahead of your question: crop ${r.done + 1} of ${r.total}`;
+  return r.total === 1
+    ? 'Image read: a question starts at the language model'
+    : `Image read: all ${r.total} crops, a question starts at the language model`;
+}
 
 /** heatmap panel -> host; `reduce` as parseReading reads it (the guard checks it does) */
 export type HeatmapRequest =

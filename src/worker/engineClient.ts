@@ -26,6 +26,7 @@ import {
   ImageTokens,
   ImageTokensParams,
   InspectParams,
+  PrepareParams,
   InspectResult,
   LoadResult,
   ModelSpec,
@@ -95,6 +96,7 @@ export class EngineClient {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly askListeners = new Map<string, AskHooks>();
   private readonly progressListeners = new Map<string, (stage: string, fraction: number) => void>();
+  private readonly prepareListeners = new Map<string, (done: number, total: number) => void>();
   private readonly downloadListeners = new Map<
     string,
     (p: { file: string; bytes: number; total: number; bytesPerSecond: number }) => void
@@ -116,6 +118,19 @@ export class EngineClient {
   inspect(params: Omit<InspectParams, 'requestId'>, signal?: AbortSignal): Promise<InspectResult> {
     const requestId = randomUUID();
     return this.request((c) => cancellable(c, requestId, signal, c.sendRequest(WorkerRequests.inspect, { ...params, requestId })));
+  }
+
+  /** Reads an image's crops into the worker's vision cache; an aborted `signal` drops the crops not yet read. */
+  prepare(
+    params: Omit<PrepareParams, 'requestId'>,
+    onProgress: (done: number, total: number) => void,
+    signal?: AbortSignal,
+  ): Promise<{ crops: number; cached: number }> {
+    const requestId = randomUUID();
+    this.prepareListeners.set(requestId, onProgress);
+    return this.request((c) => cancellable(c, requestId, signal, c.sendRequest(WorkerRequests.prepare, { ...params, requestId }))).finally(
+      () => this.prepareListeners.delete(requestId),
+    );
   }
 
   /** Visual tokens an image makes without reduction, for the model in `params` (no vision run). */
@@ -305,6 +320,9 @@ export class EngineClient {
       this.progressListeners.get(buildId)?.(stage, fraction),
     );
     connection.onNotification(WorkerNotifications.downloadProgress, ({ requestId, ...p }) => this.downloadListeners.get(requestId)?.(p));
+    connection.onNotification(WorkerNotifications.prepareProgress, ({ requestId, done, total }) =>
+      this.prepareListeners.get(requestId)?.(done, total),
+    );
     connection.listen();
     return connection;
   }

@@ -147,6 +147,18 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
 
   connection.onRequest(WorkerRequests.inspect, (p) => answer(() => inspect(p)));
 
+  connection.onRequest(WorkerRequests.prepare, (p) => {
+    const controller = new AbortController();
+    mine.set(p.requestId, controller);
+    return answer(async () =>
+      (await engineFor(p)).prepare(p.image, p.detail, {
+        signal: controller.signal,
+        onCrop: (done, total) =>
+          void connection.sendNotification(WorkerNotifications.prepareProgress, { requestId: p.requestId, done, total }),
+      }),
+    ).finally(() => mine.delete(p.requestId));
+  });
+
   connection.onRequest(WorkerRequests.heatmapPng, (p) =>
     answer(async () => (await renderHeatmap(p.image, await inspect(p))).toString('base64')),
   );

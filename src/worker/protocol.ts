@@ -53,6 +53,14 @@ export interface InspectParams extends ModelSpec {
   readonly requestId?: string;
 }
 
+/** An image to read into the vision cache before a question about it. */
+export interface PrepareParams extends ModelSpec {
+  readonly image: string;
+  readonly detail?: Detail;
+  /** Names the reading in `prepareProgress` and in `cancel` (the image was replaced, the chat closed). */
+  readonly requestId: string;
+}
+
 export interface ImageTokensParams extends ModelSpec {
   readonly image: string;
   readonly detail?: Detail;
@@ -131,6 +139,8 @@ export const WorkerRequests = {
   imageTokens: new RequestType<ImageTokensParams, ImageTokens, WorkerErrorData>('engine/imageTokens'),
   /** host -> worker: decode an image (no model), so that one that cannot be read is said so when it is attached. */
   checkImage: new RequestType<{ readonly image: string }, ImageCheck, WorkerErrorData>('image/check'),
+  /** host -> worker: read an attached image's crops into the vision cache, crop by crop behind any request; progress as `prepareProgress`. */
+  prepare: new RequestType<PrepareParams, { readonly crops: number; readonly cached: number }, WorkerErrorData>('engine/prepare'),
   /** host -> worker: vision tower and reduction only, for the heatmap. */
   inspect: new RequestType<InspectParams, InspectResult, WorkerErrorData>('engine/inspect'),
   /** host -> worker: forget the conversation and its KV cache. */
@@ -156,6 +166,10 @@ export const WorkerNotifications = {
   stage: new NotificationType<{ readonly requestId: string; readonly stage: AskStage }>('engine/stage'),
   /** worker -> host: how far a request's prefill has got. */
   prefill: new NotificationType<{ readonly requestId: string; readonly progress: PrefillProgress }>('engine/prefill'),
+  /** worker -> host: crops of an early reading done, of all the image has. */
+  prepareProgress: new NotificationType<{ readonly requestId: string; readonly done: number; readonly total: number }>(
+    'engine/prepareProgress',
+  ),
   /** worker -> host: how far a download has got. */
   downloadProgress: new NotificationType<{
     readonly requestId: string;

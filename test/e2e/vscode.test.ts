@@ -114,6 +114,8 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
       async () => {
         chat = await askAboutDiagram(vs);
         await chat.locator('.notice').filter({ hasText: 'meaningless' }).waitFor();
+        // the worker reads the image as soon as it is attached, before any question
+        await chat.locator('.image-reading').filter({ hasText: 'Image read' }).waitFor({ timeout: 120_000 });
         await shot('1-attached');
       },
     ),
@@ -140,6 +142,7 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
         assert.match(text, /\d+ of 576 visual tokens, \d+(\.\d)?x fewer/);
         assert.match(text, /first token \d+ ms/);
         assert.match(text, /stopped/);
+        assert.match(text, /image read from memory/, 'the question found the image read ahead');
       },
     ),
   );
@@ -208,6 +211,8 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
           .locator('.summary')
           .filter({ hasText: /keeps \d+ of 576 visual tokens/ })
           .waitFor({ timeout: 60_000 });
+        // the tower ran once, when the image was attached: the heatmap reads its outputs from memory
+        assert.match(await panel.locator('.summary').innerText(), /image read from memory/);
         await panel.locator('rect.cell.kept').first().hover();
         await panel
           .locator('.detail')

@@ -30,7 +30,10 @@ describe('installed models', () => {
     );
     // the int4 build's tower is int8 where its check passed, and the list says what the check measured
     assert.equal(list[0]!.vision, 'vision tower fp32');
-    assert.match(list[1]!.vision, /^vision tower int8 \([78]-bit weights\) in 3 of 3 layers, float32 in the rest; checked: projected rows' cosine /);
+    assert.match(
+      list[1]!.vision,
+      /^vision tower int8 \([78]-bit weights\) in 3 of 3 layers, float32 in the rest; checked: projected rows' cosine /,
+    );
     const files = ['vision.onnx', 'projector.onnx', 'decoder.onnx'].map((f) => statSync(join(models, 'tiny-fp32', f)).size);
     assert.ok(list[0]!.bytes > files.reduce((a, b) => a + b, 0), 'every file counted');
     assert.deepEqual(list[0]!.download, { dir: join(root, 'hub', 'models--llava-test--tiny'), repo: 'llava-test/tiny' });

@@ -15,6 +15,7 @@ import { noisePng } from '../helpers/images';
 
 const SAMPLE = join(__dirname, '..', '..', 'media', 'samples', 'pipeline-diagram.svg');
 const PRUMERGE = parseReduceMode('prumerge');
+const SAMPLE_OV = join(__dirname, '..', '..', 'media', 'samples', 'editor-screenshot.png');
 
 describe('the vision cache: LLaVA-1.5 (one crop)', () => {
   let engine: Engine;
@@ -126,5 +127,45 @@ describe('the vision cache: LLaVA-OneVision (a base image and tiles)', () => {
     } finally {
       await fresh.dispose();
     }
+  });
+
+  it('an image read before the question: the question finds every crop read', async () => {
+    const image = await noisePng(250, 120, 21);
+    const early = await engine.prepare(image);
+    assert.equal(early.cached, 0);
+    assert.ok(early.crops > 1);
+    const r = await engine.ask({ image, question: 'What is it?', reduce: PRUMERGE, maxNewTokens: 2 });
+    assert.deepEqual([r.visual.visionCached, r.visual.visionRuns], [early.crops, early.crops]);
+  });
+
+  it("another chat's question waits for one crop of an early reading at most, not for the rest", async () => {
+    const image = await noisePng(260, 140, 22);
+    const events: string[] = [];
+    let asked: Promise<unknown> | undefined;
+    const early = engine.prepare(image, 'auto', {
+      onCrop: (done, total) => {
+        events.push(`crop ${done}/${total}`);
+        // a question from another chat arrives as the first crop is done
+        asked ??= engine
+          .ask({ image: SAMPLE_OV, question: 'Other chat', reduce: PRUMERGE, maxNewTokens: 2, owner: 'other' })
+          .then(() => events.push('answer'));
+      },
+    });
+    const { crops } = await early;
+    await asked;
+    assert.equal(events[0], 'crop 1/' + crops);
+    assert.equal(events[1], 'answer', events.join(', '));
+    assert.equal(events.length, crops + 1);
+  });
+
+  it('a cancelled early reading stops between crops and leaves what it read', async () => {
+    const image = await noisePng(270, 150, 23);
+    const controller = new AbortController();
+    const before = engine.visionCache.size;
+    const early = engine.prepare(image, 'auto', { signal: controller.signal, onCrop: (done) => done === 2 && controller.abort() });
+    await assert.rejects(early, /cancelled/);
+    assert.equal(engine.visionCache.size, before + 2);
+    const r = await engine.encodeImage(image, PRUMERGE);
+    assert.equal(r.visionCached, 2);
   });
 });

@@ -6,11 +6,11 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import { ChatEvent, ChatRequest, isChatRequest } from '../../shared/webviewMessages';
+import { ChatEvent, ChatRequest, ImageReading, isChatRequest } from '../../shared/webviewMessages';
 import type { ImageTokenCount } from '../../shared/reductionChoices';
 import { messageOf } from '../../common/errors';
 import { lowResolutionNote } from '../../shared/imageNotes';
-import { parseReading } from '../../shared/reduceMode';
+import { Detail, parseReading } from '../../shared/reduceMode';
 import { ChatSession } from './chatSession';
 import { ChatHistory, ChatStore, newChatId, SavedChat, withChat } from './chatStore';
 import { Disposable } from '../disposable';
@@ -25,6 +25,13 @@ interface AttachedImage {
   readonly pasted: boolean;
   /** Said in the header: it cannot be read, or it is far below the model's resolution (null: nothing to say, or not checked yet). */
   warning: string | null;
+  /** Its crops read into the worker's vision cache ahead of the question; aborted when it is no longer attached. */
+  reading: ImageReading | null;
+  readonly early: AbortController;
+}
+
+function attachedImage(uri: vscode.Uri, pasted: boolean): AttachedImage {
+  return { uri, pasted, warning: null, reading: null, early: new AbortController() };
 }
 
 /** While an answer streams, its words are saved at most this often, so that a reload keeps what was shown. */
@@ -70,6 +77,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     );
     if (context.globalState.get<boolean>(ANSWERED_CONTEXT)) void vscode.commands.executeCommand('setContext', ANSWERED_CONTEXT, true);
     this._register({ dispose: () => void this.saveNow() });
+    this._register({ dispose: () => this.image?.early.abort() });
     // the random-weights notice and the token counts follow the model
     this._register(engine.onDidChangeModel(() => void this.postState().then(() => this.countTokens())));
     this.restored = this.restoreSaved();
@@ -89,7 +97,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     this.chatId = chat.id;
     this.chatNote = null;
     const image = chat.image && (await isFile(chat.image.path)) ? chat.image : undefined;
-    this.image = image ? { uri: vscode.Uri.file(image.path), pasted: image.pasted, warning: null } : undefined;
+    this.setImage(image ? attachedImage(vscode.Uri.file(image.path), image.pasted) : undefined);
     this.session.restore(image?.path, chat.answers);
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
@@ -114,7 +122,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     clearTimeout(this.saveTimer);
     await this.saving;
     this.history = { chats: [] };
-    this.image = undefined;
+    this.setImage(undefined);
     this.session.image = undefined;
     await this.session.newChat();
     this.chatId = newChatId();
@@ -200,8 +208,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       await this.newChat();
       this.chatNote = `A new chat about ${this.nameOf(uri.fsPath)}. The chat about ${earlier} is kept: PruMerge Vision: Open an Earlier Chat... shows it again.`;
     }
-    const attached: AttachedImage = { uri, pasted, warning: null };
-    this.image = attached;
+    const attached = attachedImage(uri, pasted);
+    this.setImage(attached);
     this.session.image = uri.fsPath;
     this.scheduleSave();
     await vscode.commands.executeCommand(`${ChatViewProvider.viewType}.focus`);
@@ -219,14 +227,50 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
    */
   private async checkImage(image: AttachedImage): Promise<void> {
     const name = this.nameOf(image.uri.fsPath);
+    let readable = false;
     try {
       const size = await this.engine.checkImage(image.uri.fsPath);
       const side = this.engine.modelFacts()?.imageSize;
       image.warning = (side ? lowResolutionNote(name, size, side) : undefined) ?? null;
+      readable = true;
     } catch (e) {
       image.warning = `${this.describeError(e)}.`.replace(/\.\.$/, '.');
     }
     if (this.image === image && image.warning) await this.postState();
+    if (this.image === image && readable) void this.readEarly(image);
+  }
+
+  /** The image on screen; the one it replaces stops being read ahead. */
+  private setImage(image: AttachedImage | undefined): void {
+    if (this.image !== image) this.image?.early.abort();
+    this.image = image;
+  }
+
+  /**
+   * Reads the attached image's crops in the worker now, behind any answer running, so that the
+   * question finds them read (the vision tower is most of the wait on a CPU). Progress shows
+   * under the image; a question asked meanwhile reads the crops not yet done itself.
+   */
+  private async readEarly(image: AttachedImage): Promise<void> {
+    let detail: Detail = 'auto';
+    try {
+      detail = parseReading(this.defaultReduce()).detail;
+    } catch {
+      // a setting the picker does not offer: the model's own layout
+    }
+    const shown = (r: ImageReading): void => {
+      image.reading = r;
+      if (this.image === image) this.post({ type: 'imageReading', ...r });
+    };
+    try {
+      await this.engine.prepare(image.uri.fsPath, detail, (done, total) => shown({ done, total }), image.early.signal);
+    } catch (e) {
+      if (image.early.signal.aborted) return;
+      // the question will read the image itself, and say what is wrong if it still is
+      this.engine.log.appendLine(`reading ${this.nameOf(image.uri.fsPath)} ahead of the question failed: ${this.describeError(e)}`);
+      image.reading = null;
+      if (this.image === image) await this.postState();
+    }
   }
 
   /** Starts an empty chat; the one on screen stays in the history, an answer being written with it. */
@@ -307,6 +351,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
             src: this.view?.webview.asWebviewUri(image.uri).toString() ?? '',
             pasted: image.pasted,
             warning: image.warning,
+            reading: image.reading,
           }
         : null,
       model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: this.engine.randomWeights() },

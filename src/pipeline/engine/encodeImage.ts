@@ -91,6 +91,23 @@ export class ImageEncoder {
     return { total: layout.tokens, subImages: layout.subImages.length };
   }
 
+  /** The crops the tower reads of `image` for `detail`, as its input (LLaVA-1.5: one; the anyres layouts: base and tiles). */
+  async cropPixels(image: Image, detail: Detail = 'auto'): Promise<Float32Array[]> {
+    const m = this.manifest;
+    if (detail === 'low' || !m.next) {
+      const config = detail === 'low' ? this.lowDetail().config : m.preprocess;
+      return [(await preprocessImage(image, { config })).pixelValues];
+    }
+    const pre = await preprocessAnyres(image, m.next.gridPinpoints, m.vision.grid, { config: m.preprocess, maxTiles: m.next.maxTiles });
+    const plane = 3 * m.vision.imageSize ** 2;
+    return pre.layout.subImages.map((_, i) => pre.pixelValues.subarray(i * plane, (i + 1) * plane));
+  }
+
+  /** Runs the tower on one crop into the cache, unless it is there; true when it was. */
+  async readCrop(pixels: Float32Array): Promise<boolean> {
+    return (await this.visionTaps(pixels)).cached;
+  }
+
   /**
    * `detail: low`: LLaVA-OneVision's reading of one of several images (image_processing_llava_onevision:
    * padded to a square with int(image_mean * 255), resized to one crop; modeling: its rows and one

@@ -106,6 +106,31 @@ export class Engine {
     });
   }
 
+  /**
+   * Reads an image's crops into the vision cache before any question about it (the chat does this
+   * when an image is attached), so that the question finds them read. One crop per turn in the
+   * queue: a request that arrives meanwhile waits for the crop being read at most, never for the
+   * rest. An aborted signal (the image replaced, the chat closed) drops the crops not yet read.
+   */
+  async prepare(
+    image: string | Uint8Array,
+    detail: Detail = 'auto',
+    hooks: { readonly signal?: AbortSignal; readonly onCrop?: (done: number, total: number) => void } = {},
+  ): Promise<{ crops: number; cached: number }> {
+    const turn = <T>(work: () => Promise<T>): Promise<T> =>
+      this.enqueue(() => {
+        if (hooks.signal?.aborted) throw new CancelledError('the early reading of the image was cancelled');
+        return work();
+      });
+    const crops = await turn(() => this.encoder.cropPixels(image, detail));
+    let cached = 0;
+    for (let i = 0; i < crops.length; i++) {
+      if (await turn(() => this.encoder.readCrop(crops[i]!))) cached++;
+      hooks.onCrop?.(i + 1, crops.length);
+    }
+    return { crops: crops.length, cached };
+  }
+
   /** Answers a question, streaming text to `hooks.onText`; requests run one at a time. */
   ask(request: AskRequest, hooks: AskHooks = {}): Promise<AskResult> {
     return this.enqueue(() => this.askNow(request, hooks));
