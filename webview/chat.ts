@@ -7,7 +7,15 @@ import MarkdownIt from 'markdown-it';
 import type { AskStage } from '../src/shared/results';
 import { prefillText } from '../src/shared/prefillProgress';
 import { applyChatEvent, interrupted } from '../src/shared/chatTranscript';
-import { choicesFor, ImageTokenCount, offeredReading, reductionLabel, visualTokensPhrase } from '../src/shared/reductionChoices';
+import {
+  choicesFor,
+  ImageTokenCount,
+  NO_DETAILS,
+  OfferedDetails,
+  offeredReading,
+  reductionLabel,
+  visualTokensPhrase,
+} from '../src/shared/reductionChoices';
 import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest, ImageReading } from '../src/shared/webviewMessages';
 import { imageReadingText } from '../src/shared/webviewMessages';
 import { pixelScale } from '../src/shared/imageGeometry';
@@ -25,7 +33,7 @@ interface State {
   /** The attached image's visual tokens with the model in use, once known. */
   tokens?: ImageTokenCount | null;
   /** The model in use can read an image at low detail (LLaVA-OneVision). */
-  lowDetail?: boolean;
+  details?: OfferedDetails;
 }
 
 const STAGE_LABELS: Record<AskStage, string> = {
@@ -79,9 +87,9 @@ function save(): void {
 /** The picker's entries and the titles, with the counts of the model in use and the attached image. */
 function renderReductions(): void {
   const tokens = state.tokens ?? undefined;
-  const lowDetail = state.lowDetail === true;
-  reduction.replaceChildren(...choicesFor(lowDetail).map(({ value }) => el('vscode-option', { value }, reductionLabel(value, tokens))));
-  state.reduce = offeredReading(state.reduce, lowDetail);
+  const details = state.details ?? NO_DETAILS;
+  reduction.replaceChildren(...choicesFor(details).map(({ value }) => el('vscode-option', { value }, reductionLabel(value, tokens))));
+  state.reduce = offeredReading(state.reduce, details);
   (reduction as unknown as { value: string }).value = state.reduce;
   reduction.title = `How ${visualTokensPhrase(tokens)} are reduced`;
   compareButton.title = `Answer with all of ${visualTokensPhrase(tokens)} and with the chosen reduction, side by side`;
@@ -264,7 +272,7 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       state.image = m.image;
       state.model = m.model;
       state.tokens = m.tokens;
-      state.lowDetail = m.lowDetail;
+      state.details = m.details;
       state.chatNote = m.chatNote;
       renderHeader();
       renderReductions();

@@ -10,7 +10,7 @@ import { pixelScale } from '../src/shared/imageGeometry';
 import { cachedCropsText } from '../src/shared/imageNotes';
 import type { HeatmapEvent, HeatmapRequest } from '../src/shared/webviewMessages';
 import type { Inspection as InspectResult } from '../src/shared/results';
-import { choicesFor, offeredReading, reductionLabel } from '../src/shared/reductionChoices';
+import { choicesFor, NO_DETAILS, OfferedDetails, offeredReading, reductionLabel } from '../src/shared/reductionChoices';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
@@ -19,9 +19,10 @@ const SVG = 'http://www.w3.org/2000/svg';
 /** Images smaller than this on their longer side are drawn enlarged (CSS pixels). */
 const MIN_DRAWN_SIDE = 336;
 const vscode = vscodeApi<{ reduce: string }, HeatmapRequest>();
-const initial = initialState<{ reduce?: string; lowDetail?: boolean }>();
-const choices = choicesFor(initial.lowDetail === true);
-let reduce = offeredReading(vscode.getState()?.reduce ?? initial.reduce ?? 'prumerge', initial.lowDetail === true);
+const initial = initialState<{ reduce?: string; details?: OfferedDetails }>();
+const details = initial.details ?? NO_DETAILS;
+const choices = choicesFor(details);
+let reduce = offeredReading(vscode.getState()?.reduce ?? initial.reduce ?? 'prumerge', details);
 
 const modeSelect = el('vscode-dropdown', { 'aria-label': 'Reduction mode' });
 const modeOptions = choices.map(({ value }) => el('vscode-option', { value }, reductionLabel(value, undefined, 'short')));

@@ -13,7 +13,7 @@ import { PrefillProgress, prefillText } from '../shared/prefillProgress';
 import { cachedCropsText, lowResolutionNote } from '../shared/imageNotes';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
-                    [--detail auto|low] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]
+                    [--detail auto|medium|low] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]
                     [--json] [--verbose]
 
 Answers a question about an image, streaming the answer. Without --model it uses the built-in

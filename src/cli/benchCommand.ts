@@ -28,7 +28,7 @@ export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const
 const QUESTION = 'What is shown in this image? Describe it in detail.';
 
 export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32] [--vision-dtype int8|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context]
-                      [--detail auto|low] [--kv-cache in-place|growing] [--threads N] [--json]
+                      [--detail auto|medium|low] [--kv-cache in-place|growing] [--threads N] [--json]
 
 Times the first token and decoding with ${BENCH_MODES.join(', ')} on the same image and
 question: one warm-up, then --reps repetitions (default 3) of --tokens generated tokens (default
@@ -87,7 +87,7 @@ export async function runBench(args: string[]): Promise<void> {
     },
   });
   const detail = parseDetail(values.detail);
-  if (values.context && detail === 'low') throw new CliError("--context times the model's own layout: leave out --detail low");
+  if (values.context && detail !== 'auto') throw new CliError(`--context times the model's own layout: leave out --detail ${detail}`);
   if (values.model !== undefined && values.shape !== undefined) throw new CliError('give --model or --shape, not both');
   const reps = wholeNumber(values.reps, '--reps', 1, 100);
   const tokens = wholeNumber(values.tokens, '--tokens', 1, 1024);
@@ -141,7 +141,7 @@ export async function runBench(args: string[]): Promise<void> {
     return;
   }
   await writeOut(
-    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, vision ${engine.manifest.vision.dtype ?? 'fp32'}, ${detail === 'low' ? 'low detail, ' : ''}${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n` +
+    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, vision ${engine.manifest.vision.dtype ?? 'fp32'}, ${detail === 'auto' ? '' : `${detail} detail, `}${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n` +
       `prumerge, the same image in a new conversation: first token ${again.ttftMs.toFixed(0)} ms, vision ${again.visionMs.toFixed(0)} ms (${again.cachedCrops} of ${again.subImages} crops from memory)\n` +
       `${cpuLine(engine.threads)}\n`,
   );

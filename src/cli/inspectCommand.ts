@@ -10,12 +10,12 @@ import { gridPicture } from './gridPicture';
 import { writeOut } from './io';
 import { DETAIL_HELP, executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 
-export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--detail auto|low] [--out heatmap.png] [--ep EP] [--threads N] [--json]
+export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--detail auto|medium|low] [--out heatmap.png] [--ep EP] [--threads N] [--json]
 
 Runs the vision tower and the reduction on IMAGE and reports which of the patches were kept.
 
   --reduce MODE     ${REDUCE_MODE_SYNTAX} (default prumerge)
-  ${DETAIL_HELP.replace('--detail auto|low    ', '--detail auto|low ')}
+  ${DETAIL_HELP.replace('--detail auto|medium|low  ', '--detail auto|medium|low ')}
   --out FILE.png    the heatmap: the image with the patch grid, each patch's score as colour (CLS attention, or attention received), kept
                     patches outlined (dashed: PruMerge+'s spatial supplement)
   --ep EP           auto (default), webgpu, cuda, dml, coreml, cpu

@@ -19,7 +19,7 @@ export function threadCount(text: string): number {
 
 /** How --threads reads in usage texts. */
 export const DETAIL_HELP =
-  "--detail auto|low    auto (default): the model's own layout; low: one padded crop (LLaVA-OneVision only, much faster)";
+  "--detail auto|medium|low  auto (default): the model's own layout; medium: the base image and at most 4 tiles (LLaVA-NeXT, LLaVA-OneVision); low: one padded crop (LLaVA-OneVision only, much faster)";
 
 export const THREADS_HELP = '--threads N          threads per model graph; 0 (default) is one per physical core';
 

@@ -44,16 +44,21 @@ export function formatReduceMode(mode: ReduceMode): string {
 
 /**
  * How much of the image the model reads: `auto`, its own layout (LLaVA-OneVision: the base image
- * and up to 36 tiles); `low`, one crop of the image padded to a square, as transformers reads
- * each of several images in one prompt (LLaVA-OneVision only: other layouts have no such path).
+ * and up to 36 tiles); `medium`, the base image and at most 4 tiles, the best of the model's own
+ * grids that has no more (the tiled layouts, LLaVA-NeXT and LLaVA-OneVision); `low`, one crop of
+ * the image padded to a square, as transformers reads each of several images in one prompt
+ * (LLaVA-OneVision only: other layouts have no such path).
  */
-export type Detail = 'auto' | 'low';
-export const DETAILS: readonly Detail[] = ['auto', 'low'];
+export type Detail = 'auto' | 'medium' | 'low';
+export const DETAILS: readonly Detail[] = ['auto', 'medium', 'low'];
+
+/** The most tiles `medium` reads beside the base image. */
+export const MEDIUM_MAX_TILES = 4;
 
 export function parseDetail(text: string): Detail {
   const t = text.trim().toLowerCase();
-  if (t === 'auto' || t === 'low') return t;
-  throw new ReduceModeError(`unknown detail "${text}": expected auto or low`);
+  if (t === 'auto' || t === 'medium' || t === 'low') return t;
+  throw new ReduceModeError(`unknown detail "${text}": expected auto, medium or low`);
 }
 
 /** The chat's and the heatmap's choice: a reduction and the detail, as one text (`prumerge`, `prumerge@low`). */
@@ -62,14 +67,12 @@ export interface Reading {
   readonly detail: Detail;
 }
 
-const LOW = '@low';
-
 export function parseReading(text: string): Reading {
   const t = text.trim().toLowerCase();
-  const low = t.endsWith(LOW);
-  return { reduce: parseReduceMode(low ? t.slice(0, -LOW.length) : t), detail: low ? 'low' : 'auto' };
+  const m = /^(.*)@(low|medium)$/.exec(t);
+  return m ? { reduce: parseReduceMode(m[1]!), detail: m[2] as Detail } : { reduce: parseReduceMode(t), detail: 'auto' };
 }
 
 export function formatReading(r: Reading): string {
-  return formatReduceMode(r.reduce) + (r.detail === 'low' ? LOW : '');
+  return formatReduceMode(r.reduce) + (r.detail === 'auto' ? '' : `@${r.detail}`);
 }

@@ -8,8 +8,8 @@
 export interface ReductionChoice {
   /** As parseReading reads it. */
   readonly value: string;
-  /** Offered only for models with a low-detail reading (LLaVA-OneVision). */
-  readonly lowDetail?: true;
+  /** Offered only for models with that reading: medium for tiled layouts, low for LLaVA-OneVision. */
+  readonly detail?: 'medium' | 'low';
 }
 
 export const REDUCTION_CHOICES: readonly ReductionChoice[] = [
@@ -17,38 +17,67 @@ export const REDUCTION_CHOICES: readonly ReductionChoice[] = [
   { value: 'prumerge+' },
   { value: 'topk:32' },
   { value: 'none' },
-  { value: 'prumerge@low', lowDetail: true },
-  { value: 'none@low', lowDetail: true },
+  { value: 'prumerge@medium', detail: 'medium' },
+  { value: 'prumerge@low', detail: 'low' },
+  { value: 'none@low', detail: 'low' },
 ];
 
-/** The choices for a model: the low-detail ones only where it has that reading. */
-export function choicesFor(lowDetail: boolean): readonly ReductionChoice[] {
-  return REDUCTION_CHOICES.filter((c) => lowDetail || !c.lowDetail);
+/** The readings besides its own layout a model offers: medium where it reads tiles, low where it has one-crop reading. */
+export interface OfferedDetails {
+  readonly medium: boolean;
+  readonly low: boolean;
+}
+
+export const NO_DETAILS: OfferedDetails = { medium: false, low: false };
+
+/** The choices for a model: the other detail levels only where it has them. */
+export function choicesFor(details: OfferedDetails): readonly ReductionChoice[] {
+  return REDUCTION_CHOICES.filter((c) => !c.detail || details[c.detail]);
 }
 
 /** `value` where the model offers it, else the same reduction at the model's own detail. */
-export function offeredReading(value: string, lowDetail: boolean): string {
-  return lowDetail || !value.endsWith('@low') ? value : value.slice(0, -'@low'.length);
+export function offeredReading(value: string, details: OfferedDetails): string {
+  const m = /^(.*)@(low|medium)$/.exec(value);
+  return m && !details[m[2] as 'low' | 'medium'] ? m[1]! : value;
 }
 
 /** An image's visual tokens without reduction, and the parts (sub-images) the vision tower reads. */
 export interface ImageTokenCount {
   readonly total: number;
   readonly subImages: number;
+  /** Tiled models: the same at medium detail (the base image and at most 4 tiles). */
+  readonly medium?: { readonly total: number; readonly subImages: number };
+  /** The vision tower's time per crop measured on this machine, once it has run (for the picker's estimate). */
+  readonly msPerCrop?: number;
+}
+
+/** " · 7 crops, about 37 s": what a tiled reading costs, where the time per crop is known. */
+function cropsNote(crops: number | undefined, msPerCrop: number | undefined): string {
+  if (crops === undefined) return '';
+  const time = msPerCrop === undefined ? '' : `, about ${Math.max(1, Math.round((crops * msPerCrop) / 1000))} s`;
+  return ` · ${crops} crop${crops === 1 ? '' : 's'}${time}`;
 }
 
 /** The chat's menu entry for `value` (`long`), or the heatmap's where space is short. */
 export function reductionLabel(value: string, tokens: ImageTokenCount | undefined, form: 'long' | 'short' = 'long'): string {
   const long = form === 'long';
+  // the crops each detail level reads, and the tower's time for them, where the image has tiles
+  const tiled = tokens !== undefined && tokens.subImages > 1 && long;
   // one padded crop: its count is the model's, not the attached image's
   if (value.endsWith('@low')) {
     const base = value.slice(0, -'@low'.length);
+    const crops = tiled ? cropsNote(1, tokens.msPerCrop) : '';
     return base === 'none'
       ? long
-        ? 'All tokens of one crop (low detail)'
+        ? `All tokens of one crop (low detail)${crops}`
         : 'All, low detail'
-      : `${reductionLabel(base, undefined, form)}, low detail`;
+      : `${reductionLabel(base, undefined, form)}, low detail${crops}`;
   }
+  if (value.endsWith('@medium')) {
+    const base = value.slice(0, -'@medium'.length);
+    return `${reductionLabel(base, undefined, form)}, medium detail${tiled ? cropsNote(tokens.medium?.subImages, tokens.msPerCrop) : ''}`;
+  }
+  if (tiled && value === 'prumerge') return `PruMerge (adaptive)${cropsNote(tokens.subImages, tokens.msPerCrop)}`;
   // the picker is narrow in a side bar: the setting's description says what each one does
   if (value === 'prumerge') return long ? 'PruMerge (adaptive)' : 'PruMerge';
   if (value === 'prumerge+') return long ? 'PruMerge+ (adaptive, more)' : 'PruMerge+';

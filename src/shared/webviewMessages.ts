@@ -5,7 +5,7 @@
  */
 import type { PrefillProgress } from './prefillProgress';
 import { isReduceModeText } from './reduceMode';
-import type { ImageTokenCount } from './reductionChoices';
+import type { ImageTokenCount, OfferedDetails } from './reductionChoices';
 import type { AskStage, Inspection } from './results';
 
 /** Figures shown under an answer. */
@@ -84,7 +84,7 @@ export type ChatEvent =
       /** The attached image's visual tokens with the model in use; null until known. */
       readonly tokens: ImageTokenCount | null;
       /** The model can read an image at low detail (LLaVA-OneVision): the picker offers it. */
-      readonly lowDetail: boolean;
+      readonly details: OfferedDetails;
       /** Why the chat on screen began, when the user did not ask for it (another image was attached); null after its first question. */
       readonly chatNote: string | null;
     }

@@ -24,28 +24,46 @@ describe('reduction labels', () => {
     assert.equal(reductionLabel('none', undefined), 'All visual tokens');
   });
 
-  it("offer low detail only for models that have it, and say it without the image's count", () => {
+  it("offer medium and low detail only for models that have them, and say them without the image's count", () => {
     assert.deepEqual(
-      choicesFor(false).map((c) => c.value),
+      choicesFor({ medium: false, low: false }).map((c) => c.value),
       ['prumerge', 'prumerge+', 'topk:32', 'none'],
     );
     assert.deepEqual(
-      choicesFor(true).map((c) => c.value),
-      ['prumerge', 'prumerge+', 'topk:32', 'none', 'prumerge@low', 'none@low'],
+      choicesFor({ medium: true, low: false }).map((c) => c.value),
+      ['prumerge', 'prumerge+', 'topk:32', 'none', 'prumerge@medium'],
+    );
+    assert.deepEqual(
+      choicesFor({ medium: true, low: true }).map((c) => c.value),
+      ['prumerge', 'prumerge+', 'topk:32', 'none', 'prumerge@medium', 'prumerge@low', 'none@low'],
     );
     const t = { total: 4725, subImages: 7 };
-    assert.equal(reductionLabel('prumerge@low', t), 'PruMerge (adaptive), low detail');
-    assert.equal(reductionLabel('none@low', t), 'All tokens of one crop (low detail)');
+    assert.equal(reductionLabel('prumerge@low', t), 'PruMerge (adaptive), low detail · 1 crop');
+    assert.equal(reductionLabel('none@low', t), 'All tokens of one crop (low detail) · 1 crop');
+    assert.equal(reductionLabel('prumerge@low', undefined), 'PruMerge (adaptive), low detail');
     // a saved choice the model in use cannot honour falls back to the same reduction
-    assert.equal(offeredReading('prumerge@low', false), 'prumerge');
-    assert.equal(offeredReading('prumerge@low', true), 'prumerge@low');
+    assert.equal(offeredReading('prumerge@low', { medium: true, low: false }), 'prumerge');
+    assert.equal(offeredReading('prumerge@low', { medium: true, low: true }), 'prumerge@low');
+    assert.equal(offeredReading('prumerge@medium', { medium: false, low: false }), 'prumerge');
+  });
+
+  it("say each detail level's crops and, once the tower has run here, its time (7 crops x 5.3 s = 37 s)", () => {
+    const t = { total: 4725, subImages: 7, medium: { total: 3000, subImages: 5 }, msPerCrop: 5300 };
+    assert.equal(reductionLabel('prumerge', t), 'PruMerge (adaptive) · 7 crops, about 37 s');
+    assert.equal(reductionLabel('prumerge@medium', t), 'PruMerge (adaptive), medium detail · 5 crops, about 27 s');
+    assert.equal(reductionLabel('prumerge@low', t), 'PruMerge (adaptive), low detail · 1 crop, about 5 s');
+    assert.equal(reductionLabel('prumerge', { ...t, msPerCrop: undefined }), 'PruMerge (adaptive) · 7 crops');
+    assert.equal(reductionLabel('prumerge', t, 'short'), 'PruMerge');
+    // one grid (LLaVA-1.5): no crops to speak of
+    assert.equal(reductionLabel('prumerge', { total: 576, subImages: 1, msPerCrop: 1500 }), 'PruMerge (adaptive)');
   });
 });
 
 describe('readings', () => {
-  it('are a reduction with an optional @low', () => {
+  it('are a reduction with an optional @medium or @low', () => {
     assert.deepEqual(parseReading('topk:32'), { reduce: { kind: 'topk', k: 32 }, detail: 'auto' });
     assert.deepEqual(parseReading('PruMerge+@LOW'), { reduce: { kind: 'prumerge+' }, detail: 'low' });
+    assert.deepEqual(parseReading('prumerge@medium'), { reduce: { kind: 'prumerge' }, detail: 'medium' });
     assert.throws(() => parseReading('prumerge@high'), /unknown reduction "prumerge@high"/);
   });
 });

@@ -7,7 +7,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, ImageReading, isChatRequest } from '../../shared/webviewMessages';
-import type { ImageTokenCount } from '../../shared/reductionChoices';
+import { ImageTokenCount, NO_DETAILS } from '../../shared/reductionChoices';
 import { messageOf } from '../../common/errors';
 import { lowResolutionNote } from '../../shared/imageNotes';
 import { Detail, parseReading } from '../../shared/reduceMode';
@@ -264,6 +264,11 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     };
     try {
       await this.engine.prepare(image.uri.fsPath, detail, (done, total) => shown({ done, total }), image.early.signal);
+      // the tower's time per crop is known now: the picker's estimates follow it
+      if (this.image === image && this.engine.modelFacts()?.anyres) {
+        this.counted = undefined;
+        await this.countTokens();
+      }
     } catch (e) {
       if (image.early.signal.aborted) return;
       // the question will read the image itself, and say what is wrong if it still is
@@ -357,7 +362,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: this.engine.randomWeights() },
       reduce: this.defaultReduce(),
       tokens: this.tokenCount() ?? null,
-      lowDetail: this.engine.modelFacts()?.lowDetail ?? false,
+      details: this.engine.modelFacts()?.details ?? NO_DETAILS,
       chatNote: this.chatNote,
     });
   }

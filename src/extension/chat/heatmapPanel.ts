@@ -12,6 +12,7 @@ import { Disposable } from '../disposable';
 import { EngineService } from '../engineService';
 import { webviewHtml } from '../webviewHtml';
 import { pastedImagesDir, userMessage } from '../userMessages';
+import { NO_DETAILS } from '../../shared/reductionChoices';
 
 export class HeatmapPanel extends Disposable {
   static readonly viewType = 'prumergeVision.heatmap';
@@ -64,7 +65,7 @@ export class HeatmapPanel extends Disposable {
       script: 'dist/webview/heatmap.js',
       styles: ['media/heatmap.css'],
       body: '<main id="app"></main>',
-      initialState: { reduce, lowDetail: engine.modelFacts()?.lowDetail ?? false },
+      initialState: { reduce, details: engine.modelFacts()?.details ?? NO_DETAILS },
     });
     this._register(
       this.panel.webview.onDidReceiveMessage((m: unknown) => {

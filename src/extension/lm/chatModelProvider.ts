@@ -173,7 +173,7 @@ function requestOptions(o: { readonly [name: string]: unknown } | undefined): { 
 
 /** The reduction and detail of `prumergeVision.defaultReduction`, as far as model `m` offers them. */
 function readingFor(m: ModelManifest): Reading {
-  return parseReading(offeredReading(readSettings().defaultReduction, offersLowDetail(m)));
+  return parseReading(offeredReading(readSettings().defaultReduction, { medium: m.next !== undefined, low: offersLowDetail(m) }));
 }
 
 function modelInfo(dir: string, m: ModelManifest): ModelInfo {

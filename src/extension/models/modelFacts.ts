@@ -1,6 +1,7 @@
 /** What the host knows of a model folder without loading it: its model.json, read as plain JSON (no vscode, no onnxruntime). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { OfferedDetails } from '../../shared/reductionChoices';
 
 /** What the chat shows before the worker loads the model, from its model.json; undefined where that cannot be read. */
 export interface ModelFacts {
@@ -11,8 +12,8 @@ export interface ModelFacts {
   readonly imageSize: number;
   /** The anyres layouts (LLaVA-NeXT, LLaVA-OneVision): the count depends on the image's size. */
   readonly anyres: boolean;
-  /** LLaVA-OneVision can also read an image as one crop (low detail). */
-  readonly lowDetail: boolean;
+  /** The readings besides the model's own layout: medium for the tiled layouts, low (one crop) for LLaVA-OneVision. */
+  readonly details: OfferedDetails;
 }
 
 export function readModelFacts(modelDir: string): ModelFacts | undefined {
@@ -25,8 +26,8 @@ export function readModelFacts(modelDir: string): ModelFacts | undefined {
     const grid = typeof m.vision?.grid === 'number' ? m.vision.grid : 0;
     const anyres = m.next !== undefined && m.next !== null;
     const imageSize = typeof m.vision?.imageSize === 'number' ? m.vision.imageSize : 0;
-    const lowDetail = anyres && typeof m.next?.maxTiles === 'number';
-    return { randomWeights: m.randomWeights === true, patches: grid * grid, imageSize, anyres, lowDetail };
+    const details = { medium: anyres, low: anyres && typeof m.next?.maxTiles === 'number' };
+    return { randomWeights: m.randomWeights === true, patches: grid * grid, imageSize, anyres, details };
   } catch {
     return undefined;
   }

@@ -7,7 +7,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { ImageGeometry } from '../../shared/imageGeometry';
-import type { Detail, ReduceMode } from '../../shared/reduceMode';
+import { Detail, MEDIUM_MAX_TILES, ReduceMode } from '../../shared/reduceMode';
 import type { SubImageKind, Timings } from '../../shared/results';
 import { AnyresLayout, anyresLayout } from '../image/anyres';
 import { subImageGeometry } from '../image/geometry';
@@ -72,10 +72,32 @@ export class ImageEncoder {
     readonly cache = new VisionCache(),
   ) {}
 
+  /** The tower's last few run times, ms. */
+  private readonly towerMs: number[] = [];
+
   /** `project` false: the heatmap's run, which needs the reduction only. */
-  encode(image: Image, mode: ReduceMode, hooks: AskHooks = {}, project = true, detail: Detail = 'auto'): Promise<EncodedImage> {
+  async encode(image: Image, mode: ReduceMode, hooks: AskHooks = {}, project = true, detail: Detail = 'auto'): Promise<EncodedImage> {
     if (detail === 'low') return this.single(image, mode, hooks, project, this.lowDetail());
-    return this.manifest.next ? this.anyres(image, mode, hooks, project) : this.single(image, mode, hooks, project);
+    const pinpoints = this.pinpoints(detail); // refuses medium for a model with one grid
+    return this.manifest.next ? this.anyres(image, mode, hooks, project, pinpoints) : this.single(image, mode, hooks, project);
+  }
+
+  /**
+   * The grids the tiled layouts choose from: the model's own; for `medium`, those of at most
+   * MEDIUM_MAX_TILES tiles (the model then reads the best of them, as it would among all).
+   * Refuses `medium` for a model without tiles.
+   */
+  private pinpoints(detail: Detail): Pinpoints {
+    const m = this.manifest;
+    if (!m.next) {
+      if (detail === 'medium')
+        throw new EngineError(`${m.name} reads one crop: --detail medium is for models with tiles (LLaVA-NeXT, LLaVA-OneVision)`);
+      return [];
+    }
+    if (detail !== 'medium') return m.next.gridPinpoints;
+    const crop = m.preprocess.cropWidth;
+    const few = m.next.gridPinpoints.filter(([h, w]) => Math.round(h / crop) * Math.round(w / crop) <= MEDIUM_MAX_TILES);
+    return few.length > 0 ? few : m.next.gridPinpoints;
   }
 
   /** Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run. */
@@ -85,20 +107,22 @@ export class ImageEncoder {
       this.lowDetail(); // refused, as for encode, by models without that reading
       return { total: m.vision.grid ** 2 + 1, subImages: 1 };
     }
+    const pinpoints = this.pinpoints(detail);
     if (!m.next) return { total: m.vision.grid ** 2, subImages: 1 };
     const decoded = await decodeImage(image);
-    const layout = anyresLayout(decoded.raster, m.next.gridPinpoints, m.preprocess.cropWidth, m.vision.grid, m.next.maxTiles);
+    const layout = anyresLayout(decoded.raster, pinpoints, m.preprocess.cropWidth, m.vision.grid, m.next.maxTiles);
     return { total: layout.tokens, subImages: layout.subImages.length };
   }
 
   /** The crops the tower reads of `image` for `detail`, as its input (LLaVA-1.5: one; the anyres layouts: base and tiles). */
   async cropPixels(image: Image, detail: Detail = 'auto'): Promise<Float32Array[]> {
     const m = this.manifest;
+    const pinpoints = this.pinpoints(detail);
     if (detail === 'low' || !m.next) {
       const config = detail === 'low' ? this.lowDetail().config : m.preprocess;
       return [(await preprocessImage(image, { config })).pixelValues];
     }
-    const pre = await preprocessAnyres(image, m.next.gridPinpoints, m.vision.grid, { config: m.preprocess, maxTiles: m.next.maxTiles });
+    const pre = await preprocessAnyres(image, pinpoints, m.vision.grid, { config: m.preprocess, maxTiles: m.next.maxTiles });
     const plane = 3 * m.vision.imageSize ** 2;
     return pre.layout.subImages.map((_, i) => pre.pixelValues.subarray(i * plane, (i + 1) * plane));
   }
@@ -159,11 +183,11 @@ export class ImageEncoder {
   }
 
   /** LLaVA-NeXT: the overview and the tiles. */
-  private async anyres(image: Image, mode: ReduceMode, hooks: AskHooks, project: boolean): Promise<EncodedImage> {
+  private async anyres(image: Image, mode: ReduceMode, hooks: AskHooks, project: boolean, pinpoints: Pinpoints): Promise<EncodedImage> {
     const m = this.manifest;
     const next = m.next!;
     const pre = await timed(hooks, 'preprocess', () =>
-      preprocessAnyres(image, next.gridPinpoints, m.vision.grid, { config: m.preprocess, maxTiles: next.maxTiles }),
+      preprocessAnyres(image, pinpoints, m.vision.grid, { config: m.preprocess, maxTiles: next.maxTiles }),
     );
     const { layout, pixelValues, source } = pre.value;
     const plane = 3 * m.vision.imageSize ** 2;
@@ -235,13 +259,22 @@ export class ImageEncoder {
     return { taps, cached: false };
   }
 
+  /** The median of the tower's last runs, ms per crop; undefined before it has run. */
+  get msPerCrop(): number | undefined {
+    const t = [...this.towerMs].sort((a, b) => a - b);
+    return t.length === 0 ? undefined : t[Math.floor(t.length / 2)];
+  }
+
   private async runTower(pixels: Float32Array): Promise<TowerTaps> {
     const size = this.manifest.vision.imageSize;
+    const started = performance.now();
     const out = await runChecked(
       this.vision,
       { [VISION_IO.pixels]: new ort.Tensor('float32', pixels, [1, 3, size, size]) },
       'vision tower',
     );
+    this.towerMs.push(performance.now() - started);
+    if (this.towerMs.length > 9) this.towerMs.shift();
     return towerTaps(this.manifest.vision, (name) => out[name]?.data as Float32Array);
   }
 
@@ -269,6 +302,8 @@ export function towerTaps(
   }
   return { tokens: patches + 1, width, hidden: output(VISION_IO.hidden), q: output(VISION_IO.q), k: output(VISION_IO.k) };
 }
+
+type Pinpoints = NonNullable<ModelManifest['next']>['gridPinpoints'];
 
 /** How `single` reads its one crop: the preprocessing (default the model's) and a newline row after it. */
 interface SingleCrop {

@@ -13,6 +13,7 @@
 import * as ort from 'onnxruntime-node';
 import { packagePath } from '../../common/packagePath';
 import { Detail, formatReduceMode, ReduceMode } from '../../shared/reduceMode';
+import type { ImageTokenCount } from '../../shared/reductionChoices';
 import type { AskResult, ChatTurn, ConversationUse, Inspection, Timings, VisualTokens } from '../../shared/results';
 import { DecoderKvCache, GrowingKvCache, InPlaceKvCache } from '../kv/decoderFeeds';
 import { gpuKvSlicer } from '../kv/kvSlice';
@@ -79,9 +80,16 @@ export class Engine {
     return this.encoder.encode(image, mode, hooks, project, detail);
   }
 
-  /** Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run. */
-  imageTokens(image: string | Uint8Array, detail: Detail = 'auto'): Promise<{ total: number; subImages: number }> {
-    return this.encoder.imageTokens(image, detail);
+  /**
+   * Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run.
+   * For a tiled model's own layout, also the same at medium detail; and the tower's time per
+   * crop on this machine once it has run, for the picker's estimate.
+   */
+  async imageTokens(image: string | Uint8Array, detail: Detail = 'auto'): Promise<ImageTokenCount> {
+    const count = await this.encoder.imageTokens(image, detail);
+    const medium = detail === 'auto' && this.manifest.next ? await this.encoder.imageTokens(image, 'medium') : undefined;
+    const ms = this.encoder.msPerCrop;
+    return { ...count, ...(medium ? { medium } : {}), ...(ms !== undefined ? { msPerCrop: Math.round(ms) } : {}) };
   }
 
   /**
@@ -199,7 +207,7 @@ export class Engine {
   /** Continues the conversation about this image and reduction, or encodes the image for a new one. */
   private async conversationFor(request: AskRequest, turn: Turn, hooks: AskHooks, timings: Timings): Promise<Conversation> {
     // a conversation continues only with the image read the same way
-    const mode = formatReduceMode(request.reduce) + (request.detail === 'low' ? ' (low detail)' : '');
+    const mode = formatReduceMode(request.reduce) + (request.detail && request.detail !== 'auto' ? ` (${request.detail} detail)` : '');
     const imageKey = request.image === undefined ? 'none' : await imageKeyOf(request.image);
     const owner = request.owner ?? DEFAULT_OWNER;
     const current = this.conversations.peek(owner);

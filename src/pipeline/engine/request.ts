@@ -53,6 +53,6 @@ export function checkRequest(r: AskRequest): string {
   const problem = samplingProblem(r);
   if (problem) throw new EngineError(problem);
   if (r.detail !== undefined && !DETAILS.includes(r.detail))
-    throw new EngineError(`detail must be auto or low, got ${JSON.stringify(r.detail)}`);
+    throw new EngineError(`detail must be auto, medium or low, got ${JSON.stringify(r.detail)}`);
   return question;
 }
