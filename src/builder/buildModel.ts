@@ -47,7 +47,8 @@ export class BuildError extends UserError {
 const OUTPUT_PER_INPUT_BYTE: Record<WeightDtype, number> = { fp32: 1, fp16: 0.5, int4: 0.125 };
 
 export interface BuildProgress {
-  readonly stage: 'vision' | 'projector' | 'decoder' | 'embeddings' | 'tokenizer' | 'manifest';
+  /** `int8 check`: the int8 vision tower tried on calibration images, layer by layer (reads not counted). */
+  readonly stage: 'int8 check' | 'vision' | 'projector' | 'decoder' | 'embeddings' | 'tokenizer' | 'manifest';
   readonly tensorsRead: number;
   readonly tensorsTotal: number;
   /** float32 bytes of the tensors read, and of all a build reads. */
@@ -351,8 +352,8 @@ async function writeGraphs(
     return file;
   };
   const { tower } = familiesOf(config);
-  progress.enter('vision');
   // the check reads the tower's weights again and again: not counted as the build's progress
+  if (visionDtype === 'int8') progress.enter('int8 check');
   const plan =
     visionDtype === 'int8'
       ? await planInt8Tower({ scratch: partial, config, weights: inputs.weights, preprocess: inputs.preprocess, bits })
@@ -362,6 +363,7 @@ async function writeGraphs(
   const projector = await graph('projector', (ops) => makeProjectorGraph(ops, config));
   let int8: GraphFiles['int8'];
   if (plan) {
+    progress.enter('int8 check');
     const verification = await verifyInt8Tower(plan, config, join(partial, vision), join(partial, projector));
     if (!verification.passed) await towerGraph(everyLayer('float'));
     const layerPrecision = verification.passed ? plan.precision : plan.precision.map(() => 'fp32' as const);

@@ -562,6 +562,11 @@ describe('LLaVA-NeXT in a real VS Code', { skip, timeout: 180_000 }, () => {
           .filter({ hasText: 'All 2340 tokens' })
           .waitFor({ state: 'attached', timeout: 60_000 });
         assert.match(await chat.locator('vscode-option[value="topk:32"]').innerText(), /32 patches in each of 5 parts/);
+        // medium detail: at most 4 tiles, which LLaVA-NeXT's 2 x 2 grid for this picture already is
+        assert.match(
+          await chat.locator('vscode-option[value="prumerge@medium"]').innerText(),
+          /PruMerge \(adaptive\), medium detail · 5 crops/,
+        );
         await chat.locator('vscode-text-area textarea').fill('What does the terminal say?');
         await chat.locator('vscode-text-area textarea').press('Enter');
         const stats = chat.locator('.stats').first();

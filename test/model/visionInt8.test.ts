@@ -135,6 +135,8 @@ describe('int8 vision tower: checked layer by layer when the model is built', ()
         );
         const r = v.verification!;
         assert.equal(r.passed, true);
+        const [topk] = Object.entries(r.keptScore).filter(([mode]) => mode.startsWith('topk:'));
+        assert.ok(topk![1] >= END_BOUNDS.keptScore && topk![1] <= 1, `attention kept under ${topk![0]}: ${topk![1]}`);
         assert.equal(r.layerBound, LAYER_BOUND);
         assert.equal(r.layerErrors.length, layers);
         assert.ok(r.images.some((f) => f.startsWith('media/calibration/')));

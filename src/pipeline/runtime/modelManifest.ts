@@ -39,6 +39,11 @@ export interface VisionVerification {
   readonly projectedCosine: { readonly min: number; readonly mean: number };
   /** Per reading, the worst image's share of the float tower's kept patches that the int8 tower keeps too. */
   readonly keptOverlap: Readonly<Record<string, number>>;
+  /**
+   * Per reading, the worst image's float-tower attention on the patches the int8 tower keeps, over
+   * that on the patches the float tower keeps (at most 1): what the bound is on.
+   */
+  readonly keptScore: Readonly<Record<string, number>>;
   /** Whether the end figures held; where not, the tower was built in float32. */
   readonly passed: boolean;
 }
