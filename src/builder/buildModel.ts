@@ -23,6 +23,7 @@ import {
 } from '../pipeline/runtime/modelManifest';
 import { makeDecoderGraph } from './decoderGraph';
 import { everyLayer, LayerFormat } from '../families/family';
+import { BuildProgress, planReads, ProgressCounter } from './buildProgress';
 import { int8WeightBits } from './int8WeightBits';
 import { planInt8Tower, verifyInt8Tower } from './visionInt8';
 import { checkTokenizer } from './tokenizerCheck';
@@ -34,7 +35,7 @@ import { BlockSize, Ops, readWeight, VISION_BLOCK_SIZE } from './ops';
 import { makeProjectorGraph } from './projectorGraph';
 import { CheckpointError } from './safetensors';
 import { shapeConfig } from './shapes';
-import { CheckpointWeights, IMAGE_NEWLINE, SyntheticWeights, TEXT, tensorsToRead, WeightSource } from './weights';
+import { CheckpointWeights, IMAGE_NEWLINE, SyntheticWeights, TEXT, WeightSource } from './weights';
 
 declare const PRUMERGE_VERSION: string | undefined;
 
@@ -43,18 +44,7 @@ export class BuildError extends UserError {
   override readonly name = 'BuildError';
 }
 
-/** Bytes written per float32 byte read, at least: int4 stores the quantised matrices in 4 of 32 bits. */
-const OUTPUT_PER_INPUT_BYTE: Record<WeightDtype, number> = { fp32: 1, fp16: 0.5, int4: 0.125 };
-
-export interface BuildProgress {
-  /** `int8 check`: the int8 vision tower tried on calibration images, layer by layer (reads not counted). */
-  readonly stage: 'int8 check' | 'vision' | 'projector' | 'decoder' | 'embeddings' | 'tokenizer' | 'manifest';
-  readonly tensorsRead: number;
-  readonly tensorsTotal: number;
-  /** float32 bytes of the tensors read, and of all a build reads. */
-  readonly bytesRead: number;
-  readonly bytesTotal: number;
-}
+export type { BuildProgress } from './buildProgress';
 
 export interface BuildOptions {
   readonly out: string;
@@ -261,64 +251,6 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
       );
     }
     throw e;
-  }
-}
-
-interface ReadPlan {
-  readonly tensorsTotal: number;
-  /** float32 bytes of all the tensors a build reads. */
-  readonly bytesTotal: number;
-  /** A lower bound on what is written: the float32 embedding table, the rest at the output precision. */
-  readonly bytesAtLeast: number;
-}
-
-function planReads(config: LlavaConfig, dtype: WeightDtype): ReadPlan {
-  const plan = tensorsToRead(config);
-  if (config.text.tieWordEmbeddings) plan.push(plan.find((p) => p.name === `${TEXT}.embed_tokens.weight`)!);
-  const bytesTotal = plan.reduce((n, p) => n + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
-  const tableBytes = 4 * config.text.vocabSize * config.text.hiddenSize;
-  return {
-    tensorsTotal: plan.length,
-    bytesTotal,
-    bytesAtLeast: Math.round(tableBytes + (bytesTotal - tableBytes) * OUTPUT_PER_INPUT_BYTE[dtype]),
-  };
-}
-
-/** Counts tensors and bytes as they are read, and reports them with the stage being built. */
-class ProgressCounter {
-  private stage: BuildProgress['stage'] = 'vision';
-  private tensorsRead = 0;
-  private bytesRead = 0;
-
-  constructor(
-    private readonly plan: ReadPlan,
-    private readonly onProgress: BuildOptions['onProgress'],
-  ) {}
-
-  enter(stage: BuildProgress['stage']): void {
-    this.stage = stage;
-    this.report();
-  }
-
-  /** `source`, counting what is read from it. */
-  counting(source: WeightSource): WeightSource {
-    return {
-      description: source.description,
-      shape: (n) => source.shape(n),
-      read: async (n) => {
-        const data = await source.read(n);
-        this.tensorsRead++;
-        this.bytesRead += data.byteLength;
-        this.report();
-        return data;
-      },
-      close: () => source.close(),
-    };
-  }
-
-  private report(): void {
-    const { tensorsTotal, bytesTotal } = this.plan;
-    this.onProgress?.({ stage: this.stage, tensorsRead: this.tensorsRead, tensorsTotal, bytesRead: this.bytesRead, bytesTotal });
   }
 }
 
