@@ -316,8 +316,9 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     assertBadInput(prumerge(['ask', sample, '   ']), /question is empty/);
     assertBadInput(prumerge(['ask', sample, 'hi', '--model', tmp]), /not a model folder/);
     assertBadInput(prumerge(['ask', join(tmp, 'none.png'), 'hi']), /does not exist/);
-    assertBadInput(prumerge(['ask', sample, 'hi', '--detail', 'medium']), /unknown detail "medium": expected auto or low/);
-    // the demo model is LLaVA-1.5: one grid, no low-detail reading
+    assertBadInput(prumerge(['ask', sample, 'hi', '--detail', 'high']), /unknown detail "high": expected auto, medium or low/);
+    // the demo model is LLaVA-1.5: one grid, so no medium (fewer tiles) and no low-detail reading
+    assertBadInput(prumerge(['ask', sample, 'hi', '--detail', 'medium']), /reads one crop: --detail medium is for models with tiles/);
     assertBadInput(
       prumerge(['inspect', sample, '--detail', 'low']),
       /has no low-detail reading: --detail low is for LLaVA-OneVision models/,

@@ -14,16 +14,29 @@ describe('model facts for the chat', () => {
       patches: 576,
       imageSize: 336,
       anyres: false,
-      lowDetail: false,
+      details: { medium: false, low: false },
     });
     const synth = join(scratchDir('facts'), 'tiny-next');
     await buildSynthetic('tiny-next', 3, { out: synth, dtype: 'fp32' });
     // 56 px tiles of 14 px patches (shapes.ts: nextPinpoints(56)); 60 px for the OneVision shape
-    assert.deepEqual(readModelFacts(synth), { randomWeights: true, patches: 16, imageSize: 56, anyres: true, lowDetail: false });
+    // tiles: medium detail is offered (at most 4 of them)
+    assert.deepEqual(readModelFacts(synth), {
+      randomWeights: true,
+      patches: 16,
+      imageSize: 56,
+      anyres: true,
+      details: { medium: true, low: false },
+    });
     // LLaVA-OneVision's anyres_max_N layout also reads an image as one crop
     const onevision = join(scratchDir('facts'), 'tiny-onevision');
     await buildSynthetic('tiny-onevision', 3, { out: onevision, dtype: 'fp32' });
-    assert.deepEqual(readModelFacts(onevision), { randomWeights: true, patches: 16, imageSize: 60, anyres: true, lowDetail: true });
+    assert.deepEqual(readModelFacts(onevision), {
+      randomWeights: true,
+      patches: 16,
+      imageSize: 60,
+      anyres: true,
+      details: { medium: true, low: true },
+    });
     const built = join(scratchDir('facts'), 'built');
     await buildFromCheckpoint((await tinyCheckpoint({ seed: 5 })).dir, { out: built, dtype: 'fp32' });
     assert.equal(readModelFacts(built)?.randomWeights, false);
