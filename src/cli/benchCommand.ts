@@ -12,6 +12,7 @@ import { DEFAULT_VISION_CACHE_BYTES } from '../pipeline/engine/visionCache';
 import { packagePath } from '../common/packagePath';
 import { SHAPES } from '../builder/shapes';
 import { AskResult } from '../shared/results';
+import type { AskHooks } from '../pipeline/engine/stages';
 import { Engine } from '../pipeline/engine/engine';
 import { KvCacheMode } from '../pipeline/engine/request';
 import { WeightDtype } from '../pipeline/runtime/modelManifest';
@@ -43,8 +44,8 @@ comparison. --detail low reads the image as one padded crop (LLaVA-OneVision onl
 users get). The report names the CPU, its vector extensions and the threads used. Every mode reads
 the image afresh (the vision cache is off for them); two last rows ask with prumerge 10 s after the
 image started being read (as the chat does on attach), and about the same image again in a new
-conversation, with the cache on. --vision-dtype builds the
-synthetic tower in int8 (the default for int4 builds) or float32.`;
+conversation, with the cache on. --vision-dtype builds the synthetic tower in int8 (the default
+for int4 builds) or float32.`;
 
 interface ModeRun {
   visualTokens: number;
@@ -165,16 +166,13 @@ interface AttachedRun {
 async function askedAfterAttach(engine: Engine, image: string, tokens: number, detail: Detail): Promise<AttachedRun> {
   engine.visionCache.clear();
   engine.visionCache.maxBytes = DEFAULT_VISION_CACHE_BYTES;
-  engine.newConversation();
   const early = engine.prepare(image, detail);
   await new Promise((resolve) => setTimeout(resolve, ATTACH_LEAD_MS));
   const asked = performance.now();
   let first: number | undefined;
-  const reduce = parseReduceMode('prumerge');
-  const r = await engine.ask(
-    { image, question: QUESTION, reduce, detail, maxNewTokens: tokens, fixedLength: true },
-    { onStage: (stage) => stage === 'decode' && (first ??= performance.now()) },
-  );
+  const r = await askFresh(engine, image, 'prumerge', tokens, detail, {
+    onStage: (stage) => stage === 'decode' && (first ??= performance.now()),
+  });
   await early;
   // from the question, so that a crop still being read when it came counts
   return { ttftMs: (first ?? performance.now()) - asked, cachedCrops: r.visual.visionCached ?? 0, subImages: r.visual.visionRuns };
@@ -183,12 +181,8 @@ async function askedAfterAttach(engine: Engine, image: string, tokens: number, d
 /** prumerge asked once to fill the vision cache, then again in a new conversation: what a re-ask costs. */
 async function askedAgain(engine: Engine, image: string, tokens: number, detail: Detail): Promise<AgainRun> {
   engine.visionCache.maxBytes = DEFAULT_VISION_CACHE_BYTES;
-  const ask = (): Promise<AskResult> => {
-    engine.newConversation();
-    return engine.ask({ image, question: QUESTION, reduce: parseReduceMode('prumerge'), detail, maxNewTokens: tokens, fixedLength: true });
-  };
-  await ask();
-  const r = await ask();
+  await askFresh(engine, image, 'prumerge', tokens, detail);
+  const r = await askFresh(engine, image, 'prumerge', tokens, detail);
   return {
     ttftMs: r.timings.ttftMs,
     visionMs: r.timings.visionMs,
@@ -198,12 +192,14 @@ async function askedAgain(engine: Engine, image: string, tokens: number, detail:
 }
 
 /** One warm-up, then `reps` answers of exactly `tokens` tokens in a new conversation each; medians. */
+/** QUESTION about `image` in a new conversation, answered with exactly `tokens` tokens. */
+function askFresh(engine: Engine, image: string, mode: string, tokens: number, detail: Detail, hooks: AskHooks = {}): Promise<AskResult> {
+  engine.newConversation();
+  return engine.ask({ image, question: QUESTION, reduce: parseReduceMode(mode), detail, maxNewTokens: tokens, fixedLength: true }, hooks);
+}
+
 async function benchMode(engine: Engine, image: string, mode: string, reps: number, tokens: number, detail: Detail): Promise<ModeRun> {
-  const reduce = parseReduceMode(mode);
-  const ask = (): Promise<AskResult> => {
-    engine.newConversation();
-    return engine.ask({ image, question: QUESTION, reduce, detail, maxNewTokens: tokens, fixedLength: true });
-  };
+  const ask = (): Promise<AskResult> => askFresh(engine, image, mode, tokens, detail);
   await ask(); // warm-up: first-run allocations and kernel selection
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);

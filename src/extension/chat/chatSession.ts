@@ -216,6 +216,7 @@ export class ChatSession {
       const nothing = r.stopReason === 'cancelled' && r.tokens.length === 0;
       this.conversation = compare ? undefined : nothing ? (followUp ? before : undefined) : { image, reduce };
       if (history && !nothing) this.restored = false;
+      const fromMemory = r.conversation === 'continued' ? undefined : cachedCropsText(r.visual);
       const stats = {
         visualTokens: r.visual.kept,
         totalVisualTokens: r.visual.total,
@@ -225,7 +226,7 @@ export class ChatSession {
         stopReason: r.stopReason,
         reduce,
         tokens: r.tokens.length,
-        ...(r.conversation !== 'continued' && cachedCropsText(r.visual) ? { visionCache: cachedCropsText(r.visual) } : {}),
+        ...(fromMemory ? { visionCache: fromMemory } : {}),
       };
       const said = history ? restoredNote(history.length) : compare ? undefined : noteFor(r, followUp, before, { image, reduce });
       const small = r.visual.picture && lowResolutionNote(this.wording.nameOf(image), r.visual.picture, r.visual.picture.modelSide);

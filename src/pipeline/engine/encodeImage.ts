@@ -100,8 +100,11 @@ export class ImageEncoder {
     return few.length > 0 ? few : m.next.gridPinpoints;
   }
 
-  /** Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run. */
-  async imageTokens(image: Image, detail: Detail = 'auto'): Promise<{ total: number; subImages: number }> {
+  /**
+   * Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run.
+   * For a tiled model's own layout also the same at medium detail, from the one decoding.
+   */
+  async imageTokens(image: Image, detail: Detail = 'auto'): Promise<TokenCount & { medium?: TokenCount }> {
     const m = this.manifest;
     if (detail === 'low') {
       this.lowDetail(); // refused, as for encode, by models without that reading
@@ -109,9 +112,12 @@ export class ImageEncoder {
     }
     const pinpoints = this.pinpoints(detail);
     if (!m.next) return { total: m.vision.grid ** 2, subImages: 1 };
-    const decoded = await decodeImage(image);
-    const layout = anyresLayout(decoded.raster, pinpoints, m.preprocess.cropWidth, m.vision.grid, m.next.maxTiles);
-    return { total: layout.tokens, subImages: layout.subImages.length };
+    const { raster } = await decodeImage(image);
+    const count = (grids: Pinpoints): TokenCount => {
+      const layout = anyresLayout(raster, grids, m.preprocess.cropWidth, m.vision.grid, m.next!.maxTiles);
+      return { total: layout.tokens, subImages: layout.subImages.length };
+    };
+    return detail === 'auto' ? { ...count(pinpoints), medium: count(this.pinpoints('medium')) } : count(pinpoints);
   }
 
   /** The crops the tower reads of `image` for `detail`, as its input (LLaVA-1.5: one; the anyres layouts: base and tiles). */
@@ -304,6 +310,11 @@ export function towerTaps(
 }
 
 type Pinpoints = NonNullable<ModelManifest['next']>['gridPinpoints'];
+
+interface TokenCount {
+  readonly total: number;
+  readonly subImages: number;
+}
 
 /** How `single` reads its one crop: the preprocessing (default the model's) and a newline row after it. */
 interface SingleCrop {

@@ -87,9 +87,8 @@ export class Engine {
    */
   async imageTokens(image: string | Uint8Array, detail: Detail = 'auto'): Promise<ImageTokenCount> {
     const count = await this.encoder.imageTokens(image, detail);
-    const medium = detail === 'auto' && this.manifest.next ? await this.encoder.imageTokens(image, 'medium') : undefined;
     const ms = this.encoder.msPerCrop;
-    return { ...count, ...(medium ? { medium } : {}), ...(ms !== undefined ? { msPerCrop: Math.round(ms) } : {}) };
+    return { ...count, ...(ms !== undefined ? { msPerCrop: Math.round(ms) } : {}) };
   }
 
   /**
