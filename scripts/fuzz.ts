@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { encode as encodeBmp } from 'bmp-ts';
 import sharp from 'sharp';
-import { CheckpointError, readSafetensorsHeader } from '../src/builder/safetensors';
-import { writeSafetensors } from '../src/builder/safetensorsWriter';
+import { CheckpointError, readSafetensorsHeader } from '../src/checkpoint/safetensors';
+import { writeSafetensors } from '../src/checkpoint/safetensorsWriter';
 import { SeededRandom } from '../src/common/random';
 import { ImageInputError, preprocessImage } from '../src/pipeline/image/preprocess';
 

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { llavaConfigFromJson } from '../../src/builder/llavaConfig';
+import { llavaConfigFromJson } from '../../src/families/llavaConfig';
 import { shapeConfig } from '../../src/builder/shapes';
 import { writeSyntheticGguf } from './gguf';
 

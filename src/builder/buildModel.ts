@@ -10,7 +10,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { basename, dirname, join, resolve } from 'node:path';
 import { isDiskFull, lackOfSpace } from '../common/diskSpace';
 import { formatBytes } from '../common/formatBytes';
-import { PreprocessConfig, preprocessConfigFromJson } from '../pipeline/image/preprocessConfig';
+import { PreprocessConfig, preprocessConfigFromJson } from '../format/preprocessConfig';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -20,22 +20,22 @@ import {
   sha256File,
   VisionDtype,
   WeightDtype,
-} from '../pipeline/runtime/modelManifest';
-import { makeDecoderGraph } from './decoderGraph';
+} from '../format/modelManifest';
 import { everyLayer, LayerFormat } from '../families/family';
 import { BuildProgress, planReads, ProgressCounter } from './buildProgress';
 import { int8WeightBits } from './int8WeightBits';
 import { planInt8Tower, verifyInt8Tower } from './visionInt8';
 import { checkTokenizer } from './tokenizerCheck';
-import { featureLayer, familiesOf, LlavaConfig, llavaConfigFromJson, patchGrid } from './llavaConfig';
+import { featureLayer, familiesOf, LlavaConfig, llavaConfigFromJson, patchGrid } from '../families/llavaConfig';
 import { LLAVA_15_CHAT_TEMPLATE } from '../families/text/llama/llamaTokenizer';
-import { DataType, GraphBuilder } from './onnxGraph';
+import { DataType, GraphBuilder } from '../onnx/onnxGraph';
 import { KvDtype } from '../pipeline/kv/decoderFeeds';
-import { BlockSize, Ops, readWeight, VISION_BLOCK_SIZE } from './ops';
-import { makeProjectorGraph } from './projectorGraph';
-import { CheckpointError } from './safetensors';
+import { BlockSize, Ops, VISION_BLOCK_SIZE } from '../onnx/ops';
+import { makeProjectorGraph } from '../families/layout/projectorGraph';
+import { CheckpointError } from '../checkpoint/safetensors';
 import { shapeConfig } from './shapes';
-import { CheckpointWeights, IMAGE_NEWLINE, SyntheticWeights, TEXT, WeightSource } from './weights';
+import { CheckpointWeights, IMAGE_NEWLINE, readWeight, TEXT, WeightSource } from '../checkpoint/weights';
+import { SyntheticWeights } from './syntheticWeights';
 
 declare const PRUMERGE_VERSION: string | undefined;
 
@@ -301,8 +301,9 @@ async function writeGraphs(
     const layerPrecision = verification.passed ? plan.precision : plan.precision.map(() => 'fp32' as const);
     int8 = { dtype: verification.passed ? 'int8' : 'fp32', layerPrecision, verification };
   }
+  const { text } = familiesOf(config);
   const decoder = await graph('decoder', (ops) =>
-    makeDecoderGraph(ops, config, dtype === 'int4' ? 'int4' : 'float', kvDtype === 'float16' ? DataType.FLOAT16 : ops.floatType),
+    text.makeGraph(ops, config, dtype === 'int4' ? 'int4' : 'float', kvDtype === 'float16' ? DataType.FLOAT16 : ops.floatType),
   );
   return { vision, projector, decoder, ...(int8 ? { int8 } : {}) };
 }

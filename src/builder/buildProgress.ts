@@ -1,7 +1,8 @@
 /** What a build reads, and its progress as it reads it (the build's progress bar and notification). */
-import type { WeightDtype } from '../pipeline/runtime/modelManifest';
-import type { LlavaConfig } from './llavaConfig';
-import { TEXT, tensorsToRead, WeightSource } from './weights';
+import type { WeightDtype } from '../format/modelManifest';
+import type { LlavaConfig } from '../families/llavaConfig';
+import { TEXT, WeightSource } from '../checkpoint/weights';
+import { tensorsToRead } from '../families/llavaTensors';
 
 /** Bytes written per float32 byte read, at least: int4 stores the quantised matrices in 4 of 32 bits. */
 const OUTPUT_PER_INPUT_BYTE: Record<WeightDtype, number> = { fp32: 1, fp16: 0.5, int4: 0.125 };

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModelManifest } from '../pipeline/runtime/modelManifest';
+import { ModelManifest } from '../format/modelManifest';
 import { buildFromCheckpoint } from './buildModel';
 import { writeLlamaTokenizer } from '../families/text/llama/llamaTokenizer';
 import { writeRandomCheckpoint } from './randomCheckpoint';

@@ -5,7 +5,7 @@
  * VNNI sums in int32, and Arm's dot products do not saturate, so those take all 8 bits.
  */
 import { readFileSync } from 'node:fs';
-import type { Int8WeightBits } from './quantize';
+import type { Int8WeightBits } from '../onnx/quantize';
 
 export function int8WeightBits(arch: string = process.arch, cpuinfo: () => string = readCpuinfo): Int8WeightBits {
   if (arch === 'arm64') return 8;

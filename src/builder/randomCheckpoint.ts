@@ -6,10 +6,11 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { llavaConfigFromJson } from './llavaConfig';
-import { StoredDtype } from './safetensors';
-import { NamedTensor, writeSafetensors } from './safetensorsWriter';
-import { llavaTensors, newLayoutName, syntheticTensor } from './weights';
+import { llavaConfigFromJson } from '../families/llavaConfig';
+import { StoredDtype } from '../checkpoint/safetensors';
+import { NamedTensor, writeSafetensors } from '../checkpoint/safetensorsWriter';
+import { newLayoutName, syntheticTensor } from '../checkpoint/weights';
+import { llavaTensors } from '../families/llavaTensors';
 
 export interface RandomCheckpointOptions {
   readonly seed: number;

@@ -5,8 +5,8 @@
  */
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
-import type { ModelManifest } from '../pipeline/runtime/modelManifest';
-import { CheckpointError } from './safetensors';
+import type { ModelManifest } from '../format/modelManifest';
+import { CheckpointError } from '../checkpoint/safetensors';
 
 export interface TokenizerInputs {
   readonly tokenizerJson: unknown;

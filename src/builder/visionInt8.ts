@@ -11,21 +11,21 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { packagePath } from '../common/packagePath';
 import { LayerFormat } from '../families/family';
-import { layerInputName, makeEncoderLayer, makeQk, VISION } from '../families/vision/encoderLayer';
+import { layerInputName, makeEncoderLayer, makeQk } from '../families/vision/encoderLayer';
 import { patchFeatures, towerTaps } from '../pipeline/engine/encodeImage';
 import { preprocessImage } from '../pipeline/image/preprocess';
-import type { PreprocessConfig } from '../pipeline/image/preprocessConfig';
+import type { PreprocessConfig } from '../format/preprocessConfig';
 import { reduceVisualTokens } from '../pipeline/reduce/prumerge';
 import type { TowerTaps } from '../pipeline/reduce/visionTaps';
-import { PROJECTOR_IO, VISION_IO } from '../pipeline/runtime/graphNames';
-import type { LayerPrecision, VisionVerification } from '../pipeline/runtime/modelManifest';
+import { PROJECTOR_IO, VISION_IO } from '../format/graphNames';
+import type { LayerPrecision, VisionVerification } from '../format/modelManifest';
 import { resolveThreads } from '../pipeline/runtime/threads';
 import { parseReduceMode } from '../shared/reduceMode';
-import { familiesOf, LlavaConfig } from './llavaConfig';
-import { DataType, GraphBuilder } from './onnxGraph';
-import { Ops } from './ops';
-import { Int8WeightBits } from './quantize';
-import { WeightSource } from './weights';
+import { familiesOf, LlavaConfig } from '../families/llavaConfig';
+import { DataType, GraphBuilder } from '../onnx/onnxGraph';
+import { Ops } from '../onnx/ops';
+import { Int8WeightBits } from '../onnx/quantize';
+import { VISION, WeightSource } from '../checkpoint/weights';
 
 /**
  * A layer stays int8 while its output, fed the float tower's input, is within this share of the

@@ -15,7 +15,7 @@ import { AskResult } from '../shared/results';
 import type { AskHooks } from '../pipeline/engine/stages';
 import { Engine } from '../pipeline/engine/engine';
 import { KvCacheMode } from '../pipeline/engine/request';
-import { WeightDtype } from '../pipeline/runtime/modelManifest';
+import { WeightDtype } from '../format/modelManifest';
 import { Detail, parseDetail, parseReduceMode } from '../shared/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';

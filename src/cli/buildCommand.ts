@@ -2,9 +2,9 @@
 import { visionPrecisionText } from '../shared/visionPrecision';
 import { parseArgs } from 'node:util';
 import { BuildOptions, BuildProgress, buildFromCheckpoint, buildSynthetic, DEFAULT_BLOCK_SIZE } from '../builder/buildModel';
-import { BLOCK_SIZES, BlockSize } from '../builder/ops';
+import { BLOCK_SIZES, BlockSize } from '../onnx/ops';
 import { SHAPES } from '../builder/shapes';
-import { ModelManifest, VisionDtype, WeightDtype } from '../pipeline/runtime/modelManifest';
+import { ModelManifest, VisionDtype, WeightDtype } from '../format/modelManifest';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { formatBytes } from '../common/formatBytes';

@@ -13,7 +13,7 @@ import type { Detail, Reading } from '../shared/reduceMode';
 import type { AskParams, ImageCheck, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../worker/protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
 import { sharedWorkerPaths } from '../worker/sharedWorker';
-import type { WeightDtype } from '../pipeline/runtime/modelManifest';
+import type { WeightDtype } from '../format/modelManifest';
 import { Disposable } from './disposable';
 import { ModelFacts, readModelFacts } from './models/modelFacts';
 import { chooseModelFolder, ignoredFolderNotice, modelFolderNamedIn } from './models/modelFolderSetting';

@@ -4,7 +4,9 @@
  * the layout that joins them (llava: one image; llava_next and llava_onevision: anyres tiles).
  * The registry picks one of each from config.json; everything else reads the parsed config.
  */
-import type { Ops, LinearFormat } from '../builder/ops';
+import type { DataType } from '../onnx/onnxGraph';
+import type { Ops, LinearFormat } from '../onnx/ops';
+import type { FamilyIds, LayoutId, PatchScore, TextModelId, VisionTowerId } from '../format/familyIds';
 
 /** The format of each encoder layer's linear layers (a layer that failed the int8 check stays float). */
 export type LayerFormat = (layer: number) => LinearFormat;
@@ -14,20 +16,11 @@ export const everyLayer =
   (format: LinearFormat): LayerFormat =>
   () =>
     format;
-import type { TensorSpec } from '../builder/tensorSpec';
-import type { Json } from './configFields';
-import type { PreprocessConfig } from '../pipeline/image/preprocessConfig';
+import type { TensorSpec } from '../checkpoint/tensorSpec';
+import type { Json } from '../checkpoint/configFields';
 
-export type VisionTowerId = 'clip' | 'siglip';
-export type TextModelId = 'llama' | 'mistral' | 'qwen2';
-export type LayoutId = 'llava' | 'llava_next' | 'llava_onevision';
-
-/** What model.json records of the three choices. */
-export interface FamilyIds {
-  readonly vision: VisionTowerId;
-  readonly text: TextModelId;
-  readonly layout: LayoutId;
-}
+export type { FamilyIds, LayoutId, PatchScore, TextModelId, VisionTowerId };
+import type { PreprocessConfig } from '../format/preprocessConfig';
 
 export type VisionAct = 'quick_gelu' | 'gelu' | 'gelu_pytorch_tanh';
 
@@ -79,9 +72,6 @@ export interface LlavaConfig {
   readonly next?: AnyresConfig;
 }
 
-/** How a tower scores patches for PruMerge (docs/prumerge.md): its CLS query's attention, or the attention each patch receives. */
-export type PatchScore = 'cls' | 'received';
-
 export interface VisionTowerFamily {
   readonly id: VisionTowerId;
   /** vision_config.model_type */
@@ -111,6 +101,9 @@ export interface TextModelFamily {
   config(t: Json, tieAtTop: unknown): TextConfig;
   /** Refuses what the decoder graph does not build (sliding windows shorter than the context, ...). */
   check(t: Json, config: TextConfig): void;
+  tensors(config: TextConfig): TensorSpec[];
+  /** decoder.onnx: the linear layers in `format`, attention and its KV cache in `kvType`. */
+  makeGraph(ops: Ops, config: LlavaConfig, format: LinearFormat, kvType: DataType): Promise<void>;
   /** Tokenizer files and chat template for synthetic (random-weight) builds of this text model. */
   syntheticTokenizer(imageTokenIndex: number): SyntheticTokenizer;
 }
@@ -129,6 +122,4 @@ export interface LayoutFamily {
   /** An example checkpoint, for error messages. */
   readonly example: string;
   anyres(json: Json, tile: number): AnyresConfig | undefined;
-  /** Whether the layout has the learned image_newline row. */
-  readonly imageNewline: boolean;
 }

@@ -10,14 +10,14 @@
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import { listenShared } from './sharedWorker';
 import { buildFromCheckpoint } from '../builder/buildModel';
-import { downloadCheckpoint } from '../builder/hubDownload';
+import { downloadCheckpoint } from '../checkpoint/hubDownload';
 import { detailOf, UserError } from '../common/errors';
 import { freemem } from 'node:os';
 import { resolve } from 'node:path';
 import { EngineError, samplingProblem } from '../pipeline/engine/request';
 import { Engine } from '../pipeline/engine/engine';
 import { Inspection } from '../shared/results';
-import { loadManifest } from '../pipeline/runtime/modelManifest';
+import { loadManifest } from '../format/modelManifest';
 import { resolveThreads } from '../pipeline/runtime/threads';
 import { EnginePool } from './enginePool';
 import { DEFAULT_VISION_CACHE_BYTES } from '../pipeline/engine/visionCache';

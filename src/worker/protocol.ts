@@ -4,7 +4,7 @@
  * the host never loads onnxruntime. Plain JSON values only: no typed arrays cross the channel.
  */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
-import type { WeightDtype } from '../pipeline/runtime/modelManifest';
+import type { WeightDtype } from '../format/modelManifest';
 import type { PrefillProgress } from '../shared/prefillProgress';
 import type { Detail, ReduceMode } from '../shared/reduceMode';
 import type { ImageTokenCount } from '../shared/reductionChoices';

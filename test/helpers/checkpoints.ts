@@ -3,12 +3,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { familiesOf, LlavaConfig, llavaConfigFromJson } from '../../src/builder/llavaConfig';
+import { familiesOf, LlavaConfig, llavaConfigFromJson } from '../../src/families/llavaConfig';
 import { RandomCheckpointOptions, writeRandomCheckpoint } from '../../src/builder/randomCheckpoint';
 import { shapeConfig } from '../../src/builder/shapes';
-import { llavaTensors, syntheticTensor } from '../../src/builder/weights';
+import { syntheticTensor } from '../../src/checkpoint/weights';
+import { llavaTensors } from '../../src/families/llavaTensors';
 import { decoderFeeds, KvCache, KvDtype } from '../../src/pipeline/kv/decoderFeeds';
-import { DECODER_IO } from '../../src/pipeline/runtime/graphNames';
+import { DECODER_IO } from '../../src/format/graphNames';
 import { TextRef, VisionRef, Weights } from '../reference/llavaReference';
 
 export function scratchDir(prefix: string): string {

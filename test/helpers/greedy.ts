@@ -1,6 +1,6 @@
 /** Greedy decoding by the float64 reference, recomputing the whole sequence at every step (no cache). */
 import assert from 'node:assert/strict';
-import type { LlavaConfig } from '../../src/builder/llavaConfig';
+import type { LlavaConfig } from '../../src/families/llavaConfig';
 import type { AskResult } from '../../src/shared/results';
 import { embedTokens, llamaLogits, TextRef, Weights } from '../reference/llavaReference';
 

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { buildFromCheckpoint } from '../../src/builder/buildModel';
-import { downloadCheckpoint } from '../../src/builder/hubDownload';
+import { downloadCheckpoint } from '../../src/checkpoint/hubDownload';
 
 const disk = process.env['SMALL_DISK']!;
 const [scenario, argJson] = process.argv.slice(2) as [string, string];

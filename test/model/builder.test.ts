@@ -9,11 +9,11 @@ import { describe, it } from 'node:test';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { BuildProgress, buildFromCheckpoint } from '../../src/builder/buildModel';
-import { BlockSize } from '../../src/builder/ops';
-import { featureLayer } from '../../src/builder/llavaConfig';
-import { DECODER_IO } from '../../src/pipeline/runtime/graphNames';
+import { BlockSize } from '../../src/onnx/ops';
+import { featureLayer } from '../../src/families/llavaConfig';
+import { DECODER_IO } from '../../src/format/graphNames';
 import { SeededRandom } from '../../src/common/random';
-import { loadManifest, VisionDtype } from '../../src/pipeline/runtime/modelManifest';
+import { loadManifest, VisionDtype } from '../../src/format/modelManifest';
 import { decoderStep, relativeError, scratchDir, textRef, TinyCheckpoint, tinyCheckpoint, visionRef } from '../helpers/checkpoints';
 import { clipVision, embedTokens, llamaLogits, projector } from '../reference/llavaReference';
 

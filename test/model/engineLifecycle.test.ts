@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CancelledError } from '../../src/pipeline/engine/stages';
 import { demoModelDir, Engine } from '../../src/pipeline/engine/engine';
-import { ModelFolderError } from '../../src/pipeline/runtime/modelManifest';
+import { ModelFolderError } from '../../src/format/modelManifest';
 import { parseReduceMode } from '../../src/shared/reduceMode';
 import { scratchDir } from '../helpers/checkpoints';
 

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { buildFromCheckpoint } from '../../src/builder/buildModel';
 import { DecoderKvCache, GrowingKvCache, InPlaceKvCache, KvShape } from '../../src/pipeline/kv/decoderFeeds';
 import { demoModelDir } from '../../src/pipeline/engine/engine';
-import { loadManifest } from '../../src/pipeline/runtime/modelManifest';
+import { loadManifest } from '../../src/format/modelManifest';
 import { scratchDir, tinyCheckpoint } from '../helpers/checkpoints';
 
 /** Deterministic input rows: `count` positions starting at `from` of a fixed sequence of `variant`. */

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { buildFromCheckpoint, buildSynthetic } from '../../src/builder/buildModel';
-import { featureLayer, llavaConfigFromJson } from '../../src/builder/llavaConfig';
+import { featureLayer, llavaConfigFromJson } from '../../src/families/llavaConfig';
 import { shapeConfig } from '../../src/builder/shapes';
 import { onevisionPinpoints } from '../../src/families/layout/llavaOnevision/llavaOnevisionLayout';
 import { CHATML_IMAGE_TEMPLATE, qwen2TokenizerConfig } from '../../src/families/text/qwen2/qwen2Tokenizer';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { int8WeightBits } from '../../src/builder/int8WeightBits';
-import { quantizePerChannel } from '../../src/builder/quantize';
+import { quantizePerChannel } from '../../src/onnx/quantize';
 
 const cpu = (flags: string) => () => `processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu ${flags} sse2\n\nprocessor\t: 1\n`;
 

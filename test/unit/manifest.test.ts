@@ -6,7 +6,7 @@ import { buildSynthetic } from '../../src/builder/buildModel';
 import { onnx } from 'onnx-proto';
 import { Engine } from '../../src/pipeline/engine/engine';
 import { parseReduceMode } from '../../src/shared/reduceMode';
-import { insideFolder, loadManifest, ModelFolderError, sha256File } from '../../src/pipeline/runtime/modelManifest';
+import { insideFolder, loadManifest, ModelFolderError, sha256File } from '../../src/format/modelManifest';
 import { scratchDir } from '../helpers/checkpoints';
 
 describe('model.json: the loader checks before it trusts', () => {

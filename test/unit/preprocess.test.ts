@@ -9,7 +9,7 @@ import { SeededRandom } from '../../src/common/random';
 import { llavaGeometry } from '../../src/pipeline/image/geometry';
 import { patchBox } from '../../src/shared/imageGeometry';
 import { ImageInputError, preprocessImage } from '../../src/pipeline/image/preprocess';
-import { LLAVA_15_PREPROCESS, preprocessConfigFromJson, PreprocessConfigError } from '../../src/pipeline/image/preprocessConfig';
+import { LLAVA_15_PREPROCESS, preprocessConfigFromJson, PreprocessConfigError } from '../../src/format/preprocessConfig';
 import { pilBicubicResize } from '../reference/pilResize';
 
 const MEAN = [0.48145466, 0.4578275, 0.40821073];

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { attr, DataType, GraphBuilder, MS_DOMAIN } from '../../src/builder/onnxGraph';
-import { dequantize, quantize } from '../../src/builder/quantize';
+import { attr, DataType, GraphBuilder, MS_DOMAIN } from '../../src/onnx/onnxGraph';
+import { dequantize, quantize } from '../../src/onnx/quantize';
 import { SeededRandom } from '../../src/common/random';
 import { scratchDir } from '../helpers/checkpoints';
 

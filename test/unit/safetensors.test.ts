@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { floatToHalf, halfToFloat } from '../../src/builder/float16';
-import { llavaConfigFromJson } from '../../src/builder/llavaConfig';
-import { CheckpointError, readSafetensorsHeader, SafetensorsCheckpoint } from '../../src/builder/safetensors';
-import { writeSafetensors } from '../../src/builder/safetensorsWriter';
+import { floatToHalf, halfToFloat } from '../../src/common/float16';
+import { llavaConfigFromJson } from '../../src/families/llavaConfig';
+import { CheckpointError, readSafetensorsHeader, SafetensorsCheckpoint } from '../../src/checkpoint/safetensors';
+import { writeSafetensors } from '../../src/checkpoint/safetensorsWriter';
 import { scratchDir } from '../helpers/checkpoints';
 
 /** A safetensors file from a header object and raw data, byte by byte. */

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildFromCheckpoint } from '../../src/builder/buildModel';
-import { DownloadError, downloadCheckpoint } from '../../src/builder/hubDownload';
+import { DownloadError, downloadCheckpoint } from '../../src/checkpoint/hubDownload';
 import { scratchDir, tinyCheckpoint } from '../helpers/checkpoints';
 import { FakeHub, startFakeHub } from '../helpers/fakeHub';
 

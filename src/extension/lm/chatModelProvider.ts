@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as vscode from 'vscode';
 import { messageOf } from '../../common/errors';
-import { ModelManifest, offersLowDetail } from '../../pipeline/runtime/modelManifest';
+import { ModelManifest, offersLowDetail } from '../../format/modelManifest';
 import { formatReading, parseReading, type Reading } from '../../shared/reduceMode';
 import { offeredReading } from '../../shared/reductionChoices';
 import type { EngineService } from '../engineService';

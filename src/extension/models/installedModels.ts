@@ -7,7 +7,7 @@ import { visionPrecisionText } from '../../shared/visionPrecision';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { MANIFEST_FILE, ModelManifest } from '../../pipeline/runtime/modelManifest';
+import { MANIFEST_FILE, ModelManifest } from '../../format/modelManifest';
 
 export interface InstalledModel {
   readonly dir: string;

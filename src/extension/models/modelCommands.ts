@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { messageOf } from '../../common/errors';
 import { freeBytes } from '../../common/diskSpace';
 import { formatBytes } from '../../common/formatBytes';
-import type { WeightDtype } from '../../pipeline/runtime/modelManifest';
+import type { WeightDtype } from '../../format/modelManifest';
 import { CatalogEntry, readCatalog } from './catalog';
 import { confirm } from '../confirm';
 import { EngineService } from '../engineService';

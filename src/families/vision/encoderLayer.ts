@@ -4,13 +4,12 @@
  *   h -> layer_norm1 -> q, k, v -> MultiHeadAttention -> out_proj -> + h
  *     -> layer_norm2 -> fc1 -> act -> fc2 -> +
  */
-import { LinearFormat, Ops } from '../../builder/ops';
-import { attr, DataType, MS_DOMAIN } from '../../builder/onnxGraph';
-import { VISION_IO } from '../../pipeline/runtime/graphNames';
-import { layerNormSpecs, linearSpecs, TensorSpec } from '../../builder/tensorSpec';
+import { LinearFormat, Ops } from '../../onnx/ops';
+import { attr, DataType, MS_DOMAIN } from '../../onnx/onnxGraph';
+import { VISION_IO } from '../../format/graphNames';
+import { layerNormSpecs, linearSpecs, TensorSpec } from '../../checkpoint/tensorSpec';
+import { VISION } from '../../checkpoint/weights';
 import type { VisionConfig } from '../family';
-
-export const VISION = 'vision_tower.vision_model';
 
 /** The graph output that holds encoder layer `i`'s input, in a graph built with `ops.tapLayerInputs` (the int8 check). */
 export function layerInputName(i: number): string {

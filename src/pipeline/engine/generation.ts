@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { SeededRandom } from '../../common/random';
 import type { StopReason, Timings } from '../../shared/results';
 import type { DecoderKvCache } from '../kv/decoderFeeds';
-import type { ModelManifest } from '../runtime/modelManifest';
+import type { ModelManifest } from '../../format/modelManifest';
 import type { EmbeddingTable } from '../text/embeddings';
 import { RepetitionGuard, sampleToken, TextStreamer } from '../text/generate';
 import type { PromptBuilder, PromptIds } from '../text/prompt';

@@ -12,8 +12,9 @@
  */
 import type { Size } from '../../shared/imageGeometry';
 import type { SubImageKind } from '../../shared/results';
+import type { Pinpoints } from '../../format/visualLayout';
 
-export type Pinpoints = readonly (readonly [number, number])[];
+export type { Pinpoints };
 
 export interface SubImage {
   readonly kind: SubImageKind;
@@ -49,15 +50,6 @@ export interface AnyresLayout {
   readonly downsampled?: { readonly rows: number; readonly cols: number };
   /** Visual tokens without reduction: grid^2 + lines * (lineLength + 1), of the downsampled grid where there is one. */
   readonly tokens: number;
-}
-
-/** Whether `v` is a list of (height, width) pairs, each a whole number of `tile` px tiles. */
-export function isPinpoints(v: unknown, tile: number): v is [number, number][] {
-  return (
-    Array.isArray(v) &&
-    v.length > 0 &&
-    v.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isSafeInteger(x) && x > 0 && x % tile === 0))
-  );
 }
 
 /** select_best_resolution: largest effective resolution, then least waste, then list order. */

@@ -10,7 +10,7 @@ import sharp, { type Metadata } from 'sharp';
 import { resizeBicubic } from './bicubicResize';
 import type { ImageGeometry, Size } from '../../shared/imageGeometry';
 import { llavaGeometry, squashGeometry } from './geometry';
-import { LLAVA_15_PREPROCESS, PreprocessConfig } from './preprocessConfig';
+import { LLAVA_15_PREPROCESS, PreprocessConfig } from '../../format/preprocessConfig';
 
 /** Default cap on decoded pixels: a 12000 x 12500 photo passes, a decompression bomb does not. */
 export const DEFAULT_MAX_INPUT_PIXELS = 150_000_000;

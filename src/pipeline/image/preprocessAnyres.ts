@@ -9,7 +9,7 @@ import { AnyresLayout, anyresLayout, Pinpoints } from './anyres';
 import { resizeBicubic } from './bicubicResize';
 import type { Size } from '../../shared/imageGeometry';
 import { decodeImage, normalise, PreprocessOptions } from './preprocess';
-import { LLAVA_15_PREPROCESS } from './preprocessConfig';
+import { LLAVA_15_PREPROCESS } from '../../format/preprocessConfig';
 
 export interface AnyresImage {
   /** (subImages, 3, T, T) normalised RGB planes, overview first. */

@@ -3,7 +3,7 @@
  * function for the engine and the tests, so both drive the graph the same way.
  */
 import * as ort from 'onnxruntime-node';
-import { DECODER_IO } from '../runtime/graphNames';
+import { DECODER_IO } from '../../format/graphNames';
 import { KvSlicer } from './kvSlice';
 
 export type KvDtype = 'float32' | 'float16';

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, relative } from 'node:path';
 import { onnx } from 'onnx-proto';
-import { insideFolder, ManifestFile, ModelFolderError } from './modelManifest';
+import { insideFolder, ManifestFile, ModelFolderError } from '../../format/modelManifest';
 
 /** Every tensor of `graph` and of its nodes' attributes and subgraphs. */
 function* tensorsOf(graph: onnx.IGraphProto | null | undefined): Generator<onnx.ITensorProto> {

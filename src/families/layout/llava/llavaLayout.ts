@@ -7,5 +7,4 @@ export const LLAVA: LayoutFamily = {
   architecture: 'LlavaForConditionalGeneration',
   example: 'llava-hf/llava-1.5-7b-hf',
   anyres: () => undefined,
-  imageNewline: false,
 };

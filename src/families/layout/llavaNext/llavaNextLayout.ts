@@ -2,9 +2,9 @@
  * LLaVA-NeXT's layout (LlavaNextForConditionalGeneration): an overview and anyres tiles, each
  * tile grid row followed by the learned image_newline (docs/llava-next.md).
  */
-import { CheckpointError } from '../../../builder/safetensors';
-import { isPinpoints } from '../../../pipeline/image/anyres';
-import type { Json } from '../../configFields';
+import { CheckpointError } from '../../../checkpoint/safetensors';
+import { isPinpoints } from '../../../format/visualLayout';
+import type { Json } from '../../../checkpoint/configFields';
 import type { LayoutFamily } from '../../family';
 
 /** LlavaNextConfig's default grid list (llava-hf's 1.6 checkpoints use it too). */
@@ -32,5 +32,4 @@ export const LLAVA_NEXT: LayoutFamily = {
   architecture: 'LlavaNextForConditionalGeneration',
   example: 'llava-hf/llava-v1.6-mistral-7b-hf',
   anyres: (json, tile) => ({ gridPinpoints: gridPinpoints(json, tile, DEFAULT_GRID_PINPOINTS) }),
-  imageNewline: true,
 };

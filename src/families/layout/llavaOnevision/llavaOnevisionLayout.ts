@@ -3,8 +3,8 @@
  * tiles, but the overview's rows carry no newline and an unreduced tile grid larger than
  * anyres_max_N tiles' worth of patches is downsampled bilinearly first (docs/llava-onevision.md).
  */
-import { CheckpointError } from '../../../builder/safetensors';
-import type { Json } from '../../configFields';
+import { CheckpointError } from '../../../checkpoint/safetensors';
+import type { Json } from '../../../checkpoint/configFields';
 import type { LayoutFamily } from '../../family';
 import { gridPinpoints } from '../llavaNext/llavaNextLayout';
 
@@ -29,5 +29,4 @@ export const LLAVA_ONEVISION: LayoutFamily = {
   architecture: 'LlavaOnevisionForConditionalGeneration',
   example: 'llava-hf/llava-onevision-qwen2-0.5b-ov-hf',
   anyres: (json, tile) => ({ gridPinpoints: gridPinpoints(json, tile, onevisionPinpoints(tile)), maxTiles: maxTiles(json) }),
-  imageNewline: true,
 };

@@ -3,9 +3,11 @@
  * tokenizer a synthetic build of them gets (LLaMA's, docs/models.md). The decoder graph itself is
  * shared by every text model (src/builder/decoderGraph.ts): families differ in config only.
  */
-import { CheckpointError } from '../../../builder/safetensors';
-import { int, Json, num } from '../../configFields';
+import { CheckpointError } from '../../../checkpoint/safetensors';
+import { int, Json, num } from '../../../checkpoint/configFields';
 import type { TextConfig, TextModelFamily } from '../../family';
+import { makeDecoderGraph } from './decoderGraph';
+import { llamaTensors } from './llamaTensors';
 import { LLAVA_15_CHAT_TEMPLATE, LLAVA_MISTRAL_CHAT_TEMPLATE, llamaTokenizerConfig, llamaTokenizerJson } from './llamaTokenizer';
 
 interface Defaults {
@@ -77,6 +79,8 @@ export const LLAMA: TextModelFamily = {
   modelType: 'llama',
   config: (t, tieAtTop) => textConfigWith(LLAMA_DEFAULTS, t, tieAtTop, false),
   check: (t) => checkLlamaLike(t),
+  tensors: llamaTensors,
+  makeGraph: makeDecoderGraph,
   syntheticTokenizer: () => ({
     tokenizerJson: llamaTokenizerJson(),
     tokenizerConfig: llamaTokenizerConfig(),
@@ -93,6 +97,8 @@ export const MISTRAL: TextModelFamily = {
     checkLlamaLike(t);
     refuseShortWindow(t['sliding_window'] === undefined ? 4096 : t['sliding_window'], config.maxPositionEmbeddings); // MistralConfig's default
   },
+  tensors: llamaTensors,
+  makeGraph: makeDecoderGraph,
   syntheticTokenizer: () => ({
     tokenizerJson: llamaTokenizerJson(),
     tokenizerConfig: llamaTokenizerConfig(),

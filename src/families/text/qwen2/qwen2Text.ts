@@ -4,6 +4,8 @@
  * when it is switched on and shorter than the context.
  */
 import type { TextModelFamily } from '../../family';
+import { makeDecoderGraph } from '../llama/decoderGraph';
+import { llamaTensors } from '../llama/llamaTensors';
 import { checkLlamaLike, refuseShortWindow, textConfigWith } from '../llama/llamaText';
 import { CHATML_IMAGE_TEMPLATE, qwen2TokenizerConfig, qwen2TokenizerJson } from './qwen2Tokenizer';
 
@@ -31,6 +33,8 @@ export const QWEN2: TextModelFamily = {
     checkLlamaLike(t);
     if (t['use_sliding_window'] === true) refuseShortWindow(t['sliding_window'] ?? 4096, config.maxPositionEmbeddings);
   },
+  tensors: llamaTensors,
+  makeGraph: makeDecoderGraph,
   syntheticTokenizer: (imageTokenIndex) => ({
     tokenizerJson: qwen2TokenizerJson(imageTokenIndex),
     tokenizerConfig: qwen2TokenizerConfig(),

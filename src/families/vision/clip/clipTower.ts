@@ -11,14 +11,15 @@
  * attention output and MLP, and the layers after it, are never computed: PruMerge scores patches
  * by the CLS query's attention in the layer that consumes the features.
  */
-import { CheckpointError } from '../../../builder/safetensors';
-import { attr } from '../../../builder/onnxGraph';
-import { layerNormSpecs, TensorSpec } from '../../../builder/tensorSpec';
-import { clipPreprocess } from '../../../pipeline/image/preprocessConfig';
-import { VISION_IO } from '../../../pipeline/runtime/graphNames';
-import { int, Json, num, oneOf } from '../../configFields';
+import { CheckpointError } from '../../../checkpoint/safetensors';
+import { attr } from '../../../onnx/onnxGraph';
+import { layerNormSpecs, TensorSpec } from '../../../checkpoint/tensorSpec';
+import { clipPreprocess } from '../../../format/preprocessConfig';
+import { VISION_IO } from '../../../format/graphNames';
+import { int, Json, num, oneOf } from '../../../checkpoint/configFields';
 import type { VisionConfig, VisionTowerFamily } from '../../family';
-import { encoderLayerSpecs, makeEncoderLayer, makePatchEmbedding, makeQk, readsTowerTensor, VISION } from '../encoderLayer';
+import { encoderLayerSpecs, makeEncoderLayer, makePatchEmbedding, makeQk, readsTowerTensor } from '../encoderLayer';
+import { VISION } from '../../../checkpoint/weights';
 
 function clipConfig(v: Json): VisionConfig {
   return {

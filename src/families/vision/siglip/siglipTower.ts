@@ -12,14 +12,15 @@
  * by LLaVA. Without a CLS token, PruMerge scores each patch by the attention it receives in u,
  * and merges by u's keys (docs/prumerge.md, "Towers without a CLS token").
  */
-import { attr } from '../../../builder/onnxGraph';
-import { CheckpointError } from '../../../builder/safetensors';
-import { layerNormSpecs, TensorSpec } from '../../../builder/tensorSpec';
-import { siglipPreprocess } from '../../../pipeline/image/preprocessConfig';
-import { VISION_IO } from '../../../pipeline/runtime/graphNames';
-import { int, Json, num, oneOf } from '../../configFields';
+import { attr } from '../../../onnx/onnxGraph';
+import { CheckpointError } from '../../../checkpoint/safetensors';
+import { layerNormSpecs, TensorSpec } from '../../../checkpoint/tensorSpec';
+import { siglipPreprocess } from '../../../format/preprocessConfig';
+import { VISION_IO } from '../../../format/graphNames';
+import { int, Json, num, oneOf } from '../../../checkpoint/configFields';
 import type { VisionTowerFamily } from '../../family';
-import { encoderLayerSpecs, makeEncoderLayer, makePatchEmbedding, makeQk, readsTowerTensor, VISION } from '../encoderLayer';
+import { encoderLayerSpecs, makeEncoderLayer, makePatchEmbedding, makeQk, readsTowerTensor } from '../encoderLayer';
+import { VISION } from '../../../checkpoint/weights';
 
 export const SIGLIP: VisionTowerFamily = {
   id: 'siglip',

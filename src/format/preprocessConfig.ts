@@ -2,7 +2,7 @@
  * The image preprocessing numbers: LLaVA-1.5's defaults, or what a checkpoint's
  * preprocessor_config.json says (CLIPImageProcessor / LlavaImageProcessor field names).
  */
-import { UserError } from '../../common/errors';
+import { UserError } from '../common/errors';
 
 export type Rgb = readonly [number, number, number];
 

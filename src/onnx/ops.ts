@@ -3,10 +3,9 @@
  * are read from the source under their Hugging Face names and stored under the same names.
  */
 import { attr, DataType, GraphBuilder, MS_DOMAIN } from './onnxGraph';
-import { floatsToHalfs } from './float16';
+import { floatsToHalfs } from '../common/float16';
 import { Int8WeightBits, QuantBits, quantize, quantizePerChannel } from './quantize';
-import { CheckpointError } from './safetensors';
-import { WeightSource } from './weights';
+import { readWeight, WeightSource } from '../checkpoint/weights';
 
 /**
  * How linear-layer weights are stored: as the graph's floats, 4-bit blocks for MatMulNBits, or
@@ -167,16 +166,6 @@ export class Ops {
     if (act === 'gelu_pytorch_tanh') return this.g.node('Gelu', `${node}/Gelu`, [x], { approximate: attr.s('tanh') })[0]!;
     return this.g.node('QuickGelu', `${node}/QuickGelu`, [x], { alpha: attr.f(1.702) }, { domain: MS_DOMAIN })[0]!;
   }
-}
-
-/** Reads a tensor and checks its shape against what the config implies. */
-export async function readWeight(weights: WeightSource, name: string, shape: readonly number[]): Promise<Float32Array> {
-  const actual = weights.shape(name);
-  if (!actual) throw new CheckpointError(`the checkpoint lacks ${name}`);
-  if (actual.length !== shape.length || actual.some((d, i) => d !== shape[i])) {
-    throw new CheckpointError(`${name} has shape [${actual.join(', ')}], but config.json implies [${shape.join(', ')}]`);
-  }
-  return weights.read(name);
 }
 
 /** (rows, cols) -> (cols, rows). */

@@ -3,13 +3,13 @@
  * loader validates before it trusts: version, every file present, inside the folder, of the
  * recorded size (and sha256 on request).
  */
-import { UserError } from '../../common/errors';
+import { UserError } from '../common/errors';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
-import type { PreprocessConfig } from '../image/preprocessConfig';
-import type { FamilyIds, PatchScore } from '../../families/family';
+import type { PreprocessConfig } from './preprocessConfig';
+import type { FamilyIds, PatchScore } from './familyIds';
 
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'prumerge-vision-model';

@@ -10,7 +10,7 @@
 import { UserError } from '../common/errors';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
-import { bfloat16sToFloats, halfsToFloats } from './float16';
+import { bfloat16sToFloats, halfsToFloats } from '../common/float16';
 
 export type StoredDtype = 'F32' | 'F16' | 'BF16';
 

@@ -1,6 +1,6 @@
 /** Writes safetensors files, for the tiny random checkpoints that tests and the demo model use. */
 import { writeFile } from 'node:fs/promises';
-import { floatsToHalfs } from './float16';
+import { floatsToHalfs } from '../common/float16';
 import { StoredDtype } from './safetensors';
 
 export interface NamedTensor {

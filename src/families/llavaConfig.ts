@@ -4,14 +4,14 @@
  * picks the layout from model_type, the tower from vision_config.model_type and the text model
  * from text_config.model_type; each fills its own defaults.
  */
-import type { Json } from '../families/configFields';
-import { int, intAllowNegative, isObject, oneOf } from '../families/configFields';
-import type { LlavaConfig, TextModelFamily, VisionTowerFamily } from '../families/family';
-import { LAYOUTS, layoutByModelType, TEXT_MODELS, textByModelType, towerByModelType, VISION_TOWERS } from '../families/registry';
-import { CheckpointError } from './safetensors';
+import type { Json } from '../checkpoint/configFields';
+import { int, intAllowNegative, isObject, oneOf } from '../checkpoint/configFields';
+import type { LlavaConfig, TextModelFamily, VisionTowerFamily } from './family';
+import { LAYOUTS, layoutByModelType, TEXT_MODELS, textByModelType, towerByModelType, VISION_TOWERS } from './registry';
+import { CheckpointError } from '../checkpoint/safetensors';
 
-export type { AnyresConfig, LlavaConfig, TextConfig, VisionConfig } from '../families/family';
-export { DEFAULT_GRID_PINPOINTS } from '../families/layout/llavaNext/llavaNextLayout';
+export type { AnyresConfig, LlavaConfig, TextConfig, VisionConfig } from './family';
+export { DEFAULT_GRID_PINPOINTS } from './layout/llavaNext/llavaNextLayout';
 
 const known = <T extends { modelType: string }>(r: Record<string, T>): string =>
   Object.values(r)

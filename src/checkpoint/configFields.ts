@@ -1,5 +1,5 @@
 /** Reading config.json fields with transformers' defaults, refusing values the graphs cannot take. */
-import { CheckpointError } from '../builder/safetensors';
+import { CheckpointError } from './safetensors';
 
 export type Json = Record<string, unknown>;
 

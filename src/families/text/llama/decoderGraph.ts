@@ -15,12 +15,12 @@
  * and a conversation goes on from its cache. Only the last position's logits are computed: the
  * vocabulary projection of every prompt position would cost as much as a second forward pass.
  */
-import { DECODER_IO } from '../pipeline/runtime/graphNames';
-import { LlavaConfig } from './llavaConfig';
-import { attr, DataType, MS_DOMAIN } from './onnxGraph';
-import { floatsToHalfs } from './float16';
-import { LinearFormat, Ops } from './ops';
-import { LM_HEAD, TEXT } from './weights';
+import { DECODER_IO } from '../../../format/graphNames';
+import type { LlavaConfig } from '../../family';
+import { attr, DataType, MS_DOMAIN } from '../../../onnx/onnxGraph';
+import { floatsToHalfs } from '../../../common/float16';
+import { LinearFormat, Ops } from '../../../onnx/ops';
+import { LM_HEAD, TEXT } from '../../../checkpoint/weights';
 
 export async function makeDecoderGraph(
   ops: Ops,
