@@ -20,7 +20,7 @@ import { familiesOf } from '../src/families/llavaConfig';
 import { everyLayer } from '../src/families/family';
 import { SyntheticWeights } from '../src/builder/syntheticWeights';
 import { VISION_IO } from '../src/format/graphNames';
-import { towerTaps } from '../src/pipeline/engine/encodeImage';
+import { towerTaps } from '../src/pipeline/reduce/visionTaps';
 import { resolveThreads } from '../src/pipeline/runtime/threads';
 import { int8WeightBits } from '../src/builder/int8WeightBits';
 import { cosine } from '../src/builder/visionInt8';

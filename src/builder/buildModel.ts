@@ -16,12 +16,15 @@ import {
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
   ManifestFile,
+  KvDtype,
   ModelManifest,
   sha256File,
   VisionDtype,
   WeightDtype,
 } from '../format/modelManifest';
 import { everyLayer, LayerFormat } from '../families/family';
+import { LAYOUTS } from '../families/registry';
+import type { ModelLayout } from '../format/visualLayout';
 import { BuildProgress, planReads, ProgressCounter } from './buildProgress';
 import { int8WeightBits } from './int8WeightBits';
 import { planInt8Tower, verifyInt8Tower } from './visionInt8';
@@ -29,7 +32,6 @@ import { checkTokenizer } from './tokenizerCheck';
 import { featureLayer, familiesOf, LlavaConfig, llavaConfigFromJson, patchGrid } from '../families/llavaConfig';
 import { LLAVA_15_CHAT_TEMPLATE } from '../families/text/llama/llamaTokenizer';
 import { DataType, GraphBuilder } from '../onnx/onnxGraph';
-import { KvDtype } from '../pipeline/kv/decoderFeeds';
 import { BlockSize, Ops, VISION_BLOCK_SIZE } from '../onnx/ops';
 import { makeProjectorGraph } from '../families/layout/projectorGraph';
 import { CheckpointError } from '../checkpoint/safetensors';
@@ -182,10 +184,10 @@ function checkPreprocess(p: PreprocessConfig, imageSize: number): void {
 /** The processor and the model must agree on the grids, or the image slots and the features would not match. */
 function checkPinpoints(preprocessorJson: unknown, config: LlavaConfig): void {
   const theirs = (preprocessorJson as { image_grid_pinpoints?: unknown }).image_grid_pinpoints;
-  if (!config.next || theirs === undefined) return;
-  if (JSON.stringify(theirs) !== JSON.stringify(config.next.gridPinpoints))
+  if (!config.tiles || theirs === undefined) return;
+  if (JSON.stringify(theirs) !== JSON.stringify(config.tiles.gridPinpoints))
     throw new CheckpointError(
-      `preprocessor_config.json's image_grid_pinpoints ${JSON.stringify(theirs)} differ from config.json's ${JSON.stringify(config.next.gridPinpoints)}`,
+      `preprocessor_config.json's image_grid_pinpoints ${JSON.stringify(theirs)} differ from config.json's ${JSON.stringify(config.tiles.gridPinpoints)}`,
     );
 }
 
@@ -223,13 +225,17 @@ async function buildModel(inputs: ModelInputs, options: BuildOptions): Promise<M
     const weights = progress.counting(inputs.weights);
     await writeTables(partial, config, inputs, weights, progress);
     progress.enter('manifest');
-    const next = config.next && {
-      gridPinpoints: config.next.gridPinpoints,
-      ...(config.next.maxTiles !== undefined ? { maxTiles: config.next.maxTiles } : {}),
-      imageNewline: Array.from(await readWeight(weights, IMAGE_NEWLINE, [config.text.hiddenSize])),
-    };
+    const layout: ModelLayout = config.tiles
+      ? {
+          kind: 'tiles',
+          gridPinpoints: config.tiles.gridPinpoints,
+          imageNewline: Array.from(await readWeight(weights, IMAGE_NEWLINE, [config.text.hiddenSize])),
+          ...(config.tiles.maxTiles !== undefined ? { maxTiles: config.tiles.maxTiles } : {}),
+          paddedCrop: LAYOUTS[config.family.layout].paddedCrop,
+        }
+      : { kind: 'grid' };
     const manifest = manifestOf(config, types, graphs, {
-      next,
+      layout,
       name: options.name ?? inputs.source,
       source: inputs.source,
       ...(inputs.checkpoint ? { checkpoint: inputs.checkpoint } : {}),
@@ -327,14 +333,14 @@ async function writeTables(
 
 type ManifestRest = Pick<
   ModelManifest,
-  'name' | 'source' | 'checkpoint' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'next' | 'files'
+  'name' | 'source' | 'checkpoint' | 'randomWeights' | 'tokenizer' | 'chatTemplate' | 'preprocess' | 'layout' | 'files'
 >;
 
 /** model.json: the shapes as the engine reads them, in the order a reader expects. */
 function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, rest: ManifestRest): ModelManifest {
   const { dtype, visionDtype, kvDtype, blockSize } = types;
   const t = config.text;
-  const { tokenizer, chatTemplate, preprocess, next, files } = rest;
+  const { tokenizer, chatTemplate, preprocess, layout, files } = rest;
   return {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
@@ -373,7 +379,7 @@ function manifestOf(config: LlavaConfig, types: GraphTypes, graphs: GraphFiles, 
     tokenizer,
     chatTemplate,
     preprocess,
-    ...(next ? { next } : {}),
+    layout,
     files,
   };
 }

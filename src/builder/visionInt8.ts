@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { packagePath } from '../common/packagePath';
 import { LayerFormat } from '../families/family';
 import { layerInputName, makeEncoderLayer, makeQk } from '../families/vision/encoderLayer';
-import { patchFeatures, towerTaps } from '../pipeline/engine/encodeImage';
+import { patchFeatures, towerTaps } from '../pipeline/reduce/visionTaps';
 import { preprocessImage } from '../pipeline/image/preprocess';
 import type { PreprocessConfig } from '../format/preprocessConfig';
 import { reduceVisualTokens } from '../pipeline/reduce/prumerge';

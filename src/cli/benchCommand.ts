@@ -105,7 +105,9 @@ export async function runBench(args: string[]): Promise<void> {
     visionCacheBytes: 0,
   });
   // the anyres layouts read screenshots: their default sample is one (LLaVA-NeXT: 2340 visual tokens without reduction)
-  const image = values.image ?? packagePath('media', 'samples', engine.manifest.next ? 'editor-screenshot.png' : 'pipeline-diagram.svg');
+  const image =
+    values.image ??
+    packagePath('media', 'samples', engine.manifest.layout.kind === 'tiles' ? 'editor-screenshot.png' : 'pipeline-diagram.svg');
   if (!existsSync(image)) {
     await engine.dispose();
     throw new CliError(`${image} does not exist`);

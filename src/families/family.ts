@@ -68,8 +68,8 @@ export interface LlavaConfig {
   /** Which hidden_states entry feeds the projector (-2: the input of the last layer). */
   readonly visionFeatureLayer: number;
   readonly projectorHiddenAct: 'gelu' | 'quick_gelu';
-  /** Anyres layouts only (the name is LLaVA-NeXT's, the first of them). */
-  readonly next?: AnyresConfig;
+  /** The tiled (anyres) layouts only: LLaVA-NeXT, LLaVA-OneVision. */
+  readonly tiles?: AnyresConfig;
 }
 
 export interface VisionTowerFamily {
@@ -122,4 +122,6 @@ export interface LayoutFamily {
   /** An example checkpoint, for error messages. */
   readonly example: string;
   anyres(json: Json, tile: number): AnyresConfig | undefined;
+  /** Whether the model also reads an image as one padded crop and a newline row (detail low: LLaVA-OneVision's reading of one of several images). */
+  readonly paddedCrop: boolean;
 }

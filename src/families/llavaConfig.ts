@@ -43,7 +43,7 @@ export function llavaConfigFromJson(json: unknown): LlavaConfig {
   }
   const vision = tower.config(v);
   const textConfig = text.config(t, json['tie_word_embeddings']);
-  const next = layout.anyres(json, vision.imageSize);
+  const tiles = layout.anyres(json, vision.imageSize);
   const config: LlavaConfig = {
     family: { vision: tower.id, text: text.id, layout: layout.id },
     vision,
@@ -51,7 +51,7 @@ export function llavaConfigFromJson(json: unknown): LlavaConfig {
     imageTokenIndex: int(json, 'image_token_index', 32000, ''),
     visionFeatureLayer: intAllowNegative(json, 'vision_feature_layer', -2),
     projectorHiddenAct: oneOf(json, 'projector_hidden_act', 'gelu', ['gelu', 'quick_gelu'], ''),
-    ...(next ? { next } : {}),
+    ...(tiles ? { tiles } : {}),
   };
   checkConsistency(config);
   tower.scoreLayer(config); // refuses a feature layer the tower's scoring cannot use

@@ -8,7 +8,7 @@ import { familiesOf, LlavaConfig } from './llavaConfig';
 export function llavaTensors(config: LlavaConfig): TensorSpec[] {
   const { tower, text } = familiesOf(config);
   const specs = [...tower.tensors(config.vision), ...projectorTensors(config), ...text.tensors(config.text)];
-  if (config.next) specs.push({ name: IMAGE_NEWLINE, shape: [config.text.hiddenSize], init: 'embedding' });
+  if (config.tiles) specs.push({ name: IMAGE_NEWLINE, shape: [config.text.hiddenSize], init: 'embedding' });
   return specs;
 }
 

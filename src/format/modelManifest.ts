@@ -9,11 +9,16 @@ import { createReadStream } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import type { PreprocessConfig } from './preprocessConfig';
+import { readFileSync } from 'node:fs';
 import type { FamilyIds, PatchScore } from './familyIds';
+import { layoutFromLegacy, LegacyTiles, ModelLayout } from './visualLayout';
 
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'prumerge-vision-model';
 export const MANIFEST_VERSION = 1;
+
+/** The attention and KV cache's element type in decoder.onnx. */
+export type KvDtype = 'float32' | 'float16';
 
 /** fp32; fp16 (weights and activations, for GPUs); int4 (the language model's linear layers, for CPUs). */
 export type WeightDtype = 'fp32' | 'fp16' | 'int4';
@@ -90,7 +95,7 @@ export interface ModelManifest {
     readonly vocabSize: number;
     readonly maxPositions: number;
     /** Element type of past_key_values / present. */
-    readonly kvDtype: 'float32' | 'float16';
+    readonly kvDtype: KvDtype;
     /** int4 only: weights per 4-bit block (absent in folders built before it could be chosen: 32). */
     readonly blockSize?: number;
   };
@@ -107,40 +112,24 @@ export interface ModelManifest {
   };
   readonly chatTemplate: string;
   readonly preprocess: PreprocessConfig;
-  /**
-   * Anyres layouts only (LLaVA-NeXT, LLaVA-OneVision): the grids ((height, width) pixels), the
-   * image_newline row (text hidden) and, for OneVision, anyres_max_N's N.
-   */
-  readonly next?: {
-    readonly gridPinpoints: readonly (readonly [number, number])[];
-    readonly imageNewline: readonly number[];
-    readonly maxTiles?: number;
-  };
+  /** How an image becomes visual rows (src/format/visualLayout.ts); folders built before it had `next`, upgraded on read. */
+  readonly layout: ModelLayout;
   /** Every file of the model by name relative to the folder. */
   readonly files: Readonly<Record<string, ManifestFile>>;
-}
-
-/** Whether the model can read an image at `detail: low` (LLaVA-OneVision's one-crop path: anyres_max_N layouts). */
-export function offersLowDetail(m: Pick<ModelManifest, 'next'>): boolean {
-  return m.next?.maxTiles !== undefined;
 }
 
 export class ModelFolderError extends UserError {
   override readonly name = 'ModelFolderError';
 }
 
-/** Reads and checks a model folder's manifest; `verify` also re-hashes every file. */
-export async function loadManifest(dir: string, options: { verify?: boolean } = {}): Promise<ModelManifest> {
-  const root = resolve(dir);
-  let text: string;
+/**
+ * model.json's text -> the manifest, its format and version checked and older folders upgraded
+ * (the layout block): the one reader of model.json. `dir` names the folder in messages.
+ */
+export function parseManifest(text: string, dir: string): ModelManifest {
+  let m: ModelManifest & { next?: LegacyTiles | null };
   try {
-    text = await readFile(join(root, MANIFEST_FILE), 'utf8');
-  } catch {
-    throw new ModelFolderError(`${dir} is not a model folder: it has no ${MANIFEST_FILE} (build one with \`prumerge build\`)`);
-  }
-  let m: ModelManifest;
-  try {
-    m = JSON.parse(text) as ModelManifest;
+    m = JSON.parse(text) as typeof m;
   } catch (e) {
     throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is not valid JSON (${(e as Error).message})`);
   }
@@ -155,6 +144,38 @@ export async function loadManifest(dir: string, options: { verify?: boolean } = 
     if (typeof name !== 'string' || !m.files?.[name])
       throw new ModelFolderError(`${join(dir, MANIFEST_FILE)} is incomplete: it does not list ${String(name)}`);
   }
+  if (m.layout) return m;
+  const { next, ...rest } = m;
+  return { ...rest, layout: layoutFromLegacy(next) };
+}
+
+function noManifest(dir: string): ModelFolderError {
+  return new ModelFolderError(`${dir} is not a model folder: it has no ${MANIFEST_FILE} (build one with \`prumerge build\`)`);
+}
+
+/** A folder's model.json, parsed (no file is checked: for what the host shows before loading). */
+export async function readManifest(dir: string): Promise<ModelManifest> {
+  const text = await readFile(join(dir, MANIFEST_FILE), 'utf8').catch(() => {
+    throw noManifest(dir);
+  });
+  return parseManifest(text, dir);
+}
+
+/** readManifest, for a caller that cannot wait (the status bar's render). */
+export function readManifestSync(dir: string): ModelManifest {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, MANIFEST_FILE), 'utf8');
+  } catch {
+    throw noManifest(dir);
+  }
+  return parseManifest(text, dir);
+}
+
+/** Reads and checks a model folder's manifest; `verify` also re-hashes every file. */
+export async function loadManifest(dir: string, options: { verify?: boolean } = {}): Promise<ModelManifest> {
+  const root = resolve(dir);
+  const m = await readManifest(dir);
   const realRoot = await realpath(root);
   for (const [name, info] of Object.entries(m.files)) {
     const path = insideFolder(root, name);

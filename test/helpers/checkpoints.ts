@@ -70,15 +70,15 @@ function processorConfig(config: LlavaConfig): Record<string, unknown> {
   const size = config.vision.imageSize;
   if (config.family.vision === 'siglip') {
     const common = { size: { height: size, width: size }, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], resample: 3 };
-    return config.next
-      ? { image_processor_type: 'LlavaOnevisionImageProcessor', image_grid_pinpoints: config.next.gridPinpoints, do_pad: true, ...common }
+    return config.tiles
+      ? { image_processor_type: 'LlavaOnevisionImageProcessor', image_grid_pinpoints: config.tiles.gridPinpoints, do_pad: true, ...common }
       : { image_processor_type: 'SiglipImageProcessor', ...common };
   }
   return {
     crop_size: { height: size, width: size },
     size: { shortest_edge: size },
-    ...(config.next
-      ? { image_processor_type: 'LlavaNextImageProcessor', image_grid_pinpoints: config.next.gridPinpoints, do_pad: true }
+    ...(config.tiles
+      ? { image_processor_type: 'LlavaNextImageProcessor', image_grid_pinpoints: config.tiles.gridPinpoints, do_pad: true }
       : { image_processor_type: 'CLIPImageProcessor' }),
   };
 }

@@ -110,7 +110,7 @@ async function referenceVisual(
     img.rgb,
     img.width,
     img.height,
-    config.next!.gridPinpoints.map(([h, w]) => [h, w]),
+    config.tiles!.gridPinpoints.map(([h, w]) => [h, w]),
     tile,
   );
   const f = featureLayer(config);

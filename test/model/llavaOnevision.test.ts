@@ -55,8 +55,8 @@ describe('LLaVA-OneVision token counts', () => {
     const c = llavaConfigFromJson(shapeConfig('llava-onevision-0.5b'));
     assert.deepEqual(c.family, { vision: 'siglip', text: 'qwen2', layout: 'llava_onevision' });
     assert.equal(featureLayer(c), 25);
-    assert.equal(c.next!.gridPinpoints.length, 36);
-    assert.equal(c.next!.maxTiles, 9);
+    assert.equal(c.tiles!.gridPinpoints.length, 36);
+    assert.equal(c.tiles!.maxTiles, 9);
     assert.ok(c.text.tieWordEmbeddings && c.text.attentionBias);
   });
 });
@@ -110,7 +110,7 @@ async function referenceOnevision(s: Subject, image: string, mode: Mode): Promis
     img.rgb,
     img.width,
     img.height,
-    config.next!.gridPinpoints.map(([h, w]) => [h, w]),
+    config.tiles!.gridPinpoints.map(([h, w]) => [h, w]),
     tile,
   );
   const taps = sub.images.map((rgb) => towerTaps(s.ckpt, rgb));
@@ -120,7 +120,7 @@ async function referenceOnevision(s: Subject, image: string, mode: Mode): Promis
     grid,
     [img.height, img.width],
     Float64Array.from(weights('image_newline')),
-    config.next!.maxTiles!,
+    config.tiles!.maxTiles!,
   );
   const all = [...Array(grid * grid).keys()];
   const valid = [all, ...packed.kept];
@@ -388,7 +388,7 @@ describe('LLaVA-OneVision at low detail', () => {
     const next = await load(await tinyCheckpoint({ seed: 65, std: 0.3 }, () => {}, 'tiny-next'));
     await assert.rejects(
       next.engine.ask({ image: wide, question: 'Hi', reduce: parseReduceMode('prumerge'), detail: 'low', maxNewTokens: 1 }),
-      /^EngineError: [^\n]+ has no low-detail reading: --detail low is for LLaVA-OneVision models \(use auto\)$/,
+      /^DetailError: [^\n]+ has no low-detail reading: --detail low is for LLaVA-OneVision models \(use auto\)$/,
     );
     await next.engine.dispose();
   });

@@ -13,7 +13,7 @@ describe('model facts for the chat', () => {
       randomWeights: true,
       patches: 576,
       imageSize: 336,
-      anyres: false,
+      tiled: false,
       details: { medium: false, low: false },
     });
     const synth = join(scratchDir('facts'), 'tiny-next');
@@ -24,7 +24,7 @@ describe('model facts for the chat', () => {
       randomWeights: true,
       patches: 16,
       imageSize: 56,
-      anyres: true,
+      tiled: true,
       details: { medium: true, low: false },
     });
     // LLaVA-OneVision's anyres_max_N layout also reads an image as one crop
@@ -34,7 +34,7 @@ describe('model facts for the chat', () => {
       randomWeights: true,
       patches: 16,
       imageSize: 60,
-      anyres: true,
+      tiled: true,
       details: { medium: true, low: true },
     });
     const built = join(scratchDir('facts'), 'built');

@@ -265,7 +265,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     try {
       await this.engine.prepare(image.uri.fsPath, detail, (done, total) => shown({ done, total }), image.early.signal);
       // the tower's time per crop is known now: the picker's estimates follow it
-      if (this.image === image && this.engine.modelFacts()?.anyres) {
+      if (this.image === image && this.engine.modelFacts()?.tiled) {
         this.counted = undefined;
         await this.countTokens();
       }
@@ -371,7 +371,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private tokenCount(): ImageTokenCount | undefined {
     const facts = this.engine.modelFacts();
     if (!facts) return undefined;
-    if (!facts.anyres) return { total: facts.patches, subImages: 1 };
+    if (!facts.tiled) return { total: facts.patches, subImages: 1 };
     return this.counted && this.counted.key === this.countKey() ? this.counted.count : undefined;
   }
 
@@ -386,7 +386,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
    */
   private async countTokens(): Promise<void> {
     const image = this.image;
-    if (!image || !this.engine.modelFacts()?.anyres || this.tokenCount()) return;
+    if (!image || !this.engine.modelFacts()?.tiled || this.tokenCount()) return;
     const key = this.countKey();
     try {
       const count = await this.engine.imageTokens(image.uri.fsPath);

@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as vscode from 'vscode';
 import { messageOf } from '../../common/errors';
-import { ModelManifest, offersLowDetail } from '../../format/modelManifest';
+import type { ModelManifest } from '../../format/modelManifest';
+import { offeredDetails } from '../../format/visualLayout';
 import { formatReading, parseReading, type Reading } from '../../shared/reduceMode';
 import { offeredReading } from '../../shared/reductionChoices';
 import type { EngineService } from '../engineService';
-import { listInstalledModels, readManifest } from '../models/installedModels';
+import { listInstalledModels, manifestIn } from '../models/installedModels';
 import { readSettings } from '../settings';
 import { LmImage, LmMessage, LmPart, lmQuestion } from './lmConversation';
 import { imageTokenEstimate } from './tokenCounts';
@@ -56,7 +57,7 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
     ];
     const infos: ModelInfo[] = [];
     for (const dir of new Set(dirs)) {
-      const m = await readManifest(dir);
+      const m = await manifestIn(dir);
       if (m) infos.push(modelInfo(dir, m));
     }
     return infos;
@@ -75,7 +76,7 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       const images = asked.reduce((n, m) => n + m.parts.filter((p) => p.kind === 'image').length, 0);
       this.engine.log.appendLine(`[lm] ${model.name}: ${asked.length} messages, ${images} images`);
       const q = lmQuestion(asked);
-      const m = await readManifest(model.dir);
+      const m = await manifestIn(model.dir);
       if (!m) throw new Error(`${model.name} is no longer installed (${model.dir}): pick another model`);
       const reading = readingFor(m);
       const { maxNewTokens, temperature } = { ...readSettings(), ...requestOptions(options.modelOptions) };
@@ -125,7 +126,7 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
   }
 
   private async imageTokens(model: ModelInfo, image: LmImage): Promise<number> {
-    const m = await readManifest(model.dir);
+    const m = await manifestIn(model.dir);
     if (!m) return 0;
     const reading = readingFor(m);
     const path = await this.imageFile(image);
@@ -140,7 +141,7 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
     let t = this.tokenizers.get(dir);
     if (!t) {
       t = (async () => {
-        const m = await readManifest(dir);
+        const m = await manifestIn(dir);
         if (!m) throw new Error(`${dir} is not a model folder`);
         const json = async (name: string): Promise<object> => JSON.parse(await readFile(join(dir, name), 'utf8')) as object;
         return new Tokenizer(await json(m.tokenizer.file), await json(m.tokenizer.config));
@@ -173,7 +174,7 @@ function requestOptions(o: { readonly [name: string]: unknown } | undefined): { 
 
 /** The reduction and detail of `prumergeVision.defaultReduction`, as far as model `m` offers them. */
 function readingFor(m: ModelManifest): Reading {
-  return parseReading(offeredReading(readSettings().defaultReduction, { medium: m.next !== undefined, low: offersLowDetail(m) }));
+  return parseReading(offeredReading(readSettings().defaultReduction, offeredDetails(m.layout)));
 }
 
 function modelInfo(dir: string, m: ModelManifest): ModelInfo {
@@ -182,7 +183,7 @@ function modelInfo(dir: string, m: ModelManifest): ModelInfo {
     id: dir,
     dir,
     name: m.randomWeights && !/random weights/.test(m.name) ? `${m.name} (random weights)` : m.name,
-    family: m.family?.layout ?? (m.next ? 'llava_next' : 'llava'),
+    family: m.family?.layout ?? (m.layout.kind === 'tiles' ? 'llava_next' : 'llava'),
     version: `${m.dtype}, ${m.builder}`,
     detail: 'PruMerge Vision, on this machine',
     tooltip: m.randomWeights

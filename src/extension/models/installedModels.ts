@@ -5,9 +5,9 @@
  */
 import { visionPrecisionText } from '../../shared/visionPrecision';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { MANIFEST_FILE, ModelManifest } from '../../format/modelManifest';
+import { ModelManifest, readManifest } from '../../format/modelManifest';
 
 export interface InstalledModel {
   readonly dir: string;
@@ -28,7 +28,7 @@ export async function listInstalledModels(modelsDir: string): Promise<InstalledM
   for (const e of entries) {
     if (!e.isDirectory() || e.name.endsWith('.partial')) continue;
     const dir = join(modelsDir, e.name);
-    const m = await readManifest(dir);
+    const m = await manifestIn(dir);
     if (!m) continue;
     const bytes = Object.values(m.files).reduce((n, f) => n + f.bytes, 0);
     const download = m.checkpoint ? hubRepoOf(m.checkpoint) : undefined;
@@ -37,14 +37,9 @@ export async function listInstalledModels(modelsDir: string): Promise<InstalledM
   return models.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** A folder's model.json when it reads as one (name, files, the decoder's context); undefined otherwise. */
-export async function readManifest(dir: string): Promise<ModelManifest | undefined> {
-  try {
-    const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as ModelManifest;
-    return typeof m?.name === 'string' && typeof m.files === 'object' && typeof m.decoder?.maxPositions === 'number' ? m : undefined;
-  } catch {
-    return undefined;
-  }
+/** A folder's model.json when it reads as one (format's reader); undefined otherwise. */
+export async function manifestIn(dir: string): Promise<ModelManifest | undefined> {
+  return readManifest(dir).catch(() => undefined);
 }
 
 /**

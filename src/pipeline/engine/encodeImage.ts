@@ -1,25 +1,20 @@
 /**
- * Everything an image contributes to the prompt: preprocess -> vision.onnx -> reduce -> projector.onnx.
- * LLaVA-1.5 reads one image as one grid; the anyres layouts (LLaVA-NeXT, LLaVA-OneVision) an
- * overview and tiles, one vision run each (Stop is honoured between them), each reduced over the
- * patches unpadding keeps. What differs between families is data in model.json: the tower's
- * patch score, the grids, anyres_max_N.
+ * Everything an image contributes to the prompt: crops -> vision.onnx -> reduce -> projector.onnx.
+ * How the image becomes crops and rows is the layout room's (src/pipeline/layout): this runs the
+ * graphs, one crop at a time (Stop is honoured between them), and times them.
  */
 import * as ort from 'onnxruntime-node';
 import type { ImageGeometry } from '../../shared/imageGeometry';
-import { Detail, MEDIUM_MAX_TILES, ReduceMode } from '../../shared/reduceMode';
+import type { Detail, ReduceMode } from '../../shared/reduceMode';
 import type { SubImageKind, Timings } from '../../shared/results';
-import { AnyresLayout, anyresLayout } from '../image/anyres';
-import { subImageGeometry } from '../image/geometry';
-import { decodeImage, preprocessImage } from '../image/preprocess';
-import { preprocessAnyres } from '../image/preprocessAnyres';
-import { downsampleGrid, insertNewlines, packUnreduced } from '../reduce/anyresFeatures';
+import type { AnyresLayout } from '../image/anyres';
+import { countRows, Image, planCrops, rasterFor } from '../layout/cropPlan';
+import { readingOf } from '../layout/reading';
+import { visualRows } from '../layout/visualRows';
 import { reduceVisualTokens, Reduction } from '../reduce/prumerge';
-import { TowerTaps } from '../reduce/visionTaps';
+import { TowerTaps, towerTaps } from '../reduce/visionTaps';
 import { PROJECTOR_IO, VISION_IO } from '../../format/graphNames';
-import { ModelManifest, offersLowDetail } from '../../format/modelManifest';
-import type { PreprocessConfig } from '../../format/preprocessConfig';
-import { EngineError } from './request';
+import type { ModelManifest } from '../../format/modelManifest';
 import { runChecked } from '../runtime/sessions';
 import { AskHooks, cancellationPoint, timed } from './stages';
 import { cropKey, VisionCache } from './visionCache';
@@ -28,7 +23,7 @@ export interface EncodedSubImage {
   readonly kind: SubImageKind;
   readonly row: number;
   readonly col: number;
-  /** Its patches that unpadding keeps (all for LLaVA-1.5 and the overview). */
+  /** Its patches that unpadding keeps (all for a single crop and the overview). */
   readonly valid: Int32Array;
   readonly reduction: Reduction;
   /** Where its model input came from in the user's image. */
@@ -36,22 +31,21 @@ export interface EncodedSubImage {
 }
 
 export interface EncodedImage {
-  /** One for LLaVA-1.5; LLaVA-NeXT's overview and tiles. */
+  /** The crops that gave rows: one, or the tiled layouts' overview and non-empty tiles. */
   readonly subImages: readonly EncodedSubImage[];
+  /** The tiled layouts' tile layout. */
   readonly layout?: AnyresLayout;
   /** Visual tokens without reduction. */
   readonly total: number;
   /** (rows, text hidden) the projected visual tokens, in the order they enter the prompt (empty when not projected). */
   readonly embeds: Float32Array;
   readonly rows: number;
-  /** Images the vision tower ran on: 1, or LLaVA-NeXT's overview and every tile (empty ones too). */
+  /** Crops the vision tower ran on: 1, or the overview and every tile (empty ones too). */
   readonly visionRuns: number;
   /** Of those, the crops whose tower outputs came from the cache (the tower did not run). */
   readonly visionCached: number;
   readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
 }
-
-type Image = string | Uint8Array;
 
 /** What a question without a picture contributes: nothing. */
 export const NO_IMAGE: EncodedImage = {
@@ -63,6 +57,11 @@ export const NO_IMAGE: EncodedImage = {
   visionCached: 0,
   timings: { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0 },
 };
+
+interface TokenCount {
+  readonly total: number;
+  readonly subImages: number;
+}
 
 export class ImageEncoder {
   constructor(
@@ -77,132 +76,16 @@ export class ImageEncoder {
 
   /** `project` false: the heatmap's run, which needs the reduction only. */
   async encode(image: Image, mode: ReduceMode, hooks: AskHooks = {}, project = true, detail: Detail = 'auto'): Promise<EncodedImage> {
-    if (detail === 'low') return this.single(image, mode, hooks, project, this.lowDetail());
-    const pinpoints = this.pinpoints(detail); // refuses medium for a model with one grid
-    return this.manifest.next ? this.anyres(image, mode, hooks, project, pinpoints) : this.single(image, mode, hooks, project);
-  }
-
-  /**
-   * The grids the tiled layouts choose from: the model's own; for `medium`, those of at most
-   * MEDIUM_MAX_TILES tiles (the model then reads the best of them, as it would among all).
-   * Refuses `medium` for a model without tiles.
-   */
-  private pinpoints(detail: Detail): Pinpoints {
     const m = this.manifest;
-    if (!m.next) {
-      if (detail === 'medium')
-        throw new EngineError(`${m.name} reads one crop: --detail medium is for models with tiles (LLaVA-NeXT, LLaVA-OneVision)`);
-      return [];
-    }
-    if (detail !== 'medium') return m.next.gridPinpoints;
-    const crop = m.preprocess.cropWidth;
-    const few = m.next.gridPinpoints.filter(([h, w]) => Math.round(h / crop) * Math.round(w / crop) <= MEDIUM_MAX_TILES);
-    return few.length > 0 ? few : m.next.gridPinpoints;
-  }
-
-  /**
-   * Visual tokens `image` makes without reduction, and the parts the tower reads: no vision run.
-   * For a tiled model's own layout also the same at medium detail, from the one decoding.
-   */
-  async imageTokens(image: Image, detail: Detail = 'auto'): Promise<TokenCount & { medium?: TokenCount }> {
-    const m = this.manifest;
-    if (detail === 'low') {
-      this.lowDetail(); // refused, as for encode, by models without that reading
-      return { total: m.vision.grid ** 2 + 1, subImages: 1 };
-    }
-    const pinpoints = this.pinpoints(detail);
-    if (!m.next) return { total: m.vision.grid ** 2, subImages: 1 };
-    const { raster } = await decodeImage(image);
-    const count = (grids: Pinpoints): TokenCount => {
-      const layout = anyresLayout(raster, grids, m.preprocess.cropWidth, m.vision.grid, m.next!.maxTiles);
-      return { total: layout.tokens, subImages: layout.subImages.length };
-    };
-    return detail === 'auto' ? { ...count(pinpoints), medium: count(this.pinpoints('medium')) } : count(pinpoints);
-  }
-
-  /** The crops the tower reads of `image` for `detail`, as its input (LLaVA-1.5: one; the anyres layouts: base and tiles). */
-  async cropPixels(image: Image, detail: Detail = 'auto'): Promise<Float32Array[]> {
-    const m = this.manifest;
-    const pinpoints = this.pinpoints(detail);
-    if (detail === 'low' || !m.next) {
-      const config = detail === 'low' ? this.lowDetail().config : m.preprocess;
-      return [(await preprocessImage(image, { config })).pixelValues];
-    }
-    const pre = await preprocessAnyres(image, pinpoints, m.vision.grid, { config: m.preprocess, maxTiles: m.next.maxTiles });
-    const plane = 3 * m.vision.imageSize ** 2;
-    return pre.layout.subImages.map((_, i) => pre.pixelValues.subarray(i * plane, (i + 1) * plane));
-  }
-
-  /** Runs the tower on one crop into the cache, unless it is there; true when it was. */
-  async readCrop(pixels: Float32Array): Promise<boolean> {
-    return (await this.visionTaps(pixels)).cached;
-  }
-
-  /**
-   * `detail: low`: LLaVA-OneVision's reading of one of several images (image_processing_llava_onevision:
-   * padded to a square with int(image_mean * 255), resized to one crop; modeling: its rows and one
-   * image_newline). Refused for layouts without that path.
-   */
-  private lowDetail(): SingleCrop {
-    const m = this.manifest;
-    if (!offersLowDetail(m)) {
-      throw new EngineError(`${m.name} has no low-detail reading: --detail low is for LLaVA-OneVision models (use auto)`);
-    }
-    const size = m.vision.imageSize;
-    return {
-      config: {
-        ...m.preprocess,
-        padToSquare: true,
-        squash: false,
-        exactResize: true,
-        shortestEdge: size,
-        cropWidth: size,
-        cropHeight: size,
-      },
-      newline: Float32Array.from(m.next!.imageNewline),
-    };
-  }
-
-  /** LLaVA-1.5 and LLaVA-Interleave: one image, one grid (or, for `detail: low`, one crop and a newline). */
-  private async single(image: Image, mode: ReduceMode, hooks: AskHooks, project: boolean, crop: SingleCrop = {}): Promise<EncodedImage> {
-    const m = this.manifest;
-    const pre = await timed(hooks, 'preprocess', () => preprocessImage(image, { config: crop.config ?? m.preprocess }));
-    const taps = await timed(hooks, 'vision', () => this.visionTaps(pre.value.pixelValues));
-    const reduced = await timed(hooks, 'reduce', () => reduceVisualTokens(taps.value.taps, mode));
-    const reduction = reduced.value;
-    // the newline row follows the crop's rows only unreduced: a reduction replaces the layout's extra rows
-    const newline = mode.kind === 'none' ? crop.newline : undefined;
-    const projected = await this.projectIf(project, hooks, async () => {
-      const rows = await this.project(reduction.features, reduction.rows);
-      return newline ? concatRows([rows, newline]) : rows;
-    });
-    const valid = Int32Array.from({ length: m.vision.grid ** 2 }, (_, i) => i);
-    return {
-      subImages: [{ kind: 'overview', row: 0, col: 0, valid, reduction, geometry: pre.value.geometry }],
-      total: reduction.patches + (crop.newline ? 1 : 0),
-      embeds: projected.value,
-      rows: reduction.rows + (newline ? 1 : 0),
-      visionRuns: 1,
-      visionCached: taps.value.cached ? 1 : 0,
-      timings: { preprocessMs: pre.ms, visionMs: taps.ms, reduceMs: reduced.ms, projectorMs: projected.ms },
-    };
-  }
-
-  /** LLaVA-NeXT: the overview and the tiles. */
-  private async anyres(image: Image, mode: ReduceMode, hooks: AskHooks, project: boolean, pinpoints: Pinpoints): Promise<EncodedImage> {
-    const m = this.manifest;
-    const next = m.next!;
-    const pre = await timed(hooks, 'preprocess', () =>
-      preprocessAnyres(image, pinpoints, m.vision.grid, { config: m.preprocess, maxTiles: next.maxTiles }),
-    );
-    const { layout, pixelValues, source } = pre.value;
-    const plane = 3 * m.vision.imageSize ** 2;
+    const reading = readingOf(m, detail); // refuses a detail the model does not offer
+    const pre = await timed(hooks, 'preprocess', () => planCrops(reading, image, m.vision.grid));
+    const plan = pre.value;
     let cached = 0;
     const taps = await timed(hooks, 'vision', async () => {
       const all: TowerTaps[] = [];
-      for (let i = 0; i < layout.subImages.length; i++) {
+      for (const [i, crop] of plan.crops.entries()) {
         if (i > 0) cancellationPoint(hooks);
-        const run = await this.visionTaps(pixelValues.subarray(i * plane, (i + 1) * plane));
+        const run = await this.visionTaps(crop.pixels);
         if (run.cached) cached++;
         all.push(run.taps);
       }
@@ -211,36 +94,50 @@ export class ImageEncoder {
     const width = m.vision.hiddenSize;
     const reduced = await timed(hooks, 'reduce', () => {
       // a tile that unpadding empties contributes nothing
-      const subImages = layout.subImages.flatMap((sub, i) =>
-        sub.valid.length === 0
-          ? []
-          : [{ ...sub, reduction: reduceVisualTokens(taps.value[i]!, mode, sub.valid), geometry: subImageGeometry(layout, i, source) }],
+      const subImages = plan.crops.flatMap(({ kind, row, col, valid, geometry }, i) =>
+        valid.length === 0 ? [] : [{ kind, row, col, valid, geometry, reduction: reduceVisualTokens(taps.value[i]!, mode, valid) }],
       );
-      const packed =
-        mode.kind === 'none'
-          ? packUnreduced(taps.value.map(patchFeatures), layout, width)
-          : { features: concatRows(subImages.map((s) => s.reduction.features)), plan: undefined };
-      return { subImages, packed };
+      const reductions = subImages.map((s) => s.reduction);
+      return { subImages, rows: visualRows(reading, plan, taps.value, reductions, mode, width) };
     });
-    const { subImages, packed } = reduced.value;
-    const projected = await this.projectIf(project, hooks, async () => {
-      const rows = await this.project(packed.features, packed.features.length / width);
-      if (!packed.plan) return rows;
-      const hidden = m.decoder.hiddenSize;
-      // OneVision downsamples the projected grid: interpolation mixes rows after the projector's non-linearity
-      const grid = layout.downsampled ? downsampleGrid(rows, hidden, packed.plan, layout.downsampled) : { embeds: rows, plan: packed.plan };
-      return insertNewlines(grid.embeds, hidden, grid.plan, Float32Array.from(next.imageNewline));
-    });
+    const { subImages, rows } = reduced.value;
+    const projected = await this.projectIf(project, hooks, async () =>
+      rows.finish(await this.project(rows.features, rows.features.length / width), m.decoder.hiddenSize),
+    );
     return {
       subImages,
-      layout,
-      total: layout.tokens,
+      ...(plan.tiles ? { layout: plan.tiles } : {}),
+      total: plan.tokens,
       embeds: projected.value,
-      rows: packed.plan ? layout.tokens : packed.features.length / width,
-      visionRuns: layout.subImages.length,
+      rows: rows.rows,
+      visionRuns: plan.crops.length,
       visionCached: cached,
       timings: { preprocessMs: pre.ms, visionMs: taps.ms, reduceMs: reduced.ms, projectorMs: projected.ms },
     };
+  }
+
+  /**
+   * Visual tokens `image` makes without reduction, and the crops the tower reads: no vision run.
+   * For a tiled model's own layout also the same at medium detail, from the one decoding.
+   */
+  async imageTokens(image: Image, detail: Detail = 'auto'): Promise<TokenCount & { medium?: TokenCount }> {
+    const m = this.manifest;
+    const reading = readingOf(m, detail);
+    const medium = detail === 'auto' && reading.kind === 'tiles' ? readingOf(m, 'medium') : undefined;
+    const raster = await rasterFor([reading], image);
+    const count = countRows(reading, m.vision.grid, raster);
+    return medium ? { ...count, medium: countRows(medium, m.vision.grid, raster) } : count;
+  }
+
+  /** The crops the tower reads of `image` for `detail`, as its input. */
+  async cropPixels(image: Image, detail: Detail = 'auto'): Promise<Float32Array[]> {
+    const plan = await planCrops(readingOf(this.manifest, detail), image, this.manifest.vision.grid);
+    return plan.crops.map((c) => c.pixels);
+  }
+
+  /** Runs the tower on one crop into the cache, unless it is there; true when it was. */
+  async readCrop(pixels: Float32Array): Promise<boolean> {
+    return (await this.visionTaps(pixels)).cached;
   }
 
   private async projectIf(
@@ -294,46 +191,4 @@ export class ImageEncoder {
     );
     return proj[PROJECTOR_IO.embeds]!.data as Float32Array;
   }
-}
-
-/** What the reduction reads of one vision.onnx run, by the tower's patch score. */
-export function towerTaps(
-  vision: Pick<ModelManifest['vision'], 'score' | 'grid' | 'hiddenSize'>,
-  output: (name: string) => Float32Array,
-): TowerTaps {
-  const patches = vision.grid * vision.grid;
-  const width = vision.hiddenSize;
-  if (vision.score === 'received') {
-    return { tokens: patches, width, hidden: output(VISION_IO.hidden), k: output(VISION_IO.k), received: output(VISION_IO.received) };
-  }
-  return { tokens: patches + 1, width, hidden: output(VISION_IO.hidden), q: output(VISION_IO.q), k: output(VISION_IO.k) };
-}
-
-type Pinpoints = NonNullable<ModelManifest['next']>['gridPinpoints'];
-
-interface TokenCount {
-  readonly total: number;
-  readonly subImages: number;
-}
-
-/** How `single` reads its one crop: the preprocessing (default the model's) and a newline row after it. */
-interface SingleCrop {
-  readonly config?: PreprocessConfig;
-  readonly newline?: Float32Array;
-}
-
-/** (patches, width) the features the projector reads: CLS dropped where the tower has one. */
-export function patchFeatures(taps: TowerTaps): Float32Array {
-  return 'received' in taps ? taps.hidden : taps.hidden.subarray(taps.width);
-}
-
-/** (rows, width) blocks one after the other. */
-function concatRows(blocks: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(blocks.reduce((n, b) => n + b.length, 0));
-  let at = 0;
-  for (const b of blocks) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
 }

@@ -4,9 +4,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import { DECODER_IO } from '../../format/graphNames';
+import type { KvDtype } from '../../format/modelManifest';
 import { KvSlicer } from './kvSlice';
 
-export type KvDtype = 'float32' | 'float16';
+export type { KvDtype };
 
 /** The decoder's cache shape: what `decoderFeeds` needs to know of the model. */
 export interface KvShape {

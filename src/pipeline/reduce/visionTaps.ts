@@ -4,6 +4,9 @@
  * without CLS (ReceivedTaps): the N patches only, and each patch's received attention.
  */
 import { UserError } from '../../common/errors';
+import { VISION_IO } from '../../format/graphNames';
+import type { ModelManifest } from '../../format/modelManifest';
+
 export interface VisionTaps {
   /** N + 1: the CLS token and N patch tokens. */
   readonly tokens: number;
@@ -61,4 +64,22 @@ export function checkTapsShape(taps: TowerTaps): void {
       throw new TapsError(`${name} holds ${values.length} values, expected ${tokens} x ${width} = ${tokens * width}`);
     }
   }
+}
+
+/** What the reduction reads of one vision.onnx run, by the tower's patch score. */
+export function towerTaps(
+  vision: Pick<ModelManifest['vision'], 'score' | 'grid' | 'hiddenSize'>,
+  output: (name: string) => Float32Array,
+): TowerTaps {
+  const patches = vision.grid * vision.grid;
+  const width = vision.hiddenSize;
+  if (vision.score === 'received') {
+    return { tokens: patches, width, hidden: output(VISION_IO.hidden), k: output(VISION_IO.k), received: output(VISION_IO.received) };
+  }
+  return { tokens: patches + 1, width, hidden: output(VISION_IO.hidden), q: output(VISION_IO.q), k: output(VISION_IO.k) };
+}
+
+/** (patches, width) the features the projector reads: CLS dropped where the tower has one. */
+export function patchFeatures(taps: TowerTaps): Float32Array {
+  return 'received' in taps ? taps.hidden : taps.hidden.subarray(taps.width);
 }

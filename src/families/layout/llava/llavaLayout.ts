@@ -7,4 +7,5 @@ export const LLAVA: LayoutFamily = {
   architecture: 'LlavaForConditionalGeneration',
   example: 'llava-hf/llava-1.5-7b-hf',
   anyres: () => undefined,
+  paddedCrop: false,
 };

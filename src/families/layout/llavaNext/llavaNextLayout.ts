@@ -32,4 +32,5 @@ export const LLAVA_NEXT: LayoutFamily = {
   architecture: 'LlavaNextForConditionalGeneration',
   example: 'llava-hf/llava-v1.6-mistral-7b-hf',
   anyres: (json, tile) => ({ gridPinpoints: gridPinpoints(json, tile, DEFAULT_GRID_PINPOINTS) }),
+  paddedCrop: false,
 };

@@ -29,4 +29,5 @@ export const LLAVA_ONEVISION: LayoutFamily = {
   architecture: 'LlavaOnevisionForConditionalGeneration',
   example: 'llava-hf/llava-onevision-qwen2-0.5b-ov-hf',
   anyres: (json, tile) => ({ gridPinpoints: gridPinpoints(json, tile, onevisionPinpoints(tile)), maxTiles: maxTiles(json) }),
+  paddedCrop: true,
 };

@@ -1,5 +1,5 @@
 /**
- * The anyres layouts' visual rows from their sub-images' features (docs/llava-next.md,
+ * The tiled layouts' visual rows from their crops' features (docs/llava-next.md,
  * docs/llava-onevision.md):
  *
  *   none:     pack_image_features: the overview's patches, then the tiles' patches as one grid,
@@ -9,7 +9,7 @@
  *   reduced:  each sub-image reduced over its valid patches, overview first, rows concatenated,
  *             no image_newline rows and no downsampling
  */
-import { AnyresLayout } from '../image/anyres';
+import type { AnyresLayout } from '../image/anyres';
 
 /** Where the image_newline rows go among the projected rows: after `overview` rows, one per `lineLength`. */
 export interface NewlinePlan {
