@@ -10,7 +10,7 @@ import { formatBytes } from '../common/formatBytes';
 import type { AskHooks } from '../pipeline/engine/stages';
 import type { AskResult } from '../shared/results';
 import type { Detail, Reading } from '../shared/reduceMode';
-import type { AskParams, ImageCheck, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../worker/protocol';
+import type { AskParams, ImageCheck, ImageInput, ImageTokens, InspectResult, LoadResult, ModelSpec, WorkerStats } from '../worker/protocol';
 import { EngineClient, WorkerState } from '../worker/engineClient';
 import { sharedWorkerPaths } from '../worker/sharedWorker';
 import type { WeightDtype } from '../format/modelManifest';
@@ -178,7 +178,7 @@ export class EngineService extends Disposable {
   }
 
   /** Visual tokens `image` makes without reduction with the model in `modelDir` (no vision run). */
-  imageTokensOf(modelDir: string, image: string, detail: Detail): Promise<ImageTokens> {
+  imageTokensOf(modelDir: string, image: ImageInput, detail: Detail): Promise<ImageTokens> {
     return this.client.imageTokens({ ...this.modelSpec(), modelDir, image, detail });
   }
 
@@ -205,9 +205,9 @@ export class EngineService extends Disposable {
     return this.client.imageTokens({ ...this.modelSpec(), image });
   }
 
-  async heatmapPng(image: string, reading: Reading): Promise<Buffer> {
-    await this.load();
-    return Buffer.from(await this.client.heatmapPng({ ...this.modelSpec(), image, ...reading }), 'base64');
+  /** `inspection` drawn over `image` as a PNG (the worker draws it; no model runs). */
+  async heatmapPng(image: string, inspection: InspectResult): Promise<Buffer> {
+    return Buffer.from(await this.client.heatmapPng({ image, inspection }), 'base64');
   }
 
   async newConversation(): Promise<void> {

@@ -99,6 +99,8 @@ export interface AskResult {
   readonly reusedTokens: number;
   readonly promptTokens: number;
   readonly conversation: ConversationUse;
+  /** `restarted`: what differed from the conversation it would have continued, the image's content or how it is read (reduction, detail). */
+  readonly restartedBy?: 'image' | 'reading';
   /** onnxruntime's intra-op threads per graph. */
   readonly threads: number;
 }

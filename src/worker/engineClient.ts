@@ -22,6 +22,7 @@ import {
   AskParams,
   BuildParams,
   BuildResult,
+  HeatmapPngParams,
   ImageCheck,
   ImageTokens,
   ImageTokensParams,
@@ -157,9 +158,8 @@ export class EngineClient {
   }
 
   /** The heatmap PNG of an image, base64. */
-  heatmapPng(params: Omit<InspectParams, 'requestId'>, signal?: AbortSignal): Promise<string> {
-    const requestId = randomUUID();
-    return this.request((c) => cancellable(c, requestId, signal, c.sendRequest(WorkerRequests.heatmapPng, { ...params, requestId })));
+  heatmapPng(params: HeatmapPngParams): Promise<string> {
+    return this.request((c) => c.sendRequest(WorkerRequests.heatmapPng, params));
   }
 
   /** Builds a model folder in the worker, reporting progress in 0..1. */

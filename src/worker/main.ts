@@ -23,7 +23,7 @@ import { EnginePool } from './enginePool';
 import { DEFAULT_VISION_CACHE_BYTES } from '../pipeline/engine/visionCache';
 import { renderHeatmap } from '../pipeline/image/heatmap';
 import { decodeImage } from '../pipeline/image/preprocess';
-import { InspectParams, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests, WorkerStats } from './protocol';
+import { imageOf, InspectParams, ModelSpec, WorkerErrorData, WorkerNotifications, WorkerRequests, WorkerStats } from './protocol';
 
 /** The engines loaded, per (model folder, provider, threads): windows on different models keep theirs. */
 const engines = new EnginePool<ModelSpec, Engine>({
@@ -160,7 +160,7 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
   });
 
   connection.onRequest(WorkerRequests.heatmapPng, (p) =>
-    answer(async () => (await renderHeatmap(p.image, await inspect(p))).toString('base64')),
+    answer(async () => (await renderHeatmap(p.image, p.inspection)).toString('base64')),
   );
 
   connection.onRequest(WorkerRequests.checkImage, (p) =>
@@ -170,7 +170,7 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
     }),
   );
 
-  connection.onRequest(WorkerRequests.imageTokens, (p) => answer(async () => (await engineFor(p)).imageTokens(p.image, p.detail)));
+  connection.onRequest(WorkerRequests.imageTokens, (p) => answer(async () => (await engineFor(p)).imageTokens(imageOf(p.image), p.detail)));
 
   connection.onRequest(WorkerRequests.newConversation, () =>
     answer(async () => (await engines.loaded()).forEach((e) => e.newConversation(owner))),
@@ -191,20 +191,10 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
         const problem = samplingProblem(p);
         if (problem) throw new EngineError(problem);
         engine = await engineFor(p);
+        // the question's settings pass whole; the rest names the model and the request
+        const { requestId, standalone, modelDir, ep, threads, visionCacheMB, image, ...settings } = p;
         return await engine.ask(
-          {
-            image: p.image,
-            question: p.question,
-            reduce: p.reduce,
-            detail: p.detail,
-            maxNewTokens: p.maxNewTokens,
-            temperature: p.temperature,
-            topP: p.topP,
-            seed: p.seed,
-            followUp: p.followUp,
-            history: p.history,
-            owner: asker,
-          },
+          { ...settings, ...(image !== undefined ? { image: imageOf(image) } : {}), owner: asker },
           {
             onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
             onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),

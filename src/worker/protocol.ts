@@ -10,6 +10,11 @@ import type { Detail, ReduceMode } from '../shared/reduceMode';
 import type { ImageTokenCount } from '../shared/reductionChoices';
 import type { AskResult, AskSettings, AskStage, ExecutionProviderSetting, Inspection } from '../shared/results';
 
+/** The worker's reading of an ImageInput: a path as it is, bytes decoded. */
+export function imageOf(image: ImageInput): string | Uint8Array {
+  return typeof image === 'string' ? image : Buffer.from(image.base64, 'base64');
+}
+
 /** A model to run, as the host names it. */
 export interface ModelSpec {
   readonly modelDir: string;
@@ -33,11 +38,17 @@ export interface LoadResult {
   readonly threads: number;
 }
 
+/**
+ * An image as it crosses the channel: an absolute path the worker reads, or the bytes themselves
+ * (base64: JSON carries no typed arrays), for images that are not files (VS Code's chat).
+ */
+export type ImageInput = string | { readonly base64: string };
+
 export interface AskParams extends ModelSpec, AskSettings {
   /** Chosen by the host; names the request in `text` notifications and in `cancel`. */
   readonly requestId: string;
-  /** Absolute path of the image file; absent: a question without a picture. */
-  readonly image?: string;
+  /** The picture; absent: a question without one. */
+  readonly image?: ImageInput;
   /**
    * A request that is a whole conversation (VS Code's language-model API sends the history with
    * every request): answered apart from the window's own conversation, and forgotten after.
@@ -53,6 +64,12 @@ export interface InspectParams extends ModelSpec {
   readonly requestId?: string;
 }
 
+/** An inspection to draw, over the image it is of. */
+export interface HeatmapPngParams {
+  readonly image: string;
+  readonly inspection: Inspection;
+}
+
 /** An image to read into the vision cache before a question about it. */
 export interface PrepareParams extends ModelSpec {
   readonly image: string;
@@ -62,7 +79,7 @@ export interface PrepareParams extends ModelSpec {
 }
 
 export interface ImageTokensParams extends ModelSpec {
-  readonly image: string;
+  readonly image: ImageInput;
   readonly detail?: Detail;
 }
 
@@ -145,8 +162,8 @@ export const WorkerRequests = {
   inspect: new RequestType<InspectParams, InspectResult, WorkerErrorData>('engine/inspect'),
   /** host -> worker: forget the conversation and its KV cache. */
   newConversation: new RequestType<ModelSpec, void, WorkerErrorData>('engine/newConversation'),
-  /** host -> worker: the heatmap of an image as a PNG (base64), as `prumerge inspect --out` draws it. */
-  heatmapPng: new RequestType<InspectParams, string, WorkerErrorData>('engine/heatmapPng'),
+  /** host -> worker: an inspection the host holds drawn over its image as a PNG (base64), as `prumerge inspect --out` draws it; no model runs. */
+  heatmapPng: new RequestType<HeatmapPngParams, string, WorkerErrorData>('engine/heatmapPng'),
   /** host -> worker: its memory in use and the model it holds, for the status bar. */
   stats: new RequestType0<WorkerStats, WorkerErrorData>('worker/stats'),
   /** host -> worker: exit now (Restart the Inference Process, for every window sharing it). */

@@ -3,7 +3,7 @@
  * surfacing as an error, and a fresh worker answering the next request.
  */
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
@@ -52,6 +52,12 @@ describe('the inference worker', () => {
     assert.equal(r.attention.length, 576);
     assert.equal(r.clusters.length, r.kept.length);
     assert.ok(r.spatial.length > 0);
+    // Export PNG draws the inspection the panel holds: the tower does not run again
+    const before = (await client.stats())!.visionCache;
+    const png = Buffer.from(await client.heatmapPng({ image: SAMPLE, inspection: r }), 'base64');
+    assert.deepEqual([...png.subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
+    const after = (await client.stats())!.visionCache;
+    assert.deepEqual({ hits: after.hits, misses: after.misses }, { hits: before.hits, misses: before.misses });
   });
 
   it('stops at the next token when cancelled', async () => {
@@ -106,6 +112,16 @@ describe('the inference worker', () => {
   it('counts the visual tokens of an image without running the vision tower', async () => {
     const { total, subImages } = await client.imageTokens({ ...MODEL, image: SAMPLE });
     assert.deepEqual({ total, subImages }, { total: 576, subImages: 1 });
+  });
+
+  it("takes an image's bytes as well as its path (VS Code's chat sends bytes; no file is written)", async () => {
+    const base64 = readFileSync(SAMPLE).toString('base64');
+    const { total } = await client.imageTokens({ ...MODEL, image: { base64 } });
+    assert.equal(total, 576);
+    const byPath = await client.ask({ ...ASK, maxNewTokens: 5, temperature: 0, standalone: true });
+    const byBytes = await client.ask({ ...ASK, image: { base64 }, maxNewTokens: 5, temperature: 0, standalone: true });
+    assert.deepEqual(byBytes.tokens, byPath.tokens);
+    assert.deepEqual(byBytes.visual.indices, byPath.visual.indices);
   });
 
   it('reports a bad image as the worker saw it', async () => {

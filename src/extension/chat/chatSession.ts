@@ -17,7 +17,8 @@ import type { AskParams } from '../../worker/protocol';
 import type { ChatAnswer, ChatEvent } from '../../shared/webviewMessages';
 import type { ChatTurn } from '../../pipeline/text/prompt';
 
-export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep'>;
+/** A chat's question: its image is always a file the user attached. */
+export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep' | 'image'> & { readonly image?: string };
 
 export interface ChatEngine {
   ask(params: ChatAskParams, hooks: AskHooks): Promise<AskResult>;
@@ -52,8 +53,11 @@ export class ChatSession {
   private runningDone: Promise<void> = Promise.resolve();
   /** The conversation so far, answers being written included: a view shown again gets it whole. */
   private readonly answers: ChatAnswer[] = [];
-  /** What the engine's conversation is about: a question on the same image and reduction continues it. */
-  private conversation: { image: string; reduce: string } | undefined;
+  /**
+   * The engine holds this chat's conversation: the next question is asked as a follow-up, and the
+   * engine decides whether it continues (the same image, read the same way) or starts again.
+   */
+  private inConversation = false;
   /** The transcript came from disk: the engine has never seen it, so the next question reads it again. */
   private restored = false;
 
@@ -79,7 +83,7 @@ export class ChatSession {
     this.running?.abort();
     this.image = image;
     this.answers.splice(0, this.answers.length, ...answers.map((a) => ({ ...a })));
-    this.conversation = undefined;
+    this.inConversation = false;
     this.restored = answers.length > 0;
     this.post({ type: 'transcript', answers: this.answers, busy: this.busy });
   }
@@ -113,7 +117,7 @@ export class ChatSession {
     this.emit({ type: 'busy', busy: true });
     try {
       if (!(await isFile(image))) {
-        this.conversation = undefined;
+        this.inConversation = false;
         this.fail(`${this.wording.nameOf(image)} was moved or deleted after it was attached: attach the image again.`);
         return;
       }
@@ -165,7 +169,7 @@ export class ChatSession {
   /** Starts over; an answer being written is stopped and ends first, so that it stays with the chat it belongs to. */
   async newChat(): Promise<void> {
     await this.settle();
-    this.conversation = undefined;
+    this.inConversation = false;
     this.restored = false;
     await this.engine.newConversation().catch(() => undefined);
     this.emit({ type: 'cleared' });
@@ -187,8 +191,7 @@ export class ChatSession {
     signal: AbortSignal,
   ): Promise<void> {
     const reduce = formatReading(reading);
-    const before = this.conversation;
-    const followUp = !compare && before?.image === image && before.reduce === reduce;
+    const followUp = !compare && this.inConversation;
     const history = this.restored && !compare ? earlierTurns(this.answers, reduce) : undefined;
     const id = randomUUID();
     this.emit({ type: 'answerStart', id, question, reduce, group, image: { path: image, name: this.wording.nameOf(image) } });
@@ -214,7 +217,7 @@ export class ChatSession {
       );
       // stopped before its first word, a question leaves the conversation as it was
       const nothing = r.stopReason === 'cancelled' && r.tokens.length === 0;
-      this.conversation = compare ? undefined : nothing ? (followUp ? before : undefined) : { image, reduce };
+      this.inConversation = !compare && (nothing ? followUp : true);
       if (history && !nothing) this.restored = false;
       const fromMemory = r.conversation === 'continued' ? undefined : cachedCropsText(r.visual);
       const stats = {
@@ -228,12 +231,12 @@ export class ChatSession {
         tokens: r.tokens.length,
         ...(fromMemory ? { visionCache: fromMemory } : {}),
       };
-      const said = history ? restoredNote(history.length) : compare ? undefined : noteFor(r, followUp, before, { image, reduce });
+      const said = history ? restoredNote(history.length) : compare ? undefined : noteFor(r, followUp);
       const small = r.visual.picture && lowResolutionNote(this.wording.nameOf(image), r.visual.picture, r.visual.picture.modelSide);
       const note = [said, small].filter(Boolean).join(' ');
       this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...(note ? { note } : {}) });
     } catch (e) {
-      this.conversation = undefined;
+      this.inConversation = false;
       this.emit({ type: 'answerError', id, message: this.wording.describeError(e) });
     }
   }
@@ -264,19 +267,13 @@ function restoredNote(turns: number): string {
 }
 
 /** Why an answer did not continue the conversation the user was having, when that is news. */
-function noteFor(
-  r: AskResult,
-  followUp: boolean,
-  before: { image: string; reduce: string } | undefined,
-  now: { image: string; reduce: string },
-): string | undefined {
+function noteFor(r: AskResult, followUp: boolean): string | undefined {
+  if (r.conversation === 'restarted' && r.restartedBy === 'reading')
+    return 'A different reduction gives the model different image tokens, so this answer starts a new conversation.';
   if (r.conversation === 'restarted')
     return 'The image changed since the last answer, so this answer starts a new conversation about it as it is now.';
   if (followUp && r.conversation === 'new')
     return 'The earlier conversation was no longer in memory (the model was restarted), so this answer starts a new one.';
-  if (!followUp && before?.image === now.image && before.reduce !== now.reduce) {
-    return 'A different reduction gives the model different image tokens, so this answer starts a new conversation.';
-  }
   return undefined;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The token heatmap: a panel that shows the image with the patch grid mapped back onto it,
- * CLS attention as colour, kept patches outlined, the patches merged into each one on hover,
+ * each patch's score (CLS attention, or attention received for SigLIP) as colour, kept patches outlined, the patches merged into each one on hover,
  * a mode toggle and PNG export. Only the vision tower and the reduction run: it appears fast.
  */
 import { writeFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { HeatmapEvent, HeatmapRequest, isHeatmapRequest } from '../../shared/webviewMessages';
 import { parseReading } from '../../shared/reduceMode';
 import { Disposable } from '../disposable';
+import type { InspectResult } from '../../worker/protocol';
 import { EngineService } from '../engineService';
 import { webviewHtml } from '../webviewHtml';
 import { pastedImagesDir, userMessage } from '../userMessages';
@@ -21,8 +22,8 @@ export class HeatmapPanel extends Disposable {
   private reduce: string;
   /** The inspection on its way: a newer mode, or the panel closing, cancels it. */
   private running: AbortController | undefined;
-  /** The reading the panel shows, once its inspection succeeded: what Export PNG saves (none while loading or failed). */
-  private shown: string | undefined;
+  /** The inspection the panel shows, once it succeeded: what Export PNG draws (none while loading or failed). */
+  private shown: InspectResult | undefined;
 
   static show(context: vscode.ExtensionContext, engine: EngineService, image: vscode.Uri, reduce: string): void {
     const existing = HeatmapPanel.open.get(image.fsPath);
@@ -90,14 +91,14 @@ export class HeatmapPanel extends Disposable {
         return this.render(m.reduce);
       case 'exportPng': {
         // the button is disabled meanwhile; a click that raced the change finds nothing to save
-        const reading = this.shown;
-        if (reading === undefined) return;
+        const inspection = this.shown;
+        if (inspection === undefined) return;
         const target = await vscode.window.showSaveDialog({
           defaultUri: vscode.Uri.joinPath(this.image, '..', `${basename(this.image.fsPath).replace(/\.[^.]+$/, '')}-visual-tokens.png`),
           filters: { 'PNG image': ['png'] },
         });
         if (!target) return;
-        await writeFile(target.fsPath, await this.engine.heatmapPng(this.image.fsPath, parseReading(reading)));
+        await writeFile(target.fsPath, await this.engine.heatmapPng(this.image.fsPath, inspection));
         void vscode.window.showInformationMessage(`Saved ${basename(target.fsPath)}`);
         return;
       }
@@ -113,7 +114,7 @@ export class HeatmapPanel extends Disposable {
     try {
       const inspection = await this.engine.inspect(this.image.fsPath, parseReading(reduce), running.signal);
       if (running.signal.aborted) return;
-      this.shown = reduce;
+      this.shown = inspection;
       this.post({
         type: 'heatmap',
         imageSrc: this.panel.webview.asWebviewUri(this.image).toString(),

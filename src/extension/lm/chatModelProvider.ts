@@ -4,13 +4,11 @@
  * with text and images; the answers come from the same shared worker and engine as our own chat
  * view, with the reduction the settings choose. docs/vscode-chat.md says what each part does.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
+import type { Tokenizer } from '@huggingface/tokenizers';
 import * as vscode from 'vscode';
 import { messageOf } from '../../common/errors';
 import type { ModelManifest } from '../../format/modelManifest';
+import { loadTokenizer } from '../../format/modelTokenizer';
 import { offeredDetails } from '../../format/visualLayout';
 import { formatReading, parseReading, type Reading } from '../../shared/reduceMode';
 import { offeredReading } from '../../shared/reductionChoices';
@@ -19,6 +17,7 @@ import { listInstalledModels, manifestIn } from '../models/installedModels';
 import { readSettings } from '../settings';
 import { LmImage, LmMessage, LmPart, lmQuestion } from './lmConversation';
 import { imageTokenEstimate } from './tokenCounts';
+import type { ImageInput } from '../../worker/protocol';
 
 export const VENDOR = 'prumerge';
 
@@ -70,7 +69,6 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
     progress: vscode.Progress<vscode.LanguageModelResponsePart>,
     token: vscode.CancellationToken,
   ): Promise<void> {
-    let image: string | undefined;
     try {
       const asked = messages.map(lmMessage);
       const images = asked.reduce((n, m) => n + m.parts.filter((p) => p.kind === 'image').length, 0);
@@ -82,7 +80,7 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       const { maxNewTokens, temperature } = { ...readSettings(), ...requestOptions(options.modelOptions) };
       const controller = new AbortController();
       const cancel = token.onCancellationRequested(() => controller.abort());
-      image = q.image ? await this.imageFile(q.image) : undefined;
+      const image = q.image ? bytesOf(q.image) : undefined;
       try {
         await this.engine.askModel(
           model.dir,
@@ -99,16 +97,15 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
         );
       } finally {
         cancel.dispose();
-        if (image) await rm(image, { force: true });
       }
       this.engine.log.appendLine(`[lm] ${model.name} answered with ${formatReading(reading)}${q.image ? '' : ' (no image)'}`);
     } catch (e) {
-      // VS Code shows the message to whoever asked: one line, no stack, no temporary file name
+      // VS Code shows the message to whoever asked: one line, no stack
       const message = messageOf(e);
       this.engine.log.appendLine(`[lm] ${model.name}: ${message}`);
       // no `cause`: VS Code hands the error to the caller through its RPC, which a cause does not survive
       // eslint-disable-next-line preserve-caught-error
-      throw new Error(image ? message.split(image).join('the attached image') : message);
+      throw new Error(message);
     }
   }
 
@@ -129,12 +126,7 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
     const m = await manifestIn(model.dir);
     if (!m) return 0;
     const reading = readingFor(m);
-    const path = await this.imageFile(image);
-    try {
-      return imageTokenEstimate(await this.engine.imageTokensOf(model.dir, path, reading.detail), reading.reduce);
-    } finally {
-      await rm(path, { force: true });
-    }
+    return imageTokenEstimate(await this.engine.imageTokensOf(model.dir, bytesOf(image), reading.detail), reading.reduce);
   }
 
   private tokenizer(dir: string): Promise<Tokenizer> {
@@ -143,23 +135,18 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       t = (async () => {
         const m = await manifestIn(dir);
         if (!m) throw new Error(`${dir} is not a model folder`);
-        const json = async (name: string): Promise<object> => JSON.parse(await readFile(join(dir, name), 'utf8')) as object;
-        return new Tokenizer(await json(m.tokenizer.file), await json(m.tokenizer.config));
+        return loadTokenizer(dir, m);
       })();
       t.catch(() => this.tokenizers.delete(dir));
       this.tokenizers.set(dir, t);
     }
     return t;
   }
+}
 
-  /** The image's bytes as a file the worker reads (it takes paths), removed after the request. */
-  private async imageFile(image: LmImage): Promise<string> {
-    const dir = vscode.Uri.joinPath(this.context.globalStorageUri, 'lm-images').fsPath;
-    await mkdir(dir, { recursive: true });
-    const path = join(dir, `${randomUUID()}.${image.mimeType.split('/')[1] ?? 'img'}`);
-    await writeFile(path, image.data);
-    return path;
-  }
+/** An image of a request as the worker takes it: its bytes, no file. */
+function bytesOf(image: LmImage): ImageInput {
+  return { base64: Buffer.from(image.data).toString('base64') };
 }
 
 /** A caller's `modelOptions` the engine honours: maxTokens and temperature, when they are numbers it takes. */

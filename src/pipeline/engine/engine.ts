@@ -32,6 +32,7 @@ import { DEFAULT_VISION_CACHE_BYTES, VisionCache } from './visionCache';
 interface Turn {
   conv?: Conversation;
   use: ConversationUse;
+  restartedBy?: 'image' | 'reading';
   promptTokens: number;
 }
 
@@ -194,12 +195,22 @@ export class Engine {
       conv.turns = [...conv.turns, { question, answer: answer.text }];
       const { text, tokens, stopReason } = answer;
       const r = { answer: text, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse };
-      return this.result(conv, { ...r, promptTokens: turn.promptTokens, conversation: turn.use });
+      return this.result(conv, {
+        ...r,
+        promptTokens: turn.promptTokens,
+        conversation: turn.use,
+        ...(turn.restartedBy ? { restartedBy: turn.restartedBy } : {}),
+      });
     } catch (e) {
       if (!(e instanceof Cancelled)) throw e;
       // stopped before the first token: the transcript is as it was (the cache keeps what was filled, and its ids say so)
       const r = { answer: '', inputIds: [], tokens: [], timings, stopReason: 'cancelled' as const, reusedTokens: 0 };
-      return this.result(turn.conv, { ...r, promptTokens: turn.promptTokens, conversation: turn.use });
+      return this.result(turn.conv, {
+        ...r,
+        promptTokens: turn.promptTokens,
+        conversation: turn.use,
+        ...(turn.restartedBy ? { restartedBy: turn.restartedBy } : {}),
+      });
     }
   }
 
@@ -215,6 +226,7 @@ export class Engine {
       return current;
     }
     turn.use = request.followUp && current ? 'restarted' : 'new';
+    if (turn.use === 'restarted') turn.restartedBy = current!.imageKey !== imageKey ? 'image' : 'reading';
     const image =
       request.image === undefined ? NO_IMAGE : await this.encodeImage(request.image, request.reduce, hooks, true, request.detail);
     Object.assign(timings, image.timings);

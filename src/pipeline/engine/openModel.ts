@@ -4,16 +4,14 @@
  * tokenizer and chat template. A part that fails releases what opened before it: a long-lived
  * worker retries loads, and each retry would otherwise keep another set of sessions.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
-import { messageOf } from '../../common/errors';
 import type { ExecutionProvider } from '../../shared/results';
 import { decoderOutputLocations } from '../kv/decoderFeeds';
 import { checkExternalData } from '../runtime/externalData';
 import { DECODER_IO } from '../../format/graphNames';
-import { insideFolder, loadManifest, ModelFolderError, ModelManifest } from '../../format/modelManifest';
+import { insideFolder, loadManifest, ModelManifest } from '../../format/modelManifest';
+import { loadTokenizer } from '../../format/modelTokenizer';
 import { openSession } from '../runtime/sessions';
 import { resolveThreads } from '../runtime/threads';
 import { EmbeddingTable } from '../text/embeddings';
@@ -72,14 +70,7 @@ export async function openModel(modelDir: string, options: EngineOptions = {}): 
 
 /** The tokenizer and chat template of a model folder. */
 async function promptBuilderFor(dir: string, m: ModelManifest): Promise<PromptBuilder> {
-  const json = async (name: string): Promise<unknown> => {
-    try {
-      return JSON.parse(await readFile(insideFolder(dir, name), 'utf8'));
-    } catch (e) {
-      throw new ModelFolderError(`${name} in ${dir} cannot be read (${messageOf(e)}): rebuild the model`);
-    }
-  };
-  const tokenizer = new Tokenizer((await json(m.tokenizer.file)) as object, (await json(m.tokenizer.config)) as object);
+  const tokenizer = await loadTokenizer(dir, m);
   return new PromptBuilder(tokenizer, m.chatTemplate, {
     bos: m.tokenizer.bosTokenId,
     eos: m.tokenizer.eosTokenId,
