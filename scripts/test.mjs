@@ -3,7 +3,9 @@
 // node's test runner and tsx (Node 20's runner takes no glob patterns). Arguments that start with
 // -- go to the runner, e.g. --test-name-pattern=PruMerge.
 //   node scripts/test.mjs                 everything (npm test runs this after its checks)
-//   node scripts/test.mjs test/unit       one layer: unit, model, worker, extension, cli, e2e
+//   node scripts/test.mjs test/unit       one layer (docs/architecture.md, "Tests"): unit (pure, no model
+//                                         built, no process spawned: npm run test:quick), model, worker,
+//                                         extension, cli, e2e, repo
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -16,16 +16,17 @@ const VISION_DTYPES: readonly VisionDtype[] = ['fp32', 'int8', 'int4'];
 export const BUILD_USAGE = `usage: prumerge build --from HF_DIR --out MODEL_DIR [--dtype fp32|fp16|int4] [--vision-dtype fp32|int8|int4] [--kv-dtype float32|float16] [--block-size 32|64|128] [--json]
 
 Builds a model folder (ONNX graphs with PruMerge's taps, the embedding table, the tokenizer,
-model.json) from a Hugging Face LlavaForConditionalGeneration (LLaVA-1.5) or
-LlavaNextForConditionalGeneration (LLaVA-NeXT, LLaMA or Mistral text model) checkpoint folder:
-config.json, model.safetensors or sharded safetensors with model.safetensors.index.json,
-tokenizer.json.
+model.json) from a Hugging Face checkpoint folder: LlavaForConditionalGeneration (LLaVA-1.5,
+LLaVA-Interleave), LlavaNextForConditionalGeneration (LLaVA-NeXT) or
+LlavaOnevisionForConditionalGeneration (LLaVA-OneVision); config.json, model.safetensors or
+sharded safetensors with model.safetensors.index.json, tokenizer.json.
 
   --dtype fp32    float32 weights everywhere (default)
   --dtype fp16    float16 weights and activations, half the size: for GPU execution providers
   --dtype int4    the language model's linear layers in 4-bit blocks (MatMulNBits), for CPU decoding
-  --vision-dtype  the vision tower's linear layers: fp32 (default), or int8 / int4 blocks (MatMulNBits)
-                  for less memory and disk (not faster: docs/benchmarks.md); with --dtype fp32 or int4
+  --vision-dtype  the vision tower's linear layers: int8 (the default with --dtype int4: per-channel
+                  weights on the CPU's u8 x s8 kernel, checked against the float tower at build time,
+                  docs/vision-int8.md), fp32 (the default with --dtype fp32), or int4 blocks (less disk)
   --kv-dtype      the language model's attention and KV cache: float32 or float16 (half the cache to
                   hold and read); default float32 with --dtype fp32, float16 otherwise
   --block-size    with --dtype int4: weights per 4-bit block, 32, 64 or ${DEFAULT_BLOCK_SIZE} (default): smaller

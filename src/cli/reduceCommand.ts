@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { reduceVisualTokens, Reduction } from '../pipeline/reduce/prumerge';
 import { formatReduceMode, parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
 import { syntheticTaps } from '../pipeline/reduce/syntheticTaps';
-import { VisionTaps } from '../pipeline/reduce/visionTaps';
+import { ClsTaps } from '../pipeline/reduce/visionTaps';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
 import { readStdin, wholeNumber, writeOut } from './io';
@@ -44,7 +44,7 @@ export async function runReduce(args: string[]): Promise<void> {
     throw new CliError('give exactly one of --taps FILE.json and --synthetic (see prumerge reduce --help)');
   }
 
-  let taps: VisionTaps;
+  let taps: ClsTaps;
   let source: string;
   if (values.taps !== undefined) {
     source = values.taps === '-' ? 'standard input' : values.taps;

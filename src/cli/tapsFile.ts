@@ -2,12 +2,12 @@
  * The taps JSON the `reduce` command reads: { "hidden": [[...]...], "q": [[...]...], "k": [[...]...] },
  * each [N+1][C] with row 0 the CLS token. Everything is checked before a number is used.
  */
-import { VisionTaps } from '../pipeline/reduce/visionTaps';
+import { ClsTaps } from '../pipeline/reduce/visionTaps';
 import { CliError } from './cliError';
 
 const FIELDS = ['hidden', 'q', 'k'] as const;
 
-export function parseTapsJson(text: string, source: string): VisionTaps {
+export function parseTapsJson(text: string, source: string): ClsTaps {
   let json: unknown;
   try {
     json = JSON.parse(text);

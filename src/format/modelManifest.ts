@@ -22,7 +22,7 @@ export type KvDtype = 'float32' | 'float16';
 
 /** fp32; fp16 (weights and activations, for GPUs); int4 (the language model's linear layers, for CPUs). */
 export type WeightDtype = 'fp32' | 'fp16' | 'int4';
-/** How the vision tower's linear layers are stored: float32, or 8- / 4-bit blocks (MatMulNBits). */
+/** How the vision tower's linear layers are stored: float32, int8 per output channel (DynamicQuantizeMatMul), or 4-bit blocks (MatMulNBits). */
 export type VisionDtype = 'fp32' | 'int8' | 'int4';
 
 export interface ManifestFile {

@@ -15,9 +15,9 @@ export type LinearFormat = 'float' | 'int4' | 'int8';
 
 /**
  * MatMulNBits' accuracy_level, by what the layer computes: the language model decodes one row at
- * a time, where int8 activations (4) decode ~3.5x faster; the vision tower multiplies 577 rows at
- * once, where float32 arithmetic on dequantised blocks (1) measured fastest and kept PruMerge's
- * choices best (docs/onnxruntime-node.md).
+ * a time, where int8 activations (4) decode faster; the vision tower multiplies hundreds of rows at
+ * once, where float32 arithmetic on dequantised blocks (1) was fastest and kept PruMerge's choices
+ * best (docs/onnxruntime-node.md, docs/benchmarks.md).
  */
 export type NBitsUse = 'decode' | 'encode';
 const ACCURACY_LEVEL: Record<NBitsUse, number> = { decode: 4, encode: 1 };

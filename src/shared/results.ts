@@ -81,7 +81,7 @@ export interface VisualTokens {
   readonly visionRuns: number;
   /** Of those, the crops whose tower outputs the worker had kept from an earlier run (absent: 0). */
   readonly visionCached?: number;
-  /** LLaVA-NeXT only: per sub-image, overview first. */
+  /** The tiled layouts only (LLaVA-NeXT, LLaVA-OneVision): per sub-image, overview first. */
   readonly subImages?: SubImageTokens[];
   /** The picture as decoded, and the side of the square the tower reads (for lowResolutionNote). */
   readonly picture?: { readonly width: number; readonly height: number; readonly modelSide: number };
@@ -145,7 +145,7 @@ export interface Inspection extends GridReduction {
   /** Crops the tower ran on, and how many of them came from the worker's cache. */
   readonly visionRuns?: number;
   readonly visionCached?: number;
-  /** LLaVA-NeXT only: every sub-image (the fields above are the overview's), and the token totals. */
+  /** The tiled layouts only (LLaVA-NeXT, LLaVA-OneVision): every sub-image (the fields above are the overview's), and the token totals. */
   readonly subImages?: SubImageInspection[];
   readonly total?: number;
   readonly visualRows?: number;

@@ -15,13 +15,13 @@ export interface PooledEngine {
 export interface PoolOptions<S, E extends PooledEngine> {
   readonly key: (spec: S) => string;
   readonly open: (spec: S) => Promise<E>;
-  /** Bytes the model takes on disk (its memory is about that, measured up to 1.2x). */
+  /** Bytes the model takes on disk (its memory is about that: docs/benchmarks.md, "Memory"). */
   readonly sizeOf: (spec: S) => Promise<number>;
   /** The machine's free memory now, bytes. */
   readonly freeBytes: () => number;
 }
 
-/** Memory a loaded model takes per byte of its folder, with room to spare (peak RSS measured 1.20x). */
+/** Memory a loaded model takes per byte of its folder, with room to spare over the peak measured (docs/benchmarks.md, "Memory"). */
 export const MEMORY_PER_FOLDER_BYTE = 1.25;
 
 interface Entry<E> {

@@ -77,15 +77,15 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
  * its running requests are its own, for Stop and for when it goes away.
  */
 function serve(connection: MessageConnection, owner: string, clients: () => number): { cancelAll(): void } {
-  const mine = new Map<string, AbortController>();
+  const running = new Map<string, AbortController>();
   serveWorker(connection, clients);
-  serveEngine(connection, owner, mine);
-  serveBuilder(connection, mine);
-  connection.onNotification(WorkerNotifications.cancel, ({ requestId }) => mine.get(requestId)?.abort());
+  serveEngine(connection, owner, running);
+  serveBuilder(connection, running);
+  connection.onNotification(WorkerNotifications.cancel, ({ requestId }) => running.get(requestId)?.abort());
 
   return {
     cancelAll: () => {
-      for (const c of mine.values()) c.abort();
+      for (const c of running.values()) c.abort();
       void engines.loaded().then((all) => all.forEach((e) => e.newConversation(owner))); // its KV caches go with it
     },
   };
@@ -115,7 +115,7 @@ function serveWorker(connection: MessageConnection, clients: () => number): void
 }
 
 /** The model: load, ask (Stop by request id), inspect, the heatmap, the conversation. */
-function serveEngine(connection: MessageConnection, owner: string, mine: Map<string, AbortController>): void {
+function serveEngine(connection: MessageConnection, owner: string, running: Map<string, AbortController>): void {
   connection.onRequest(WorkerRequests.load, (spec) =>
     answer(async () => {
       const e = await engineFor(spec);
@@ -132,16 +132,16 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
     }),
   );
 
-  serveAsk(connection, owner, mine);
+  serveAsk(connection, owner, running);
 
   // an inspection with a request id can be cancelled (a heatmap that changed its mode drops the old run)
   const inspect = async (p: InspectParams): Promise<Inspection> => {
     const controller = new AbortController();
-    if (p.requestId) mine.set(p.requestId, controller);
+    if (p.requestId) running.set(p.requestId, controller);
     try {
       return await (await engineFor(p)).inspect(p.image, p.reduce, { signal: controller.signal }, p.detail);
     } finally {
-      if (p.requestId) mine.delete(p.requestId);
+      if (p.requestId) running.delete(p.requestId);
     }
   };
 
@@ -149,14 +149,14 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
 
   connection.onRequest(WorkerRequests.prepare, (p) => {
     const controller = new AbortController();
-    mine.set(p.requestId, controller);
+    running.set(p.requestId, controller);
     return answer(async () =>
       (await engineFor(p)).prepare(p.image, p.detail, {
         signal: controller.signal,
         onCrop: (done, total) =>
           void connection.sendNotification(WorkerNotifications.prepareProgress, { requestId: p.requestId, done, total }),
       }),
-    ).finally(() => mine.delete(p.requestId));
+    ).finally(() => running.delete(p.requestId));
   });
 
   connection.onRequest(WorkerRequests.heatmapPng, (p) =>
@@ -178,11 +178,11 @@ function serveEngine(connection: MessageConnection, owner: string, mine: Map<str
 }
 
 /** Questions: each registered for Stop under its request id before anything is awaited. */
-function serveAsk(connection: MessageConnection, owner: string, mine: Map<string, AbortController>): void {
+function serveAsk(connection: MessageConnection, owner: string, running: Map<string, AbortController>): void {
   connection.onRequest(WorkerRequests.ask, (p) => {
     // registered before any await, so that a cancel arriving while the model loads is not lost
     const controller = new AbortController();
-    mine.set(p.requestId, controller);
+    running.set(p.requestId, controller);
     // a standalone request must not replace (or outlive) the window's own conversation
     const asker = p.standalone ? `${owner}#${p.requestId}` : owner;
     let engine: Engine | undefined;
@@ -203,7 +203,7 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
           },
         );
       } finally {
-        mine.delete(p.requestId);
+        running.delete(p.requestId);
         if (p.standalone) engine?.newConversation(asker);
       }
     });
@@ -211,17 +211,17 @@ function serveAsk(connection: MessageConnection, owner: string, mine: Map<string
 }
 
 /** Downloads and builds, with progress. */
-function serveBuilder(connection: MessageConnection, mine: Map<string, AbortController>): void {
+function serveBuilder(connection: MessageConnection, running: Map<string, AbortController>): void {
   connection.onRequest(WorkerRequests.download, (p) => {
     const controller = new AbortController();
-    mine.set(p.requestId, controller);
+    running.set(p.requestId, controller);
     return answer(() =>
       downloadCheckpoint(p.repo, {
         endpoint: p.endpoint || undefined,
         token: process.env['HF_TOKEN'],
         signal: controller.signal,
         onProgress: (pr) => void connection.sendNotification(WorkerNotifications.downloadProgress, { requestId: p.requestId, ...pr }),
-      }).finally(() => mine.delete(p.requestId)),
+      }).finally(() => running.delete(p.requestId)),
     );
   });
 

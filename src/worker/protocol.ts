@@ -1,6 +1,6 @@
 /**
- * The contract between the extension host and the inference worker (JSON-RPC over the child
- * process's IPC channel). Direction is in each name's comment; the worker owns all native memory,
+ * The contract between the extension host and the inference worker (JSON-RPC over a local socket
+ * to the worker every window shares, or the IPC channel of a worker started as a child). Direction is in each name's comment; the worker owns all native memory,
  * the host never loads onnxruntime. Plain JSON values only: no typed arrays cross the channel.
  */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';

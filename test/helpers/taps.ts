@@ -1,7 +1,7 @@
-import { VisionTaps } from '../../src/pipeline/reduce/visionTaps';
+import { ClsTaps } from '../../src/pipeline/reduce/visionTaps';
 import { Matrix } from '../reference/prumergeReference';
 
-export function tapsFromRows(hidden: Matrix, q: Matrix, k: Matrix): VisionTaps {
+export function tapsFromRows(hidden: Matrix, q: Matrix, k: Matrix): ClsTaps {
   const width = hidden[0]!.length;
   return { tokens: hidden.length, width, hidden: flat(hidden), q: flat(q), k: flat(k) };
 }

@@ -39,14 +39,14 @@ export function readsTowerTensor(name: string, last: number, lastWhole: boolean)
   return i === last && /^(layer_norm1|self_attn\.q_proj|self_attn\.k_proj)\./.test(m[2]!);
 }
 
-export interface LayerTaps {
+export interface QkNames {
   /** layer_norm1(h) projected by q_proj and k_proj, biases included. */
   readonly q: string;
   readonly k: string;
 }
 
 /** layer_norm1 -> q_proj, k_proj of layer `i`: what PruMerge reads. */
-export async function makeQk(ops: Ops, v: VisionConfig, i: number, h: string, format: LinearFormat): Promise<LayerTaps & { x: string }> {
+export async function makeQk(ops: Ops, v: VisionConfig, i: number, h: string, format: LinearFormat): Promise<QkNames & { x: string }> {
   const c = v.hiddenSize;
   const p = `${VISION}.encoder.layers.${i}`;
   const node = `/vision/layers.${i}`;
@@ -64,7 +64,7 @@ export async function makeEncoderLayer(
   i: number,
   h: string,
   format: LinearFormat,
-  taps?: LayerTaps & { x: string },
+  taps?: QkNames & { x: string },
 ): Promise<string> {
   const { g } = ops;
   const c = v.hiddenSize;

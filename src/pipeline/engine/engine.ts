@@ -28,8 +28,8 @@ import { AskRequest, checkRequest, EngineError, EngineOptions } from './request'
 import { AskHooks, Cancelled, CancelledError, now } from './stages';
 import { DEFAULT_VISION_CACHE_BYTES, VisionCache } from './visionCache';
 
-/** What one request has settled so far, for the result of a request stopped early. */
-interface Turn {
+/** How one request uses its owner's conversation (and why it restarted), and its prompt's size: a request stopped early reports them too. */
+interface ConversationChoice {
   conv?: Conversation;
   use: ConversationUse;
   restartedBy?: 'image' | 'reading';
@@ -175,11 +175,11 @@ export class Engine {
       decodeTokensPerSecond: 0,
     };
     if (!request.followUp) this.conversations.forget(request.owner ?? DEFAULT_OWNER); // a new question ends the old conversation, even if it is stopped
-    const turn: Turn = { use: 'continued', promptTokens: 0 };
+    const choice: ConversationChoice = { use: 'continued', promptTokens: 0 };
     try {
-      const conv = await this.conversationFor(request, turn, hooks, timings);
+      const conv = await this.conversationFor(request, choice, hooks, timings);
       const prompt = this.promptFor([...conv.turns, { question }], conv.image === NO_IMAGE ? undefined : conv.image.rows);
-      turn.promptTokens = prompt.ids.length;
+      choice.promptTokens = prompt.ids.length;
       const reuse = reusablePrefix(conv.ids, prompt, conv.image.rows);
       const maxNew = Math.min(request.maxNewTokens ?? 256, this.manifest.decoder.maxPositions - prompt.ids.length);
       conv.cache.truncate(reuse);
@@ -197,43 +197,43 @@ export class Engine {
       const r = { answer: text, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse };
       return this.result(conv, {
         ...r,
-        promptTokens: turn.promptTokens,
-        conversation: turn.use,
-        ...(turn.restartedBy ? { restartedBy: turn.restartedBy } : {}),
+        promptTokens: choice.promptTokens,
+        conversation: choice.use,
+        ...(choice.restartedBy ? { restartedBy: choice.restartedBy } : {}),
       });
     } catch (e) {
       if (!(e instanceof Cancelled)) throw e;
       // stopped before the first token: the transcript is as it was (the cache keeps what was filled, and its ids say so)
       const r = { answer: '', inputIds: [], tokens: [], timings, stopReason: 'cancelled' as const, reusedTokens: 0 };
-      return this.result(turn.conv, {
+      return this.result(choice.conv, {
         ...r,
-        promptTokens: turn.promptTokens,
-        conversation: turn.use,
-        ...(turn.restartedBy ? { restartedBy: turn.restartedBy } : {}),
+        promptTokens: choice.promptTokens,
+        conversation: choice.use,
+        ...(choice.restartedBy ? { restartedBy: choice.restartedBy } : {}),
       });
     }
   }
 
   /** Continues the conversation about this image and reduction, or encodes the image for a new one. */
-  private async conversationFor(request: AskRequest, turn: Turn, hooks: AskHooks, timings: Timings): Promise<Conversation> {
+  private async conversationFor(request: AskRequest, choice: ConversationChoice, hooks: AskHooks, timings: Timings): Promise<Conversation> {
     // a conversation continues only with the image read the same way
     const mode = formatReduceMode(request.reduce) + (request.detail && request.detail !== 'auto' ? ` (${request.detail} detail)` : '');
     const imageKey = request.image === undefined ? 'none' : await imageKeyOf(request.image);
     const owner = request.owner ?? DEFAULT_OWNER;
     const current = this.conversations.peek(owner);
     if (request.followUp && current && current.imageKey === imageKey && current.mode === mode) {
-      turn.conv = this.conversations.use(owner);
+      choice.conv = this.conversations.use(owner);
       return current;
     }
-    turn.use = request.followUp && current ? 'restarted' : 'new';
-    if (turn.use === 'restarted') turn.restartedBy = current!.imageKey !== imageKey ? 'image' : 'reading';
+    choice.use = request.followUp && current ? 'restarted' : 'new';
+    if (choice.use === 'restarted') choice.restartedBy = current!.imageKey !== imageKey ? 'image' : 'reading';
     const image =
       request.image === undefined ? NO_IMAGE : await this.encodeImage(request.image, request.reduce, hooks, true, request.detail);
     Object.assign(timings, image.timings);
     const turns: ChatTurn[] = (request.history ?? []).filter((t) => t.answer !== undefined);
     const conv: Conversation = { imageKey, mode, image, turns, ids: [], cache: this.newCache() };
     this.conversations.start(owner, conv);
-    turn.conv = conv;
+    choice.conv = conv;
     return conv;
   }
 

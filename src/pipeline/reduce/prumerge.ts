@@ -22,13 +22,13 @@
  */
 import { ReduceMode } from '../../shared/reduceMode';
 import { COSINE_BLOCK, MergeWorkspace } from './mergeKernels';
-import { checkTapsShape, TapsError, TowerTaps, VisionTaps } from './visionTaps';
+import { checkTapsShape, TapsError, TowerTaps, ClsTaps } from './visionTaps';
 
 /** How many neighbours each kept token absorbs (the reference's k = 32). */
 export const MERGE_NEIGHBOURS = 32;
 
 export interface OutlierStats {
-  /** 25th and 75th percentiles of the CLS attention (numpy's linear interpolation). */
+  /** 25th and 75th percentiles of the patch scores (numpy's linear interpolation). */
   readonly q1: number;
   readonly q3: number;
   /** q3 + 1.5 (q3 - q1): attention strictly above it is an outlier. */
@@ -171,7 +171,7 @@ function reduceOver(patches: Patches, mode: ReduceMode): Omit<Reduction, 'attent
 // ---------------------------------------------------------------------------------------------
 // Step 1: CLS attention a_j = softmax_j(Q[0] . K[j] / sqrt(C)) over j = 0..N, then a = a[1..N].
 
-function clsAttention(taps: VisionTaps): Float64Array {
+function clsAttention(taps: ClsTaps): Float64Array {
   const { tokens, width, q, k } = taps;
   const scale = 1 / Math.sqrt(width);
   const logits = new Float64Array(tokens); // (N + 1)

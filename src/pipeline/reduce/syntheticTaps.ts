@@ -4,7 +4,7 @@
  * vary smoothly over the grid so that similar keys sit near each other.
  */
 import { SeededRandom } from '../../common/random';
-import { VisionTaps } from './visionTaps';
+import { ClsTaps } from './visionTaps';
 
 export interface SyntheticTapsOptions {
   /** Patches per side: N = grid * grid (24 for CLIP ViT-L/14-336). */
@@ -16,7 +16,7 @@ export interface SyntheticTapsOptions {
   readonly sinks?: number;
 }
 
-export function syntheticTaps(options: SyntheticTapsOptions): VisionTaps {
+export function syntheticTaps(options: SyntheticTapsOptions): ClsTaps {
   const { grid, width, seed } = options;
   const n = grid * grid;
   const tokens = n + 1;

@@ -1,5 +1,5 @@
 /**
- * What the reduction needs from the vision tower. CLIP (VisionTaps): every tensor row-major
+ * What the reduction needs from the vision tower. CLIP (ClsTaps): every tensor row-major
  * (tokens, width) with row 0 the CLS token and rows 1..N the patches in raster order. Towers
  * without CLS (ReceivedTaps): the N patches only, and each patch's received attention.
  */
@@ -7,7 +7,7 @@ import { UserError } from '../../common/errors';
 import { VISION_IO } from '../../format/graphNames';
 import type { ModelManifest } from '../../format/modelManifest';
 
-export interface VisionTaps {
+export interface ClsTaps {
   /** N + 1: the CLS token and N patch tokens. */
   readonly tokens: number;
   /** C: the vision tower's hidden width (1024 for CLIP ViT-L/14). */
@@ -33,7 +33,7 @@ export interface ReceivedTaps {
   readonly received: Float32Array;
 }
 
-export type TowerTaps = VisionTaps | ReceivedTaps;
+export type TowerTaps = ClsTaps | ReceivedTaps;
 
 export class TapsError extends UserError {
   override readonly name = 'TapsError';

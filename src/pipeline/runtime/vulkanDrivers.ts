@@ -2,8 +2,7 @@
  * The Vulkan drivers (ICDs) this Linux system offers, as the Vulkan loader finds them, and which
  * of them are a CPU in disguise. WebGPU on Linux runs over Vulkan, and with only Mesa's software
  * driver (lavapipe, whose adapter calls itself "llvmpipe") or SwiftShader installed, Dawn happily
- * picks it: 3x slower to the first token than the CPU provider on the demo model, and far worse at
- * 7B. onnxruntime-node does not say which adapter it got, so `auto` hides the software drivers
+ * picks it: slower to the first token than the CPU provider (docs/benchmarks.md, "GPU"). onnxruntime-node does not say which adapter it got, so `auto` hides the software drivers
  * from the loader (VK_LOADER_DRIVERS_DISABLE, loader 1.3.234 and later): a real GPU is still
  * found, and a machine with none falls back to the CPU.
  */

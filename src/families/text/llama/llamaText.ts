@@ -1,7 +1,7 @@
 /**
- * LLaMA-family text models (llama, mistral): LlamaConfig's and MistralConfig's defaults, and the
- * tokenizer a synthetic build of them gets (LLaMA's, docs/models.md). The decoder graph itself is
- * shared by every text model (src/builder/decoderGraph.ts): families differ in config only.
+ * LLaMA-family text models (llama, mistral): LlamaConfig's and MistralConfig's defaults, their
+ * tensors (llamaTensors.ts) and decoder graph (decoderGraph.ts, which Qwen2 shares), and the
+ * tokenizer a synthetic build of them gets (LLaMA's, docs/models.md).
  */
 import { CheckpointError } from '../../../checkpoint/safetensors';
 import { int, Json, num } from '../../../checkpoint/configFields';

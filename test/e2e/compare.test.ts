@@ -1,0 +1,38 @@
+/** End to end: Compare, all tokens against the reduction, in a real VS Code. Needs scripts/e2e/setup.sh, as chat.test.ts. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { askAboutDiagram } from './chatActions';
+import { launch, skip, step, VSCode } from './codeServer';
+
+describe('Compare in a real VS Code', { skip, timeout: 180_000 }, () => {
+  let vs: VSCode;
+  before(async () => {
+    vs = await launch({ trust: true, userSettings: { 'prumergeVision.maxNewTokens': 24, 'prumergeVision.defaultReduction': 'topk:32' } });
+  });
+  after(() => vs?.close());
+
+  it(
+    'compares all 576 tokens with the chosen reduction, side by side with both timings',
+    step(
+      () => vs,
+      'compare',
+      async () => {
+        const chat = await askAboutDiagram(vs);
+        await chat.locator('vscode-text-area textarea').fill('What is in the green box?');
+        await chat.locator('vscode-button', { hasText: 'Compare' }).click();
+        const pair = chat.locator('.exchange.compare').last();
+        await pair.locator('.stats').nth(1).waitFor({ timeout: 60_000 });
+        const [all, reduced] = [await pair.locator('.stats').nth(0).innerText(), await pair.locator('.stats').nth(1).innerText()];
+        // the image may or may not have been read ahead by the time the question came
+        assert.match(all, /all 576 visual tokens( · image read from memory)? · first token \d+ ms/);
+        // the second answer of a comparison never runs the tower again: the first one read the image
+        assert.match(reduced, /33 of 576 visual tokens, \d+(\.\d)?x fewer · image read from memory · first token \d+ ms/);
+        await pair.locator('.stats').nth(1).scrollIntoViewIfNeeded();
+        await vs.shot('6-compare');
+      },
+    ),
+  );
+});
+
+// a LLaVA-NeXT model of the demo's sizes (336 px tiles, so a 1024 x 768 screenshot is read as
+// LLaVA-1.6 reads it: an overview and 2 x 2 tiles, 2340 visual tokens), short answers
