@@ -107,6 +107,10 @@ function serveWorker(connection: MessageConnection, clients: () => number): void
     pid: process.pid,
     clients: clients(),
     visionCache: await visionCacheStats(),
+    standalone: (await engines.loaded()).reduce(
+      (n, e) => ({ conversations: n.conversations + e.standaloneKept.conversations, positions: n.positions + e.standaloneKept.positions }),
+      { conversations: 0, positions: 0 },
+    ),
   }));
 
   connection.onRequest(WorkerRequests.shutdown, () => {
@@ -183,18 +187,16 @@ function serveAsk(connection: MessageConnection, owner: string, running: Map<str
     // registered before any await, so that a cancel arriving while the model loads is not lost
     const controller = new AbortController();
     running.set(p.requestId, controller);
-    // a standalone request must not replace (or outlive) the window's own conversation
-    const asker = p.standalone ? `${owner}#${p.requestId}` : owner;
-    let engine: Engine | undefined;
     return answer(async () => {
       try {
         const problem = samplingProblem(p);
         if (problem) throw new EngineError(problem);
-        engine = await engineFor(p);
-        // the question's settings pass whole; the rest names the model and the request
-        const { requestId, standalone, modelDir, ep, threads, visionCacheMB, image, ...settings } = p;
+        const engine = await engineFor(p);
+        // the question's settings pass whole (a standalone one is kept apart from the window's
+        // conversation by the engine); the rest names the model and the request
+        const { requestId, modelDir, ep, threads, visionCacheMB, image, ...settings } = p;
         return await engine.ask(
-          { ...settings, ...(image !== undefined ? { image: imageOf(image) } : {}), owner: asker },
+          { ...settings, ...(image !== undefined ? { image: imageOf(image) } : {}), owner },
           {
             onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
             onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),
@@ -204,7 +206,6 @@ function serveAsk(connection: MessageConnection, owner: string, running: Map<str
         );
       } finally {
         running.delete(p.requestId);
-        if (p.standalone) engine?.newConversation(asker);
       }
     });
   });

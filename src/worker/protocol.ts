@@ -121,6 +121,8 @@ export interface WorkerStats {
   readonly clients: number;
   /** The vision tower's kept outputs, over every loaded model: crops held, their bytes, and lookups. */
   readonly visionCache: { readonly crops: number; readonly bytes: number; readonly hits: number; readonly misses: number };
+  /** Standalone conversations (VS Code's chat) kept for their next request, over every loaded model, and the positions their KV caches hold. */
+  readonly standalone: { readonly conversations: number; readonly positions: number };
 }
 
 export interface BuildResult {

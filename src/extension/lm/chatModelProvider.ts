@@ -8,6 +8,7 @@ import type { Tokenizer } from '@huggingface/tokenizers';
 import * as vscode from 'vscode';
 import { messageOf } from '../../common/errors';
 import type { ModelManifest } from '../../format/modelManifest';
+import type { AskResult } from '../../shared/results';
 import { loadTokenizer } from '../../format/modelTokenizer';
 import { offeredDetails } from '../../format/visualLayout';
 import { formatReading, parseReading, type Reading } from '../../shared/reduceMode';
@@ -81,8 +82,9 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       const controller = new AbortController();
       const cancel = token.onCancellationRequested(() => controller.abort());
       const image = q.image ? bytesOf(q.image) : undefined;
+      let r: AskResult;
       try {
-        await this.engine.askModel(
+        r = await this.engine.askModel(
           model.dir,
           {
             ...(image ? { image } : {}),
@@ -98,7 +100,8 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       } finally {
         cancel.dispose();
       }
-      this.engine.log.appendLine(`[lm] ${model.name} answered with ${formatReading(reading)}${q.image ? '' : ' (no image)'}`);
+      const reused = `reused ${r.reusedTokens} of ${r.promptTokens} prompt tokens`;
+      this.engine.log.appendLine(`[lm] ${model.name} answered with ${formatReading(reading)}${q.image ? '' : ' (no image)'}, ${reused}`);
     } catch (e) {
       // VS Code shows the message to whoever asked: one line, no stack
       const message = messageOf(e);

@@ -14,6 +14,15 @@ import type { EncodedImage } from './encodeImage';
 /** Conversations held at once; a third window's question drops the least recently used one. */
 export const MAX_CONVERSATIONS = 2;
 
+/**
+ * Standalone conversations kept for reuse (VS Code's chat sends the whole conversation with every
+ * request and no id: docs/vscode-chat.md): at most this many, and at most STANDALONE_BYTES of KV
+ * cache among them, least recently used dropped first. Apart from the owners' conversations, so
+ * that neither evicts the other.
+ */
+export const MAX_STANDALONE = 4;
+export const STANDALONE_BYTES = 2 ** 30;
+
 export const DEFAULT_OWNER = '';
 
 export interface Conversation {
@@ -30,6 +39,37 @@ export interface Conversation {
 export class Conversations {
   /** Least recently used first. */
   private readonly byOwner = new Map<string, Conversation>();
+  /** Kept standalone conversations, most recently used first. */
+  private standalone: Conversation[] = [];
+
+  /** The kept standalone conversation `score` rates highest (above 0), taken out of the pool while it is used. */
+  takeStandalone(score: (c: Conversation) => number): Conversation | undefined {
+    let best: Conversation | undefined;
+    let bestScore = 0;
+    for (const c of this.standalone) {
+      const s = score(c);
+      if (s > bestScore) [best, bestScore] = [c, s];
+    }
+    if (best) this.standalone = this.standalone.filter((c) => c !== best);
+    return best;
+  }
+
+  /** Keeps `conv` for a later standalone request, within MAX_STANDALONE and STANDALONE_BYTES (`bytes`: a conversation's KV cache). */
+  keepStandalone(conv: Conversation, bytes: (c: Conversation) => number): void {
+    this.standalone = [conv, ...this.standalone.filter((c) => c !== conv)];
+    let total = 0;
+    this.standalone = this.standalone.filter((c, i) => {
+      total += bytes(c);
+      const keep = i === 0 || (i < MAX_STANDALONE && total <= STANDALONE_BYTES);
+      if (!keep) c.cache.dispose();
+      return keep;
+    });
+  }
+
+  /** Standalone conversations kept, and the positions their caches hold. */
+  get standaloneKept(): { readonly conversations: number; readonly positions: number } {
+    return { conversations: this.standalone.length, positions: this.standalone.reduce((n, c) => n + c.cache.length, 0) };
+  }
 
   /** `owner`'s conversation, now the most recently used. */
   use(owner: string): Conversation | undefined {
@@ -63,6 +103,8 @@ export class Conversations {
 
   forgetAll(): void {
     for (const owner of [...this.byOwner.keys()]) this.forget(owner);
+    for (const c of this.standalone) c.cache.dispose();
+    this.standalone = [];
   }
 }
 

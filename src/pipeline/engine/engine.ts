@@ -157,6 +157,11 @@ export class Engine {
     return run;
   }
 
+  /** The standalone conversations kept for reuse, and the positions their KV caches hold. */
+  get standaloneKept(): { readonly conversations: number; readonly positions: number } {
+    return this.conversations.standaloneKept;
+  }
+
   /** Forgets `owner`'s conversation (its KV cache included). */
   newConversation(owner = DEFAULT_OWNER): void {
     this.conversations.forget(owner);
@@ -174,7 +179,8 @@ export class Engine {
       ttftMs: 0,
       decodeTokensPerSecond: 0,
     };
-    if (!request.followUp) this.conversations.forget(request.owner ?? DEFAULT_OWNER); // a new question ends the old conversation, even if it is stopped
+    // a new question ends the old conversation, even if it is stopped
+    if (!request.followUp && !request.standalone) this.conversations.forget(request.owner ?? DEFAULT_OWNER);
     const choice: ConversationChoice = { use: 'continued', promptTokens: 0 };
     try {
       const conv = await this.conversationFor(request, choice, hooks, timings);
@@ -211,7 +217,33 @@ export class Engine {
         conversation: choice.use,
         ...(choice.restartedBy ? { restartedBy: choice.restartedBy } : {}),
       });
+    } finally {
+      // whatever happened, its cache and ids agree: the next request of that conversation may continue it
+      if (request.standalone && choice.conv)
+        this.conversations.keepStandalone(choice.conv, (c) => c.cache.length * this.kvBytesPerPosition);
     }
+  }
+
+  /** Bytes of KV cache per position held: keys and values of every layer. */
+  private get kvBytesPerPosition(): number {
+    const d = this.manifest.decoder;
+    return d.numLayers * 2 * d.numKvHeads * d.headDim * (d.kvDtype === 'float16' ? 2 : 4);
+  }
+
+  /**
+   * A standalone request (the whole conversation in each: VS Code's chat) continues the kept
+   * conversation about the same images, read the same way, whose cached ids share the longest
+   * prefix with its prompt; an edited earlier turn shares less and is filled again from there.
+   */
+  private keptStandalone(request: AskRequest, imageKey: string, mode: string, turns: readonly ChatTurn[]): Conversation | undefined {
+    const question = request.question.trim();
+    const kept = this.conversations.takeStandalone((c) => {
+      if (c.imageKey !== imageKey || c.mode !== mode) return 0;
+      const prompt = this.prompt.ids([...turns, { question }], c.image === NO_IMAGE ? undefined : c.image.rows);
+      return reusablePrefix(c.ids, prompt, c.image.rows);
+    });
+    if (kept) kept.turns = [...turns];
+    return kept;
   }
 
   /** Continues the conversation about this image and reduction, or encodes the image for a new one. */
@@ -219,20 +251,24 @@ export class Engine {
     // a conversation continues only with the image read the same way
     const mode = formatReduceMode(request.reduce) + (request.detail && request.detail !== 'auto' ? ` (${request.detail} detail)` : '');
     const imageKey = request.image === undefined ? 'none' : await imageKeyOf(request.image);
+    const turns: ChatTurn[] = (request.history ?? []).filter((t) => t.answer !== undefined);
+    if (request.standalone) {
+      const kept = this.keptStandalone(request, imageKey, mode, turns);
+      if (kept) return (choice.conv = kept);
+    }
     const owner = request.owner ?? DEFAULT_OWNER;
     const current = this.conversations.peek(owner);
     if (request.followUp && current && current.imageKey === imageKey && current.mode === mode) {
       choice.conv = this.conversations.use(owner);
       return current;
     }
-    choice.use = request.followUp && current ? 'restarted' : 'new';
+    choice.use = request.followUp && current && !request.standalone ? 'restarted' : 'new';
     if (choice.use === 'restarted') choice.restartedBy = current!.imageKey !== imageKey ? 'image' : 'reading';
     const image =
       request.image === undefined ? NO_IMAGE : await this.encodeImage(request.image, request.reduce, hooks, true, request.detail);
     Object.assign(timings, image.timings);
-    const turns: ChatTurn[] = (request.history ?? []).filter((t) => t.answer !== undefined);
     const conv: Conversation = { imageKey, mode, image, turns, ids: [], cache: this.newCache() };
-    this.conversations.start(owner, conv);
+    if (!request.standalone) this.conversations.start(owner, conv);
     choice.conv = conv;
     return conv;
   }

@@ -8,6 +8,11 @@ export interface AskRequest extends AskSettings {
   readonly image?: string | Uint8Array;
   /** Whose conversation this continues: each window sharing the worker has its own (default: one for all). */
   readonly owner?: string;
+  /**
+   * The request is a whole conversation (VS Code's chat sends the history each time): answered
+   * apart from the owner's conversation, from a kept standalone one where its prompt continues it.
+   */
+  readonly standalone?: boolean;
   /** Generate exactly maxNewTokens, past end-of-sequence and repetition (benchmarks). */
   readonly fixedLength?: boolean;
 }

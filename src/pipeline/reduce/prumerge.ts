@@ -3,17 +3,17 @@
  * docs/prumerge.md states the reference semantics this file follows number for number.
  *
  * Where the reference code is undefined, this file decides (and the tests pin it down):
- *  - no IQR outliers: the keep set is floored at one token (the highest CLS attention), and
+ *  - no IQR outliers: the keep set is floored at one token (the highest score), and
  *    PruMerge+ sizes its spatial grid as if one outlier had been found;
  *  - PruMerge+ stride int(step / 3) = 0 (more than a third of the patches are outliers): stride 1;
  *  - fewer than 33 patches: each kept token merges all N - 1 others;
  *  - grids other than 24 x 24: the supplement's range ends at N - 1 (575 for N = 576);
  *  - the keep count is the outlier count n itself; the reference's int(N * (n / N)) equals n for
  *    N = 576 but loses a token to rounding for some other N (49, 196, 729, ...);
- *  - ties in CLS attention or in key similarity go to the lower patch index;
+ *  - ties in score or in key similarity go to the lower patch index;
  *  - the remainder token (sum of the pruned tokens) is appended only when a token was pruned.
  *
- * LLaVA-NeXT's tiles are reduced over their VALID patches V only (those unpadding keeps): the CLS
+ * The tiled layouts' tiles are reduced over their VALID patches V only (those unpadding keeps): the CLS
  * attention is the softmax over all N + 1 keys restricted to V (not renormalised), and every step
  * after it runs on the sequence V as if it were the whole image (docs/llava-next.md).
  *
