@@ -23,6 +23,7 @@ import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, thre
 import { cpuDescription } from './cpuDescription';
 import { formatBytes } from '../common/formatBytes';
 import { benchContext, ContextRun, contextTable, median } from './contextBench';
+import { benchFollowUps, FollowUpRun, followUpLine } from './followUpBench';
 import { ProgressBar } from './progressBar';
 
 export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const;
@@ -44,7 +45,8 @@ comparison. --detail low reads the image as one padded crop (LLaVA-OneVision onl
 users get). The report names the CPU, its vector extensions and the threads used. Every mode reads
 the image afresh (the vision cache is off for them); two last rows ask with prumerge 10 s after the
 image started being read (as the chat does on attach), and about the same image again in a new
-conversation, with the cache on. --vision-dtype builds the synthetic tower in int8 (the default
+conversation, with the cache on; the last row times a follow-up in our chat and in VS Code's
+chat (the whole conversation sent again). --vision-dtype builds the synthetic tower in int8 (the default
 for int4 builds) or float32.`;
 
 interface ModeRun {
@@ -115,6 +117,7 @@ export async function runBench(args: string[]): Promise<void> {
   if (values.context) return reportContext(engine, image, reps, tokens, values.json, values.shape);
   const runs: Record<string, ModeRun> = {};
   let again: AgainRun;
+  let followUps: FollowUpRun;
   let attached: AttachedRun;
   try {
     if (engine.manifest.randomWeights && !values.json) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
@@ -125,6 +128,7 @@ export async function runBench(args: string[]): Promise<void> {
     }
     attached = await askedAfterAttach(engine, image, tokens, detail);
     again = await askedAgain(engine, image, tokens, detail);
+    followUps = await benchFollowUps(engine, image, QUESTION, tokens, detail);
   } finally {
     await engine.dispose();
   }
@@ -141,6 +145,7 @@ export async function runBench(args: string[]): Promise<void> {
     runs,
     again,
     attached,
+    followUps,
     ratios: { ttftNoneOverPrumerge: ratio('prumerge'), ttftNoneOverPrumergePlus: ratio('prumerge+'), ttftNoneOverTopk32: ratio('topk:32') },
   };
   if (values.json) {
@@ -151,6 +156,7 @@ export async function runBench(args: string[]): Promise<void> {
     `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, vision ${engine.manifest.vision.dtype ?? 'fp32'}, ${detail === 'auto' ? '' : `${detail} detail, `}${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n` +
       `prumerge, the image attached ${ATTACH_LEAD_MS / 1000} s before the question: first token ${attached.ttftMs.toFixed(0)} ms after it (${attached.cachedCrops} of ${attached.subImages} crops read ahead)\n` +
       `prumerge, the same image in a new conversation: first token ${again.ttftMs.toFixed(0)} ms, vision ${again.visionMs.toFixed(0)} ms (${again.cachedCrops} of ${again.subImages} crops from memory)\n` +
+      `${followUpLine(followUps)}\n` +
       `${cpuLine(engine.threads)}\n`,
   );
 }
@@ -193,13 +199,13 @@ async function askedAgain(engine: Engine, image: string, tokens: number, detail:
   };
 }
 
-/** One warm-up, then `reps` answers of exactly `tokens` tokens in a new conversation each; medians. */
 /** QUESTION about `image` in a new conversation, answered with exactly `tokens` tokens. */
 function askFresh(engine: Engine, image: string, mode: string, tokens: number, detail: Detail, hooks: AskHooks = {}): Promise<AskResult> {
   engine.newConversation();
   return engine.ask({ image, question: QUESTION, reduce: parseReduceMode(mode), detail, maxNewTokens: tokens, fixedLength: true }, hooks);
 }
 
+/** One warm-up, then `reps` answers of exactly `tokens` tokens in a new conversation each; medians. */
 async function benchMode(engine: Engine, image: string, mode: string, reps: number, tokens: number, detail: Detail): Promise<ModeRun> {
   const ask = (): Promise<AskResult> => askFresh(engine, image, mode, tokens, detail);
   await ask(); // warm-up: first-run allocations and kernel selection
