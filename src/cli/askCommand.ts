@@ -1,4 +1,4 @@
-/** `prumerge ask`: one image, one question (and follow-ups), the answer streamed to stdout. */
+/** `prumerge ask`: one image or several, one question (and follow-ups), the answer streamed to stdout. */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { packagePath } from '../common/packagePath';
@@ -10,15 +10,16 @@ import { wholeNumber, writeOut } from './io';
 import { DETAIL_HELP, executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 import { ProgressBar } from './progressBar';
 import { PrefillProgress, prefillText } from '../shared/prefillProgress';
+import { MAX_IMAGES } from '../shared/reductionChoices';
 import { cachedCropsText, lowResolutionNote } from '../shared/imageNotes';
 
-export const ASK_USAGE = `usage: prumerge ask IMAGE "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
+export const ASK_USAGE = `usage: prumerge ask IMAGE... "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
                     [--detail auto|medium|low] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--ep EP] [--threads N]
                     [--json] [--verbose]
 
-Answers a question about an image, streaming the answer. Without --model it uses the built-in
-demo model (random weights: meaningless answers). Each --follow-up continues the conversation
-from its KV cache.
+Answers a question about an image, or about several (up to ${MAX_IMAGES}, in the order given; each
+reduced on its own), streaming the answer. Without --model it uses the built-in demo model
+(random weights: meaningless answers). Each --follow-up continues the conversation from its KV cache.
 
   --reduce MODE        ${REDUCE_MODE_SYNTAX} (default prumerge)
   ${DETAIL_HELP}
@@ -47,8 +48,11 @@ export async function runAsk(args: string[]): Promise<void> {
       verbose: { type: 'boolean', default: false },
     },
   });
-  if (positionals.length !== 2) throw new CliError('give an IMAGE and a "QUESTION" (see prumerge ask --help)');
-  const [image, question] = positionals as [string, string];
+  if (positionals.length < 2) throw new CliError('give an IMAGE (or several) and a "QUESTION" (see prumerge ask --help)');
+  const images = positionals.slice(0, -1);
+  const question = positionals[positionals.length - 1]!;
+  if (images.length > MAX_IMAGES) throw new CliError(`give at most ${MAX_IMAGES} images in one question, got ${images.length}`);
+  const image = images[0]!;
   if (!question.trim()) throw new CliError('the question is empty: type what you want to know about the image');
   const reduce = parseReduceMode(values.reduce);
   const detail = parseDetail(values.detail);
@@ -80,7 +84,18 @@ export async function runAsk(args: string[]): Promise<void> {
           };
       const r = await client
         .ask(
-          { ...spec, image: resolve(image), question: q, reduce, detail, maxNewTokens, temperature, topP, seed, followUp: i > 0 },
+          {
+            ...spec,
+            ...(images.length === 1 ? { image: resolve(image) } : { images: images.map((p) => resolve(p)) }),
+            question: q,
+            reduce,
+            detail,
+            maxNewTokens,
+            temperature,
+            topP,
+            seed,
+            followUp: i > 0,
+          },
           { onText: (delta) => (bar.done(), stream?.(delta)), onPrefill },
         )
         .finally(() => bar.done());
@@ -88,8 +103,11 @@ export async function runAsk(args: string[]): Promise<void> {
       if (!values.json) {
         await writeOut('\n');
         process.stderr.write(`${statsLine(r)}\n`);
-        const small = i === 0 && r.visual.picture && lowResolutionNote(image, r.visual.picture, r.visual.picture.modelSide);
+        const small =
+          i === 0 && images.length === 1 && r.visual.picture && lowResolutionNote(image, r.visual.picture, r.visual.picture.modelSide);
         if (small) process.stderr.write(`note: ${small}\n`);
+        if (i === 0 && images.length > 1 && !loaded.severalImages)
+          process.stderr.write(`note: ${loaded.name} was trained on one image per conversation: its answer about several may be poor\n`);
       }
     }
     // after the answers, so that a refused question still reads as one line
@@ -128,7 +146,8 @@ export function statsLine(r: AskResult): string {
   const t = r.timings;
   const reused = r.reusedTokens > 0 ? `, ${r.reusedTokens} of ${r.promptTokens} prompt tokens from the cache` : '';
   const cached = r.conversation === 'continued' ? undefined : cachedCropsText(r.visual);
-  return `[${r.visual.kept} of ${r.visual.total} visual tokens (${(r.visual.total / r.visual.kept).toFixed(1)}x fewer), first token ${t.ttftMs.toFixed(0)} ms, ${t.decodeTokensPerSecond.toFixed(1)} tokens/s, ${r.ep}${r.ep === 'cpu' ? ` with ${r.threads} threads` : ''}, stopped: ${r.stopReason}${reused}${cached ? `, ${cached}` : ''}]`;
+  const each = r.visual.images ? ` (${r.visual.images.map((v, i) => `image ${i + 1}: ${v.kept} of ${v.total}`).join(', ')})` : '';
+  return `[${r.visual.kept} of ${r.visual.total} visual tokens${each} (${(r.visual.total / r.visual.kept).toFixed(1)}x fewer), first token ${t.ttftMs.toFixed(0)} ms, ${t.decodeTokensPerSecond.toFixed(1)} tokens/s, ${r.ep}${r.ep === 'cpu' ? ` with ${r.threads} threads` : ''}, stopped: ${r.stopReason}${reused}${cached ? `, ${cached}` : ''}]`;
 }
 
 function fraction(text: string, flag: string, min: number, max: number): number {

@@ -12,3 +12,8 @@ export interface FamilyIds {
 
 /** How a tower scores patches for PruMerge (docs/prumerge.md): its CLS query's attention, or the attention each patch receives. */
 export type PatchScore = 'cls' | 'received';
+
+/** Whether the model was trained on several images in one conversation: LLaVA-OneVision, and LLaVA-Interleave (SigLIP and Qwen2 in the llava layout). */
+export function trainedOnSeveralImages(f: FamilyIds | undefined): boolean {
+  return f?.layout === 'llava_onevision' || (f?.layout === 'llava' && f.text === 'qwen2');
+}

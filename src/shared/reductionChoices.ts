@@ -94,3 +94,6 @@ export function reductionLabel(value: string, tokens: ImageTokenCount | undefine
 export function visualTokensPhrase(tokens: ImageTokenCount | undefined): string {
   return tokens ? `the image's ${tokens.total} visual tokens` : "the image's visual tokens";
 }
+
+/** Images one question may hold (docs/architecture.md, "Several images"). */
+export const MAX_IMAGES = 4;

@@ -83,8 +83,10 @@ export interface VisualTokens {
   readonly visionCached?: number;
   /** The tiled layouts only (LLaVA-NeXT, LLaVA-OneVision): per sub-image, overview first. */
   readonly subImages?: SubImageTokens[];
-  /** The picture as decoded, and the side of the square the tower reads (for lowResolutionNote). */
+  /** The picture as decoded, and the side of the square the tower reads (for lowResolutionNote); the first one's, for several. */
   readonly picture?: { readonly width: number; readonly height: number; readonly modelSide: number };
+  /** Several images in one question: each one's own counts, in prompt order (the fields above are their sums). */
+  readonly images?: readonly VisualTokens[];
 }
 
 export interface AskResult {

@@ -17,6 +17,7 @@ import { resolve } from 'node:path';
 import { EngineError, samplingProblem } from '../pipeline/engine/request';
 import { Engine } from '../pipeline/engine/engine';
 import { Inspection } from '../shared/results';
+import { trainedOnSeveralImages } from '../format/familyIds';
 import { loadManifest } from '../format/modelManifest';
 import { resolveThreads } from '../pipeline/runtime/threads';
 import { EnginePool } from './enginePool';
@@ -132,6 +133,7 @@ function serveEngine(connection: MessageConnection, owner: string, running: Map<
         grid: m.vision.grid,
         maxPositions: m.decoder.maxPositions,
         threads: e.threads,
+        severalImages: trainedOnSeveralImages(m.family),
       };
     }),
   );
@@ -194,9 +196,10 @@ function serveAsk(connection: MessageConnection, owner: string, running: Map<str
         const engine = await engineFor(p);
         // the question's settings pass whole (a standalone one is kept apart from the window's
         // conversation by the engine); the rest names the model and the request
-        const { requestId, modelDir, ep, threads, visionCacheMB, image, ...settings } = p;
+        const { requestId, modelDir, ep, threads, visionCacheMB, image, images, ...settings } = p;
+        const pictures = { ...(image !== undefined ? { image: imageOf(image) } : {}), ...(images ? { images: images.map(imageOf) } : {}) };
         return await engine.ask(
-          { ...settings, ...(image !== undefined ? { image: imageOf(image) } : {}), owner },
+          { ...settings, ...pictures, owner },
           {
             onText: (delta) => void connection.sendNotification(WorkerNotifications.text, { requestId: p.requestId, delta }),
             onStage: (stage) => void connection.sendNotification(WorkerNotifications.stage, { requestId: p.requestId, stage }),

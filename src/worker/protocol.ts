@@ -36,6 +36,8 @@ export interface LoadResult {
   readonly maxPositions: number;
   /** onnxruntime's threads per graph, as used. */
   readonly threads: number;
+  /** The model was trained on several images in one conversation (LLaVA-OneVision, LLaVA-Interleave). */
+  readonly severalImages: boolean;
 }
 
 /**
@@ -49,6 +51,8 @@ export interface AskParams extends ModelSpec, AskSettings {
   readonly requestId: string;
   /** The picture; absent: a question without one. */
   readonly image?: ImageInput;
+  /** Several pictures in one question, in order (instead of `image`). */
+  readonly images?: readonly ImageInput[];
   /**
    * A request that is a whole conversation (VS Code's language-model API sends the history with
    * every request): answered apart from the window's own conversation, and forgotten after.

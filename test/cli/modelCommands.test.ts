@@ -72,6 +72,24 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     assert.deepEqual(JSON.parse(run().stdout).tokens, out.tokens);
   });
 
+  it('ask takes several images before the question, with counts per image and a note for a model trained on one', () => {
+    const r = prumerge(['ask', sample, sample, 'What changed?', '--max-new-tokens', '2', '--reduce', 'topk:8', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(
+      out.visual.images.map((v: { total: number; kept: number }) => [v.total, v.kept]),
+      [
+        [576, 9],
+        [576, 9],
+      ],
+    );
+    assert.equal(out.inputIds.filter((id: number) => id === 32000).length, 18);
+    const text = prumerge(['ask', sample, sample, 'What changed?', '--max-new-tokens', '2', '--reduce', 'topk:8']);
+    assert.match(text.stderr, /\[18 of 1152 visual tokens \(image 1: 9 of 576, image 2: 9 of 576\)/);
+    assert.match(text.stderr, /note: [^\n]+ was trained on one image per conversation/);
+    assertBadInput(prumerge(['ask', sample, sample, sample, sample, sample, 'Q']), /give at most 4 images in one question, got 5/);
+  });
+
   it('ask and inspect take --threads, and say how many they used', () => {
     const a = prumerge(['ask', sample, 'What is this?', '--max-new-tokens', '2', '--threads', '1', '--json']);
     assert.equal(a.status, 0, a.stderr);

@@ -10,7 +10,7 @@ export interface ReferenceGreedy {
   readonly margins: number[];
 }
 
-/** The prompt `inputIds` with its image slots filled by `visual` (one row each), then `steps` greedy tokens. */
+/** The prompt `inputIds` with its image slots filled by `visual` in order (one row each, every image's), then `steps` greedy tokens. */
 export function referenceGreedy(
   text: TextRef,
   weights: Weights,
@@ -19,9 +19,9 @@ export function referenceGreedy(
   visual: Float64Array[],
   steps: number,
 ): ReferenceGreedy {
-  const start = inputIds.indexOf(imageId);
   assert.equal(inputIds.filter((id) => id === imageId).length, visual.length, 'one image slot per visual token');
-  const rows = inputIds.map((id, i) => (id === imageId ? visual[i - start]! : embedTokens(text, weights, [id])[0]!));
+  let slot = 0; // the image slots in order, whichever image they belong to
+  const rows = inputIds.map((id) => (id === imageId ? visual[slot++]! : embedTokens(text, weights, [id])[0]!));
   const tokens: number[] = [];
   const margins: number[] = [];
   for (let step = 0; step < steps; step++) {

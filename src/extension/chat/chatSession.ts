@@ -18,7 +18,7 @@ import type { ChatAnswer, ChatEvent } from '../../shared/webviewMessages';
 import type { ChatTurn } from '../../pipeline/text/prompt';
 
 /** A chat's question: its image is always a file the user attached. */
-export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep' | 'image'> & { readonly image?: string };
+export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep' | 'image' | 'images'> & { readonly image?: string };
 
 export interface ChatEngine {
   ask(params: ChatAskParams, hooks: AskHooks): Promise<AskResult>;

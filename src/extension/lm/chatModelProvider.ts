@@ -81,13 +81,14 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       const { maxNewTokens, temperature } = { ...readSettings(), ...requestOptions(options.modelOptions) };
       const controller = new AbortController();
       const cancel = token.onCancellationRequested(() => controller.abort());
-      const image = q.image ? bytesOf(q.image) : undefined;
+      const pictures =
+        q.images.length === 1 ? { image: bytesOf(q.images[0]!) } : q.images.length > 1 ? { images: q.images.map(bytesOf) } : {};
       let r: AskResult;
       try {
         r = await this.engine.askModel(
           model.dir,
           {
-            ...(image ? { image } : {}),
+            ...pictures,
             question: q.question,
             history: q.history,
             reduce: reading.reduce,
@@ -101,7 +102,9 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
         cancel.dispose();
       }
       const reused = `reused ${r.reusedTokens} of ${r.promptTokens} prompt tokens`;
-      this.engine.log.appendLine(`[lm] ${model.name} answered with ${formatReading(reading)}${q.image ? '' : ' (no image)'}, ${reused}`);
+      this.engine.log.appendLine(
+        `[lm] ${model.name} answered with ${formatReading(reading)}${q.images.length === 0 ? ' (no image)' : q.images.length > 1 ? ` (${q.images.length} images)` : ''}, ${reused}`,
+      );
     } catch (e) {
       // VS Code shows the message to whoever asked: one line, no stack
       const message = messageOf(e);

@@ -1,14 +1,15 @@
 /**
  * VS Code's language-model messages (as plain parts: see chatModelProvider.ts for the vscode
- * side) -> what the engine answers: the question, the earlier exchanges, and the one image.
+ * side) -> what the engine answers: the question, the earlier exchanges, and the images.
  * No vscode import, so that it is tested with plain Node.
  *
- * LLaVA reads one image per conversation, in its first turn: a conversation with more than one
- * image is refused with a message saying so (never a silent drop); one without an image gets a
- * text-only answer. System messages' text goes before the first question, since LLaVA's
- * templates have no system turn of their own.
+ * The engine puts a conversation's images in its first turn, in the order they came (up to
+ * MAX_IMAGES: more are refused with a message saying so, never dropped silently); one without an
+ * image gets a text-only answer. System messages' text goes before the first question, since
+ * LLaVA's templates have no system turn of their own.
  */
 import { UserError } from '../../common/errors';
+import { MAX_IMAGES } from '../../shared/reductionChoices';
 import type { ChatTurn } from '../../shared/results';
 
 export type LmPart =
@@ -29,9 +30,10 @@ export interface LmImage {
 
 export interface LmQuestion {
   readonly question: string;
-  /** Earlier exchanges, oldest first: the engine reads them again with the image. */
+  /** Earlier exchanges, oldest first: the engine reads them again with the images. */
   readonly history: ChatTurn[];
-  readonly image?: LmImage;
+  /** Every image of the conversation, in order. */
+  readonly images: readonly LmImage[];
 }
 
 export class LmRequestError extends UserError {
@@ -74,9 +76,9 @@ export function lmQuestion(messages: readonly LmMessage[]): LmQuestion {
   }
   const last = turns[turns.length - 1];
   if (!last || last.answer) throw new LmRequestError('the conversation must end with a question from the user');
-  if (images.length > 1) {
+  if (images.length > MAX_IMAGES) {
     throw new LmRequestError(
-      `this conversation holds ${images.length} images, and LLaVA models read one: ask about one image at a time (start a new chat for another)`,
+      `this conversation holds ${images.length} images, and the model reads at most ${MAX_IMAGES} in one conversation: start a new chat for the others`,
     );
   }
   if (system.length > 0) turns[0]!.question.unshift(...system);
@@ -85,6 +87,6 @@ export function lmQuestion(messages: readonly LmMessage[]): LmQuestion {
   return {
     question,
     history: turns.slice(0, -1).map((t) => ({ question: t.question.join('\n\n'), answer: (t.answer ?? []).join('\n\n') })),
-    ...(images[0] ? { image: images[0] } : {}),
+    images,
   };
 }

@@ -26,10 +26,11 @@ export const STANDALONE_BYTES = 2 ** 30;
 export const DEFAULT_OWNER = '';
 
 export interface Conversation {
-  /** The image's content (imageKeyOf) and the reduction it was encoded with. */
+  /** The images' content (imageKeyOf, in order) and the reduction they were encoded with. */
   readonly imageKey: string;
   readonly mode: string;
-  readonly image: EncodedImage;
+  /** In prompt order; none for a question without a picture. */
+  readonly images: readonly EncodedImage[];
   turns: ChatTurn[];
   /** The ids whose keys and values `cache` holds: always its first `cache.length` positions' ids. */
   ids: number[];
@@ -110,12 +111,13 @@ export class Conversations {
 
 /**
  * How many leading prompt ids the conversation's cache already holds. At least one token must be
- * filled to get logits, and the image is never split: a cache ending inside it is cut back to its start.
+ * filled to get logits, and an image is never split: a cache ending inside one is cut back to its start.
  */
-export function reusablePrefix(cached: readonly number[], prompt: PromptIds, slots: number): number {
+export function reusablePrefix(cached: readonly number[], prompt: PromptIds): number {
   let reuse = 0;
   while (reuse < cached.length && reuse < prompt.ids.length - 1 && cached[reuse] === prompt.ids[reuse]) reuse++;
-  return reuse < prompt.imageStart + slots && reuse > prompt.imageStart ? prompt.imageStart : reuse;
+  const inside = prompt.images.find((s) => reuse > s.start && reuse < s.start + s.rows);
+  return inside ? inside.start : reuse;
 }
 
 /** Names an image's content: a file's path with its size and modification time, or the bytes' hash. */

@@ -11,7 +11,9 @@
  * chunk or token (stages.ts).
  */
 import * as ort from 'onnxruntime-node';
+import { UserError } from '../../common/errors';
 import { packagePath } from '../../common/packagePath';
+import { offeredDetails } from '../../format/visualLayout';
 import { Detail, formatReduceMode, ReduceMode } from '../../shared/reduceMode';
 import type { ImageTokenCount } from '../../shared/reductionChoices';
 import type { AskResult, ChatTurn, ConversationUse, Inspection, Timings, VisualTokens } from '../../shared/results';
@@ -20,11 +22,11 @@ import { gpuKvSlicer } from '../kv/kvSlice';
 import { runChecked } from '../runtime/sessions';
 import type { PromptIds } from '../text/prompt';
 import { Conversation, Conversations, DEFAULT_OWNER, imageKeyOf, reusablePrefix } from './conversations';
-import { EncodedImage, ImageEncoder, NO_IMAGE } from './encodeImage';
+import { EncodedImage, ImageEncoder } from './encodeImage';
 import { Decoded, Generation } from './generation';
 import { inspectionOf } from './inspection';
 import { openModel, OpenedModel } from './openModel';
-import { AskRequest, checkRequest, EngineError, EngineOptions } from './request';
+import { AskRequest, checkRequest, EngineError, EngineOptions, imagesOf } from './request';
 import { AskHooks, Cancelled, CancelledError, now } from './stages';
 import { DEFAULT_VISION_CACHE_BYTES, VisionCache } from './visionCache';
 
@@ -184,16 +186,19 @@ export class Engine {
     const choice: ConversationChoice = { use: 'continued', promptTokens: 0 };
     try {
       const conv = await this.conversationFor(request, choice, hooks, timings);
-      const prompt = this.promptFor([...conv.turns, { question }], conv.image === NO_IMAGE ? undefined : conv.image.rows);
+      const prompt = this.promptFor(
+        [...conv.turns, { question }],
+        conv.images.map((i) => i.rows),
+      );
       choice.promptTokens = prompt.ids.length;
-      const reuse = reusablePrefix(conv.ids, prompt, conv.image.rows);
+      const reuse = reusablePrefix(conv.ids, prompt);
       const maxNew = Math.min(request.maxNewTokens ?? 256, this.manifest.decoder.maxPositions - prompt.ids.length);
       conv.cache.truncate(reuse);
       conv.cache.reserve(prompt.ids.length); // the answer grows it as it goes: spare capacity slows every token
       const generation = new Generation(this.model, conv.cache, prompt, hooks, timings, started);
       let answer: Decoded;
       try {
-        answer = await generation.decode(request, maxNew, await generation.prefill(conv.image, reuse));
+        answer = await generation.decode(request, maxNew, await generation.prefill(conv.images, reuse));
       } finally {
         // whatever happened (Stop, an error), the ids say what the cache now holds
         conv.ids = generation.fed.slice(0, conv.cache.length);
@@ -239,18 +244,27 @@ export class Engine {
     const question = request.question.trim();
     const kept = this.conversations.takeStandalone((c) => {
       if (c.imageKey !== imageKey || c.mode !== mode) return 0;
-      const prompt = this.prompt.ids([...turns, { question }], c.image === NO_IMAGE ? undefined : c.image.rows);
-      return reusablePrefix(c.ids, prompt, c.image.rows);
+      return reusablePrefix(
+        c.ids,
+        this.prompt.ids(
+          [...turns, { question }],
+          c.images.map((i) => i.rows),
+        ),
+      );
     });
     if (kept) kept.turns = [...turns];
     return kept;
   }
 
-  /** Continues the conversation about this image and reduction, or encodes the image for a new one. */
+  /** Continues the conversation about these images and reduction, or encodes the images for a new one. */
   private async conversationFor(request: AskRequest, choice: ConversationChoice, hooks: AskHooks, timings: Timings): Promise<Conversation> {
-    // a conversation continues only with the image read the same way
-    const mode = formatReduceMode(request.reduce) + (request.detail && request.detail !== 'auto' ? ` (${request.detail} detail)` : '');
-    const imageKey = request.image === undefined ? 'none' : await imageKeyOf(request.image);
+    const inputs = imagesOf(request, this.manifest.name);
+    // several images: OneVision reads each as one padded crop, as it was trained to (docs/architecture.md, "Several images")
+    const asked = request.detail ?? 'auto';
+    const detail = asked === 'auto' && inputs.length > 1 && offeredDetails(this.manifest.layout).low ? 'low' : asked;
+    // a conversation continues only with the images read the same way
+    const mode = formatReduceMode(request.reduce) + (detail !== 'auto' ? ` (${detail} detail)` : '');
+    const imageKey = inputs.length === 0 ? 'none' : (await Promise.all(inputs.map(imageKeyOf))).join('\n');
     const turns: ChatTurn[] = (request.history ?? []).filter((t) => t.answer !== undefined);
     if (request.standalone) {
       const kept = this.keptStandalone(request, imageKey, mode, turns);
@@ -264,16 +278,23 @@ export class Engine {
     }
     choice.use = request.followUp && current && !request.standalone ? 'restarted' : 'new';
     if (choice.use === 'restarted') choice.restartedBy = current!.imageKey !== imageKey ? 'image' : 'reading';
-    const image =
-      request.image === undefined ? NO_IMAGE : await this.encodeImage(request.image, request.reduce, hooks, true, request.detail);
-    Object.assign(timings, image.timings);
-    const conv: Conversation = { imageKey, mode, image, turns, ids: [], cache: this.newCache() };
+    const images: EncodedImage[] = [];
+    for (const [i, input] of inputs.entries()) {
+      const image = await this.encodeImage(input, request.reduce, hooks, true, detail).catch((e: unknown) => {
+        // which of several could not be read, in the error's own kind (the host words image errors by it)
+        if (inputs.length > 1 && e instanceof UserError) e.message = `image ${i + 1} of ${inputs.length}: ${e.message}`;
+        throw e;
+      });
+      images.push(image);
+      for (const k of ['preprocessMs', 'visionMs', 'reduceMs', 'projectorMs'] as const) timings[k] += image.timings[k];
+    }
+    const conv: Conversation = { imageKey, mode, images, turns, ids: [], cache: this.newCache() };
     if (!request.standalone) this.conversations.start(owner, conv);
     choice.conv = conv;
     return conv;
   }
 
-  private promptFor(turns: readonly ChatTurn[], slots: number | undefined): PromptIds {
+  private promptFor(turns: readonly ChatTurn[], slots: readonly number[]): PromptIds {
     const prompt = this.prompt.ids(turns, slots);
     const maxPositions = this.manifest.decoder.maxPositions;
     if (prompt.ids.length >= maxPositions) {
@@ -285,12 +306,30 @@ export class Engine {
   }
 
   private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep' | 'threads'>): AskResult {
-    const image = conv?.image;
     const { ep, threads } = this;
-    if (!image) return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [], visionRuns: 0 }, ep, threads };
+    const images = conv?.images ?? [];
+    if (images.length === 0)
+      return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [], visionRuns: 0 }, ep, threads };
+    const each = images.map((image) => this.visualTokens(image));
+    if (each.length === 1) return { ...r, visual: each[0]!, ep, threads };
+    const sum = (f: (v: VisualTokens) => number): number => each.reduce((n, v) => n + f(v), 0);
+    const visual: VisualTokens = {
+      ...each[0]!,
+      total: sum((v) => v.total),
+      kept: sum((v) => v.kept),
+      indices: each.flatMap((v) => v.indices),
+      visionRuns: sum((v) => v.visionRuns),
+      visionCached: sum((v) => v.visionCached ?? 0),
+      images: each,
+    };
+    return { ...r, visual, ep, threads };
+  }
+
+  /** One image's part of the answer's visual tokens. */
+  private visualTokens(image: EncodedImage): VisualTokens {
     const subImages = image.subImages.map((s) => ({ kind: s.kind, row: s.row, col: s.col, kept: Array.from(s.reduction.kept) }));
     const source = image.subImages[0]?.geometry.raster; // what was decoded: an SVG is rasterised large
-    const visual: VisualTokens = {
+    return {
       total: image.total,
       kept: image.rows,
       indices: subImages.flatMap((s) => s.kept),
@@ -299,7 +338,6 @@ export class Engine {
       ...(image.layout ? { subImages } : {}),
       ...(source ? { picture: { width: source.width, height: source.height, modelSide: this.manifest.vision.imageSize } } : {}),
     };
-    return { ...r, visual, ep, threads };
   }
 
   /** The conversation's KV cache, held as `kvCache` says. */

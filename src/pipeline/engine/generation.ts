@@ -49,8 +49,8 @@ export class Generation {
     this.fed = [...promptIds.ids];
   }
 
-  /** Fills the prompt after the `reuse` cached positions, a chunk at a time; returns the last logits. */
-  async prefill(image: EncodedImage, reuse: number): Promise<Float32Array> {
+  /** Fills the prompt after the `reuse` cached positions, a chunk at a time, `images` in their slots; returns the last logits. */
+  async prefill(images: readonly EncodedImage[], reuse: number): Promise<Float32Array> {
     const { hooks, promptIds: prompt } = this;
     cancellationPoint(hooks, 'prefill');
     const t = now();
@@ -61,8 +61,10 @@ export class Generation {
       const fill = prompt.ids.slice(from, from + PREFILL_CHUNK);
       const embeds = new Float32Array(fill.length * h);
       for (let i = 0; i < fill.length; i++) {
-        const slot = from + i - prompt.imageStart;
-        if (slot >= 0 && slot < image.rows) embeds.set(image.embeds.subarray(slot * h, (slot + 1) * h), i * h);
+        const at = from + i;
+        const k = prompt.images.findIndex((s) => at >= s.start && at < s.start + s.rows);
+        const slot = k < 0 ? -1 : at - prompt.images[k]!.start;
+        if (k >= 0) embeds.set(images[k]!.embeds.subarray(slot * h, (slot + 1) * h), i * h);
         else await this.model.table.lookup([fill[i]!], embeds, i);
       }
       logits = await this.cache.run(this.model.decoder, embeds);

@@ -1,11 +1,14 @@
 /** What a caller asks the engine, and how it is checked before any work. */
 import { UserError } from '../../common/errors';
 import { DETAILS } from '../../shared/reduceMode';
+import { MAX_IMAGES } from '../../shared/reductionChoices';
 import type { AskSettings, ExecutionProviderSetting } from '../../shared/results';
 
 export interface AskRequest extends AskSettings {
   /** The picture the conversation is about; absent: a question without one (text only). */
   readonly image?: string | Uint8Array;
+  /** Several pictures, in the order the question names them (instead of `image`). */
+  readonly images?: readonly (string | Uint8Array)[];
   /** Whose conversation this continues: each window sharing the worker has its own (default: one for all). */
   readonly owner?: string;
   /**
@@ -60,4 +63,16 @@ export function checkRequest(r: AskRequest): string {
   if (r.detail !== undefined && !DETAILS.includes(r.detail))
     throw new EngineError(`detail must be auto, medium or low, got ${JSON.stringify(r.detail)}`);
   return question;
+}
+
+/** The request's images in order; refuses `image` and `images` together and more than MAX_IMAGES. */
+export function imagesOf(r: Pick<AskRequest, 'image' | 'images'>, model: string): readonly (string | Uint8Array)[] {
+  if (r.image !== undefined && r.images !== undefined) throw new EngineError('give image or images, not both');
+  const images = r.images ?? (r.image !== undefined ? [r.image] : []);
+  if (images.length > MAX_IMAGES) {
+    throw new EngineError(
+      `${model} takes at most ${MAX_IMAGES} images in one question; this one has ${images.length}: ask about fewer at a time`,
+    );
+  }
+  return images;
 }

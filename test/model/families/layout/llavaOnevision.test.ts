@@ -21,16 +21,13 @@ import { heatmapFigures } from '../../../../src/shared/heatmapLayout';
 import { parseReduceMode } from '../../../../src/shared/reduceMode';
 import type { AskResult } from '../../../../src/shared/results';
 import { decodePng, noisePng } from '../../../helpers/images';
-import { relativeError, scratchDir, TinyCheckpoint, tinyCheckpoint, visionRef } from '../../../helpers/checkpoints';
+import { relativeError, scratchDir, TinyCheckpoint, tinyCheckpoint } from '../../../helpers/checkpoints';
 import { assertReferenceTokens } from '../../../helpers/greedy';
 import { referencePackOnevision, referenceSubImages } from '../../../reference/anyresReference';
-import { projector, receivedAttention, siglipVision } from '../../../reference/llavaReference';
 import { pilBicubicResize } from '../../../reference/pilResize';
-import { referencePruMergeReceived } from '../../../reference/prumergeReference';
+import { MODES, Mode, projectRows, reduce, referenceLow, Subject, towerTaps } from '../../../helpers/onevision';
 
 const SCREENSHOT = join(__dirname, '..', '..', '..', '..', 'media', 'samples', 'editor-screenshot.png');
-const MODES = ['none', 'prumerge', 'prumerge+', 'topk:3'] as const;
-type Mode = (typeof MODES)[number];
 
 describe('LLaVA-OneVision token counts', () => {
   // 729 + lines x (line length + 1) of the unpadded (and, past 9 tiles' worth, downsampled) grid, by hand:
@@ -60,45 +57,6 @@ describe('LLaVA-OneVision token counts', () => {
     assert.ok(c.text.tieWordEmbeddings && c.text.attentionBias);
   });
 });
-
-interface Subject {
-  readonly engine: Engine;
-  readonly ckpt: TinyCheckpoint;
-}
-
-const normalise = (rgb: Uint8Array, tile: number): Float32Array => {
-  const pixels = new Float32Array(3 * tile * tile);
-  for (let c = 0; c < 3; c++) for (let p = 0; p < tile * tile; p++) pixels[c * tile * tile + p] = (rgb[p * 3 + c]! / 255 - 0.5) / 0.5;
-  return pixels;
-};
-
-/** SigLIP's taps of one sub-image, in float64: the features, the same layer's keys and received attention. */
-function towerTaps(ckpt: TinyCheckpoint, rgb: Uint8Array): { hidden: number[][]; k: number[][]; received: number[] } {
-  const { config, weights } = ckpt;
-  const u = featureLayer(config);
-  const vis = siglipVision(visionRef(config), weights, normalise(rgb, config.vision.imageSize));
-  return {
-    hidden: vis.hiddenStates[u + 1]!.map((r) => Array.from(r)),
-    k: vis.k[u]!.map((r) => Array.from(r)),
-    received: Array.from(receivedAttention(vis.q[u]!, vis.k[u]!, config.vision.numHeads)),
-  };
-}
-
-function reduce(
-  t: ReturnType<typeof towerTaps>,
-  mode: Exclude<Mode, 'none'>,
-  valid?: number[],
-): ReturnType<typeof referencePruMergeReceived> {
-  return referencePruMergeReceived(t.hidden, t.k, t.received, mode === 'topk:3' ? { topk: 3 } : mode, valid);
-}
-
-const projectRows = (ckpt: TinyCheckpoint, rows: number[][]): Float64Array[] =>
-  projector(
-    ckpt.weights,
-    rows.map((r) => Float64Array.from(r)),
-    ckpt.config.text.hiddenSize,
-    ckpt.config.projectorHiddenAct,
-  );
 
 /** OneVision's visual rows for `mode`, and the kept patches per sub-image. */
 async function referenceOnevision(s: Subject, image: string, mode: Mode): Promise<{ rows: Float64Array[]; kept: number[][] }> {
@@ -339,27 +297,10 @@ describe('LLaVA-OneVision at low detail', () => {
     wide = await noisePng(150, 90, 13);
   });
 
-  /** One crop: padded to a square with int(0.5 * 255) = 127, centred, resized to the tower's size; its rows and a newline. */
-  async function referenceLow(_s: Subject, image: string, mode: Mode): Promise<{ rows: Float64Array[]; kept: number[][] }> {
-    const tile = s.ckpt.config.vision.imageSize;
-    const img = await decodePng(image);
-    const side = Math.max(img.width, img.height);
-    const canvas = new Uint8Array(side * side * 3).fill(127);
-    const left = Math.floor((side - img.width) / 2);
-    const top = Math.floor((side - img.height) / 2);
-    for (let y = 0; y < img.height; y++)
-      canvas.set(img.rgb.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + top) * side + left) * 3);
-    const t = towerTaps(s.ckpt, pilBicubicResize(canvas, side, side, tile, tile));
-    if (mode === 'none')
-      return { rows: [...projectRows(s.ckpt, t.hidden), Float64Array.from(s.ckpt.weights('image_newline'))], kept: [[...t.hidden.keys()]] };
-    const r = reduce(t, mode);
-    return { rows: projectRows(s.ckpt, r.features), kept: [r.kept] };
-  }
-
   for (const mode of MODES) {
     it(`gives the reference's rows and greedy tokens with ${mode}`, async () => {
       const r = await s.engine.ask({ image: wide, question: 'What is it?', reduce: parseReduceMode(mode), detail: 'low', maxNewTokens: 4 });
-      const ref = await referenceLow(s, wide, mode);
+      const ref = await referenceLow(s.ckpt, wide, mode);
       assert.equal(r.visual.kept, ref.rows.length);
       assert.equal(r.visual.total, 16 + 1);
       assert.equal(r.visual.visionRuns, 1);

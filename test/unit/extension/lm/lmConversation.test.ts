@@ -18,15 +18,16 @@ describe('language-model messages', () => {
     const q = lmQuestion([user(png(1), text('What is it?'))]);
     assert.equal(q.question, 'What is it?');
     assert.deepEqual(q.history, []);
-    assert.equal(q.image?.mimeType, 'image/png');
-    assert.deepEqual(Array.from(q.image!.data), [1]);
+    assert.equal(q.images.length, 1);
+    assert.equal(q.images[0]!.mimeType, 'image/png');
+    assert.deepEqual(Array.from(q.images[0]!.data), [1]);
   });
 
   it('turn earlier exchanges into history, and join consecutive user messages', () => {
     const q = lmQuestion([user(png(1), text('What is it?')), assistant('A diagram.'), user(text('Which boxes')), user(text('are green?'))]);
     assert.deepEqual(q.history, [{ question: 'What is it?', answer: 'A diagram.' }]);
     assert.equal(q.question, 'Which boxes\n\nare green?');
-    assert.ok(q.image);
+    assert.equal(q.images.length, 1);
   });
 
   it('put system text before the first question, since LLaVA templates have no system turn', () => {
@@ -35,13 +36,21 @@ describe('language-model messages', () => {
   });
 
   it('answer without an image when none is attached', () => {
-    assert.equal(lmQuestion([user(text('Hello'))]).image, undefined);
+    assert.deepEqual(lmQuestion([user(text('Hello'))]).images, []);
+  });
+
+  it('keep every image of the conversation, in the order they came', () => {
+    const q = lmQuestion([user(png(1), png(2), text('a')), assistant('b'), user(png(3), text('c'))]);
+    assert.deepEqual(
+      q.images.map((i) => Array.from(i.data)),
+      [[1], [2], [3]],
+    );
   });
 
   it('refuse more images than the model reads, an image type it cannot decode, and a conversation not ending with a question', () => {
     assert.throws(
-      () => lmQuestion([user(png(1), text('a')), assistant('b'), user(png(2), text('c'))]),
-      /holds 2 images, and LLaVA models read one/,
+      () => lmQuestion([user(png(1), png(2), png(3), text('a')), assistant('b'), user(png(4), png(5), text('c'))]),
+      /holds 5 images, and the model reads at most 4 in one conversation/,
     );
     assert.throws(
       () => lmQuestion([user({ kind: 'image', mimeType: 'image/svg+xml', data: Uint8Array.of(1) }, text('a'))]),
