@@ -56,6 +56,6 @@ export default tseslint.config(
   {
     // the e2e's stand-in for another extension: plain CommonJS, loaded by VS Code as it is
     files: ['test/e2e/lm-client/*.js'],
-    languageOptions: { globals: { require: 'readonly', exports: 'writable' } },
+    languageOptions: { globals: { require: 'readonly', exports: 'writable', setTimeout: 'readonly' } },
   },
 );

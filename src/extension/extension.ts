@@ -9,6 +9,7 @@ import { registerCommands } from './commands';
 import { welcomeOnce } from './models/onboarding';
 import { EngineService } from './engineService';
 import { ChatModelProvider, VENDOR } from './lm/chatModelProvider';
+import { IMAGE_TOOL, ImageTool } from './lm/imageTool';
 
 export function activate(context: vscode.ExtensionContext): void {
   const engine = new EngineService(context);
@@ -21,6 +22,8 @@ export function activate(context: vscode.ExtensionContext): void {
   // the models in VS Code's own chat and for other extensions (vscode.lm)
   const models = new ChatModelProvider(context, engine);
   context.subscriptions.push(models, vscode.lm.registerLanguageModelChatProvider(VENDOR, models));
+  // for agents in VS Code's chat on any model: read an image file with the local model
+  context.subscriptions.push(vscode.lm.registerTool(IMAGE_TOOL, new ImageTool(engine)));
   registerCommands(context, engine, chat);
   void welcomeOnce(context, engine);
 }

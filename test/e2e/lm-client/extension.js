@@ -16,7 +16,29 @@ async function models() {
   return vscode.lm.selectChatModels({ vendor: 'prumerge' });
 }
 
+/** Invokes PruMerge Vision's image tool as an agent would, outside a chat request. */
+async function tool(folder, s) {
+  const source = new vscode.CancellationTokenSource();
+  const out = { text: '' };
+  if (s.cancelAfterMs) setTimeout(() => source.cancel(), s.cancelAfterMs);
+  try {
+    const result = await vscode.lm.invokeTool(
+      'prumergeVision_askAboutImage',
+      { input: s.input, toolInvocationToken: undefined },
+      source.token,
+    );
+    for (const part of result.content) if (part instanceof vscode.LanguageModelTextPart) out.text += part.value;
+  } catch (e) {
+    out.error = messageOf(e);
+    out.errorName = e && e.name;
+  }
+  out.cancelled = source.token.isCancellationRequested;
+  out.declared = vscode.lm.tools.some((t) => t.name === 'prumergeVision_askAboutImage');
+  return out;
+}
+
 async function step(folder, s) {
+  if (s.op === 'tool') return tool(folder, s);
   const all = await models();
   if (s.op === 'list') return all.map((m) => ({ id: m.id, name: m.name, family: m.family, maxInputTokens: m.maxInputTokens }));
   const model = all.find((m) => m.name.includes(s.model));
