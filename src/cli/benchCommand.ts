@@ -300,7 +300,7 @@ async function reportContext(
   );
 }
 
-function cpuLine(threads: number): string {
+export function cpuLine(threads: number): string {
   const c = cpuDescription();
   return `${c.model}, ${c.logical} logical CPUs, ${threads} threads per graph; ${c.flags.join(' ') || 'no AVX'}`;
 }

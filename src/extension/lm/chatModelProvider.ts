@@ -4,6 +4,7 @@
  * with text and images; the answers come from the same shared worker and engine as our own chat
  * view, with the reduction the settings choose. docs/vscode-chat.md says what each part does.
  */
+import { randomUUID } from 'node:crypto';
 import type { Tokenizer } from '@huggingface/tokenizers';
 import * as vscode from 'vscode';
 import { messageOf } from '../../common/errors';
@@ -18,6 +19,7 @@ import { listInstalledModels, manifestIn } from '../models/installedModels';
 import { readSettings } from '../settings';
 import { LmImage, LmMessage, LmPart, lmQuestion } from './lmConversation';
 import { imageTokenEstimate } from './tokenCounts';
+import { StreamedPart, ToolCallStream } from './toolCalls';
 import type { ImageInput } from '../../worker/protocol';
 
 export const VENDOR = 'prumerge';
@@ -74,7 +76,8 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       const asked = messages.map(lmMessage);
       const images = asked.reduce((n, m) => n + m.parts.filter((p) => p.kind === 'image').length, 0);
       this.engine.log.appendLine(`[lm] ${model.name}: ${asked.length} messages, ${images} images`);
-      const q = lmQuestion(asked);
+      const tools = options.tools ?? [];
+      const q = lmQuestion(asked, tools);
       const m = await manifestIn(model.dir);
       if (!m) throw new Error(`${model.name} is no longer installed (${model.dir}): pick another model`);
       const reading = readingFor(m);
@@ -83,6 +86,19 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
       const cancel = token.onCancellationRequested(() => controller.abort());
       const pictures =
         q.images.length === 1 ? { image: bytesOf(q.images[0]!) } : q.images.length > 1 ? { images: q.images.map(bytesOf) } : {};
+      // text streams on; a tool call is reported whole once its closing tag has come
+      const calls = new ToolCallStream(new Set(tools.map((t) => t.name)));
+      let called = 0;
+      const report = (parts: StreamedPart[]): void => {
+        for (const p of parts) {
+          if (p.kind === 'text') {
+            progress.report(new vscode.LanguageModelTextPart(p.text));
+          } else {
+            progress.report(new vscode.LanguageModelToolCallPart(`call_${randomUUID()}`, p.name, p.input));
+            called++;
+          }
+        }
+      };
       let r: AskResult;
       try {
         r = await this.engine.askModel(
@@ -96,15 +112,16 @@ export class ChatModelProvider implements vscode.LanguageModelChatProvider<Model
             maxNewTokens,
             temperature,
           },
-          { onText: (delta) => progress.report(new vscode.LanguageModelTextPart(delta)), signal: controller.signal },
+          { onText: (delta) => report(calls.push(delta)), signal: controller.signal },
         );
+        report(calls.end());
       } finally {
         cancel.dispose();
       }
-      const reused = `reused ${r.reusedTokens} of ${r.promptTokens} prompt tokens`;
-      this.engine.log.appendLine(
-        `[lm] ${model.name} answered with ${formatReading(reading)}${q.images.length === 0 ? ' (no image)' : q.images.length > 1 ? ` (${q.images.length} images)` : ''}, ${reused}`,
-      );
+      const pictured = q.images.length === 0 ? ' (no image)' : q.images.length > 1 ? ` (${q.images.length} images)` : '';
+      const reused = `, reused ${r.reusedTokens} of ${r.promptTokens} prompt tokens`;
+      const toolCalls = called > 0 ? `, ${called} tool call${called === 1 ? '' : 's'}` : '';
+      this.engine.log.appendLine(`[lm] ${model.name} answered with ${formatReading(reading)}${pictured}${reused}${toolCalls}`);
     } catch (e) {
       // VS Code shows the message to whoever asked: one line, no stack
       const message = messageOf(e);
@@ -184,7 +201,7 @@ function modelInfo(dir: string, m: ModelManifest): ModelInfo {
       : `${m.name} (${m.dtype}) from ${dir}, running locally with its visual tokens reduced.`,
     maxInputTokens: Math.max(1, m.decoder.maxPositions - maxOutputTokens),
     maxOutputTokens,
-    capabilities: { imageInput: true, toolCalling: false },
+    capabilities: { imageInput: true, toolCalling: true },
   };
 }
 
@@ -192,6 +209,11 @@ function modelInfo(dir: string, m: ModelManifest): ModelInfo {
 function lmMessage(m: vscode.LanguageModelChatRequestMessage): LmMessage {
   const parts: LmPart[] = m.content.map((p): LmPart => {
     if (p instanceof vscode.LanguageModelTextPart) return { kind: 'text', text: p.value };
+    if (p instanceof vscode.LanguageModelToolCallPart) return { kind: 'toolCall', name: p.name, input: p.input };
+    if (p instanceof vscode.LanguageModelToolResultPart) {
+      const text = p.content.flatMap((c) => (c instanceof vscode.LanguageModelTextPart ? [c.value] : [])).join('');
+      return { kind: 'toolResult', text };
+    }
     if (p instanceof vscode.LanguageModelDataPart) {
       if (p.mimeType.startsWith('image/')) return { kind: 'image', mimeType: p.mimeType, data: p.data };
       if (p.mimeType.startsWith('text/')) return { kind: 'text', text: new TextDecoder().decode(p.data) };

@@ -10,12 +10,16 @@
  */
 import { UserError } from '../../common/errors';
 import { MAX_IMAGES } from '../../shared/reductionChoices';
+import { toolCallText, toolResultText, ToolSignature, toolsPrompt } from './toolCalls';
 import type { ChatTurn } from '../../shared/results';
 
 export type LmPart =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'image'; readonly mimeType: string; readonly data: Uint8Array }
-  /** Data of another type, tool calls and results: nothing the model reads. */
+  /** A call the model made earlier (assistant), and a tool's result (user): read as text (toolCalls.ts). */
+  | { readonly kind: 'toolCall'; readonly name: string; readonly input: object }
+  | { readonly kind: 'toolResult'; readonly text: string }
+  /** Data of another type: nothing the model reads. */
   | { readonly kind: 'other'; readonly what: string };
 
 export interface LmMessage {
@@ -51,12 +55,18 @@ export const IMAGE_TYPES: readonly string[] = [
   'image/avif',
 ];
 
-export function lmQuestion(messages: readonly LmMessage[]): LmQuestion {
+/** `tools`: what the caller offers the model (toolsPrompt's text goes before the first question). */
+export function lmQuestion(messages: readonly LmMessage[], tools: readonly ToolSignature[] = []): LmQuestion {
   const images: LmImage[] = [];
-  const system: string[] = [];
+  const system: string[] = tools.length > 0 ? [toolsPrompt(tools)] : [];
   const turns: { question: string[]; answer?: string[] }[] = [];
   for (const m of messages) {
-    const text = m.parts.flatMap((p) => (p.kind === 'text' && p.text.trim() ? [p.text] : []));
+    const text = m.parts.flatMap((p) => {
+      if (p.kind === 'text') return p.text.trim() ? [p.text] : [];
+      if (p.kind === 'toolCall') return [toolCallText(p.name, p.input)];
+      if (p.kind === 'toolResult') return [toolResultText(p.text)];
+      return [];
+    });
     for (const p of m.parts) {
       if (p.kind !== 'image') continue;
       if (!IMAGE_TYPES.includes(p.mimeType.toLowerCase()))
