@@ -29,6 +29,21 @@ describe('Compare in a real VS Code', { skip, timeout: 180_000 }, () => {
         assert.match(reduced, /33 of 576 visual tokens, \d+(\.\d)?x fewer · image read from memory · first token \d+ ms/);
         await pair.locator('.stats').nth(1).scrollIntoViewIfNeeded();
         await vs.shot('6-compare');
+        // in the side bar at its default width both answers are whole: stacked rather than cut off at its edge
+        const view = (await chat.locator('section.conversation').boundingBox())!;
+        for (const answer of await pair.locator('article.answer').all()) {
+          const box = (await answer.boundingBox())!;
+          assert.ok(
+            box.x >= view.x - 1 && box.x + box.width <= view.x + view.width + 1,
+            `an answer spans ${box.x}..${box.x + box.width}, the view ${view.x}..${view.x + view.width}`,
+          );
+        }
+        // the random-weights notice sits above the transcript, never over an answer's buttons
+        const notice = (await chat.locator('p.notice').boundingBox())!;
+        assert.ok(
+          notice.y + notice.height <= view.y + 1,
+          `the notice ends at ${notice.y + notice.height}, the transcript starts at ${view.y}`,
+        );
       },
     ),
   );

@@ -84,3 +84,23 @@ it('the defaultReduction setting offers the reductions the chat and heatmap menu
   assert.equal(setting.enumDescriptions.length, setting.enum.length);
   for (const c of REDUCTION_CHOICES) assert.doesNotThrow(() => parseReading(c.value), c.value);
 });
+
+it("the walkthrough suggests the catalog's suggestions, by name and for the same machines (one source, no drift)", () => {
+  const catalog = JSON.parse(readFileSync(join(ROOT, 'models', 'catalog.json'), 'utf8')) as { name: string; suggestedFor?: string }[];
+  const suggested = catalog.filter((e) => e.suggestedFor);
+  assert.ok(
+    suggested.some((e) => e.suggestedFor === 'no GPU'),
+    'the catalog names a model for machines without a GPU',
+  );
+  const table = readFileSync(join(ROOT, 'media', 'walkthrough', 'model.md'), 'utf8');
+  const rows = table.split('\n').filter((l) => /^\| [^-]/.test(l) && !l.startsWith('| machine'));
+  assert.deepEqual(
+    rows.map((r) => r.split('|').map((c) => c.trim())[1]),
+    suggested.map((e) => e.suggestedFor),
+  );
+  suggested.forEach((e, i) => assert.ok(rows[i]!.includes(e.name), `${rows[i]} names ${e.name}`));
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const step = manifest.contributes.walkthroughs[0].steps.find((s: { id: string }) => s.id === 'model');
+  for (const e of suggested) assert.ok(step.description.includes(e.name.replace(/ \(.*\)$/, '')), `the walkthrough step names ${e.name}`);
+  assert.ok(!/TinyLLaVA/.test(step.description + table), 'no suggestion the catalog does not make');
+});

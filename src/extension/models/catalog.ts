@@ -12,6 +12,8 @@ export interface CatalogEntry {
   readonly approxBuiltGiB?: number;
   /** The model card's licence, shown before the download. */
   readonly licence?: string;
+  /** The machine it is the suggestion for (the walkthrough's table and the README say the same: test/extension/package.test.ts). */
+  readonly suggestedFor?: string;
 }
 
 export async function readCatalog(path: string): Promise<CatalogEntry[]> {
