@@ -1,11 +1,14 @@
 /**
  * The token heatmap panel: the image with the patch grid mapped back onto it (padding and crop
  * undone), each patch's score (CLS attention, or attention received) as colour, kept patches outlined (dashed: spatial supplement); hovering
- * a kept patch highlights the patches merged into it.
+ * a kept patch highlights the patches merged into it. By keyboard each grid is one control: arrow,
+ * Home / End and Page keys move a focus patch (src/shared/heatmapNavigation.ts), Enter pins what
+ * merged into it, Escape clears; what the focus is on is said in the live region under the grid.
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
 import { scoreName } from '../src/shared/attentionColour';
 import { heatmapFigures, LegendKey, legendKeys } from '../src/shared/heatmapLayout';
+import { NAV_KEYS, NavKey, navigate } from '../src/shared/heatmapNavigation';
 import { pixelScale } from '../src/shared/imageGeometry';
 import { cachedCropsText } from '../src/shared/imageNotes';
 import type { HeatmapEvent, HeatmapRequest } from '../src/shared/webviewMessages';
@@ -78,23 +81,64 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
         cells.set(key(sub, patch), rect);
         svg.append(rect);
       }
-      svg.addEventListener('mouseover', (e) => {
-        const data = (e.target as SVGElement).dataset ?? {};
-        const p = Number(data['patch']);
-        const sub = Number(data['sub']);
+      /** What a patch is, in words; `showMerged` also highlights the patches merged into a kept one. */
+      const describe = (sub: number, p: number, removed: boolean, showMerged: boolean): string => {
         for (const c of svg.querySelectorAll('.merged')) c.classList.remove('merged');
-        if (!Number.isInteger(p) || !Number.isInteger(sub)) return;
         const at = `${where(sub)}patch row ${Math.floor(p / r.grid) + 1}, column ${(p % r.grid) + 1}`;
         const attention = subs[sub]!.attention[p]!.toExponential(2);
         const members = clusterOf.get(key(sub, p));
         if (members && r.mode !== 'none') {
-          for (const m of members) cells.get(key(sub, m))?.classList.add('merged');
-          detail.textContent = `${at}: kept${spatial.has(key(sub, p)) ? ' by the spatial supplement' : ''}, ${measure} ${attention}; ${members.length} patches merged into it.`;
-        } else if ((e.target as SVGElement).classList.contains('removed')) {
-          detail.textContent = `${at}: padding, removed by unpadding (not a visual token).`;
-        } else {
-          detail.textContent = `${at}: ${measure} ${attention}${r.mode === 'none' ? '' : ', merged into a kept patch'}.`;
+          if (showMerged) for (const m of members) cells.get(key(sub, m))?.classList.add('merged');
+          return `${at}: kept${spatial.has(key(sub, p)) ? ' by the spatial supplement' : ''}, ${measure} ${attention}; ${members.length} patches merged into it.`;
         }
+        if (removed) return `${at}: padding, removed by unpadding (not a visual token).`;
+        return `${at}: ${measure} ${attention}${r.mode === 'none' ? '' : ', merged into a kept patch'}.`;
+      };
+      /** The keyboard's focus patch (an index into `focusable`), and whether Enter pinned its merged patches. */
+      const focusable = layout.cells.filter((c) => c.role !== 'removed');
+      let focus = -1;
+      let pinned = false;
+      const show = (index: number): void => {
+        svg.querySelector('.focus')?.classList.remove('focus');
+        focus = index;
+        const c = focusable[index];
+        if (!c) return;
+        cells.get(key(c.sub, c.patch))?.classList.add('focus');
+        detail.textContent = describe(c.sub, c.patch, false, pinned) + (pinned ? ' Pinned: Escape clears.' : '');
+      };
+      svg.setAttribute('tabindex', '0');
+      svg.setAttribute('role', 'application');
+      svg.setAttribute('aria-roledescription', 'patch grid');
+      svg.setAttribute(
+        'aria-label',
+        `Patch grid of ${name}${title ? `: ${title}` : ''}. Arrow keys move between patches, Enter shows the patches merged into one, Escape clears.`,
+      );
+      svg.addEventListener('focus', () => show(focus < 0 ? 0 : focus));
+      svg.addEventListener('keydown', (e) => {
+        if ((NAV_KEYS as readonly string[]).includes(e.key)) {
+          e.preventDefault();
+          pinned = false;
+          show(navigate(focusable, focus < 0 ? 0 : focus, e.key as NavKey, e.ctrlKey || e.metaKey));
+        } else if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          pinned = true;
+          show(focus < 0 ? 0 : focus);
+        } else if (e.key === 'Escape' && pinned) {
+          e.preventDefault();
+          pinned = false;
+          show(focus);
+        }
+      });
+      svg.addEventListener('mouseover', (e) => {
+        if (pinned) return; // the pinned patch stays shown until Escape
+        const data = (e.target as SVGElement).dataset ?? {};
+        const p = Number(data['patch']);
+        const sub = Number(data['sub']);
+        if (!Number.isInteger(p) || !Number.isInteger(sub)) {
+          for (const c of svg.querySelectorAll('.merged')) c.classList.remove('merged');
+          return;
+        }
+        detail.textContent = describe(sub, p, (e.target as SVGElement).classList.contains('removed'), true);
       });
       const img = el('img', { src: imageSrc, alt: name, class: 'image' });
       // an image far smaller than the panel is drawn larger, pixel for pixel, so its patches can be seen

@@ -154,6 +154,29 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
           .waitFor();
         assert.ok((await panel.locator('rect.cell.merged').count()) > 0, 'merged patches are highlighted');
         await shot('4-heatmap');
+        // by keyboard alone: the grid takes the focus, arrows move it, Enter pins what merged, Escape clears
+        const said = (pattern: RegExp) => panel.locator('.detail').filter({ hasText: pattern }).waitFor({ timeout: 10_000 });
+        await panel.locator('svg.overlay').first().focus();
+        await said(/^patch row 1, column 1: /);
+        await page.keyboard.press('ArrowRight');
+        await said(/^patch row 1, column 2: /);
+        await page.keyboard.press('ArrowDown');
+        await said(/^patch row 2, column 2: /);
+        await page.keyboard.press('End');
+        await said(/^patch row 2, column 24: /);
+        await page.keyboard.press('Control+End');
+        await said(/^patch row 24, column 24: /);
+        const kept = Number(await panel.locator('rect.cell.kept').first().getAttribute('data-patch'));
+        await page.keyboard.press('Control+Home');
+        for (let i = 0; i < Math.floor(kept / 24); i++) await page.keyboard.press('ArrowDown');
+        for (let i = 0; i < kept % 24; i++) await page.keyboard.press('ArrowRight');
+        await said(new RegExp(`^patch row ${Math.floor(kept / 24) + 1}, column ${(kept % 24) + 1}: kept`));
+        await page.keyboard.press('Enter');
+        await said(/patches merged into it\. Pinned: Escape clears\.$/);
+        assert.ok((await panel.locator('rect.cell.merged').count()) > 0, 'Enter shows the merged patches');
+        await page.keyboard.press('Escape');
+        await said(/patches merged into it\.$/);
+        assert.equal(await panel.locator('rect.cell.merged').count(), 0, 'Escape clears them');
         await panel.locator('vscode-dropdown').click();
         await panel.locator('vscode-option[value="prumerge+"]').click();
         await panel
