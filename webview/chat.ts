@@ -66,6 +66,8 @@ const app = document.getElementById('app')!;
 const header = el('section', { class: 'image', 'aria-label': 'Attached image' });
 const notice = el('p', { class: 'notice', role: 'note' });
 const conversation = el('section', { class: 'conversation', 'aria-label': 'Conversation' });
+// what a screen reader hears: an answer once it has ended, not every token as it streams
+const announcer = el('div', { class: 'announcer', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
 const question = el('vscode-text-area', {
   placeholder: 'Ask about the image (Enter to send, Shift+Enter for a new line)',
   rows: '3',
@@ -78,7 +80,7 @@ const stopButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 
 const compareButton = el('vscode-button', { appearance: 'secondary' }, 'Compare');
 const newChatButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'New chat' }, 'New chat');
 const footer = el('footer', {}, question, el('div', { class: 'controls' }, reduction, askButton, stopButton, compareButton, newChatButton));
-app.append(header, notice, conversation, footer);
+app.append(header, notice, conversation, footer, announcer);
 
 function save(): void {
   vscode.setState(state);
@@ -175,7 +177,7 @@ function renderAnswer(a: ChatAnswer): HTMLElement {
   parts.push(body);
   if (!a.done && !a.text && a.stage) {
     const label = a.stage === 'prefill' && a.prefill ? `${prefillText(a.prefill)}…` : STAGE_LABELS[a.stage];
-    parts.push(el('p', { class: 'stage', 'aria-live': 'polite' }, label));
+    parts.push(el('p', { class: 'stage' }, label));
   }
   if (a.error) parts.push(el('p', { class: 'error', role: 'alert' }, a.error));
   if (a.stats) {
@@ -217,11 +219,16 @@ function send(compare: boolean): void {
   if (!text || busy) return;
   sentQuestion = text;
   vscode.post({ type: 'ask', question: text, reduce: state.reduce, compare });
+  // the buttons are disabled while it answers: the focus stays where the next question goes
+  (question as HTMLElement).focus();
 }
 
 askButton.addEventListener('click', () => send(false));
 compareButton.addEventListener('click', () => send(true));
-stopButton.addEventListener('click', () => vscode.post({ type: 'stop' }));
+stopButton.addEventListener('click', () => {
+  vscode.post({ type: 'stop' });
+  (question as HTMLElement).focus(); // Stop hides itself: its focus goes back to the question
+});
 newChatButton.addEventListener('click', () => vscode.post({ type: 'newChat' }));
 reduction.addEventListener('change', () => {
   state.reduce = (reduction as unknown as { value: string }).value;
@@ -299,6 +306,7 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       break;
     case 'answerEnd':
       renderConversation();
+      if (touched) announcer.textContent = `Answer${touched.stats?.stopReason === 'cancelled' ? ' (stopped)' : ''}: ${touched.text}`;
       break;
     case 'cleared':
       renderConversation();

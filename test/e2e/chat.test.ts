@@ -97,6 +97,15 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
         await chat.locator('vscode-button', { hasText: 'Stop' }).click();
         await chat.locator('.stats').nth(1).waitFor({ timeout: 60_000 });
         await shot('3-follow-up');
+        // a screen reader hears the ended answer once (the transcript itself is not live), and the
+        // focus is back in the question box after Stop
+        const heard = await chat.locator('.announcer').innerText();
+        const shown = await chat.locator('article.answer').nth(1).locator('.answer-text').innerText();
+        assert.ok(heard.startsWith('Answer (stopped): '), heard);
+        assert.equal(heard.replace(/\W/g, '').includes(shown.replace(/\W/g, '').slice(0, 20)), true, `${heard} | ${shown}`);
+        assert.equal(await chat.locator('section.conversation').getAttribute('aria-live'), null);
+        assert.equal(await chat.locator('.stage[aria-live]').count(), 0);
+        assert.equal(await chat.locator('vscode-text-area textarea:focus').count(), 1, 'focus in the question box');
       },
     ),
   );
