@@ -307,9 +307,11 @@ export class Engine {
 
   private result(conv: Conversation | undefined, r: Omit<AskResult, 'visual' | 'ep' | 'threads'>): AskResult {
     const { ep, threads } = this;
-    const images = conv?.images ?? [];
-    if (images.length === 0)
-      return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [], visionRuns: 0 }, ep, threads };
+    // stopped before it had a conversation: nothing was read of the image it was about
+    if (!conv) return { ...r, visual: { total: this.manifest.vision.grid ** 2, kept: 0, indices: [], visionRuns: 0 }, ep, threads };
+    const images = conv.images;
+    // a question without a picture
+    if (images.length === 0) return { ...r, visual: { total: 0, kept: 0, indices: [], visionRuns: 0 }, ep, threads };
     const each = images.map((image) => this.visualTokens(image));
     if (each.length === 1) return { ...r, visual: each[0]!, ep, threads };
     const sum = (f: (v: VisualTokens) => number): number => each.reduce((n, v) => n + f(v), 0);
