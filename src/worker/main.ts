@@ -92,10 +92,19 @@ function serve(connection: MessageConnection, owner: string, clients: () => numb
   };
 }
 
-async function visionCacheStats(): Promise<WorkerStats['visionCache']> {
-  const caches = (await engines.loaded()).map((e) => e.visionCache);
-  const sum = (f: (c: (typeof caches)[number]) => number): number => caches.reduce((n, c) => n + f(c), 0);
-  return { crops: sum((c) => c.size), bytes: sum((c) => c.bytes), hits: sum((c) => c.hits), misses: sum((c) => c.misses) };
+/** What the loaded engines hold, summed: the vision cache's crops and lookups, the standalone conversations kept. */
+async function heldStats(): Promise<Pick<WorkerStats, 'visionCache' | 'standalone'>> {
+  const loaded = await engines.loaded();
+  const sum = (f: (e: Engine) => number): number => loaded.reduce((n, e) => n + f(e), 0);
+  return {
+    visionCache: {
+      crops: sum((e) => e.visionCache.size),
+      bytes: sum((e) => e.visionCache.bytes),
+      hits: sum((e) => e.visionCache.hits),
+      misses: sum((e) => e.visionCache.misses),
+    },
+    standalone: { conversations: sum((e) => e.standaloneKept.conversations), positions: sum((e) => e.standaloneKept.positions) },
+  };
 }
 
 /** The worker itself: its memory and connections, and a shutdown for Restart. */
@@ -107,11 +116,7 @@ function serveWorker(connection: MessageConnection, clients: () => number): void
     engineLoads,
     pid: process.pid,
     clients: clients(),
-    visionCache: await visionCacheStats(),
-    standalone: (await engines.loaded()).reduce(
-      (n, e) => ({ conversations: n.conversations + e.standaloneKept.conversations, positions: n.positions + e.standaloneKept.positions }),
-      { conversations: 0, positions: 0 },
-    ),
+    ...(await heldStats()),
   }));
 
   connection.onRequest(WorkerRequests.shutdown, () => {

@@ -47,17 +47,6 @@ export interface EncodedImage {
   readonly timings: Pick<Timings, 'preprocessMs' | 'visionMs' | 'reduceMs' | 'projectorMs'>;
 }
 
-/** What a question without a picture contributes: nothing. */
-export const NO_IMAGE: EncodedImage = {
-  subImages: [],
-  total: 0,
-  embeds: new Float32Array(0),
-  rows: 0,
-  visionRuns: 0,
-  visionCached: 0,
-  timings: { preprocessMs: 0, visionMs: 0, reduceMs: 0, projectorMs: 0 },
-};
-
 interface TokenCount {
   readonly total: number;
   readonly subImages: number;
@@ -124,7 +113,7 @@ export class ImageEncoder {
     const m = this.manifest;
     const reading = readingOf(m, detail);
     const medium = detail === 'auto' && reading.kind === 'tiles' ? readingOf(m, 'medium') : undefined;
-    const raster = await rasterFor([reading], image);
+    const raster = await rasterFor(reading, image); // the medium reading is of the same tiled model
     const count = countRows(reading, m.vision.grid, raster);
     return medium ? { ...count, medium: countRows(medium, m.vision.grid, raster) } : count;
   }

@@ -38,6 +38,15 @@ interface ConversationChoice {
   promptTokens: number;
 }
 
+/** What the result says of how the request used the conversation. */
+function usedAs(choice: ConversationChoice): Pick<AskResult, 'promptTokens' | 'conversation' | 'restartedBy'> {
+  return {
+    promptTokens: choice.promptTokens,
+    conversation: choice.use,
+    ...(choice.restartedBy ? { restartedBy: choice.restartedBy } : {}),
+  };
+}
+
 export class Engine {
   readonly dir: string;
   readonly manifest: OpenedModel['manifest'];
@@ -185,7 +194,7 @@ export class Engine {
     if (!request.followUp && !request.standalone) this.conversations.forget(request.owner ?? DEFAULT_OWNER);
     const choice: ConversationChoice = { use: 'continued', promptTokens: 0 };
     try {
-      const conv = await this.conversationFor(request, choice, hooks, timings);
+      const conv = await this.conversationFor(request, question, choice, hooks, timings);
       const prompt = this.promptFor(
         [...conv.turns, { question }],
         conv.images.map((i) => i.rows),
@@ -206,22 +215,12 @@ export class Engine {
       conv.turns = [...conv.turns, { question, answer: answer.text }];
       const { text, tokens, stopReason } = answer;
       const r = { answer: text, inputIds: prompt.ids, tokens, timings, stopReason, reusedTokens: reuse };
-      return this.result(conv, {
-        ...r,
-        promptTokens: choice.promptTokens,
-        conversation: choice.use,
-        ...(choice.restartedBy ? { restartedBy: choice.restartedBy } : {}),
-      });
+      return this.result(conv, { ...r, ...usedAs(choice) });
     } catch (e) {
       if (!(e instanceof Cancelled)) throw e;
       // stopped before the first token: the transcript is as it was (the cache keeps what was filled, and its ids say so)
       const r = { answer: '', inputIds: [], tokens: [], timings, stopReason: 'cancelled' as const, reusedTokens: 0 };
-      return this.result(choice.conv, {
-        ...r,
-        promptTokens: choice.promptTokens,
-        conversation: choice.use,
-        ...(choice.restartedBy ? { restartedBy: choice.restartedBy } : {}),
-      });
+      return this.result(choice.conv, { ...r, ...usedAs(choice) });
     } finally {
       // whatever happened, its cache and ids agree: the next request of that conversation may continue it
       if (request.standalone && choice.conv)
@@ -240,8 +239,7 @@ export class Engine {
    * conversation about the same images, read the same way, whose cached ids share the longest
    * prefix with its prompt; an edited earlier turn shares less and is filled again from there.
    */
-  private keptStandalone(request: AskRequest, imageKey: string, mode: string, turns: readonly ChatTurn[]): Conversation | undefined {
-    const question = request.question.trim();
+  private keptStandalone(question: string, imageKey: string, mode: string, turns: readonly ChatTurn[]): Conversation | undefined {
     const kept = this.conversations.takeStandalone((c) => {
       if (c.imageKey !== imageKey || c.mode !== mode) return 0;
       return reusablePrefix(
@@ -257,7 +255,13 @@ export class Engine {
   }
 
   /** Continues the conversation about these images and reduction, or encodes the images for a new one. */
-  private async conversationFor(request: AskRequest, choice: ConversationChoice, hooks: AskHooks, timings: Timings): Promise<Conversation> {
+  private async conversationFor(
+    request: AskRequest,
+    question: string,
+    choice: ConversationChoice,
+    hooks: AskHooks,
+    timings: Timings,
+  ): Promise<Conversation> {
     const inputs = imagesOf(request, this.manifest.name);
     // several images: OneVision reads each as one padded crop, as it was trained to (docs/architecture.md, "Several images")
     const asked = request.detail ?? 'auto';
@@ -267,7 +271,7 @@ export class Engine {
     const imageKey = inputs.length === 0 ? 'none' : (await Promise.all(inputs.map(imageKeyOf))).join('\n');
     const turns: ChatTurn[] = (request.history ?? []).filter((t) => t.answer !== undefined);
     if (request.standalone) {
-      const kept = this.keptStandalone(request, imageKey, mode, turns);
+      const kept = this.keptStandalone(question, imageKey, mode, turns);
       if (kept) return (choice.conv = kept);
     }
     const owner = request.owner ?? DEFAULT_OWNER;

@@ -58,9 +58,9 @@ export function countRows(reading: Reading, grid: number, raster: Size | undefin
   return { total: layout.tokens, subImages: layout.subImages.length };
 }
 
-/** The decoded size countRows needs, read only where a reading has tiles. */
-export async function rasterFor(readings: readonly Reading[], image: Image): Promise<Size | undefined> {
-  return readings.some((r) => r.kind === 'tiles') ? (await decodeImage(image)).raster : undefined;
+/** The decoded size countRows needs, read only for a tiles reading. */
+export async function rasterFor(reading: Reading, image: Image): Promise<Size | undefined> {
+  return reading.kind === 'tiles' ? (await decodeImage(image)).raster : undefined;
 }
 
 function unreducedSingle(reading: Reading, grid: number): number {
