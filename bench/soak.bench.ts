@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     (e) => void (e.type === 'answerEnd' && answers++),
     () => ({ maxNewTokens: 16, temperature: 0 }),
   );
-  chat.image = image;
+  chat.images = [image];
   const rows: string[] = [];
   let first: { heap: number; rss: number; worker: number } | undefined;
   const started = Date.now();

@@ -16,7 +16,7 @@ import {
   reductionLabel,
   visualTokensPhrase,
 } from '../src/shared/reductionChoices';
-import type { AnswerStats, ChatAnswer, ChatEvent, ChatRequest, ImageReading } from '../src/shared/webviewMessages';
+import type { AnswerStats, AttachedImageView, ChatAnswer, ChatEvent, ChatRequest } from '../src/shared/webviewMessages';
 import { imageReadingText } from '../src/shared/webviewMessages';
 import { pixelScale } from '../src/shared/imageGeometry';
 import { el, initialState, vscodeApi } from './vscodeApi';
@@ -26,7 +26,11 @@ provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOpt
 interface State {
   answers: ChatAnswer[];
   reduce: string;
-  image: { name: string; src: string; pasted: boolean; warning: string | null; reading: ImageReading | null } | null;
+  /** Attached, in the question's order. */
+  images: AttachedImageView[];
+  maxImages?: number;
+  /** Said while several are attached to a model trained on one. */
+  severalNote?: string | null;
   /** Why the chat on screen began, as the host says, shown until its first question. */
   chatNote?: string | null;
   model: { name: string; randomWeights: boolean } | null;
@@ -52,18 +56,19 @@ const md = new MarkdownIt({ html: false, linkify: true, breaks: true });
 const state: State = vscode.getState() ?? {
   answers: [],
   reduce: initialState<{ reduce?: string }>().reduce ?? 'prumerge',
-  image: null,
+  images: [],
   model: null,
 };
 let busy = false;
 /** The question sent and not yet taken: kept in the box until the host starts answering it. */
 let sentQuestion: string | undefined;
 
+state.images ??= []; // saved by a view from before a question held several
 // answers left unfinished by an earlier view: the host sends them whole if it still has them
 state.answers = state.answers.map((a) => interrupted(a, 'the chat view was closed while this answer was being written'));
 
 const app = document.getElementById('app')!;
-const header = el('section', { class: 'image', 'aria-label': 'Attached image' });
+const header = el('section', { class: 'image', 'aria-label': 'Attached images' });
 const notice = el('p', { class: 'notice', role: 'note' });
 const conversation = el('section', { class: 'conversation', 'aria-label': 'Conversation' });
 // what a screen reader hears: an answer once it has ended, not every token as it streams
@@ -99,19 +104,22 @@ function renderReductions(): void {
 
 function renderHeader(): void {
   header.replaceChildren();
-  if (state.image) {
-    header.append(
-      thumbnail(state.image.src, state.image.name),
-      el(
-        'div',
-        { class: 'image-name' },
-        state.image.name,
-        state.image.pasted ? el('span', { class: 'pasted' }, ' (pasted; kept in the extension storage)') : '',
-      ),
-      linkButton('Show heatmap', () => vscode.post({ type: 'showHeatmap', reduce: state.reduce })),
+  const images = state.images ?? [];
+  if (images.length > 0) {
+    const max = state.maxImages ?? images.length;
+    const list = el('ul', { class: 'attached', 'aria-label': `${images.length} of at most ${max} images` }, ...images.map(attachedItem));
+    const actions = el('div', { class: 'image-actions' });
+    if (images.length < max) {
+      const add = linkButton('Add image', () => vscode.post({ type: 'pickImage' }));
+      add.title = `Ask about several images at once (at most ${max}): pick one, drop one here (hold Shift) or paste a screenshot`;
+      actions.append(add);
+    }
+    const heat = linkButton(images.length > 1 ? 'Show heatmaps' : 'Show heatmap', () =>
+      vscode.post({ type: 'showHeatmap', reduce: state.reduce }),
     );
-    if (state.image.warning) header.append(el('p', { class: 'image-warning', role: 'alert' }, state.image.warning));
-    if (state.image.reading) header.append(el('p', { class: 'image-reading', role: 'status' }, imageReadingText(state.image.reading)));
+    actions.append(heat);
+    header.append(list, actions);
+    if (state.severalNote) header.append(el('p', { class: 'image-warning', role: 'note' }, state.severalNote));
   } else {
     header.append(
       el(
@@ -121,7 +129,7 @@ function renderHeader(): void {
         el('strong', {}, 'Ask About Image...'),
         ', drop one here (hold Shift), paste a screenshot, or ',
       ),
-      linkButton('choose an image from the workspace', () => vscode.post({ type: 'pickImage' })),
+      linkButton('choose images from the workspace', () => vscode.post({ type: 'pickImage' })),
     );
   }
   notice.replaceChildren(
@@ -136,7 +144,32 @@ function renderHeader(): void {
   notice.hidden = !state.model?.randomWeights;
 }
 
-/** The attached image, drawn larger pixel for pixel when it is tiny; a file that cannot be shown says so. */
+/** One attached image: its thumbnail, name, what is known of it, and a button that takes it off the question. */
+function attachedItem(image: AttachedImageView): HTMLElement {
+  const remove = el(
+    'button',
+    { class: 'remove', type: 'button', 'aria-label': `Remove ${image.name}`, title: `Remove ${image.name}` },
+    '×',
+  );
+  remove.addEventListener('click', () => vscode.post({ type: 'removeImage', key: image.key }));
+  const item = el(
+    'li',
+    { class: 'attached-image', 'data-key': image.key },
+    thumbnail(image.src, image.name),
+    el(
+      'div',
+      { class: 'image-name' },
+      image.name,
+      image.pasted ? el('span', { class: 'pasted' }, ' (pasted; kept in the extension storage)') : '',
+    ),
+    remove,
+  );
+  if (image.warning) item.append(el('p', { class: 'image-warning', role: 'alert' }, image.warning));
+  if (image.reading) item.append(el('p', { class: 'image-reading', role: 'status' }, imageReadingText(image.reading)));
+  return item;
+}
+
+/** An attached image, drawn larger pixel for pixel when it is tiny; a file that cannot be shown says so. */
 function thumbnail(src: string, name: string): HTMLElement {
   const img = el('img', { src, alt: `Attached image ${name}`, class: 'thumbnail' }) as HTMLImageElement;
   img.addEventListener('load', () => {
@@ -164,7 +197,8 @@ function statsText(s: AnswerStats): string {
       : `${s.visualTokens} of ${s.totalVisualTokens} visual tokens, ${fewer.toFixed(fewer >= 10 ? 0 : 1)}x fewer`;
   const stopped = s.stopReason === 'cancelled' ? ' · stopped' : s.stopReason === 'repetition' ? ' · stopped repeating itself' : '';
   const cache = s.visionCache ? ` · ${s.visionCache}` : '';
-  return `${tokens}${cache} · first token ${Math.round(s.ttftMs)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.ep}${stopped}`;
+  const each = s.images ? ` (${s.images.map((i) => `${i.name}: ${i.kept} of ${i.total}`).join(', ')})` : '';
+  return `${tokens}${each}${cache} · first token ${Math.round(s.ttftMs)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.ep}${stopped}`;
 }
 
 function renderAnswer(a: ChatAnswer): HTMLElement {
@@ -183,7 +217,8 @@ function renderAnswer(a: ChatAnswer): HTMLElement {
   if (a.stats) {
     const copy = linkButton('Copy', () => vscode.post({ type: 'copy', text: a.text }));
     const heat = linkButton('Heatmap', () => vscode.post({ type: 'showHeatmap', reduce: a.reduce, answerId: a.id }));
-    heat.title = a.image ? `The visual tokens of ${a.image.name} in this answer` : 'The visual tokens of this answer';
+    const names = (a.images ?? []).map((i) => i.name).join(', ');
+    heat.title = names ? `The visual tokens of ${names} in this answer` : 'The visual tokens of this answer';
     parts.push(el('div', { class: 'stats' }, el('span', {}, statsText(a.stats)), copy, heat));
   }
   return el('article', { class: `answer${a.done ? '' : ' streaming'}`, 'data-id': a.id, 'aria-busy': String(!a.done) }, ...parts);
@@ -197,11 +232,11 @@ function renderConversation(): void {
   let previousImage: string | undefined;
   for (const answers of groups.values()) {
     const row = el('div', { class: answers.length > 1 ? 'exchange compare' : 'exchange' }, ...answers.map(renderAnswer));
-    const about = answers[0]!.image;
+    const about = (answers[0]!.images ?? []).map((i) => i.name).join(', ');
     const heading = el('div', { class: 'question', role: 'heading', 'aria-level': '3' }, answers[0]!.question);
-    // a chat saved before it was kept to one image can hold answers about several: each says which
-    if (about && previousImage && about.name !== previousImage) heading.prepend(el('span', { class: 'about' }, `About ${about.name}: `));
-    if (about) previousImage = about.name;
+    // images added or removed mid-chat: each question says what it was about
+    if (about && previousImage && about !== previousImage) heading.prepend(el('span', { class: 'about' }, `About ${about}: `));
+    if (about) previousImage = about;
     conversation.append(heading, row);
   }
   conversation.scrollTop = conversation.scrollHeight;
@@ -276,7 +311,9 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
   const touched = applyChatEvent(state.answers, m);
   switch (m.type) {
     case 'state':
-      state.image = m.image;
+      state.images = [...m.images];
+      state.maxImages = m.maxImages;
+      state.severalNote = m.severalNote;
       state.model = m.model;
       state.tokens = m.tokens;
       state.details = m.details;
@@ -319,7 +356,7 @@ window.addEventListener('message', (e: MessageEvent<ChatEvent>) => {
       setBusy(m.busy);
       break;
     case 'imageReading':
-      if (state.image) state.image.reading = { done: m.done, total: m.total };
+      state.images = state.images.map((i) => (i.key === m.key ? { ...i, reading: { done: m.done, total: m.total } } : i));
       renderHeader();
       break;
     case 'focusQuestion':

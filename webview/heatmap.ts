@@ -43,8 +43,76 @@ const KEY_TEXT: Record<LegendKey, string> = {
   removed: 'removed by unpadding (padding of the tiles)',
 };
 const keys = el('span', { class: 'keys' });
-const legend = el('div', { class: 'legend' }, scoreLegend, el('span', { class: 'ramp' }), 'high', keys);
-document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), summary, figure, legend, detail);
+const ramp = el('span', { class: 'ramp', role: 'img', 'aria-label': 'colour scale from dark purple (low) through green to yellow (high)' });
+const legend = el('div', { class: 'legend' }, scoreLegend, ramp, 'high', keys);
+// several images (a question about several): one tab each, the panel below is the selected one's
+const tabs = el('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Images', hidden: '' });
+const tabPanel = el('div', { role: 'tabpanel' }, summary, figure, legend, detail);
+document.getElementById('app')!.append(el('header', {}, modeSelect, exportButton), tabs, tabPanel, hatch());
+
+/** The pattern merged patches are filled with (heatmap.css), four stripes a patch whatever its size on screen. */
+function hatch(): SVGSVGElement {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('class', 'defs');
+  svg.setAttribute('aria-hidden', 'true');
+  const pattern = document.createElementNS(SVG, 'pattern');
+  const attrs = {
+    id: 'merged-hatch',
+    patternUnits: 'objectBoundingBox',
+    patternContentUnits: 'objectBoundingBox',
+    width: '0.25',
+    height: '0.25',
+  };
+  for (const [k, v] of Object.entries(attrs)) pattern.setAttribute(k, v);
+  const ground = document.createElementNS(SVG, 'rect');
+  for (const [k, v] of Object.entries({ width: '0.25', height: '0.25', fill: '#ffffff', 'fill-opacity': '0.7' })) ground.setAttribute(k, v);
+  const stripe = document.createElementNS(SVG, 'path');
+  for (const [k, v] of Object.entries({ d: 'M0,0.25 L0.25,0', stroke: '#000000', 'stroke-width': '0.05', 'stroke-opacity': '0.7' }))
+    stripe.setAttribute(k, v);
+  pattern.append(ground, stripe);
+  const defs = document.createElementNS(SVG, 'defs');
+  defs.append(pattern);
+  svg.append(defs);
+  return svg;
+}
+
+/** The images' tabs, the `index`th selected (the arrow keys move between them, as tabs do). */
+function renderTabs(names: readonly string[], index: number): void {
+  tabs.hidden = names.length < 2;
+  tabs.replaceChildren(
+    ...names.map((name, i) => {
+      const selected = i === index;
+      const tab = el(
+        'button',
+        { class: 'tab', role: 'tab', type: 'button', id: `tab-${i}`, 'aria-selected': String(selected), tabindex: selected ? '0' : '-1' },
+        name,
+      );
+      tab.addEventListener('click', () => selectTab(i));
+      return tab;
+    }),
+  );
+  if (names.length > 1) tabPanel.setAttribute('aria-labelledby', `tab-${index}`);
+}
+
+function selectTab(i: number): void {
+  const all = [...tabs.querySelectorAll<HTMLElement>('[role=tab]')];
+  all.forEach((t, j) => {
+    t.setAttribute('aria-selected', String(i === j));
+    t.setAttribute('tabindex', i === j ? '0' : '-1');
+  });
+  all[i]?.focus();
+  tabPanel.setAttribute('aria-labelledby', `tab-${i}`);
+  vscode.post({ type: 'showImage', index: i });
+}
+
+tabs.addEventListener('keydown', (e) => {
+  const all = [...tabs.querySelectorAll<HTMLElement>('[role=tab]')];
+  const at = all.findIndex((t) => t.getAttribute('aria-selected') === 'true');
+  const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: all.length - 1 }[e.key];
+  if (to === undefined) return;
+  e.preventDefault();
+  selectTab((to + all.length) % all.length);
+});
 
 function draw(imageSrc: string, name: string, r: InspectResult): void {
   const { headline, figures } = heatmapFigures(r);
@@ -175,8 +243,13 @@ exportButton.addEventListener('click', () => vscode.post({ type: 'exportPng' }))
 
 window.addEventListener('message', (e: MessageEvent<HeatmapEvent>) => {
   const m = e.data;
-  exportButton.toggleAttribute('disabled', m.type !== 'heatmap');
-  if (m.type === 'loading') {
+  if (m.type !== 'images') exportButton.toggleAttribute('disabled', m.type !== 'heatmap');
+  if (m.type === 'images') {
+    renderTabs(m.names, m.index);
+  } else if (m.type === 'loading') {
+    // the reading drawn: several images are each read as their question read them
+    reduce = m.reduce;
+    (modeSelect as unknown as { value: string }).value = reduce;
     summary.replaceChildren(
       el('vscode-progress-ring', { 'aria-label': 'Running the vision tower' }),
       ` Running the vision tower (${m.reduce})...`,

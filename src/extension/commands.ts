@@ -16,8 +16,11 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   const command = (id: string, run: (...args: never[]) => unknown): void => {
     context.subscriptions.push(vscode.commands.registerCommand(id, run));
   };
-  command('prumergeVision.askAboutImage', (uri?: vscode.Uri) => askAboutImage(chat, uri));
-  command('prumergeVision.showHeatmap', (uri?: vscode.Uri, reduce?: string) => showHeatmap(context, engine, uri, reduce));
+  // from the Explorer, the second argument is its selection
+  command('prumergeVision.askAboutImage', (uri?: vscode.Uri, selected?: unknown) => askAboutImage(chat, uri, selected));
+  command('prumergeVision.showHeatmap', (uri?: vscode.Uri, selected?: unknown, reduce?: string) =>
+    showHeatmap(context, engine, uri, selected, reduce),
+  );
   command('prumergeVision.newChat', () => chat.newChat());
   command('prumergeVision.openChat', () => openSavedChat(chat));
   command('prumergeVision.openWalkthrough', () => openWalkthrough());

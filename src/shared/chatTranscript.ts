@@ -23,8 +23,8 @@ export function applyChatEvent(answers: ChatAnswer[], event: ChatEvent): ChatAns
   const find = (id: string): ChatAnswer | undefined => answers.find((a) => a.id === id);
   switch (event.type) {
     case 'answerStart': {
-      const { id, group, question, reduce, image } = event;
-      const a: ChatAnswer = { id, group, question, reduce, ...(image ? { image } : {}), text: '', done: false };
+      const { id, group, question, reduce, images } = event;
+      const a: ChatAnswer = { id, group, question, reduce, ...(images ? { images } : {}), text: '', done: false };
       answers.push(a);
       return a;
     }

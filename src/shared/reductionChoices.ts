@@ -5,6 +5,8 @@
  * tokens in one part; LLaVA-NeXT: a count that depends on the image's size, in several parts),
  * never a count written for one model.
  */
+import type { Detail } from './reduceMode';
+
 export interface ReductionChoice {
   /** As parseReading reads it. */
   readonly value: string;
@@ -97,3 +99,11 @@ export function visualTokensPhrase(tokens: ImageTokenCount | undefined): string 
 
 /** Images one question may hold (docs/architecture.md, "Several images"). */
 export const MAX_IMAGES = 4;
+
+/**
+ * The detail each of `images` is read at: a model with a one-crop reading (LLaVA-OneVision) reads
+ * each of several as one crop, as it was trained to, unless the question asks for another.
+ */
+export function detailForImages(asked: Detail, images: number, details: OfferedDetails): Detail {
+  return asked === 'auto' && images > 1 && details.low ? 'low' : asked;
+}

@@ -5,7 +5,7 @@
  */
 import type { PrefillProgress } from './prefillProgress';
 import { isReduceModeText } from './reduceMode';
-import type { ImageTokenCount, OfferedDetails } from './reductionChoices';
+import { MAX_IMAGES, type ImageTokenCount, type OfferedDetails } from './reductionChoices';
 import type { AskStage, Inspection } from './results';
 
 /** Figures shown under an answer. */
@@ -21,9 +21,18 @@ export interface AnswerStats {
   readonly tokens: number;
   /** A new reading of the image whose crops (some or all) came from the worker's memory: what the figures say of it. */
   readonly visionCache?: string;
+  /** Several images: each one's counts, in the question's order. */
+  readonly images?: readonly ImageFigures[];
 }
 
-/** The image an answer was given: its heatmap draws this one, whatever is attached since. */
+/** One image's visual tokens in an answer about several. */
+export interface ImageFigures {
+  readonly name: string;
+  readonly kept: number;
+  readonly total: number;
+}
+
+/** An image an answer was given: its heatmap draws this one, whatever is attached since. */
 export interface AnswerImage {
   readonly path: string;
   /** As the user knows it: relative to the workspace, or "pasted image". */
@@ -37,8 +46,8 @@ export interface ChatAnswer {
   readonly group: string;
   readonly question: string;
   readonly reduce: string;
-  /** Absent in chats saved before answers kept their image, and for messages that belong to no answer. */
-  readonly image?: AnswerImage;
+  /** In the question's order; absent in chats saved before answers kept their images, and for messages that belong to no answer. */
+  readonly images?: readonly AnswerImage[];
   text: string;
   stats?: AnswerStats;
   error?: string;
@@ -56,7 +65,10 @@ export type ChatRequest =
   | { readonly type: 'ask'; readonly question: string; readonly reduce: string; readonly compare: boolean }
   | { readonly type: 'stop' }
   | { readonly type: 'newChat' }
+  /** Pick images from the workspace to add to those attached (the first ones, when none is). */
   | { readonly type: 'pickImage' }
+  /** `key` as the state names the attached image. */
+  | { readonly type: 'removeImage'; readonly key: string }
   /** The random-weights notice's link: download and build a real model. */
   | { readonly type: 'getModel' }
   | { readonly type: 'dropImage'; readonly uri: string }
@@ -70,18 +82,15 @@ export type ChatRequest =
 export type ChatEvent =
   | {
       readonly type: 'state';
-      readonly image: {
-        readonly name: string;
-        readonly src: string;
-        readonly pasted: boolean;
-        /** Said when it is attached: it cannot be read, or it is far below the model's resolution. */
-        readonly warning: string | null;
-        /** Its crops read ahead of the question so far (null: not started, or given up). */
-        readonly reading: ImageReading | null;
-      } | null;
+      /** In the order the question puts them. */
+      readonly images: readonly AttachedImageView[];
+      /** Images one question may hold. */
+      readonly maxImages: number;
+      /** Said while several are attached to a model trained on one image per conversation. */
+      readonly severalNote: string | null;
       readonly model: { readonly name: string; readonly randomWeights: boolean };
       readonly reduce: string;
-      /** The attached image's visual tokens with the model in use; null until known. */
+      /** The attached images' visual tokens with the model in use (their sum); null until known. */
       readonly tokens: ImageTokenCount | null;
       /** The model can read an image at low detail (LLaVA-OneVision): the picker offers it. */
       readonly details: OfferedDetails;
@@ -94,7 +103,7 @@ export type ChatEvent =
       readonly question: string;
       readonly reduce: string;
       readonly group: string;
-      readonly image?: AnswerImage;
+      readonly images?: readonly AnswerImage[];
     }
   /** An answer that was due and did not run (Stop during Compare's first answer): `note` says so. */
   | {
@@ -115,10 +124,23 @@ export type ChatEvent =
   /** The whole conversation, for a view shown again after being hidden (answers go on meanwhile). */
   | { readonly type: 'transcript'; readonly answers: readonly ChatAnswer[]; readonly busy: boolean }
   | { readonly type: 'focusQuestion' }
-  | ({ readonly type: 'imageReading' } & ImageReading)
+  | ({ readonly type: 'imageReading'; readonly key: string } & ImageReading)
   | { readonly type: 'cleared' };
 
-/** How far the worker has read the attached image's crops before a question about it. */
+/** An attached image as the chat shows it. */
+export interface AttachedImageView {
+  /** Names it in `removeImage` and `imageReading`. */
+  readonly key: string;
+  readonly name: string;
+  readonly src: string;
+  readonly pasted: boolean;
+  /** Said when it is attached: it cannot be read, or it is far below the model's resolution. */
+  readonly warning: string | null;
+  /** Its crops read ahead of the question so far (null: not started, or given up). */
+  readonly reading: ImageReading | null;
+}
+
+/** How far the worker has read an attached image's crops before a question about it. */
 export interface ImageReading {
   readonly done: number;
   readonly total: number;
@@ -134,11 +156,18 @@ export function imageReadingText(r: ImageReading): string {
 
 /** heatmap panel -> host; `reduce` as parseReading reads it (the guard checks it does) */
 export type HeatmapRequest =
-  { readonly type: 'ready' } | { readonly type: 'changeMode'; readonly reduce: string } | { readonly type: 'exportPng' };
+  | { readonly type: 'ready' }
+  | { readonly type: 'changeMode'; readonly reduce: string }
+  | { readonly type: 'exportPng' }
+  /** The tab of the panel's `index`th image. */
+  | { readonly type: 'showImage'; readonly index: number };
 
 /** host -> heatmap panel */
 export type HeatmapEvent =
-  | { readonly type: 'loading'; readonly reduce: string }
+  /** The panel's images, one tab each when there are several, and the one shown. */
+  | { readonly type: 'images'; readonly names: readonly string[]; readonly index: number }
+  /** `reduce`: the reading drawn (one crop each of several images, where the model has it); `index`: the image's tab. */
+  | { readonly type: 'loading'; readonly reduce: string; readonly index: number }
   | { readonly type: 'heatmap'; readonly imageSrc: string; readonly name: string; readonly inspection: Inspection }
   | { readonly type: 'error'; readonly message: string };
 
@@ -168,6 +197,8 @@ export function isChatRequest(m: unknown): m is ChatRequest {
       return str(m['uri'], 4096);
     case 'pasteImage':
       return str(m['dataUrl'], MAX_DATA_URL) && /^data:image\/(png|jpeg|webp|gif);base64,/.test(m['dataUrl'] as string);
+    case 'removeImage':
+      return str(m['key'], 4096);
     case 'showHeatmap':
       return reduceText(m['reduce']) && (m['answerId'] === undefined || str(m['answerId'], 64));
     case 'copy':
@@ -188,6 +219,8 @@ export function isHeatmapRequest(m: unknown): m is HeatmapRequest {
       return reduceText(m['reduce']);
     case 'exportPng':
       return true;
+    case 'showImage':
+      return Number.isInteger(m['index']) && (m['index'] as number) >= 0 && (m['index'] as number) < MAX_IMAGES;
     default:
       return false;
   }

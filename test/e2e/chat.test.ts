@@ -420,4 +420,61 @@ describe('the extension in a real VS Code (code-server + chromium)', { skip, tim
       },
     ),
   );
+
+  it(
+    'several images: Add image picks a second, the answer gives the counts of each, the heatmap has a tab per image, x removes one',
+    step(
+      () => vs,
+      'several-images',
+      async () => {
+        chat = await askAboutDiagram(vs, 'diagram.png');
+        await chat.locator('.image vscode-button', { hasText: 'Add image' }).click();
+        const input = page.locator('.quick-input-widget input.input');
+        await input.waitFor({ timeout: 30_000 });
+        await input.fill('screenshot.png');
+        const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'screenshot.png' }).first();
+        await row.waitFor({ timeout: 30_000 });
+        // a pick of several: a click on the row's label ticks it, Enter takes what is ticked
+        await row.locator('label.quick-input-list-label').click();
+        await input.press('Enter');
+        const attached = chat.locator('li.attached-image');
+        await attached.nth(1).filter({ hasText: 'screenshot.png' }).waitFor({ timeout: 60_000 });
+        assert.deepEqual(await attached.locator('.image-name').allInnerTexts(), ['diagram.png', 'screenshot.png']);
+        // the demo is LLaVA-1.5: trained on one image per conversation
+        await chat.locator('.image-warning').filter({ hasText: 'trained on one image per conversation' }).waitFor({ timeout: 30_000 });
+        await shot('11a-two-images');
+
+        const answer = await askAndStop(chat, 'What changed between these two?');
+        // LLaVA-1.5's 24 x 24 patches each
+        assert.match(
+          await answer.locator('.stats').innerText(),
+          /\d+ of 1152 visual tokens, [\d.]+x fewer \(diagram\.png: \d+ of 576, screenshot\.png: \d+ of 576\)/,
+        );
+        await shot('11b-two-images-answer');
+
+        await answer.locator('.stats vscode-button', { hasText: 'Heatmap' }).click();
+        // each tab is its image as the answer read it: the same count as the answer's figures
+        const counts = /diagram\.png: (\d+) of 576, screenshot\.png: (\d+) of 576/.exec(await answer.locator('.stats').innerText())!;
+        const panel = await frameWith('.tabs [role=tab]');
+        const tabs = panel.locator('.tabs [role=tab]');
+        assert.deepEqual(await tabs.allInnerTexts(), ['diagram.png', 'screenshot.png']);
+        await panel
+          .locator('.summary')
+          .filter({ hasText: `diagram.png: prumerge keeps ${counts[1]} of 576` })
+          .waitFor({ timeout: 60_000 });
+        await tabs.nth(0).press('ArrowRight');
+        await panel
+          .locator('.summary')
+          .filter({ hasText: `screenshot.png: prumerge keeps ${counts[2]} of 576` })
+          .waitFor({ timeout: 60_000 });
+        assert.equal(await tabs.nth(1).getAttribute('aria-selected'), 'true');
+        await shot('11c-heatmap-tabs');
+
+        await chat.locator('button.remove[aria-label="Remove screenshot.png"]').click();
+        await attached.nth(1).waitFor({ state: 'detached', timeout: 30_000 });
+        assert.deepEqual(await attached.locator('.image-name').allInnerTexts(), ['diagram.png']);
+        assert.equal(await chat.locator('.image-warning').filter({ hasText: 'trained on one image' }).count(), 0);
+      },
+    ),
+  );
 });

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Frame, type FrameLocator, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { isAlive } from '../helpers/processes';
 
@@ -230,6 +230,30 @@ export async function findFrame(page: Page, selector: string): Promise<FrameLoca
     await page.waitForTimeout(250);
   }
   throw new Error(`no webview shows ${selector}`);
+}
+
+/** The document of the webview that shows `selector` (inside VS Code's two frames), to run scripts in. */
+export async function webviewFrame(page: Page, selector: string): Promise<Frame> {
+  await findFrame(page, selector);
+  for (const frame of page.frames()) {
+    if (await frame.$(selector).catch(() => null)) return frame;
+  }
+  throw new Error(`no webview document holds ${selector}`);
+}
+
+/** Picks a colour theme by its label in Preferences: Color Theme, as a user does. */
+export async function setColorTheme(page: Page, label: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ timeout: 30_000 });
+  await input.fill('>Preferences: Color Theme');
+  // by its own row: the first one may be "Browse Color Themes in Marketplace", which needs the network
+  await page.locator('.quick-input-widget .monaco-list-row[aria-label^="Preferences: Color Theme"]').first().click();
+  await page.locator('.quick-input-widget input[placeholder*="Color Theme"]').waitFor({ timeout: 30_000 });
+  await input.fill(label);
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: label }).first().waitFor({ timeout: 30_000 });
+  await input.press('Enter');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 30_000 });
 }
 
 /** A test step that leaves a screenshot, and the chat's DOM, behind when it fails. */

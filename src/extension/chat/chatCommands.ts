@@ -4,28 +4,47 @@ import { ChatViewProvider } from './chatView';
 import { imagesOf } from './chatStore';
 import { EngineService } from '../engineService';
 import { HeatmapPanel } from './heatmapPanel';
-import { IMAGE_EXTENSIONS, isImagePath } from '../imageFiles';
+import { isImagePath } from '../imageFiles';
+import { MAX_IMAGES } from '../../shared/reductionChoices';
+import { pickWorkspaceImages } from './pickImages';
 import { readSettings } from '../settings';
 
-/** The Explorer's or the editor's image, or one picked from the workspace, attached to the chat. */
-export async function askAboutImage(chat: ChatViewProvider, uri?: vscode.Uri): Promise<void> {
-  const image = uri ?? activeImage() ?? (await pickWorkspaceImage());
-  if (image) await chat.attach(image);
+/**
+ * The Explorer's images (those selected, when several are), the editor's, or those picked from the
+ * workspace, attached to the chat in place of what it holds.
+ */
+export async function askAboutImage(chat: ChatViewProvider, uri?: vscode.Uri, selected?: unknown): Promise<void> {
+  const images = selectedImages(uri, selected) ?? (await pickWorkspaceImages('Ask about which images?', true));
+  if (images.length > 0) await chat.attach(images, { add: false });
 }
 
+/**
+ * The heatmap of the Explorer's images (one tab each), the editor's, or one picked. The chat passes
+ * its images as `selected` and the reading as `reduce` (a string in place of `selected` also reads so).
+ */
 export async function showHeatmap(
   context: vscode.ExtensionContext,
   engine: EngineService,
   uri?: vscode.Uri,
+  selected?: unknown,
   reduce?: string,
 ): Promise<void> {
-  const image = uri ?? activeImage() ?? (await pickWorkspaceImage());
-  if (!image) return;
-  if (!isImagePath(image.fsPath)) {
-    void vscode.window.showErrorMessage('The heatmap needs an image file (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).');
+  const images = selectedImages(uri, selected) ?? (await pickWorkspaceImages('The heatmap of which image?', false));
+  if (images.length === 0) return;
+  if (!images.every((i) => isImagePath(i.fsPath))) {
+    void vscode.window.showErrorMessage('The heatmap needs image files (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).');
     return;
   }
-  HeatmapPanel.show(context, engine, image, reduce ?? readSettings().defaultReduction);
+  const reading = reduce ?? (typeof selected === 'string' ? selected : undefined) ?? readSettings().defaultReduction;
+  HeatmapPanel.show(context, engine, images.slice(0, MAX_IMAGES), reading);
+}
+
+/** The images a command was run on: the Explorer's selection when it holds more than one, else `uri`, else the editor's. */
+function selectedImages(uri: vscode.Uri | undefined, selected: unknown): vscode.Uri[] | undefined {
+  const many = Array.isArray(selected) ? selected.filter((u): u is vscode.Uri => u instanceof vscode.Uri) : [];
+  if (many.length > 1) return many;
+  const one = uri ?? activeImage();
+  return one ? [one] : undefined;
 }
 
 /** The workspace's saved chats, newest first: the picked one is shown again. */
@@ -52,22 +71,4 @@ function activeImage(): vscode.Uri | undefined {
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input as { uri?: vscode.Uri } | undefined;
   const uri = input?.uri ?? vscode.window.activeTextEditor?.document.uri;
   return uri && isImagePath(uri.fsPath) ? uri : undefined;
-}
-
-async function pickWorkspaceImage(): Promise<vscode.Uri | undefined> {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  if (!folder) {
-    void vscode.window.showErrorMessage('Open a folder first: PruMerge Vision reads images from the workspace.');
-    return undefined;
-  }
-  const found = await vscode.workspace.findFiles(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, '**/node_modules/**', 2000);
-  if (found.length === 0) {
-    void vscode.window.showInformationMessage('No images in this workspace.');
-    return undefined;
-  }
-  const picked = await vscode.window.showQuickPick(
-    found.map((uri) => ({ label: vscode.workspace.asRelativePath(uri), uri })),
-    { title: 'Ask about which image?', matchOnDescription: true },
-  );
-  return picked?.uri;
 }

@@ -17,8 +17,8 @@ import type { AskParams } from '../../worker/protocol';
 import type { ChatAnswer, ChatEvent } from '../../shared/webviewMessages';
 import type { ChatTurn } from '../../pipeline/text/prompt';
 
-/** A chat's question: its image is always a file the user attached. */
-export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep' | 'image' | 'images'> & { readonly image?: string };
+/** A chat's question: its images are always files the user attached, in the question's order. */
+export type ChatAskParams = Omit<AskParams, 'requestId' | 'modelDir' | 'ep' | 'image' | 'images'> & { readonly images: readonly string[] };
 
 export interface ChatEngine {
   ask(params: ChatAskParams, hooks: AskHooks): Promise<AskResult>;
@@ -46,8 +46,8 @@ export interface ChatWording {
 const PLAIN_WORDING: ChatWording = { nameOf: (path) => basename(path), describeError: messageOf };
 
 export class ChatSession {
-  /** The attached image's path. */
-  image: string | undefined;
+  /** The attached images' paths, in the question's order. */
+  images: readonly string[] = [];
   private running: AbortController | undefined;
   /** Settles when the question being answered has ended (its last event emitted). */
   private runningDone: Promise<void> = Promise.resolve();
@@ -58,6 +58,8 @@ export class ChatSession {
    * engine decides whether it continues (the same image, read the same way) or starts again.
    */
   private inConversation = false;
+  /** The images the conversation the engine holds is about (to say why it started over). */
+  private conversationImages: readonly string[] = [];
   /** The transcript came from disk: the engine has never seen it, so the next question reads it again. */
   private restored = false;
 
@@ -78,10 +80,10 @@ export class ChatSession {
     return this.answers;
   }
 
-  /** Shows a saved conversation; the next question re-encodes the image and reads the earlier answers again. */
-  restore(image: string | undefined, answers: readonly ChatAnswer[]): void {
+  /** Shows a saved conversation; the next question re-encodes the images and reads the earlier answers again. */
+  restore(images: readonly string[], answers: readonly ChatAnswer[]): void {
     this.running?.abort();
-    this.image = image;
+    this.images = images;
     this.answers.splice(0, this.answers.length, ...answers.map((a) => ({ ...a })));
     this.inConversation = false;
     this.restored = answers.length > 0;
@@ -97,11 +99,11 @@ export class ChatSession {
     return this.running !== undefined;
   }
 
-  /** Answers `question` about the attached image; with `compare`, once with all tokens and once reduced. */
+  /** Answers `question` about the attached images; with `compare`, once with all tokens and once reduced. */
   async ask(question: string, reading: Reading, compare = false): Promise<void> {
     if (!question.trim()) return;
-    const image = this.image;
-    if (!image) {
+    const images = this.images;
+    if (images.length === 0) {
       this.fail('Attach an image first: right-click one in the Explorer, or use the image button.');
       return;
     }
@@ -116,9 +118,10 @@ export class ChatSession {
     this.runningDone = new Promise((resolve) => (done = resolve));
     this.emit({ type: 'busy', busy: true });
     try {
-      if (!(await isFile(image))) {
+      const gone = await firstMissing(images);
+      if (gone !== undefined) {
         this.inConversation = false;
-        this.fail(`${this.wording.nameOf(image)} was moved or deleted after it was attached: attach the image again.`);
+        this.fail(`${this.wording.nameOf(gone)} was moved or deleted after it was attached: attach the image again.`);
         return;
       }
       const group = randomUUID();
@@ -129,7 +132,7 @@ export class ChatSession {
           this.emit({ type: 'answerNotRun', id: randomUUID(), question, reduce: formatReading(mode), group, note: NOT_RUN_NOTE });
           continue;
         }
-        await this.answer(image, question, mode, compare, group, controller.signal);
+        await this.answer(images, question, mode, compare, group, controller.signal);
       }
     } finally {
       this.running = undefined;
@@ -183,7 +186,7 @@ export class ChatSession {
   }
 
   private async answer(
-    image: string,
+    images: readonly string[],
     question: string,
     reading: Reading,
     compare: boolean,
@@ -194,12 +197,13 @@ export class ChatSession {
     const followUp = !compare && this.inConversation;
     const history = this.restored && !compare ? earlierTurns(this.answers, reduce) : undefined;
     const id = randomUUID();
-    this.emit({ type: 'answerStart', id, question, reduce, group, image: { path: image, name: this.wording.nameOf(image) } });
+    const named = images.map((path) => ({ path, name: this.wording.nameOf(path) }));
+    this.emit({ type: 'answerStart', id, question, reduce, group, images: named });
     try {
       const { maxNewTokens, temperature } = this.settings();
       const r = await this.engine.ask(
         {
-          image,
+          images,
           question,
           reduce: reading.reduce,
           detail: reading.detail,
@@ -218,6 +222,8 @@ export class ChatSession {
       // stopped before its first word, a question leaves the conversation as it was
       const nothing = r.stopReason === 'cancelled' && r.tokens.length === 0;
       this.inConversation = !compare && (nothing ? followUp : true);
+      const before = this.conversationImages;
+      if (!nothing) this.conversationImages = images;
       if (history && !nothing) this.restored = false;
       const fromMemory = r.conversation === 'continued' ? undefined : cachedCropsText(r.visual);
       const stats = {
@@ -230,10 +236,17 @@ export class ChatSession {
         reduce,
         tokens: r.tokens.length,
         ...(fromMemory ? { visionCache: fromMemory } : {}),
+        ...(r.visual.images ? { images: r.visual.images.map((v, i) => ({ name: named[i]!.name, kept: v.kept, total: v.total })) } : {}),
       };
-      const said = history ? restoredNote(history.length) : compare ? undefined : noteFor(r, followUp);
-      const small = r.visual.picture && lowResolutionNote(this.wording.nameOf(image), r.visual.picture, r.visual.picture.modelSide);
-      const note = [said, small].filter(Boolean).join(' ');
+      const said = history
+        ? restoredNote(history.length, images.length)
+        : compare
+          ? undefined
+          : noteFor(r, followUp, sameList(before, images));
+      const small = (r.visual.images ?? [r.visual]).map(
+        (v, i) => v.picture && lowResolutionNote(named[i]!.name, v.picture, v.picture.modelSide),
+      );
+      const note = [said, ...small].filter(Boolean).join(' ');
       this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...(note ? { note } : {}) });
     } catch (e) {
       this.inConversation = false;
@@ -261,22 +274,33 @@ function earlierTurns(answers: readonly ChatAnswer[], reduce: string): ChatTurn[
   return turns;
 }
 
-function restoredNote(turns: number): string {
+function restoredNote(turns: number, images: number): string {
   const read = turns > 0 ? ` and the ${turns === 1 ? 'earlier answer' : `${turns} earlier exchanges`} read again` : '';
-  return `Restored from the saved chat: the image was encoded again${read}, as the model no longer held this conversation.`;
+  const encoded = images === 1 ? 'the image was encoded again' : `the ${images} images were encoded again`;
+  return `Restored from the saved chat: ${encoded}${read}, as the model no longer held this conversation.`;
 }
 
 /** Why an answer did not continue the conversation the user was having, when that is news. */
-function noteFor(r: AskResult, followUp: boolean): string | undefined {
+function noteFor(r: AskResult, followUp: boolean, sameImages: boolean): string | undefined {
   if (r.conversation === 'restarted' && r.restartedBy === 'reading')
     return 'A different reduction gives the model different image tokens, so this answer starts a new conversation.';
+  if (r.conversation === 'restarted' && !sameImages)
+    return 'The images attached changed since the last answer, so this answer starts a new conversation about them.';
   if (r.conversation === 'restarted')
-    return 'The image changed since the last answer, so this answer starts a new conversation about it as it is now.';
+    return r.visual.images
+      ? 'An image changed since the last answer, so this answer starts a new conversation about them as they are now.'
+      : 'The image changed since the last answer, so this answer starts a new conversation about it as it is now.';
   if (followUp && r.conversation === 'new')
     return 'The earlier conversation was no longer in memory (the model was restarted), so this answer starts a new one.';
   return undefined;
 }
 
-async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isFile() === true;
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The first of `paths` that is no longer a file. */
+async function firstMissing(paths: readonly string[]): Promise<string | undefined> {
+  const present = await Promise.all(paths.map(async (p) => (await stat(p).catch(() => undefined))?.isFile() === true));
+  return paths[present.indexOf(false)];
 }

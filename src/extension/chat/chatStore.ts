@@ -1,6 +1,6 @@
 /**
  * The chats of a workspace, kept on disk so that a window reload or a restart loses nothing:
- * the last MAX_CHATS conversations (transcript, reduction, attached image) in one JSON file in the
+ * the last MAX_CHATS conversations (transcript, reduction, attached images) in one JSON file in the
  * workspace's storage, written whole to a temporary file and renamed over the old one. A file
  * that cannot be read back is set aside (renamed, not deleted) and the chats start empty, with a
  * warning. Pasted images live beside it and are deleted with the last chat that refers to them.
@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { interrupted } from '../../shared/chatTranscript';
-import type { ChatAnswer } from '../../shared/webviewMessages';
+import type { AnswerImage, ChatAnswer } from '../../shared/webviewMessages';
 
 export const CHATS_FILE = 'chats.json';
 export const MAX_CHATS = 20;
@@ -28,8 +28,15 @@ export interface SavedChat {
   readonly title: string;
   /** Milliseconds since the epoch. */
   readonly updated: number;
-  readonly image: SavedImage | null;
+  /** Attached when it was saved, in the question's order. */
+  readonly images: readonly SavedImage[];
   readonly answers: readonly ChatAnswer[];
+}
+
+/** As chats were saved before a question could hold several images: one image, and one per answer. */
+interface SavedChatV1 extends Omit<SavedChat, 'images' | 'answers'> {
+  readonly image: SavedImage | null;
+  readonly answers: readonly (Omit<ChatAnswer, 'images'> & { readonly image?: AnswerImage })[];
 }
 
 export interface ChatHistory {
@@ -67,7 +74,7 @@ export class ChatStore {
     try {
       const json = JSON.parse(text) as { format?: unknown; chats?: unknown };
       if (json?.format !== FORMAT || !Array.isArray(json.chats) || !json.chats.every(isSavedChat)) throw new Error('not a chat history');
-      return { chats: (json.chats as SavedChat[]).map(withInterrupted).slice(0, MAX_CHATS) };
+      return { chats: (json.chats as (SavedChat | SavedChatV1)[]).map(upgraded).map(withInterrupted).slice(0, MAX_CHATS) };
     } catch (e) {
       const aside = join(this.dir, `chats.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
       await rename(file, aside).catch(() => undefined);
@@ -79,12 +86,12 @@ export class ChatStore {
   }
 
   /** Writes the newest MAX_CHATS chats; pasted images no chat refers to (nor `inUse`) are deleted. */
-  async save(history: ChatHistory, inUse?: string): Promise<void> {
+  async save(history: ChatHistory, inUse: readonly string[] = []): Promise<void> {
     const chats = history.chats.slice(0, MAX_CHATS);
     await mkdir(this.dir, { recursive: true });
     const file = join(this.dir, CHATS_FILE);
     const partial = `${file}.${process.pid}.partial`;
-    await writeFile(partial, JSON.stringify({ format: FORMAT, version: 1, chats }));
+    await writeFile(partial, JSON.stringify({ format: FORMAT, version: 2, chats }));
     await rename(partial, file);
     await this.deleteUnusedPasted(chats, inUse);
   }
@@ -95,9 +102,9 @@ export class ChatStore {
     await rm(this.pastedDir, { recursive: true, force: true });
   }
 
-  private async deleteUnusedPasted(chats: readonly SavedChat[], inUse: string | undefined): Promise<void> {
-    const used = new Set(chats.flatMap((c) => (c.image?.pasted ? [basename(c.image.path)] : [])));
-    if (inUse) used.add(basename(inUse));
+  private async deleteUnusedPasted(chats: readonly SavedChat[], inUse: readonly string[]): Promise<void> {
+    const used = new Set(chats.flatMap((c) => c.images.flatMap((i) => (i.pasted ? [basename(i.path)] : []))));
+    for (const path of inUse) used.add(basename(path));
     const files = await readdir(this.pastedDir).catch(() => [] as string[]);
     await Promise.all(files.filter((f) => !used.has(f)).map((f) => rm(join(this.pastedDir, f), { force: true })));
   }
@@ -108,9 +115,9 @@ export class ChatStore {
  * answers kept their image gives the image it had attached.
  */
 export function imagesOf(chat: SavedChat): string[] {
-  const names = [...new Set(chat.answers.flatMap((a) => (a.image ? [a.image.name] : [])))];
+  const names = [...new Set(chat.answers.flatMap((a) => (a.images ?? []).map((i) => i.name)))];
   if (names.length > 0) return names;
-  return chat.image ? [chat.image.pasted ? 'pasted image' : basename(chat.image.path)] : [];
+  return chat.images.map((i) => (i.pasted ? 'pasted image' : basename(i.path)));
 }
 
 /** `chats` with `chat` first, replacing its older version. */
@@ -124,22 +131,43 @@ function withInterrupted(chat: SavedChat): SavedChat {
   return { ...chat, answers: chat.answers.map((a) => interrupted(a, 'the window was reloaded while this answer was being written')) };
 }
 
-function isSavedChat(v: unknown): v is SavedChat {
-  const c = v as Partial<SavedChat> | null;
+/** A chat saved before several images, in today's form. */
+function upgraded(chat: SavedChat | SavedChatV1): SavedChat {
+  if ('images' in chat) return chat;
+  const { image, answers, ...rest } = chat;
+  return {
+    ...rest,
+    images: image ? [image] : [],
+    answers: answers.map(({ image: one, ...a }) => ({ ...a, ...(one ? { images: [one] } : {}) })),
+  };
+}
+
+function isSavedChat(v: unknown): v is SavedChat | SavedChatV1 {
+  const c = v as (Partial<SavedChat> & { image?: unknown }) | null;
   return (
     typeof c === 'object' &&
     c !== null &&
     typeof c.id === 'string' &&
     typeof c.title === 'string' &&
     typeof c.updated === 'number' &&
-    (c.image === null || (typeof c.image?.path === 'string' && typeof c.image.pasted === 'boolean')) &&
+    (Array.isArray(c.images) ? c.images.every(isSavedImage) : c.image === null || isSavedImage(c.image)) &&
     Array.isArray(c.answers) &&
     c.answers.every(isAnswer)
   );
 }
 
+function isSavedImage(v: unknown): v is SavedImage {
+  const i = v as Partial<SavedImage> | null;
+  return typeof i === 'object' && i !== null && typeof i.path === 'string' && typeof i.pasted === 'boolean';
+}
+
+function isAnswerImage(v: unknown): v is AnswerImage {
+  const i = v as Partial<AnswerImage> | null;
+  return typeof i === 'object' && i !== null && typeof i.path === 'string' && typeof i.name === 'string';
+}
+
 function isAnswer(v: unknown): v is ChatAnswer {
-  const a = v as Partial<ChatAnswer> | null;
+  const a = v as (Partial<ChatAnswer> & { image?: unknown }) | null;
   return (
     typeof a === 'object' &&
     a !== null &&
@@ -149,6 +177,7 @@ function isAnswer(v: unknown): v is ChatAnswer {
     typeof a.reduce === 'string' &&
     typeof a.text === 'string' &&
     typeof a.done === 'boolean' &&
-    (a.image === undefined || (typeof a.image?.path === 'string' && typeof a.image.name === 'string'))
+    (a.images === undefined || (Array.isArray(a.images) && a.images.every(isAnswerImage))) &&
+    (a.image === undefined || isAnswerImage(a.image))
   );
 }

@@ -4,13 +4,15 @@
  * Messages from the webview are checked with isChatRequest before anything is done with them.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, ImageReading, isChatRequest } from '../../shared/webviewMessages';
-import { ImageTokenCount, NO_DETAILS } from '../../shared/reductionChoices';
+import { detailForImages, ImageTokenCount, MAX_IMAGES, NO_DETAILS } from '../../shared/reductionChoices';
 import { messageOf } from '../../common/errors';
 import { lowResolutionNote } from '../../shared/imageNotes';
 import { Detail, parseReading } from '../../shared/reduceMode';
+import { AttachedImage, attachedImage, samePaths, totalTokens, withAdded } from './attachedImages';
+import { pickWorkspaceImages } from './pickImages';
 import { ChatSession } from './chatSession';
 import { ChatHistory, ChatStore, newChatId, SavedChat, withChat } from './chatStore';
 import { Disposable } from '../disposable';
@@ -19,20 +21,6 @@ import { readSettings } from '../settings';
 import { decodeImageDataUrl, isImagePath, isInside, isSafeExternalLink } from '../imageFiles';
 import { webviewHtml } from '../webviewHtml';
 import { chatStorageDir, userMessage } from '../userMessages';
-
-interface AttachedImage {
-  readonly uri: vscode.Uri;
-  readonly pasted: boolean;
-  /** Said in the header: it cannot be read, or it is far below the model's resolution (null: nothing to say, or not checked yet). */
-  warning: string | null;
-  /** Its crops read into the worker's vision cache ahead of the question; aborted when it is no longer attached. */
-  reading: ImageReading | null;
-  readonly early: AbortController;
-}
-
-function attachedImage(uri: vscode.Uri, pasted: boolean): AttachedImage {
-  return { uri, pasted, warning: null, reading: null, early: new AbortController() };
-}
 
 /** While an answer streams, its words are saved at most this often, so that a reload keeps what was shown. */
 const STREAM_SAVE_MS = 500;
@@ -45,9 +33,10 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private view: vscode.WebviewView | undefined;
   /** The shown view's listeners, disposed with it. */
   private viewListeners: vscode.Disposable | undefined;
-  private image: AttachedImage | undefined;
-  /** The last image whose tokens the worker counted (anyres models). */
-  private counted: { readonly key: string; readonly count: ImageTokenCount } | undefined;
+  /** In the order a question puts them. */
+  private images: AttachedImage[] = [];
+  /** The images' tokens the worker counted (tiled layouts), by model folder and path. */
+  private readonly counted = new Map<string, ImageTokenCount>();
   private readonly session: ChatSession;
   /** The workspace's saved chats (newest first), and which of them is on screen. */
   private readonly store: ChatStore;
@@ -77,7 +66,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     );
     if (context.globalState.get<boolean>(ANSWERED_CONTEXT)) void vscode.commands.executeCommand('setContext', ANSWERED_CONTEXT, true);
     this._register({ dispose: () => void this.saveNow() });
-    this._register({ dispose: () => this.image?.early.abort() });
+    this._register({ dispose: () => this.images.forEach((i) => i.early?.stop.abort()) });
     // the random-weights notice and the token counts follow the model
     this._register(engine.onDidChangeModel(() => void this.postState().then(() => this.countTokens())));
     this.restored = this.restoreSaved();
@@ -92,16 +81,16 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     if (newest) await this.show(newest);
   }
 
-  /** Puts a saved chat on screen; its image comes back if it still exists. */
+  /** Puts a saved chat on screen; its images come back where they still exist. */
   private async show(chat: SavedChat): Promise<void> {
     this.chatId = chat.id;
     this.chatNote = null;
-    const image = chat.image && (await isFile(chat.image.path)) ? chat.image : undefined;
-    this.setImage(image ? attachedImage(vscode.Uri.file(image.path), image.pasted) : undefined);
-    this.session.restore(image?.path, chat.answers);
+    const present = await Promise.all(chat.images.map((i) => isFile(i.path)));
+    this.setImages(chat.images.filter((_, i) => present[i]).map((i) => attachedImage(i.path, i.pasted)));
+    this.session.restore(this.paths(), chat.answers);
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
-    if (this.image) void this.checkImage(this.image);
+    for (const image of this.images) void this.checkImage(image);
   }
 
   /** The saved chats, newest first (the one on screen among them). */
@@ -122,8 +111,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     clearTimeout(this.saveTimer);
     await this.saving;
     this.history = { chats: [] };
-    this.setImage(undefined);
-    this.session.image = undefined;
+    this.setImages([]);
+    this.session.images = [];
     await this.session.newChat();
     this.chatId = newChatId();
     await this.store.clear();
@@ -146,13 +135,13 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         id: this.chatId,
         title: answers.find((a) => a.question)?.question ?? 'Chat',
         updated: Date.now(),
-        image: this.image ? { path: this.image.uri.fsPath, pasted: this.image.pasted } : null,
+        images: this.images.map(({ path, pasted }) => ({ path, pasted })),
         answers: answers.map((a) => ({ ...a })),
       };
       this.history = withChat(this.history, chat);
     }
     const history = this.history;
-    const attached = this.image?.pasted ? this.image.uri.fsPath : undefined; // not asked about yet, but in use
+    const attached = this.images.filter((i) => i.pasted).map((i) => i.path); // not asked about yet, but in use
     this.saving = this.saving
       .then(() => this.store.save(history, attached))
       .catch((e: unknown) => this.engine.log.appendLine(`could not save the chats: ${messageOf(e)}`));
@@ -187,94 +176,136 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     );
   }
 
-  /** Attaches an image from the workspace (or pasted) and focuses the question box. */
-  async attach(uri: vscode.Uri, pasted = false): Promise<void> {
-    if (!isImagePath(uri.fsPath)) {
+  /**
+   * Attaches images from the workspace (or pasted) and focuses the question box: `add` puts them
+   * after those attached (the chat's own drop, paste and pick), otherwise they replace them (the
+   * Explorer's and the editor's Ask About Image), in a new chat when this one has questions.
+   */
+  async attach(uris: readonly vscode.Uri[], { add, pasted = false }: { readonly add: boolean; readonly pasted?: boolean }): Promise<void> {
+    const notImage = uris.find((u) => !isImagePath(u.fsPath));
+    if (notImage) {
       void vscode.window.showErrorMessage(
-        `${basename(uri.fsPath)} is not an image PruMerge Vision reads (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).`,
+        `${basename(notImage.fsPath)} is not an image PruMerge Vision reads (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).`,
       );
       return;
     }
-    if (!pasted && !isInside(uri.fsPath, this.workspaceFolders())) {
+    if (!pasted && !uris.every((u) => isInside(u.fsPath, this.workspaceFolders()))) {
       void vscode.window.showErrorMessage('PruMerge Vision only reads images inside the open workspace folders.');
       return;
     }
     // the saved chat is read when the view is created: an image attached meanwhile must not be replaced by its
     await this.restored;
-    const before = this.image;
-    if (before && before.uri.fsPath !== uri.fsPath && this.session.transcript.some((a) => a.question)) {
-      // a chat is about one picture: its answers must not read as answers about this one, nor be its history
-      const earlier = this.nameOf(before.uri.fsPath);
-      await this.newChat();
-      this.chatNote = `A new chat about ${this.nameOf(uri.fsPath)}. The chat about ${earlier} is kept: PruMerge Vision: Open an Earlier Chat... shows it again.`;
+    const fresh = uris.map((u) => attachedImage(u.fsPath, pasted));
+    const images = withAdded(add ? this.images : [], fresh, (p) => this.nameOf(p));
+    if (typeof images === 'string') {
+      void vscode.window.showErrorMessage(images);
+      return;
     }
-    const attached = attachedImage(uri, pasted);
-    this.setImage(attached);
-    this.session.image = uri.fsPath;
+    if (!add && !samePaths(images, this.images) && this.images.length > 0 && this.session.transcript.some((a) => a.question)) {
+      // a chat is about its pictures: its answers must not read as answers about these, nor be their history
+      const earlier = this.images.map((i) => this.nameOf(i.path)).join(', ');
+      await this.newChat();
+      const now = images.map((i) => this.nameOf(i.path)).join(', ');
+      this.chatNote = `A new chat about ${now}. The chat about ${earlier} is kept: PruMerge Vision: Open an Earlier Chat... shows it again.`;
+    }
+    const added = images.filter((i) => !this.images.includes(i));
+    this.setImages(images);
     this.scheduleSave();
     await vscode.commands.executeCommand(`${ChatViewProvider.viewType}.focus`);
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
     this.post({ type: 'focusQuestion' });
     void this.countTokens();
-    void this.checkImage(attached);
+    for (const image of added) void this.checkImage(image);
+  }
+
+  /** Takes one image off the question; those left are read again where their detail changes (one image of several read as one crop). */
+  private async remove(path: string): Promise<void> {
+    if (!this.images.some((i) => i.path === path)) return;
+    this.setImages(this.images.filter((i) => i.path !== path));
+    this.scheduleSave();
+    await this.postState();
+    this.post({ type: 'focusQuestion' });
+    void this.countTokens();
   }
 
   /**
-   * Decodes the attached image in the worker, so that one that cannot be read, or is far below the
+   * Decodes an attached image in the worker, so that one that cannot be read, or is far below the
    * model's resolution, is said so now rather than after a question. Starting the worker for it
    * costs nothing the question would not.
    */
   private async checkImage(image: AttachedImage): Promise<void> {
-    const name = this.nameOf(image.uri.fsPath);
-    let readable = false;
+    const name = this.nameOf(image.path);
     try {
-      const size = await this.engine.checkImage(image.uri.fsPath);
+      const size = await this.engine.checkImage(image.path);
       const side = this.engine.modelFacts()?.imageSize;
       image.warning = (side ? lowResolutionNote(name, size, side) : undefined) ?? null;
-      readable = true;
+      image.readable = true;
     } catch (e) {
       image.warning = `${this.describeError(e)}.`.replace(/\.\.$/, '.');
     }
-    if (this.image === image && image.warning) await this.postState();
-    if (this.image === image && readable) void this.readEarly(image);
+    if (this.images.includes(image) && image.warning) await this.postState();
+    if (this.images.includes(image) && image.readable) this.readAhead();
   }
 
-  /** The image on screen; the one it replaces stops being read ahead. */
-  private setImage(image: AttachedImage | undefined): void {
-    if (this.image !== image) this.image?.early.abort();
-    this.image = image;
+  /** The images on screen, in order; those no longer among them stop being read ahead, the others are read at the detail the question will use. */
+  private setImages(images: AttachedImage[]): void {
+    for (const gone of this.images.filter((i) => !images.includes(i))) gone.early?.stop.abort();
+    this.images = images;
+    this.session.images = this.paths();
+    this.readAhead();
   }
 
-  /**
-   * Reads the attached image's crops in the worker now, behind any answer running, so that the
-   * question finds them read (the vision tower is most of the wait on a CPU). Progress shows
-   * under the image; a question asked meanwhile reads the crops not yet done itself.
-   */
-  private async readEarly(image: AttachedImage): Promise<void> {
-    let detail: Detail = 'auto';
+  private paths(): string[] {
+    return this.images.map((i) => i.path);
+  }
+
+  /** The detail a question reads each attached image at (one crop each of several, for LLaVA-OneVision). */
+  private detailNow(): Detail {
+    let asked: Detail = 'auto';
     try {
-      detail = parseReading(this.defaultReduce()).detail;
+      asked = parseReading(this.defaultReduce()).detail;
     } catch {
       // a setting the picker does not offer: the model's own layout
     }
+    return detailForImages(asked, this.images.length, this.engine.modelFacts()?.details ?? NO_DETAILS);
+  }
+
+  /** Starts reading ahead each readable image not read at the detail a question needs now. */
+  private readAhead(): void {
+    const detail = this.detailNow();
+    for (const image of this.images) {
+      if (!image.readable || image.early?.detail === detail) continue;
+      image.early?.stop.abort();
+      image.early = { detail, stop: new AbortController() };
+      image.reading = null;
+      void this.readEarly(image, image.early);
+    }
+  }
+
+  /**
+   * Reads an attached image's crops in the worker now, behind any answer running, so that the
+   * question finds them read (the vision tower is most of the wait on a CPU). Progress shows
+   * under the image; a question asked meanwhile reads the crops not yet done itself.
+   */
+  private async readEarly(image: AttachedImage, early: NonNullable<AttachedImage['early']>): Promise<void> {
     const shown = (r: ImageReading): void => {
       image.reading = r;
-      if (this.image === image) this.post({ type: 'imageReading', ...r });
+      if (this.images.includes(image)) this.post({ type: 'imageReading', key: image.path, ...r });
     };
     try {
-      await this.engine.prepare(image.uri.fsPath, detail, (done, total) => shown({ done, total }), image.early.signal);
+      await this.engine.prepare(image.path, early.detail, (done, total) => shown({ done, total }), early.stop.signal);
       // the tower's time per crop is known now: the picker's estimates follow it
-      if (this.image === image && this.engine.modelFacts()?.tiled) {
-        this.counted = undefined;
+      if (this.images.includes(image) && this.engine.modelFacts()?.tiled) {
+        this.counted.delete(this.countKey(image.path));
         await this.countTokens();
       }
     } catch (e) {
-      if (image.early.signal.aborted) return;
+      if (early.stop.signal.aborted) return;
       // the question will read the image itself, and say what is wrong if it still is
-      this.engine.log.appendLine(`reading ${this.nameOf(image.uri.fsPath)} ahead of the question failed: ${this.describeError(e)}`);
+      this.engine.log.appendLine(`reading ${this.nameOf(image.path)} ahead of the question failed: ${this.describeError(e)}`);
       image.reading = null;
-      if (this.image === image) await this.postState();
+      if (this.images.includes(image)) await this.postState();
     }
   }
 
@@ -308,23 +339,32 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         return this.session.stop();
       case 'newChat':
         return this.newChat();
-      case 'pickImage':
-        return void vscode.commands.executeCommand('prumergeVision.askAboutImage');
+      case 'pickImage': {
+        const picked = await pickWorkspaceImages(
+          this.images.length ? 'Add which images to the question?' : 'Ask about which images?',
+          true,
+        );
+        return picked.length > 0 ? this.attach(picked, { add: true }) : undefined;
+      }
+      case 'removeImage':
+        return this.remove(m.key);
       case 'getModel':
         return void vscode.commands.executeCommand('prumergeVision.downloadModel');
       case 'dropImage':
-        return this.attach(vscode.Uri.parse(m.uri, true));
+        return this.attach([vscode.Uri.parse(m.uri, true)], { add: true });
       case 'pasteImage':
         return this.attachPasted(m.dataUrl);
       case 'showHeatmap': {
-        // an answer's heatmap is of the image that answer was given, whatever is attached now
+        // an answer's heatmap is of the images that answer was given, whatever is attached now
         const answer = m.answerId ? this.session.transcript.find((a) => a.id === m.answerId) : undefined;
-        const image = answer?.image ? vscode.Uri.file(answer.image.path) : this.image?.uri;
-        if (!image) return;
-        if (!(await isFile(image.fsPath))) {
-          throw new Error(`${this.nameOf(image.fsPath)} was moved or deleted since that answer: its heatmap cannot be drawn.`);
+        const paths = answer?.images?.map((i) => i.path) ?? this.paths();
+        if (paths.length === 0) return;
+        for (const path of paths) {
+          if (!(await isFile(path)))
+            throw new Error(`${this.nameOf(path)} was moved or deleted since that answer: its heatmap cannot be drawn.`);
         }
-        await vscode.commands.executeCommand('prumergeVision.showHeatmap', image, m.reduce);
+        const uris = paths.map((p) => vscode.Uri.file(p));
+        await vscode.commands.executeCommand('prumergeVision.showHeatmap', uris[0], uris, m.reduce);
         return;
       }
       case 'copy':
@@ -342,59 +382,70 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     await mkdir(dir.fsPath, { recursive: true });
     const file = vscode.Uri.joinPath(dir, `pasted-${new Date().toISOString().replace(/[:.]/g, '-')}.${extension}`);
     await writeFile(file.fsPath, bytes);
-    await this.attach(file, true);
+    await this.attach([file], { add: true, pasted: true });
   }
 
   private async postState(): Promise<void> {
     const spec = this.engine.spec();
-    const image = this.image;
+    const facts = this.engine.modelFacts();
+    const model = spec.demo ? 'demo model' : basename(spec.modelDir);
     this.post({
       type: 'state',
-      image: image
-        ? {
-            name: basename(image.uri.fsPath),
-            src: this.view?.webview.asWebviewUri(image.uri).toString() ?? '',
-            pasted: image.pasted,
-            warning: image.warning,
-            reading: image.reading,
-          }
-        : null,
-      model: { name: spec.demo ? 'demo model' : basename(spec.modelDir), randomWeights: this.engine.randomWeights() },
+      images: this.images.map((image) => ({
+        key: image.path,
+        name: basename(image.path),
+        src: this.view?.webview.asWebviewUri(vscode.Uri.file(image.path)).toString() ?? '',
+        pasted: image.pasted,
+        warning: image.warning,
+        reading: image.reading,
+      })),
+      maxImages: MAX_IMAGES,
+      severalNote:
+        this.images.length > 1 && facts && !facts.severalImages
+          ? `${model} was trained on one image per conversation: its answers about several may be poor.`
+          : null,
+      model: { name: model, randomWeights: this.engine.randomWeights() },
       reduce: this.defaultReduce(),
       tokens: this.tokenCount() ?? null,
-      details: this.engine.modelFacts()?.details ?? NO_DETAILS,
+      details: facts?.details ?? NO_DETAILS,
       chatNote: this.chatNote,
     });
   }
 
-  /** The attached image's visual tokens: the model's patch count, or for LLaVA-NeXT, what the worker counted. */
+  /** The attached images' visual tokens together: the model's patch count each, or for tiled layouts, what the worker counted. */
   private tokenCount(): ImageTokenCount | undefined {
     const facts = this.engine.modelFacts();
     if (!facts) return undefined;
-    if (!facts.tiled) return { total: facts.patches, subImages: 1 };
-    return this.counted && this.counted.key === this.countKey() ? this.counted.count : undefined;
+    if (this.images.length === 0) return facts.tiled ? undefined : { total: facts.patches, subImages: 1 };
+    const oneCrop = !facts.tiled || this.detailNow() === 'low';
+    return totalTokens(
+      this.images.map((i) => (oneCrop ? { total: facts.patches, subImages: 1 } : this.counted.get(this.countKey(i.path)))),
+    );
   }
 
-  private countKey(): string {
-    return `${this.engine.spec().modelDir}\u0000${this.image?.uri.fsPath ?? ''}`;
+  private countKey(path: string): string {
+    return `${this.engine.spec().modelDir}\u0000${path}`;
   }
 
   /**
-   * Asks the worker how many tokens the attached image makes with an anyres model (it depends on
-   * the image's size). Only once an image is attached: the user is about to ask, so starting the
+   * Asks the worker how many tokens the attached images make with a tiled layout (it depends on
+   * each image's size). Only once an image is attached: the user is about to ask, so starting the
    * worker now costs nothing they would not wait for anyway.
    */
   private async countTokens(): Promise<void> {
-    const image = this.image;
-    if (!image || !this.engine.modelFacts()?.tiled || this.tokenCount()) return;
-    const key = this.countKey();
-    try {
-      const count = await this.engine.imageTokens(image.uri.fsPath);
-      this.counted = { key, count };
-      if (key === this.countKey()) await this.postState();
-    } catch {
-      // the question will say what is wrong with the image or the model
+    if (!this.engine.modelFacts()?.tiled || this.tokenCount()) return;
+    let counted = false;
+    for (const image of this.images) {
+      const key = this.countKey(image.path);
+      if (this.counted.has(key)) continue;
+      try {
+        this.counted.set(key, await this.engine.imageTokens(image.path));
+        counted = true;
+      } catch {
+        // the question will say what is wrong with the image or the model
+      }
     }
+    if (counted) await this.postState();
   }
 
   private defaultReduce(): string {
@@ -410,7 +461,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview'),
       vscode.Uri.joinPath(this.context.extensionUri, 'media'),
     ];
-    if (this.image) roots.push(vscode.Uri.joinPath(this.image.uri, '..'));
+    for (const image of this.images) roots.push(vscode.Uri.file(dirname(image.path)));
     return roots;
   }
 

@@ -1,5 +1,6 @@
 /** What the host knows of a model folder without loading it: its model.json, through the format's one reader (no onnxruntime). */
 import { readManifestSync } from '../../format/modelManifest';
+import { trainedOnSeveralImages } from '../../format/familyIds';
 import { offeredDetails } from '../../format/visualLayout';
 import type { OfferedDetails } from '../../shared/reductionChoices';
 
@@ -14,6 +15,8 @@ export interface ModelFacts {
   readonly tiled: boolean;
   /** The readings besides the model's own layout: medium for the tiled layouts, low (one crop) for LLaVA-OneVision. */
   readonly details: OfferedDetails;
+  /** Trained on several images in one conversation (LLaVA-OneVision, LLaVA-Interleave). */
+  readonly severalImages: boolean;
 }
 
 export function readModelFacts(modelDir: string): ModelFacts | undefined {
@@ -25,6 +28,7 @@ export function readModelFacts(modelDir: string): ModelFacts | undefined {
       imageSize: m.vision.imageSize,
       tiled: m.layout.kind === 'tiles',
       details: offeredDetails(m.layout),
+      severalImages: trainedOnSeveralImages(m.family),
     };
   } catch {
     return undefined;

@@ -15,7 +15,7 @@ import { UserError } from '../../common/errors';
 import { packagePath } from '../../common/packagePath';
 import { offeredDetails } from '../../format/visualLayout';
 import { Detail, formatReduceMode, ReduceMode } from '../../shared/reduceMode';
-import type { ImageTokenCount } from '../../shared/reductionChoices';
+import { detailForImages, type ImageTokenCount } from '../../shared/reductionChoices';
 import type { AskResult, ChatTurn, ConversationUse, Inspection, Timings, VisualTokens } from '../../shared/results';
 import { DecoderKvCache, GrowingKvCache, InPlaceKvCache } from '../kv/decoderFeeds';
 import { gpuKvSlicer } from '../kv/kvSlice';
@@ -265,7 +265,7 @@ export class Engine {
     const inputs = imagesOf(request, this.manifest.name);
     // several images: OneVision reads each as one padded crop, as it was trained to (docs/architecture.md, "Several images")
     const asked = request.detail ?? 'auto';
-    const detail = asked === 'auto' && inputs.length > 1 && offeredDetails(this.manifest.layout).low ? 'low' : asked;
+    const detail = detailForImages(asked, inputs.length, offeredDetails(this.manifest.layout));
     // a conversation continues only with the images read the same way
     const mode = formatReduceMode(request.reduce) + (detail !== 'auto' ? ` (${detail} detail)` : '');
     const imageKey = inputs.length === 0 ? 'none' : (await Promise.all(inputs.map(imageKeyOf))).join('\n');

@@ -18,8 +18,8 @@ function answer(id: string, question: string, text: string, extra: Partial<ChatA
   return { id, group: id, question, reduce: 'prumerge', text, done: true, ...extra };
 }
 
-function chat(id: string, answers: ChatAnswer[], image: SavedChat['image'] = null, updated = 1): SavedChat {
-  return { id, title: answers[0]?.question ?? 'Chat', updated, image, answers };
+function chat(id: string, answers: ChatAnswer[], images: SavedChat['images'] = [], updated = 1): SavedChat {
+  return { id, title: answers[0]?.question ?? 'Chat', updated, images, answers };
 }
 
 describe('the chat store', () => {
@@ -51,25 +51,60 @@ describe('the chat store', () => {
     assert.match((await new ChatStore(dir).load()).warning!, /set aside/);
   });
 
-  it('keeps the image each answer was given, and names what a chat holds by them', async () => {
+  it('keeps the images each answer was given, and names what a chat holds by them', async () => {
     const store = new ChatStore(scratchDir('chats'));
     const diagram = { path: '/w/diagram.png', name: 'diagram.png' };
     const shapes = { path: '/w/img/shapes.svg', name: 'img/shapes.svg' };
     const mixed = chat(
       'm',
-      [answer('a', 'Q1', 'x', { image: diagram }), answer('b', 'Q2', 'y', { image: shapes }), answer('c', 'Q3', 'z', { image: diagram })],
-      {
-        path: shapes.path,
-        pasted: false,
-      },
+      [
+        answer('a', 'Q1', 'x', { images: [diagram] }),
+        answer('b', 'Q2', 'y', { images: [shapes, diagram] }),
+        answer('c', 'Q3', 'z', { images: [diagram] }),
+      ],
+      [
+        { path: shapes.path, pasted: false },
+        { path: diagram.path, pasted: false },
+      ],
     );
     await store.save({ chats: [mixed] });
     const [back] = (await store.load()).chats;
-    assert.deepEqual(back!.answers[1]!.image, shapes);
+    assert.deepEqual(back!.answers[1]!.images, [shapes, diagram]);
+    assert.deepEqual(back!.images, mixed.images);
     assert.deepEqual(imagesOf(back!), ['diagram.png', 'img/shapes.svg']);
-    // saved before answers kept their image: the image the chat had attached
-    assert.deepEqual(imagesOf(chat('old', [answer('a', 'Q', 'x')], { path: '/w/sub/old.png', pasted: false })), ['old.png']);
-    assert.deepEqual(imagesOf(chat('p', [answer('a', 'Q', 'x')], { path: '/s/pasted/pasted-1.png', pasted: true })), ['pasted image']);
+    // saved before answers kept their images: the images the chat had attached
+    assert.deepEqual(imagesOf(chat('old', [answer('a', 'Q', 'x')], [{ path: '/w/sub/old.png', pasted: false }])), ['old.png']);
+    assert.deepEqual(imagesOf(chat('p', [answer('a', 'Q', 'x')], [{ path: '/s/pasted/pasted-1.png', pasted: true }])), ['pasted image']);
+  });
+
+  it('reads a chat saved when a question held one image: its image and that of each answer become lists of one', async () => {
+    const dir = scratchDir('chats');
+    const diagram = { path: '/w/diagram.png', name: 'diagram.png' };
+    const v1 = {
+      format: 'prumerge-vision-chats',
+      version: 1,
+      chats: [
+        {
+          id: 'c',
+          title: 'Q1',
+          updated: 5,
+          image: { path: diagram.path, pasted: false },
+          answers: [
+            { id: 'a', group: 'a', question: 'Q1', reduce: 'prumerge', text: 'x', done: true, image: diagram },
+            { id: 'e', group: 'e', question: '', reduce: '', text: '', error: 'no image', done: true },
+          ],
+        },
+        { id: 'd', title: 'Q', updated: 4, image: null, answers: [] },
+      ],
+    };
+    writeFileSync(join(dir, CHATS_FILE), JSON.stringify(v1));
+    const loaded = await new ChatStore(dir).load();
+    assert.equal(loaded.warning, undefined);
+    assert.deepEqual(loaded.chats[0]!.images, [{ path: diagram.path, pasted: false }]);
+    assert.deepEqual(loaded.chats[0]!.answers[0]!.images, [diagram]);
+    assert.equal('image' in loaded.chats[0]!.answers[0]!, false);
+    assert.equal(loaded.chats[0]!.answers[1]!.images, undefined);
+    assert.deepEqual(loaded.chats[1]!.images, []);
   });
 
   it('marks an answer that was being written when the window went away as interrupted', async () => {
@@ -81,7 +116,7 @@ describe('the chat store', () => {
     assert.equal(restored!.answers[0]!.text, 'half an ans');
   });
 
-  it('deletes a pasted image with the last chat that refers to it, and keeps the one attached', async () => {
+  it('deletes a pasted image with the last chat that refers to it, and keeps those attached', async () => {
     const store = new ChatStore(scratchDir('chats'));
     mkdirSync(store.pastedDir, { recursive: true });
     const pasted = (name: string): string => {
@@ -89,19 +124,17 @@ describe('the chat store', () => {
       writeFileSync(path, 'png');
       return path;
     };
-    const [a, b, c] = [pasted('a.png'), pasted('b.png'), pasted('c.png')];
+    const [a, b, c, d, e] = [pasted('a.png'), pasted('b.png'), pasted('c.png'), pasted('d.png'), pasted('e.png')];
+    const at = (...paths: string[]): SavedChat['images'] => paths.map((path) => ({ path, pasted: true }));
     await store.save(
       {
-        chats: [
-          chat('1', [answer('x', 'Q', 'A')], { path: a, pasted: true }),
-          chat('2', [answer('y', 'Q', 'A')], { path: b, pasted: true }),
-        ],
+        chats: [chat('1', [answer('x', 'Q', 'A')], at(a)), chat('2', [answer('y', 'Q', 'A')], at(b, d))],
       },
-      c,
+      [c, e],
     );
-    assert.deepEqual(readdirSync(store.pastedDir).sort(), ['a.png', 'b.png', 'c.png']);
-    await store.save({ chats: [chat('1', [answer('x', 'Q', 'A')], { path: a, pasted: true })] });
-    assert.deepEqual(readdirSync(store.pastedDir), ['a.png']);
+    assert.deepEqual(readdirSync(store.pastedDir).sort(), ['a.png', 'b.png', 'c.png', 'd.png', 'e.png']);
+    await store.save({ chats: [chat('1', [answer('x', 'Q', 'A')], at(a))] }, [e]);
+    assert.deepEqual(readdirSync(store.pastedDir).sort(), ['a.png', 'e.png']);
     await store.clear();
     assert.ok(!existsSync(store.pastedDir));
     assert.deepEqual((await store.load()).chats, []);
@@ -145,7 +178,7 @@ describe('a restored chat', () => {
     const image = join(scratchDir('restored'), 'diagram.png');
     writeFileSync(image, 'not read by the recording engine');
     const compared = [answer('n', 'Compare?', 'all', { group: 'g', reduce: 'none' }), answer('p', 'Compare?', 'some', { group: 'g' })];
-    session.restore(image, [...compared, answer('a1', 'What is it?', 'A diagram.'), answer('a2', 'And the box?', 'Green.')]);
+    session.restore([image], [...compared, answer('a1', 'What is it?', 'A diagram.'), answer('a2', 'And the box?', 'Green.')]);
     assert.equal(events[0]!.type, 'transcript');
 
     await session.ask('Which arrow?', { reduce: { kind: 'prumerge' }, detail: 'auto' });

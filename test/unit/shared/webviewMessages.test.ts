@@ -12,6 +12,7 @@ describe('messages from the chat view', () => {
       { type: 'stop' },
       { type: 'newChat' },
       { type: 'pickImage' },
+      { type: 'removeImage', key: '/w/a.png' },
       { type: 'dropImage', uri: 'file:///w/a.png' },
       { type: 'pasteImage', dataUrl: 'data:image/png;base64,iVBORw0KGgo=' },
       { type: 'showHeatmap', reduce: 'prumerge+' },
@@ -39,12 +40,17 @@ describe('messages from the chat view', () => {
       { type: 'pasteImage', dataUrl: 'data:text/html;base64,PHNjcmlwdD4=' },
       { type: 'pasteImage', dataUrl: 'data:image/svg+xml;base64,PHN2Zz4=' },
       { type: 'dropImage' },
+      { type: 'removeImage' },
+      { type: 'removeImage', key: 3 },
     ]) {
       assert.equal(isChatRequest(m), false, JSON.stringify(m)?.slice(0, 80));
     }
     assert.ok(isHeatmapRequest({ type: 'changeMode', reduce: 'none' }));
     assert.equal(isHeatmapRequest({ type: 'changeMode' }), false);
     assert.equal(isHeatmapRequest({ type: 'changeMode', reduce: 'half' }), false);
+    // a tab of at most MAX_IMAGES (4)
+    for (const index of [0, 3]) assert.ok(isHeatmapRequest({ type: 'showImage', index }));
+    for (const index of [-1, 4, 1.5, '1', undefined]) assert.equal(isHeatmapRequest({ type: 'showImage', index }), false, String(index));
   });
 });
 

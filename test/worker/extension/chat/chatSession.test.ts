@@ -41,7 +41,7 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
   const chatPostingTo = (post: (e: ChatEvent) => void, image = SAMPLE): ChatSession => {
     // temperature 1 with a fixed seed: a long answer, the same every time
     const s = new ChatSession(engine, post, () => ({ maxNewTokens: 60, temperature: 1 }));
-    s.image = image;
+    s.images = [image];
     return s;
   };
   const newSession = (): ChatSession => chatPostingTo((e) => (events.push(e), onEvent(e, session)));
@@ -174,9 +174,10 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
 
   it('an image deleted after it was attached: a clear message, and the chat is free', async () => {
     const dir = scratchDir('chat-image');
-    session.image = join(dir, 'shot.png');
-    await sharp(SAMPLE).png().toFile(session.image);
-    rmSync(session.image);
+    const shot = join(dir, 'shot.png');
+    session.images = [SAMPLE, shot];
+    await sharp(SAMPLE).png().toFile(shot);
+    rmSync(shot);
     await session.ask(QUESTION, PRUMERGE);
     assert.deepEqual(errors(), ['shot.png was moved or deleted after it was attached: attach the image again.']);
     assert.deepEqual(events.at(-1), { type: 'busy', busy: false });
@@ -191,7 +192,7 @@ describe('the chat over the worker: Stop, bursts, hidden or closed views, change
     await sharp({ create: { width: 160, height: 120, channels: 3, background: { r: 250, g: 200, b: 0 } } })
       .png()
       .toFile(other);
-    session.image = file;
+    session.images = [file];
     await session.ask(QUESTION, PRUMERGE);
     copyFileSync(other, file);
     utimesSync(file, new Date(), new Date(Date.now() + 5000));
@@ -223,7 +224,7 @@ describe('Stop at each stage, with the engine in process (the signal reaches it 
       (e) => (events.push(e), onEvent(e, s)),
       () => ({ maxNewTokens: 60, temperature: 1 }),
     );
-    s.image = SAMPLE;
+    s.images = [SAMPLE];
     await s.ask(QUESTION, PRUMERGE);
     return events;
   };
@@ -266,7 +267,7 @@ describe('the chat with the engine in process: Compare and Stop, the image each 
       () => ({ maxNewTokens: 40, temperature: 1 }),
       (streaming) => changes.push(streaming),
     );
-    s.image = image;
+    s.images = [image];
     return s;
   };
 
@@ -307,7 +308,7 @@ describe('the chat with the engine in process: Compare and Stop, the image each 
     const changes: boolean[] = [];
     await session(events, undefined, changes).ask(QUESTION, PRUMERGE);
     const start = events.find((e) => e.type === 'answerStart');
-    assert.deepEqual(start?.type === 'answerStart' && start.image, { path: SAMPLE, name: 'pipeline-diagram.svg' });
+    assert.deepEqual(start?.type === 'answerStart' && start.images, [{ path: SAMPLE, name: 'pipeline-diagram.svg' }]);
     const deltas = events.filter((e) => e.type === 'answerDelta').length;
     assert.ok(deltas > 0);
     // at once for the start and the end, and once per streamed piece, which the view saves at a bounded rate
@@ -324,5 +325,39 @@ describe('the chat with the engine in process: Compare and Stop, the image each 
     const end = events.find((e): e is EndEvent => e.type === 'answerEnd');
     // the demo reads 336 x 336 (CLIP-L/336): 336 / 4 = 84
     assert.match(end?.note ?? '', /^tiny\.png is 4 x 4 pixels, far below the 336 x 336 the model reads: it is enlarged about 84x/);
+  });
+
+  it('several images: the answer keeps them in order with the counts of each; another set starts over and says so', async () => {
+    const screenshot = join(__dirname, '..', '..', '..', '..', 'media', 'samples', 'editor-screenshot.png');
+    const events: ChatEvent[] = [];
+    const s = session(events, undefined, [], SAMPLE);
+    s.images = [SAMPLE, screenshot];
+    await s.ask(QUESTION, PRUMERGE);
+    const start = events.find((e) => e.type === 'answerStart');
+    assert.deepEqual(start?.type === 'answerStart' && start.images, [
+      { path: SAMPLE, name: 'pipeline-diagram.svg' },
+      { path: screenshot, name: 'editor-screenshot.png' },
+    ]);
+    const first = events.find((e): e is EndEvent => e.type === 'answerEnd')!;
+    const each = first.stats.images!;
+    // the demo's CLIP-L/336 tower: 24 x 24 patches an image
+    assert.deepEqual(
+      each.map((i) => [i.name, i.total]),
+      [
+        ['pipeline-diagram.svg', 576],
+        ['editor-screenshot.png', 576],
+      ],
+    );
+    assert.equal(first.stats.totalVisualTokens, 1152);
+    assert.equal(first.stats.visualTokens, each[0]!.kept + each[1]!.kept);
+    assert.ok(each.every((i) => i.kept > 0 && i.kept < i.total));
+
+    events.length = 0;
+    s.images = [screenshot];
+    await s.ask('And this one?', PRUMERGE);
+    const second = events.find((e): e is EndEvent => e.type === 'answerEnd')!;
+    assert.match(second.note ?? '', /^The images attached changed since the last answer/);
+    assert.equal(second.stats.images, undefined);
+    assert.equal(second.stats.totalVisualTokens, 576);
   });
 });
