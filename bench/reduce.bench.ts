@@ -1,5 +1,6 @@
 /**
- * Times the token reduction at LLaVA-1.5's size (N = 576, C = 1024) on synthetic taps.
+ * Times the token reduction at LLaVA-1.5's size (N = 576, C = 1024) on synthetic taps, and the
+ * selections of docs/reductions.md on one crop.
  * Run: npm run bench:reduce [-- --reps 30]
  */
 import { parseArgs } from 'node:util';
@@ -7,6 +8,21 @@ import { MergeWorkspace } from '../src/pipeline/reduce/mergeKernels';
 import { reduceVisualTokens } from '../src/pipeline/reduce/prumerge';
 import { parseReduceMode } from '../src/shared/reduceMode';
 import { syntheticTaps } from '../src/pipeline/reduce/syntheticTaps';
+import { cdpruner, divprune } from '../src/pipeline/reduce/diversity';
+import { selectVisualTokens, type SelectionMode } from '../src/pipeline/reduce/selectTokens';
+import { SeededRandom } from '../src/common/random';
+
+/** The median of `runs` timings of `f` after `warm` untimed runs, ms. */
+function medianMs(f: () => void, warm: number, runs: number): number {
+  for (let i = 0; i < warm; i++) f();
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    f();
+    t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return t.sort((a, b) => a - b)[Math.floor(runs / 2)]!;
+}
 
 const { values } = parseArgs({
   options: { reps: { type: 'string', default: '30' }, width: { type: 'string', default: '1024' } },
@@ -63,19 +79,46 @@ for (const text of ['none', 'prumerge', 'prumerge+', 'topk:32', 'topk:144']) {
   const wasm = (): void => {
     for (let b = 0; b < rows.length; b += 4) cosine.compare(rows[b]!, rows[b + 1]!, rows[b + 2]!, rows[b + 3]!);
   };
-  const time = (f: () => void): number => {
-    for (let i = 0; i < 3; i++) f();
-    const t: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const t0 = process.hrtime.bigint();
-      f();
-      t.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    return t.sort((a, b) => a - b)[5]!;
-  };
+  const time = (f: () => void): number => medianMs(f, 3, 10);
   const js = time(plainJs);
   const simd = time(wasm);
   console.log(
     `\ncosine similarities, 144 x ${n} x ${width}: a JavaScript loop ${js.toFixed(2)} ms, WebAssembly SIMD ${simd.toFixed(2)} ms: ${(js / simd).toFixed(1)}x`,
   );
+}
+
+// The selections (docs/reductions.md) on one crop: VisPruner, random and pooling on the taps
+// above; CDPruner and DivPrune on projector rows of the two shapes that matter, LLaVA-1.5-7B
+// (576 x 4096) and LLaVA-OneVision-0.5B (729 x 896), random but fixed. Budget 32 per crop.
+{
+  const time = (f: () => void): number => medianMs(f, 1, 5);
+  console.log('\nselection on one crop      median ms (of 5)');
+  for (const text of ['vispruner:32', 'random:32', 'pool:2']) {
+    const mode = parseReduceMode(text) as SelectionMode;
+    console.log(
+      `${text.padEnd(24)} ${time(() => selectVisualTokens(taps, mode, 24))
+        .toFixed(1)
+        .padStart(10)}`,
+    );
+  }
+  const rng = new SeededRandom(5);
+  for (const [n, d] of [
+    [576, 4096],
+    [729, 896],
+  ] as const) {
+    const rows = rng.normals(n * d);
+    const r = new Float64Array(n).map(() => rng.uniform());
+    console.log(
+      `cdpruner:32 (${n} x ${d})`.padEnd(24),
+      time(() => cdpruner(rows, n, d, r, 32))
+        .toFixed(1)
+        .padStart(10),
+    );
+    console.log(
+      `divprune:32 (${n} x ${d})`.padEnd(24),
+      time(() => divprune(rows, n, d, 32))
+        .toFixed(1)
+        .padStart(10),
+    );
+  }
 }

@@ -7,7 +7,7 @@
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
 import { scoreName } from '../src/shared/attentionColour';
-import { heatmapFigures, LegendKey, legendKeys } from '../src/shared/heatmapLayout';
+import { heatmapFigures, LegendKey, legendKeys, merges } from '../src/shared/heatmapLayout';
 import { NAV_KEYS, NavKey, navigate } from '../src/shared/heatmapNavigation';
 import { pixelScale } from '../src/shared/imageGeometry';
 import { cachedCropsText } from '../src/shared/imageNotes';
@@ -155,12 +155,17 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
         const at = `${where(sub)}patch row ${Math.floor(p / r.grid) + 1}, column ${(p % r.grid) + 1}`;
         const attention = subs[sub]!.attention[p]!.toExponential(2);
         const members = clusterOf.get(key(sub, p));
+        if (members && r.mode !== 'none' && !merges(r.mode)) {
+          // the greedy selections merge nothing: their order of choice is what there is to say
+          const nth = subs[sub]!.order?.indexOf(p);
+          return `${at}: kept${nth !== undefined && nth >= 0 ? `, chosen ${ordinal(nth + 1)}` : ''}, ${measure} ${attention}.`;
+        }
         if (members && r.mode !== 'none') {
           if (showMerged) for (const m of members) cells.get(key(sub, m))?.classList.add('merged');
           return `${at}: kept${spatial.has(key(sub, p)) ? ' by the spatial supplement' : ''}, ${measure} ${attention}; ${members.length} patches merged into it.`;
         }
         if (removed) return `${at}: padding, removed by unpadding (not a visual token).`;
-        return `${at}: ${measure} ${attention}${r.mode === 'none' ? '' : ', merged into a kept patch'}.`;
+        return `${at}: ${measure} ${attention}${r.mode === 'none' ? '' : merges(r.mode) ? ', merged into a kept patch' : ', not kept'}.`;
       };
       /** The keyboard's focus patch (an index into `focusable`), and whether Enter pinned its merged patches. */
       const focusable = layout.cells.filter((c) => c.role !== 'removed');
@@ -227,6 +232,13 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
     (r.mode === 'none'
       ? ''
       : ` Vision ${Math.round(r.timings.visionMs)} ms${memory(r)}, reduction ${r.timings.reduceMs.toFixed(1)} ms (${r.ep}).`);
+}
+
+/** 1st, 2nd, 3rd, 4th... */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
 }
 
 function memory(r: InspectResult): string {

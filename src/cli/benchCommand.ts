@@ -16,7 +16,7 @@ import type { AskHooks } from '../pipeline/engine/stages';
 import { Engine } from '../pipeline/engine/engine';
 import { KvCacheMode } from '../pipeline/engine/request';
 import { WeightDtype } from '../format/modelManifest';
-import { Detail, parseDetail, parseReduceMode } from '../shared/reduceMode';
+import { Detail, formatReduceMode, parseDetail, parseReduceMode } from '../shared/reduceMode';
 import { CliError } from './cliError';
 import { wholeNumber, writeOut } from './io';
 import { executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, threadCount } from './modelOption';
@@ -30,9 +30,9 @@ export const BENCH_MODES = ['none', 'prumerge', 'prumerge+', 'topk:32'] as const
 const QUESTION = 'What is shown in this image? Describe it in detail.';
 
 export const BENCH_USAGE = `usage: prumerge bench [--model DIR | --shape NAME [--dtype int4|fp32] [--vision-dtype int8|fp32]] [--image IMAGE] [--reps N] [--tokens N] [--context]
-                      [--detail auto|medium|low] [--kv-cache in-place|growing] [--threads N] [--json]
+                      [--detail auto|medium|low] [--reduce LIST] [--kv-cache in-place|growing] [--threads N] [--json]
 
-Times the first token and decoding with ${BENCH_MODES.join(', ')} on the same image and
+Times the first token and decoding with ${BENCH_MODES.join(', ')} (or none and the --reduce LIST, separated by commas) on the same image and
 question: one warm-up, then --reps repetitions (default 3) of --tokens generated tokens (default
 16, end-of-sequence ignored); medians and the ratios none / reduction. --shape builds synthetic
 weights of that shape once (cached under ~/.cache/prumerge-vision). Shapes: ${Object.keys(SHAPES).join(', ')}.
@@ -88,8 +88,13 @@ export async function runBench(args: string[]): Promise<void> {
       'kv-cache': { type: 'string' },
       detail: { type: 'string', default: 'auto' },
       'vision-dtype': { type: 'string' },
+      reduce: { type: 'string' },
     },
   });
+  // none first: the ratios are to it
+  const modes =
+    values.reduce === undefined ? [...BENCH_MODES] : ['none', ...values.reduce.split(',').map((m) => formatReduceMode(parseReduceMode(m)))];
+  const unique = [...new Set(modes)];
   const detail = parseDetail(values.detail);
   if (values.context && detail !== 'auto') throw new CliError(`--context times the model's own layout: leave out --detail ${detail}`);
   if (values.model !== undefined && values.shape !== undefined) throw new CliError('give --model or --shape, not both');
@@ -121,7 +126,7 @@ export async function runBench(args: string[]): Promise<void> {
   let attached: AttachedRun;
   try {
     if (engine.manifest.randomWeights && !values.json) process.stderr.write(`${RANDOM_WEIGHTS_NOTICE}\n`);
-    for (const mode of BENCH_MODES) {
+    for (const mode of unique) {
       runs[mode] = await benchMode(engine, image, mode, reps, tokens, detail);
       if (!values.json)
         process.stderr.write(`${mode}: ${runs[mode]!.visualTokens} visual tokens, first token ${runs[mode]!.ttftMs.toFixed(0)} ms\n`);
@@ -146,14 +151,14 @@ export async function runBench(args: string[]): Promise<void> {
     again,
     attached,
     followUps,
-    ratios: { ttftNoneOverPrumerge: ratio('prumerge'), ttftNoneOverPrumergePlus: ratio('prumerge+'), ttftNoneOverTopk32: ratio('topk:32') },
+    ratios: Object.fromEntries(unique.filter((m) => m !== 'none').map((m) => [m, ratio(m)])),
   };
   if (values.json) {
     await writeOut(`${JSON.stringify(report)}\n`);
     return;
   }
   await writeOut(
-    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, vision ${engine.manifest.vision.dtype ?? 'fp32'}, ${detail === 'auto' ? '' : `${detail} detail, `}${engine.ep}, ${engine.threads} threads)`, reps, tokens, runs, ratio).join('\n')}\n` +
+    `${benchTable(`${values.shape ?? engine.manifest.name} (${engine.manifest.dtype}, vision ${engine.manifest.vision.dtype ?? 'fp32'}, ${detail === 'auto' ? '' : `${detail} detail, `}${engine.ep}, ${engine.threads} threads)`, unique, reps, tokens, runs, ratio).join('\n')}\n` +
       `prumerge, the image attached ${ATTACH_LEAD_MS / 1000} s before the question: first token ${attached.ttftMs.toFixed(0)} ms after it (${attached.cachedCrops} of ${attached.subImages} crops read ahead)\n` +
       `prumerge, the same image in a new conversation: first token ${again.ttftMs.toFixed(0)} ms, vision ${again.visionMs.toFixed(0)} ms (${again.cachedCrops} of ${again.subImages} crops from memory)\n` +
       `${followUpLine(followUps)}\n` +
@@ -233,13 +238,20 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
   };
 }
 
-function benchTable(title: string, reps: number, tokens: number, runs: Record<string, ModeRun>, ratio: (mode: string) => number): string[] {
+function benchTable(
+  title: string,
+  modes: readonly string[],
+  reps: number,
+  tokens: number,
+  runs: Record<string, ModeRun>,
+  ratio: (mode: string) => number,
+): string[] {
   return [
     `${title}, ${reps} runs after a warm-up, ${tokens} tokens each, medians:`,
     'mode        visual tokens   first token   prefill    decode      peak memory   none / mode',
-    ...BENCH_MODES.map((mode) => {
+    ...modes.map((mode) => {
       const r = runs[mode]!;
-      return `${mode.padEnd(10)} ${String(r.visualTokens).padStart(14)} ${`${r.ttftMs.toFixed(0)} ms`.padStart(13)} ${`${r.prefillMs.toFixed(0)} ms`.padStart(10)} ${`${r.decodeTokensPerSecond.toFixed(1)} tok/s`.padStart(12)} ${`${r.peakRssMb} MB`.padStart(12)} ${`${ratio(mode).toFixed(1)}x`.padStart(11)}`;
+      return `${mode.padEnd(12)} ${String(r.visualTokens).padStart(14)} ${`${r.ttftMs.toFixed(0)} ms`.padStart(13)} ${`${r.prefillMs.toFixed(0)} ms`.padStart(10)} ${`${r.decodeTokensPerSecond.toFixed(1)} tok/s`.padStart(12)} ${`${r.peakRssMb} MB`.padStart(12)} ${`${ratio(mode).toFixed(1)}x`.padStart(11)}`;
     }),
   ];
 }

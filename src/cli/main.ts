@@ -9,6 +9,7 @@ import { EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK } from './cliError';
 import { ASK_USAGE, runAsk } from './askCommand';
 import { BENCH_USAGE, runBench } from './benchCommand';
 import { BUILD_USAGE, runBuild, runSynth, SYNTH_USAGE } from './buildCommand';
+import { EVAL_USAGE, runEval } from './evalCommand';
 import { INSPECT_USAGE, runInspect } from './inspectCommand';
 import { PREPROCESS_USAGE, runPreprocess } from './preprocessCommand';
 import { REDUCE_USAGE, runReduce } from './reduceCommand';
@@ -19,7 +20,8 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: 
   ask: { run: runAsk, usage: ASK_USAGE, summary: 'answer a question about an image (streams the answer)' },
   inspect: { run: runInspect, usage: INSPECT_USAGE, summary: 'run the vision tower and the reduction; write the token heatmap' },
   bench: { run: runBench, usage: BENCH_USAGE, summary: 'time the first token and decoding with and without PruMerge' },
-  reduce: { run: runReduce, usage: REDUCE_USAGE, summary: 'reduce vision-tower taps with PruMerge / PruMerge+ / top-k' },
+  reduce: { run: runReduce, usage: REDUCE_USAGE, summary: 'reduce vision-tower taps with PruMerge, the selections or the baselines' },
+  eval: { run: runEval, usage: EVAL_USAGE, summary: 'score readings on a JSONL set of questions (VQA, POPE, multiple choice)' },
   preprocess: { run: runPreprocess, usage: PREPROCESS_USAGE, summary: 'show and save what the vision tower sees of an image' },
   build: { run: runBuild, usage: BUILD_USAGE, summary: 'build a model folder from a Hugging Face LLaVA checkpoint' },
   synth: { run: runSynth, usage: SYNTH_USAGE, summary: 'build a model folder of random weights of a named shape' },

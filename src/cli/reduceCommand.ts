@@ -1,6 +1,7 @@
 /**
- * `prumerge reduce`: runs PruMerge / PruMerge+ / top-k on vision-tower taps from a JSON file
- * (or synthetic CLIP-like taps) and prints what was kept, merged and produced.
+ * `prumerge reduce`: runs a reduction (PruMerge, PruMerge+, top-k, the selections, the baselines)
+ * on vision-tower taps from a JSON file (or synthetic CLIP-like taps) and prints what was kept,
+ * merged and produced.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -11,7 +12,9 @@ import { ClsTaps } from '../pipeline/reduce/visionTaps';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
 import { readStdin, wholeNumber, writeOut } from './io';
-import { parseTapsJson } from './tapsFile';
+import { parseTapsJson, type SelectionFields } from './tapsFile';
+import { isSelection, readsProjectedRows, selectVisualTokens, type SelectionMode } from '../pipeline/reduce/selectTokens';
+import { normaliseRelevance, relevance } from '../pipeline/reduce/diversity';
 
 export const REDUCE_USAGE = `usage: prumerge reduce (--taps FILE.json | --synthetic) [--reduce MODE] [--json]
 
@@ -19,10 +22,14 @@ Reduces the vision tower's N patch tokens to M visual tokens.
 
   --taps FILE     {"hidden", "q", "k"}: each [N+1][C] numbers, row 0 the CLS token; hidden =
                   the penultimate layer's hidden states, q / k = the last layer's q_proj / k_proj
-                  outputs. "-" reads standard input.
+                  outputs. For the selections also "projected" [N][D] (the projector's rows:
+                  cdpruner, divprune), "question" [M][D] (the question tokens' embedding rows:
+                  cdpruner) and "score" [N] (vispruner's attention, else the CLS row's).
+                  "-" reads standard input.
   --synthetic     CLIP-like synthetic taps instead (--grid 24, --width 1024, --seed 1)
   --reduce MODE   ${REDUCE_MODE_SYNTAX} (default prumerge)
-  --json          one JSON object: mode, n, kept, spatial, clusters, attention, features`;
+  --json          one JSON object: mode, n, kept (ascending for the selections), spatial,
+                  clusters, attention, features; "order" of choice for the greedy ones`;
 
 export async function runReduce(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -46,9 +53,11 @@ export async function runReduce(args: string[]): Promise<void> {
 
   let taps: ClsTaps;
   let source: string;
+  let fields: SelectionFields = {};
   if (values.taps !== undefined) {
     source = values.taps === '-' ? 'standard input' : values.taps;
-    taps = parseTapsJson(await readTaps(values.taps), source);
+    const parsed = parseTapsJson(await readTaps(values.taps), source);
+    ({ selection: fields, ...taps } = parsed);
   } else {
     const grid = wholeNumber(values.grid, '--grid', 1, 64);
     const width = wholeNumber(values.width, '--width', 1, 8192);
@@ -58,9 +67,25 @@ export async function runReduce(args: string[]): Promise<void> {
   }
 
   const started = process.hrtime.bigint();
-  const r = reduceVisualTokens(taps, mode);
+  const r = isSelection(mode) ? select(taps, mode, fields) : reduceVisualTokens(taps, mode);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   await writeOut(values.json ? reductionJson(r) : summary(r, source, ms));
+}
+
+function select(taps: ClsTaps, mode: SelectionMode, fields: SelectionFields): Reduction {
+  const n = taps.tokens - 1;
+  const grid = Math.round(Math.sqrt(n));
+  if (mode.kind === 'pool' && grid * grid !== n) throw new CliError(`pool:K needs a square grid of patches; the taps hold ${n}`);
+  if (readsProjectedRows(mode) && !fields.projected)
+    throw new CliError(`${mode.kind} chooses among the projector's rows: give "projected" [N][D] in the taps file`);
+  const p = fields.projected;
+  const relevant =
+    mode.kind === 'cdpruner' && p && fields.question ? normaliseRelevance([relevance(p.rows, n, p.width, fields.question)])[0] : undefined;
+  return selectVisualTokens(taps, mode, grid, undefined, {
+    ...(p ? { projected: p.rows, projectedWidth: p.width } : {}),
+    ...(relevant ? { relevance: relevant } : {}),
+    ...(fields.score ? { score: fields.score } : {}),
+  });
 }
 
 async function readTaps(path: string): Promise<string> {
@@ -90,6 +115,7 @@ export function reductionJson(r: Reduction): string {
     width: r.width,
     remainder: r.remainder,
     outliers: r.outliers,
+    ...(r.order ? { order: Array.from(r.order) } : {}),
   })}\n`;
 }
 
@@ -97,7 +123,7 @@ function summary(r: Reduction, source: string, ms: number): string {
   const lines = [`taps: ${source}`];
   const n = r.patches;
   const fromAttention = r.kept.length - r.spatial.length;
-  const parts = [`${fromAttention} kept by CLS attention`];
+  const parts = [isSelection(r.mode) ? `${r.kept.length} kept by ${r.mode.kind}` : `${fromAttention} kept by CLS attention`];
   if (r.spatial.length > 0) parts.push(`${r.spatial.length} by the spatial supplement`);
   if (r.remainder) parts.push('1 remainder token');
   const ratio = n / r.rows;

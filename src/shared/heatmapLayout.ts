@@ -44,12 +44,35 @@ export type HeatmapInput = Pick<
 export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
   const reduced = r.mode !== 'none';
   const { cells, keptInPadding } = gridCells(r, 0, r.grid, reduced, r.gridCoverage);
-  const byAttention = r.kept.length - r.spatial.length;
   const headline = reduced
-    ? `${r.mode} keeps ${r.rows} of ${r.n} visual tokens, ${(r.n / r.rows).toFixed(1)}x fewer (${byAttention} by attention, ${r.spatial.length} spatial, ${r.remainder ? 1 : 0} remainder)`
+    ? `${r.mode} keeps ${r.rows} of ${r.n} visual tokens, ${(r.n / r.rows).toFixed(1)}x fewer (${howKept(r)})`
     : `all ${r.n} visual tokens (${r.grid} x ${r.grid} patches)`;
   const paddingNote = keptInPadding > 0 ? `${keptInPadding} kept patches lie in the padding and are not drawn.` : '';
   return { width: r.geometry.source.width, height: r.geometry.source.height, cells, headline, paddingNote };
+}
+
+/** How a reduction chose what it kept, in the heatmap's headline (docs/reductions.md). */
+function howKept(r: Pick<HeatmapInput, 'mode' | 'kept' | 'spatial' | 'remainder'>): string {
+  switch (r.mode.replace(/:.*/, '')) {
+    case 'cdpruner':
+      // an inspection has no question: the answer's own choice weighed the patches by it
+      return 'chosen for diversity, every patch weighed alike: an answer also weighs them by its question; none merged';
+    case 'vispruner':
+      return 'half by attention, the rest with duplicates removed; none merged';
+    case 'divprune':
+      return 'chosen for diversity; none merged';
+    case 'random':
+      return 'drawn at random with a fixed seed; none merged';
+    case 'pool':
+      return `${r.mode.replace('pool:', '')} x ${r.mode.replace('pool:', '')} windows averaged`;
+    default:
+      return `${r.kept.length - r.spatial.length} by attention, ${r.spatial.length} spatial, ${r.remainder ? 1 : 0} remainder`;
+  }
+}
+
+/** Whether a reduction merges patches into those it keeps (PruMerge, top-k, pooling), so the heatmap can show what merged. */
+export function merges(mode: string): boolean {
+  return !/^(cdpruner|vispruner|divprune|random):/.test(mode) && mode !== 'none';
 }
 
 export interface HeatmapFigure {
@@ -141,7 +164,7 @@ export function legendKeys(mode: string, figures: readonly HeatmapFigure[]): Leg
   const keys: LegendKey[] = [];
   if (reduced) keys.push('kept');
   if (roles.has('spatial')) keys.push('spatial');
-  if (reduced) keys.push('merged');
+  if (merges(mode)) keys.push('merged');
   if (roles.has('removed')) keys.push('removed');
   return keys;
 }

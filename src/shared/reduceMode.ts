@@ -1,28 +1,35 @@
-/** How the N patch tokens of the vision tower are reduced before the projector. */
+/** How the N patch tokens of the vision tower are reduced before the projector (docs/reductions.md). */
 import { UserError } from '../common/errors';
 export type ReduceMode =
   | { readonly kind: 'none' }
   | { readonly kind: 'prumerge' }
   | { readonly kind: 'prumerge+' }
-  | { readonly kind: 'topk'; readonly k: number };
+  | { readonly kind: BudgetKind; readonly k: number }
+  /** K x K average pooling of the features on the patch grid (a baseline). */
+  | { readonly kind: 'pool'; readonly k: number };
 
-export const REDUCE_MODE_SYNTAX = 'none | prumerge | prumerge+ | topk:N (N a whole number >= 1)';
+/** The reductions that keep a fixed number of patches per crop, `kind:T`, and merge nothing but top-k's remainder. */
+export type BudgetKind = 'topk' | 'cdpruner' | 'vispruner' | 'divprune' | 'random';
+const BUDGET_KINDS: readonly string[] = ['topk', 'cdpruner', 'vispruner', 'divprune', 'random'] satisfies BudgetKind[];
+
+export const REDUCE_MODE_SYNTAX =
+  'none | prumerge | prumerge+ | topk:T | cdpruner:T | vispruner:T | divprune:T | random:T | pool:K (T, K whole numbers >= 1)';
 
 export class ReduceModeError extends UserError {
   override readonly name = 'ReduceModeError';
 }
 
-/** Parses the textual form used by the CLI and the settings: `none`, `prumerge`, `prumerge+`, `topk:32`. */
+/** Parses the textual form used by the CLI and the settings: `none`, `prumerge`, `prumerge+`, `topk:32`, `cdpruner:64`, `pool:2`... */
 export function parseReduceMode(text: string): ReduceMode {
   const t = text.trim().toLowerCase();
   if (t === 'none' || t === 'prumerge' || t === 'prumerge+') {
     return { kind: t };
   }
-  const m = /^topk:(\d+)$/.exec(t);
-  if (m) {
-    const k = Number(m[1]);
+  const m = /^([a-z]+):(\d+)$/.exec(t);
+  if (m && (BUDGET_KINDS.includes(m[1]!) || m[1] === 'pool')) {
+    const k = Number(m[2]);
     if (Number.isSafeInteger(k) && k >= 1) {
-      return { kind: 'topk', k };
+      return { kind: m[1] as BudgetKind | 'pool', k };
     }
   }
   throw new ReduceModeError(`unknown reduction "${text}": expected ${REDUCE_MODE_SYNTAX}`);
@@ -39,7 +46,7 @@ export function isReduceModeText(text: string): boolean {
 }
 
 export function formatReduceMode(mode: ReduceMode): string {
-  return mode.kind === 'topk' ? `topk:${mode.k}` : mode.kind;
+  return 'k' in mode ? `${mode.kind}:${mode.k}` : mode.kind;
 }
 
 /**

@@ -18,6 +18,9 @@ export const REDUCTION_CHOICES: readonly ReductionChoice[] = [
   { value: 'prumerge' },
   { value: 'prumerge+' },
   { value: 'topk:32' },
+  { value: 'cdpruner:32' },
+  { value: 'vispruner:32' },
+  { value: 'divprune:32' },
   { value: 'none' },
   { value: 'prumerge@medium', detail: 'medium' },
   { value: 'prumerge@low', detail: 'low' },
@@ -84,6 +87,14 @@ export function reductionLabel(value: string, tokens: ImageTokenCount | undefine
   if (value === 'prumerge') return long ? 'PruMerge (adaptive)' : 'PruMerge';
   if (value === 'prumerge+') return long ? 'PruMerge+ (adaptive, more)' : 'PruMerge+';
   if (value === 'none') return tokens ? `All ${tokens.total} tokens` : 'All visual tokens';
+  const chosen = /^(cdpruner|vispruner|divprune):(\d+)$/.exec(value);
+  if (chosen) {
+    const [, method, t] = chosen;
+    const parts = tokens && tokens.subImages > 1 ? (long ? ` in each of ${tokens.subImages} parts` : ` x ${tokens.subImages}`) : '';
+    return long
+      ? `${SELECTIONS[method!]!.name}: ${t} patches${parts}, ${SELECTIONS[method!]!.favours}`
+      : `${SELECTIONS[method!]!.name}: ${t}${parts}`;
+  }
   const k = /^topk:(\d+)$/.exec(value)?.[1];
   if (k !== undefined) {
     const parts = tokens && tokens.subImages > 1 ? ` in each of ${tokens.subImages} parts` : '';
@@ -91,6 +102,13 @@ export function reductionLabel(value: string, tokens: ImageTokenCount | undefine
   }
   return value;
 }
+
+/** The selections by name, and what each favours (docs/reductions.md). */
+const SELECTIONS: Record<string, { readonly name: string; readonly favours: string }> = {
+  cdpruner: { name: 'CDPruner', favours: 'varied and relevant to the question' },
+  vispruner: { name: 'VisPruner', favours: 'salient, then varied' },
+  divprune: { name: 'DivPrune', favours: 'as varied as possible' },
+};
 
 /** "the image's 576 visual tokens", or without a count while it is not known. */
 export function visualTokensPhrase(tokens: ImageTokenCount | undefined): string {

@@ -120,6 +120,8 @@ export interface GridReduction {
   readonly attention: number[];
   readonly score: 'cls' | 'received';
   readonly geometry: ImageGeometry;
+  /** The greedy selections (CDPruner, VisPruner, DivPrune): the kept patches in the order chosen. */
+  readonly order?: number[];
 }
 
 /** One sub-image's reduction in an Inspection. */

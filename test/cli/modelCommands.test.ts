@@ -167,7 +167,18 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
       assert.ok(run.prefillTokensPerSecond > 0);
       assert.equal(run.subImages, 1, 'LLaVA-1.5 runs the tower on one image');
     }
-    for (const key of ['ttftNoneOverPrumerge', 'ttftNoneOverPrumergePlus', 'ttftNoneOverTopk32']) assert.ok(out.ratios[key] > 0, key);
+    for (const mode of ['prumerge', 'prumerge+', 'topk:32']) assert.ok(out.ratios[mode] > 0, mode);
+  });
+
+  it('bench --reduce times none and the readings it lists', () => {
+    const r = prumerge(['bench', '--reps', '1', '--tokens', '1', '--reduce', 'cdpruner:16,pool:2', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(out.runs), ['none', 'cdpruner:16', 'pool:2']);
+    // the demo's 24 x 24 patches: 16 chosen; 12 x 12 windows
+    assert.equal(out.runs['cdpruner:16'].visualTokens, 16);
+    assert.equal(out.runs['pool:2'].visualTokens, 144);
+    assert.deepEqual(Object.keys(out.ratios), ['cdpruner:16', 'pool:2']);
   });
 
   it('synth refuses a block size it does not offer, or one without int4, with one line', () => {

@@ -246,7 +246,12 @@ export class ChatSession {
       const small = (r.visual.images ?? [r.visual]).map(
         (v, i) => v.picture && lowResolutionNote(named[i]!.name, v.picture, v.picture.modelSide),
       );
-      const note = [said, ...small].filter(Boolean).join(' ');
+      // CDPruner weighs the patches by the question that encodes the image: a follow-up reads the same ones
+      const chosenFor =
+        reading.reduce.kind === 'cdpruner' && r.conversation === 'continued'
+          ? 'CDPruner chose the image patches for the question that began this conversation; New chat chooses them again for a new question.'
+          : undefined;
+      const note = [said, chosenFor, ...small].filter(Boolean).join(' ');
       this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...(note ? { note } : {}) });
     } catch (e) {
       this.inConversation = false;

@@ -11,8 +11,10 @@ import type { AnyresLayout } from '../image/anyres';
 import { countRows, Image, planCrops, rasterFor } from '../layout/cropPlan';
 import { readingOf } from '../layout/reading';
 import { visualRows } from '../layout/visualRows';
+import { normaliseRelevance, relevance } from '../reduce/diversity';
 import { reduceVisualTokens, Reduction } from '../reduce/prumerge';
-import { TowerTaps, towerTaps } from '../reduce/visionTaps';
+import { isSelection, readsProjectedRows, selectVisualTokens, type SelectionMode } from '../reduce/selectTokens';
+import { patchFeatures, TowerTaps, towerTaps } from '../reduce/visionTaps';
 import { PROJECTOR_IO, VISION_IO } from '../../format/graphNames';
 import type { ModelManifest } from '../../format/modelManifest';
 import { runChecked } from '../runtime/sessions';
@@ -63,8 +65,18 @@ export class ImageEncoder {
   /** The tower's last few run times, ms. */
   private readonly towerMs: number[] = [];
 
-  /** `project` false: the heatmap's run, which needs the reduction only. */
-  async encode(image: Image, mode: ReduceMode, hooks: AskHooks = {}, project = true, detail: Detail = 'auto'): Promise<EncodedImage> {
+  /**
+   * `project` false: the heatmap's run, which needs the reduction only. `question`: the mean of the
+   * question's token embeddings, which CDPruner weighs the patches by (absent: all alike).
+   */
+  async encode(
+    image: Image,
+    mode: ReduceMode,
+    hooks: AskHooks = {},
+    project = true,
+    detail: Detail = 'auto',
+    question?: Float64Array,
+  ): Promise<EncodedImage> {
     const m = this.manifest;
     const reading = readingOf(m, detail); // refuses a detail the model does not offer
     const pre = await timed(hooks, 'preprocess', () => planCrops(reading, image, m.vision.grid));
@@ -81,12 +93,20 @@ export class ImageEncoder {
       return all;
     });
     const width = m.vision.hiddenSize;
-    const reduced = await timed(hooks, 'reduce', () => {
+    const reduced = await timed(hooks, 'reduce', async () => {
       // a tile that unpadding empties contributes nothing
-      const subImages = plan.crops.flatMap(({ kind, row, col, valid, geometry }, i) =>
-        valid.length === 0 ? [] : [{ kind, row, col, valid, geometry, reduction: reduceVisualTokens(taps.value[i]!, mode, valid) }],
-      );
-      const reductions = subImages.map((s) => s.reduction);
+      const crops = plan.crops.flatMap((crop, i) => (crop.valid.length === 0 ? [] : [{ crop, taps: taps.value[i]! }]));
+      const reductions = isSelection(mode)
+        ? await this.select(crops, mode, question)
+        : crops.map(({ crop, taps }) => reduceVisualTokens(taps, mode, crop.valid));
+      const subImages = crops.map(({ crop: { kind, row, col, valid, geometry } }, i) => ({
+        kind,
+        row,
+        col,
+        valid,
+        geometry,
+        reduction: reductions[i]!,
+      }));
       return { subImages, rows: visualRows(reading, plan, taps.value, reductions, mode, width) };
     });
     const { subImages, rows } = reduced.value;
@@ -116,6 +136,40 @@ export class ImageEncoder {
     const raster = await rasterFor(reading, image); // the medium reading is of the same tiled model
     const count = countRows(reading, m.vision.grid, raster);
     return medium ? { ...count, medium: countRows(medium, m.vision.grid, raster) } : count;
+  }
+
+  /**
+   * The selections, crop by crop; CDPruner and DivPrune choose among the projector's rows (what the
+   * language model reads), so each crop's valid patches are projected first, and CDPruner's
+   * relevance is scaled over all the image's crops together.
+   */
+  private async select(
+    crops: readonly { readonly crop: { readonly valid: Int32Array }; readonly taps: TowerTaps }[],
+    mode: SelectionMode,
+    question: Float64Array | undefined,
+  ): Promise<Reduction[]> {
+    const grid = this.manifest.vision.grid;
+    if (!readsProjectedRows(mode)) return crops.map(({ crop, taps }) => selectVisualTokens(taps, mode, grid, crop.valid));
+    const width = this.manifest.vision.hiddenSize;
+    const hidden = this.manifest.decoder.hiddenSize;
+    const projected: Float32Array[] = [];
+    for (const { crop, taps } of crops) {
+      const features = patchFeatures(taps);
+      const rows = new Float32Array(crop.valid.length * width);
+      crop.valid.forEach((p, i) => rows.set(features.subarray(p * width, (p + 1) * width), i * width));
+      projected.push(await this.project(rows, crop.valid.length));
+    }
+    const weights =
+      mode.kind === 'cdpruner' && question
+        ? normaliseRelevance(projected.map((rows, i) => relevance(rows, crops[i]!.crop.valid.length, hidden, question)))
+        : undefined;
+    return crops.map(({ crop, taps }, i) =>
+      selectVisualTokens(taps, mode, grid, crop.valid, {
+        projected: projected[i]!,
+        projectedWidth: hidden,
+        ...(weights ? { relevance: weights[i]! } : {}),
+      }),
+    );
   }
 
   /** The crops the tower reads of `image` for `detail`, as its input. */

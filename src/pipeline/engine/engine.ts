@@ -88,8 +88,24 @@ export class Engine {
     hooks: AskHooks = {},
     project = true,
     detail: Detail = 'auto',
+    question?: Float64Array,
   ): Promise<EncodedImage> {
-    return this.encoder.encode(image, mode, hooks, project, detail);
+    return this.encoder.encode(image, mode, hooks, project, detail, question);
+  }
+
+  /**
+   * The mean of the embedding rows of the question's own tokens (no template, no special tokens):
+   * what CDPruner weighs the image's patches by (docs/reductions.md).
+   */
+  async questionEmbedding(question: string): Promise<Float64Array | undefined> {
+    const ids = this.prompt.tokenizer.encode(question, { add_special_tokens: false }).ids;
+    if (ids.length === 0) return undefined;
+    const { table } = this.model;
+    const rows = new Float32Array(ids.length * table.hiddenSize);
+    await table.lookup(ids, rows);
+    const mean = new Float64Array(table.hiddenSize);
+    for (let i = 0; i < ids.length; i++) for (let c = 0; c < mean.length; c++) mean[c] = mean[c]! + rows[i * mean.length + c]! / ids.length;
+    return mean;
   }
 
   /**
@@ -283,8 +299,10 @@ export class Engine {
     choice.use = request.followUp && current && !request.standalone ? 'restarted' : 'new';
     if (choice.use === 'restarted') choice.restartedBy = current!.imageKey !== imageKey ? 'image' : 'reading';
     const images: EncodedImage[] = [];
+    // CDPruner chooses for this question: the conversation's later questions read these rows
+    const asking = request.reduce.kind === 'cdpruner' ? await this.questionEmbedding(question) : undefined;
     for (const [i, input] of inputs.entries()) {
-      const image = await this.encodeImage(input, request.reduce, hooks, true, detail).catch((e: unknown) => {
+      const image = await this.encodeImage(input, request.reduce, hooks, true, detail, asking).catch((e: unknown) => {
         // which of several could not be read, in the error's own kind (the host words image errors by it)
         if (inputs.length > 1 && e instanceof UserError) e.message = `image ${i + 1} of ${inputs.length}: ${e.message}`;
         throw e;

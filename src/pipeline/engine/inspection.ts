@@ -36,5 +36,6 @@ function subImageInspection(s: EncodedSubImage): SubImageInspection {
     attention: Array.from(r.attention),
     score: r.score,
     geometry: s.geometry,
+    ...(r.order ? { order: Array.from(r.order) } : {}),
   };
 }

@@ -62,6 +62,8 @@ export interface Reduction {
   readonly outliers: OutlierStats;
   /** Whether the last row is the attention-weighted sum of all pruned tokens. */
   readonly remainder: boolean;
+  /** The greedy selections (selectTokens.ts): the kept patches in the order they were chosen. */
+  readonly order?: Int32Array;
 }
 
 /**
@@ -146,6 +148,8 @@ function reduceOver(patches: Patches, mode: ReduceMode): Omit<Reduction, 'attent
     };
   }
 
+  if (mode.kind !== 'topk' && mode.kind !== 'prumerge' && mode.kind !== 'prumerge+')
+    throw new TapsError(`${mode.kind} chooses patches without merging: selectVisualTokens reads it`);
   const keepCount = mode.kind === 'topk' ? Math.min(mode.k, n) : Math.max(outliers.count, 1);
   let kept: Int32Array = topByAttention(attention, keepCount);
   let spatial: Int32Array = new Int32Array(0);

@@ -50,6 +50,23 @@ describe('heatmap layout', () => {
     assert.match(noRemainder.headline, /\(3 by attention, 0 spatial, 0 remainder\)$/);
   });
 
+  it('says how the selections chose, and that they merge nothing', () => {
+    const one = (input: HeatmapInput): HeatmapFigure[] => [{ title: '', layout: heatmapLayout(input) }];
+    const chosen = { ...base, spatial: [], remainder: false, rows: 3 };
+    assert.equal(
+      heatmapLayout({ ...chosen, mode: 'cdpruner:3' }).headline,
+      'cdpruner:3 keeps 3 of 16 visual tokens, 5.3x fewer (chosen for diversity, every patch weighed alike: an answer also weighs them by its question; none merged)',
+    );
+    assert.match(
+      heatmapLayout({ ...chosen, mode: 'vispruner:3' }).headline,
+      /\(half by attention, the rest with duplicates removed; none merged\)$/,
+    );
+    assert.match(heatmapLayout({ ...chosen, mode: 'pool:2', rows: 4 }).headline, /4\.0x fewer \(2 x 2 windows averaged\)$/);
+    assert.deepEqual(legendKeys('divprune:3', one({ ...chosen, mode: 'divprune:3' })), ['kept']);
+    assert.deepEqual(legendKeys('random:3', one({ ...chosen, mode: 'random:3' })), ['kept']);
+    assert.deepEqual(legendKeys('pool:2', one({ ...chosen, mode: 'pool:2' })), ['kept', 'merged']);
+  });
+
   it('with all tokens, outlines nothing and names the grid', () => {
     const all = Array.from({ length: 16 }, (_, p) => p);
     const layout = heatmapLayout({ ...base, mode: 'none', rows: 16, kept: all, spatial: [], remainder: false });

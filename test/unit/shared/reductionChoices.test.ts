@@ -19,6 +19,15 @@ describe('reduction labels', () => {
     assert.equal(reductionLabel('topk:32', t, 'short'), 'Fixed budget: 32 x 5');
   });
 
+  it('say what each selection favours, per part for tiled images', () => {
+    assert.equal(reductionLabel('cdpruner:32', { total: 576, subImages: 1 }), 'CDPruner: 32 patches, varied and relevant to the question');
+    assert.equal(
+      reductionLabel('divprune:32', { total: 2340, subImages: 5 }),
+      'DivPrune: 32 patches in each of 5 parts, as varied as possible',
+    );
+    assert.equal(reductionLabel('vispruner:32', { total: 2340, subImages: 5 }, 'short'), 'VisPruner: 32 x 5');
+  });
+
   it('give no count while none is known', () => {
     for (const { value } of REDUCTION_CHOICES) assert.doesNotMatch(reductionLabel(value, undefined), /\d{3}/, value);
     assert.equal(reductionLabel('none', undefined), 'All visual tokens');
@@ -27,15 +36,26 @@ describe('reduction labels', () => {
   it("offer medium and low detail only for models that have them, and say them without the image's count", () => {
     assert.deepEqual(
       choicesFor({ medium: false, low: false }).map((c) => c.value),
-      ['prumerge', 'prumerge+', 'topk:32', 'none'],
+      ['prumerge', 'prumerge+', 'topk:32', 'cdpruner:32', 'vispruner:32', 'divprune:32', 'none'],
     );
     assert.deepEqual(
       choicesFor({ medium: true, low: false }).map((c) => c.value),
-      ['prumerge', 'prumerge+', 'topk:32', 'none', 'prumerge@medium'],
+      ['prumerge', 'prumerge+', 'topk:32', 'cdpruner:32', 'vispruner:32', 'divprune:32', 'none', 'prumerge@medium'],
     );
     assert.deepEqual(
       choicesFor({ medium: true, low: true }).map((c) => c.value),
-      ['prumerge', 'prumerge+', 'topk:32', 'none', 'prumerge@medium', 'prumerge@low', 'none@low'],
+      [
+        'prumerge',
+        'prumerge+',
+        'topk:32',
+        'cdpruner:32',
+        'vispruner:32',
+        'divprune:32',
+        'none',
+        'prumerge@medium',
+        'prumerge@low',
+        'none@low',
+      ],
     );
     const t = { total: 4725, subImages: 7 };
     assert.equal(reductionLabel('prumerge@low', t), 'PruMerge (adaptive), low detail · 1 crop');

@@ -15,6 +15,7 @@ describe('model facts for the chat', () => {
       imageSize: 336,
       tiled: false,
       details: { medium: false, low: false },
+      severalImages: false, // LLaVA-1.5's layout with a Llama decoder
     });
     const synth = join(scratchDir('facts'), 'tiny-next');
     await buildSynthetic('tiny-next', 3, { out: synth, dtype: 'fp32' });
@@ -26,6 +27,7 @@ describe('model facts for the chat', () => {
       imageSize: 56,
       tiled: true,
       details: { medium: true, low: false },
+      severalImages: false,
     });
     // LLaVA-OneVision's anyres_max_N layout also reads an image as one crop
     const onevision = join(scratchDir('facts'), 'tiny-onevision');
@@ -36,6 +38,7 @@ describe('model facts for the chat', () => {
       imageSize: 60,
       tiled: true,
       details: { medium: true, low: true },
+      severalImages: true,
     });
     const built = join(scratchDir('facts'), 'built');
     await buildFromCheckpoint((await tinyCheckpoint({ seed: 5 })).dir, { out: built, dtype: 'fp32' });

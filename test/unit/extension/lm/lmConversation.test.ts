@@ -74,4 +74,13 @@ describe("an image's tokens in a request", () => {
     assert.equal(imageTokenEstimate(next, { kind: 'topk', k: 32 }), 5 * 33);
     assert.equal(imageTokenEstimate({ total: 16, subImages: 1 }, { kind: 'topk', k: 32 }), 16);
   });
+
+  it('are T per part for the selections, and the windows of pool:K', () => {
+    const next = { total: 2340, subImages: 5 };
+    assert.equal(imageTokenEstimate(next, { kind: 'cdpruner', k: 32 }), 5 * 32);
+    assert.equal(imageTokenEstimate({ total: 576, subImages: 1 }, { kind: 'random', k: 600 }), 576);
+    // 24 x 24 patches in 2 x 2 windows: 12 x 12; SigLIP's 27 x 27: 14 x 14
+    assert.equal(imageTokenEstimate({ total: 576, subImages: 1 }, { kind: 'pool', k: 2 }), 144);
+    assert.equal(imageTokenEstimate({ total: 729 * 2, subImages: 2 }, { kind: 'pool', k: 2 }), 2 * 196);
+  });
 });

@@ -327,6 +327,18 @@ describe('the chat with the engine in process: Compare and Stop, the image each 
     assert.match(end?.note ?? '', /^tiny\.png is 4 x 4 pixels, far below the 336 x 336 the model reads: it is enlarged about 84x/);
   });
 
+  it('a CDPruner follow-up says its patches were chosen for the first question', async () => {
+    const events: ChatEvent[] = [];
+    const s = session(events);
+    const cdpruner: Reading = { reduce: { kind: 'cdpruner', k: 16 }, detail: 'auto' };
+    await s.ask(QUESTION, cdpruner);
+    await s.ask('And the arrows?', cdpruner);
+    const [first, second] = events.filter((e): e is EndEvent => e.type === 'answerEnd');
+    assert.equal(first!.note, undefined);
+    assert.equal(first!.stats.visualTokens, 16);
+    assert.match(second!.note ?? '', /^CDPruner chose the image patches for the question that began this conversation/);
+  });
+
   it('several images: the answer keeps them in order with the counts of each; another set starts over and says so', async () => {
     const screenshot = join(__dirname, '..', '..', '..', '..', 'media', 'samples', 'editor-screenshot.png');
     const events: ChatEvent[] = [];
