@@ -4,7 +4,7 @@
  * process over cosine similarity weighted by relevance to the question). docs/reductions.md
  * states the definitions and the sources; none of them merges, the kept rows go in patch order.
  */
-import { argmax, cosines, dot, unitRows } from './unitRows';
+import { argmax, dot, RowCosines, unitRows } from './unitRows';
 
 export interface Selected {
   /** Patch rows kept, ascending. */
@@ -23,7 +23,7 @@ function selected(order: number[]): Selected {
  */
 export function divprune(rows: Float32Array, n: number, d: number, budget: number): Selected {
   if (budget >= n) return selected(Array.from({ length: n }, (_, i) => i));
-  const s = cosines(unitRows(rows, n, d), n, d);
+  const s = new RowCosines(rows, n, d).all();
   // the distance from each row to its nearest other row
   let first = 0;
   let best = -Infinity;
@@ -76,11 +76,11 @@ export function normaliseRelevance(crops: readonly Float64Array[]): Float64Array
  * and r their relevance (0..1); stops early where the kernel's rank runs out.
  */
 export function cdpruner(rows: Float32Array, n: number, d: number, r: ArrayLike<number>, budget: number): Selected {
+  const cos = new RowCosines(rows, n, d);
   const u = unitRows(rows, n, d);
   // a row's cosine with itself is 1 (0 for a zero row), exactly: uniform relevance ties, and the first row wins
   const self = Float64Array.from({ length: n }, (_, i) => (dot(u, i, u, i, d) > 0 ? 1 : 0));
-  const kernel = (i: number, j: number): number => r[i]! * (i === j ? self[i]! : dot(u, i, u, j, d)) * r[j]!;
-  const d2 = Float64Array.from({ length: n }, (_, i) => kernel(i, i));
+  const d2 = Float64Array.from({ length: n }, (_, i) => r[i]! * self[i]! * r[i]!);
   const c: Float64Array[] = [];
   const order: number[] = [];
   while (order.length < Math.min(budget, n)) {
@@ -88,8 +88,9 @@ export function cdpruner(rows: Float32Array, n: number, d: number, r: ArrayLike<
     if (!(d2[j]! > 1e-12)) break; // the kernel's rank is exhausted: nothing adds volume
     const scale = Math.sqrt(d2[j]!);
     const e = new Float64Array(n);
+    const sj = cos.of(j);
     for (let i = 0; i < n; i++) {
-      let v = kernel(j, i);
+      let v = r[j]! * (i === j ? self[j]! : sj[i]!) * r[i]!;
       for (const ct of c) v -= ct[j]! * ct[i]!;
       e[i] = v / scale;
     }

@@ -1,4 +1,5 @@
-/** Rows scaled to unit length, in float64: the cosine every selection below is built on. */
+/** Rows scaled to unit length and their cosines: what every selection is built on. */
+import { COSINE_BLOCK, MergeWorkspace } from './mergeKernels';
 
 /** (n, d) rows of `x` scaled to length 1; a zero row stays zero (its cosine to anything is 0). */
 export function unitRows(x: Float32Array | Float64Array, n: number, d: number): Float64Array {
@@ -21,17 +22,53 @@ export function dot(u: Float64Array, i: number, v: Float64Array, j: number, d: n
   return s;
 }
 
-/** (n, n) the cosines of every pair of `u`'s unit rows. */
+/** (n, n) the cosines of every pair of `u`'s unit rows, in float64. */
 export function cosines(u: Float64Array, n: number, d: number): Float64Array {
   const s = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {
-      const c = dot(u, i, u, j, d);
+      const c = i === j ? 1 : dot(u, i, u, j, d);
       s[i * n + j] = c;
       s[j * n + i] = c;
     }
   }
   return s;
+}
+
+/**
+ * The cosines of rows of `x` (n, d) to every row, in float32, by the merge step's WebAssembly SIMD
+ * kernel (the pairwise cosines are most of the selections' work). A zero row's cosines are 0.
+ */
+export class RowCosines {
+  private readonly ws: MergeWorkspace;
+  private readonly row: Float32Array;
+
+  constructor(
+    x: Float32Array,
+    private readonly n: number,
+    d: number,
+  ) {
+    this.ws = new MergeWorkspace(x, x, n, d);
+    this.row = new Float32Array(n);
+  }
+
+  /** Row i's cosine to every row (valid until the next call). */
+  of(i: number): Float32Array {
+    this.row.set(this.ws.compare(i, i, i, i).subarray(0, this.n));
+    return this.row;
+  }
+
+  /** (n, n) every pair. */
+  all(): Float32Array {
+    const { n } = this;
+    const s = new Float32Array(n * n);
+    for (let i = 0; i < n; i += COSINE_BLOCK) {
+      const rows = [0, 1, 2, 3].map((k) => Math.min(i + k, n - 1));
+      const sims = this.ws.compare(rows[0]!, rows[1]!, rows[2]!, rows[3]!);
+      for (let k = 0; k < COSINE_BLOCK && i + k < n; k++) s.set(sims.subarray(k * n, (k + 1) * n), (i + k) * n);
+    }
+    return s;
+  }
 }
 
 /** The indices of `values` from the highest, ties to the lower index. */
