@@ -11,9 +11,10 @@ const DROP_PER_ROUND = 8;
 /**
  * Pairs within this of a patch's best float32 cosine are measured again in float64: on real
  * features near-duplicates tie closer than float32 resolves, and one tie decided the other way
- * reorders every later round (docs/reductions.md). Far above float32's error on unit rows.
+ * reorders every later round (docs/reductions.md). Well above float32's error on a cosine of unit
+ * rows of a few thousand values (about 1e-6), well below the gaps between distinct patches.
  */
-const SLACK = 1e-3;
+const SLACK = 1e-4;
 
 /** `features` (n, d); `score` the attention each patch gets (CLS row, or received), n values. */
 export function vispruner(features: Float32Array, n: number, d: number, score: ArrayLike<number>, budget: number): Selected {
@@ -44,12 +45,11 @@ export function vispruner(features: Float32Array, n: number, d: number, score: A
 function closestIn(features: Float32Array, n: number, d: number): (p: number, among: readonly number[]) => number {
   const rough = new RowCosines(features, n, d).all();
   const u = unitRows(features, n, d);
-  const exact = new Map<number, number>();
+  const exact = new Float64Array(n * n).fill(NaN);
   const cos = (p: number, q: number): number => {
     const key = p < q ? p * n + q : q * n + p;
-    let v = exact.get(key);
-    if (v === undefined) exact.set(key, (v = dot(u, p, u, q, d)));
-    return v;
+    if (Number.isNaN(exact[key]!)) exact[key] = dot(u, p, u, q, d);
+    return exact[key]!;
   };
   return (p, among) => {
     let top = -Infinity;
