@@ -1,17 +1,17 @@
 /**
- * The chat view in the PruMerge Vision side bar: an attached image, questions and streamed
+ * The chat view in the PruMerge Vision side bar: the attached images, questions and streamed
  * answers with their figures, Stop, follow-ups, New chat, the reduction picker and "compare".
  * Messages from the webview are checked with isChatRequest before anything is done with them.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
-import { ChatEvent, ChatRequest, ImageReading, isChatRequest } from '../../shared/webviewMessages';
-import { detailForImages, ImageTokenCount, MAX_IMAGES, NO_DETAILS } from '../../shared/reductionChoices';
+import { ChatEvent, ChatRequest, isChatRequest } from '../../shared/webviewMessages';
+import { MAX_IMAGES, NO_DETAILS } from '../../shared/reductionChoices';
 import { messageOf } from '../../common/errors';
-import { lowResolutionNote } from '../../shared/imageNotes';
-import { Detail, parseReading } from '../../shared/reduceMode';
-import { AttachedImage, attachedImage, samePaths, totalTokens, withAdded } from './attachedImages';
+import { parseReading } from '../../shared/reduceMode';
+import { AttachedImage, attachedImage, samePaths, withAdded } from './attachedImages';
+import { ImagesAhead } from './imagesAhead';
 import { pickWorkspaceImages } from './pickImages';
 import { ChatSession } from './chatSession';
 import { ChatHistory, ChatStore, newChatId, SavedChat, withChat } from './chatStore';
@@ -35,8 +35,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private viewListeners: vscode.Disposable | undefined;
   /** In the order a question puts them. */
   private images: AttachedImage[] = [];
-  /** The images' tokens the worker counted (tiled layouts), by model folder and path. */
-  private readonly counted = new Map<string, ImageTokenCount>();
+  /** Reads the attached images ahead of the question, and counts their tokens. */
+  private readonly ahead: ImagesAhead;
   private readonly session: ChatSession;
   /** The workspace's saved chats (newest first), and which of them is on screen. */
   private readonly store: ChatStore;
@@ -64,11 +64,19 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       (streaming) => this.scheduleSave(streaming),
       { nameOf: (path) => this.nameOf(path), describeError: (e) => this.describeError(e) },
     );
+    this.ahead = new ImagesAhead(engine, {
+      images: () => this.images,
+      nameOf: (path) => this.nameOf(path),
+      describeError: (e) => this.describeError(e),
+      post: (e) => this.post(e),
+      postState: () => this.postState(),
+      defaultReduce: () => this.defaultReduce(),
+    });
     if (context.globalState.get<boolean>(ANSWERED_CONTEXT)) void vscode.commands.executeCommand('setContext', ANSWERED_CONTEXT, true);
     this._register({ dispose: () => void this.saveNow() });
     this._register({ dispose: () => this.images.forEach((i) => i.early?.stop.abort()) });
     // the random-weights notice and the token counts follow the model
-    this._register(engine.onDidChangeModel(() => void this.postState().then(() => this.countTokens())));
+    this._register(engine.onDidChangeModel(() => void this.postState().then(() => this.ahead.countTokens())));
     this.restored = this.restoreSaved();
   }
 
@@ -90,7 +98,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     this.session.restore(this.paths(), chat.answers);
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
-    for (const image of this.images) void this.checkImage(image);
+    for (const image of this.images) void this.ahead.check(image);
   }
 
   /** The saved chats, newest first (the one on screen among them). */
@@ -215,8 +223,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     if (this.view) this.view.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     await this.postState();
     this.post({ type: 'focusQuestion' });
-    void this.countTokens();
-    for (const image of added) void this.checkImage(image);
+    void this.ahead.countTokens();
+    for (const image of added) void this.ahead.check(image);
   }
 
   /** Takes one image off the question; those left are read again where their detail changes (one image of several read as one crop). */
@@ -226,26 +234,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     this.scheduleSave();
     await this.postState();
     this.post({ type: 'focusQuestion' });
-    void this.countTokens();
-  }
-
-  /**
-   * Decodes an attached image in the worker, so that one that cannot be read, or is far below the
-   * model's resolution, is said so now rather than after a question. Starting the worker for it
-   * costs nothing the question would not.
-   */
-  private async checkImage(image: AttachedImage): Promise<void> {
-    const name = this.nameOf(image.path);
-    try {
-      const size = await this.engine.checkImage(image.path);
-      const side = this.engine.modelFacts()?.imageSize;
-      image.warning = (side ? lowResolutionNote(name, size, side) : undefined) ?? null;
-      image.readable = true;
-    } catch (e) {
-      image.warning = `${this.describeError(e)}.`.replace(/\.\.$/, '.');
-    }
-    if (this.images.includes(image) && image.warning) await this.postState();
-    if (this.images.includes(image) && image.readable) this.readAhead();
+    void this.ahead.countTokens();
   }
 
   /** The images on screen, in order; those no longer among them stop being read ahead, the others are read at the detail the question will use. */
@@ -253,60 +242,11 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     for (const gone of this.images.filter((i) => !images.includes(i))) gone.early?.stop.abort();
     this.images = images;
     this.session.images = this.paths();
-    this.readAhead();
+    this.ahead.readAhead();
   }
 
   private paths(): string[] {
     return this.images.map((i) => i.path);
-  }
-
-  /** The detail a question reads each attached image at (one crop each of several, for LLaVA-OneVision). */
-  private detailNow(): Detail {
-    let asked: Detail = 'auto';
-    try {
-      asked = parseReading(this.defaultReduce()).detail;
-    } catch {
-      // a setting the picker does not offer: the model's own layout
-    }
-    return detailForImages(asked, this.images.length, this.engine.modelFacts()?.details ?? NO_DETAILS);
-  }
-
-  /** Starts reading ahead each readable image not read at the detail a question needs now. */
-  private readAhead(): void {
-    const detail = this.detailNow();
-    for (const image of this.images) {
-      if (!image.readable || image.early?.detail === detail) continue;
-      image.early?.stop.abort();
-      image.early = { detail, stop: new AbortController() };
-      image.reading = null;
-      void this.readEarly(image, image.early);
-    }
-  }
-
-  /**
-   * Reads an attached image's crops in the worker now, behind any answer running, so that the
-   * question finds them read (the vision tower is most of the wait on a CPU). Progress shows
-   * under the image; a question asked meanwhile reads the crops not yet done itself.
-   */
-  private async readEarly(image: AttachedImage, early: NonNullable<AttachedImage['early']>): Promise<void> {
-    const shown = (r: ImageReading): void => {
-      image.reading = r;
-      if (this.images.includes(image)) this.post({ type: 'imageReading', key: image.path, ...r });
-    };
-    try {
-      await this.engine.prepare(image.path, early.detail, (done, total) => shown({ done, total }), early.stop.signal);
-      // the tower's time per crop is known now: the picker's estimates follow it
-      if (this.images.includes(image) && this.engine.modelFacts()?.tiled) {
-        this.counted.delete(this.countKey(image.path));
-        await this.countTokens();
-      }
-    } catch (e) {
-      if (early.stop.signal.aborted) return;
-      // the question will read the image itself, and say what is wrong if it still is
-      this.engine.log.appendLine(`reading ${this.nameOf(image.path)} ahead of the question failed: ${this.describeError(e)}`);
-      image.reading = null;
-      if (this.images.includes(image)) await this.postState();
-    }
   }
 
   /** Starts an empty chat; the one on screen stays in the history, an answer being written with it. */
@@ -406,46 +346,10 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
           : null,
       model: { name: model, randomWeights: this.engine.randomWeights() },
       reduce: this.defaultReduce(),
-      tokens: this.tokenCount() ?? null,
+      tokens: this.ahead.tokenCount() ?? null,
       details: facts?.details ?? NO_DETAILS,
       chatNote: this.chatNote,
     });
-  }
-
-  /** The attached images' visual tokens together: the model's patch count each, or for tiled layouts, what the worker counted. */
-  private tokenCount(): ImageTokenCount | undefined {
-    const facts = this.engine.modelFacts();
-    if (!facts) return undefined;
-    if (this.images.length === 0) return facts.tiled ? undefined : { total: facts.patches, subImages: 1 };
-    const oneCrop = !facts.tiled || this.detailNow() === 'low';
-    return totalTokens(
-      this.images.map((i) => (oneCrop ? { total: facts.patches, subImages: 1 } : this.counted.get(this.countKey(i.path)))),
-    );
-  }
-
-  private countKey(path: string): string {
-    return `${this.engine.spec().modelDir}\u0000${path}`;
-  }
-
-  /**
-   * Asks the worker how many tokens the attached images make with a tiled layout (it depends on
-   * each image's size). Only once an image is attached: the user is about to ask, so starting the
-   * worker now costs nothing they would not wait for anyway.
-   */
-  private async countTokens(): Promise<void> {
-    if (!this.engine.modelFacts()?.tiled || this.tokenCount()) return;
-    let counted = false;
-    for (const image of this.images) {
-      const key = this.countKey(image.path);
-      if (this.counted.has(key)) continue;
-      try {
-        this.counted.set(key, await this.engine.imageTokens(image.path));
-        counted = true;
-      } catch {
-        // the question will say what is wrong with the image or the model
-      }
-    }
-    if (counted) await this.postState();
   }
 
   private defaultReduce(): string {
