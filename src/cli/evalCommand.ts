@@ -100,8 +100,7 @@ export async function runEval(args: string[]): Promise<void> {
           question: item.question,
           type: item.type,
           answer: r.answer,
-          score: score(item, r.answer),
-          ...(item.type === 'yes/no' ? { said: yesNo(r.answer), label: item.answers[0]!.trim().toLowerCase() as 'yes' | 'no' } : {}),
+          ...scored(item, r.answer),
           visualTokens: r.visual.kept,
           totalVisualTokens: r.visual.total,
           ttftMs: r.timings.ttftMs,
@@ -134,14 +133,18 @@ function key(reading: string, item: Pick<EvalItem, 'line' | 'question'>): string
   return `${reading}\u0000${item.line}\u0000${item.question}`;
 }
 
-function score(item: EvalItem, answer: string): number {
+/** The answer's score, and for yes/no what it said against the label (POPE's figures are over those). */
+function scored(item: EvalItem, answer: string): Pick<Outcome, 'score' | 'said' | 'label'> {
   switch (item.type) {
     case 'open':
-      return vqaAccuracy(answer, item.answers);
-    case 'yes/no':
-      return yesNo(answer) === item.answers[0]!.trim().toLowerCase() ? 1 : 0;
+      return { score: vqaAccuracy(answer, item.answers) };
+    case 'yes/no': {
+      const said = yesNo(answer);
+      const label = item.answers[0]!.trim().toLowerCase() as 'yes' | 'no';
+      return { score: said === label ? 1 : 0, said, label };
+    }
     case 'multiple choice':
-      return choiceMatch(answer, item.answers[0]!);
+      return { score: choiceMatch(answer, item.answers[0]!) };
   }
 }
 

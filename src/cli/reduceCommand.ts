@@ -14,7 +14,7 @@ import { gridPicture } from './gridPicture';
 import { readStdin, wholeNumber, writeOut } from './io';
 import { parseTapsJson, type SelectionFields } from './tapsFile';
 import { isSelection, readsProjectedRows, selectVisualTokens, type SelectionMode } from '../pipeline/reduce/selectTokens';
-import { normaliseRelevance, relevance } from '../pipeline/reduce/diversity';
+import { relevanceOver } from '../pipeline/reduce/diversity';
 
 export const REDUCE_USAGE = `usage: prumerge reduce (--taps FILE.json | --synthetic) [--reduce MODE] [--json]
 
@@ -79,8 +79,7 @@ function select(taps: ClsTaps, mode: SelectionMode, fields: SelectionFields): Re
   if (readsProjectedRows(mode) && !fields.projected)
     throw new CliError(`${mode.kind} chooses among the projector's rows: give "projected" [N][D] in the taps file`);
   const p = fields.projected;
-  const relevant =
-    mode.kind === 'cdpruner' && p && fields.question ? normaliseRelevance([relevance(p.rows, n, p.width, fields.question)])[0] : undefined;
+  const relevant = mode.kind === 'cdpruner' && p && fields.question ? relevanceOver([p.rows], p.width, fields.question)[0] : undefined;
   return selectVisualTokens(taps, mode, grid, undefined, {
     ...(p ? { projected: p.rows, projectedWidth: p.width } : {}),
     ...(relevant ? { relevance: relevant } : {}),

@@ -11,10 +11,10 @@ import type { AnyresLayout } from '../image/anyres';
 import { countRows, Image, planCrops, rasterFor } from '../layout/cropPlan';
 import { readingOf } from '../layout/reading';
 import { visualRows } from '../layout/visualRows';
-import { normaliseRelevance, relevance } from '../reduce/diversity';
+import { relevanceOver } from '../reduce/diversity';
 import { reduceVisualTokens, Reduction } from '../reduce/prumerge';
 import { isSelection, readsProjectedRows, selectVisualTokens, type SelectionMode } from '../reduce/selectTokens';
-import { patchFeatures, TowerTaps, towerTaps } from '../reduce/visionTaps';
+import { patchFeatures, rowsAt, TowerTaps, towerTaps } from '../reduce/visionTaps';
 import { PROJECTOR_IO, VISION_IO } from '../../format/graphNames';
 import type { ModelManifest } from '../../format/modelManifest';
 import { runChecked } from '../runtime/sessions';
@@ -153,16 +153,9 @@ export class ImageEncoder {
     const width = this.manifest.vision.hiddenSize;
     const hidden = this.manifest.decoder.hiddenSize;
     const projected: Float32Array[] = [];
-    for (const { crop, taps } of crops) {
-      const features = patchFeatures(taps);
-      const rows = new Float32Array(crop.valid.length * width);
-      crop.valid.forEach((p, i) => rows.set(features.subarray(p * width, (p + 1) * width), i * width));
-      projected.push(await this.project(rows, crop.valid.length));
-    }
-    const weights =
-      mode.kind === 'cdpruner' && question
-        ? normaliseRelevance(projected.map((rows, i) => relevance(rows, crops[i]!.crop.valid.length, hidden, question)))
-        : undefined;
+    for (const { crop, taps } of crops)
+      projected.push(await this.project(rowsAt(patchFeatures(taps), crop.valid, width), crop.valid.length));
+    const weights = mode.kind === 'cdpruner' && question ? relevanceOver(projected, hidden, question) : undefined;
     return crops.map(({ crop, taps }, i) =>
       selectVisualTokens(taps, mode, grid, crop.valid, {
         projected: projected[i]!,

@@ -4,7 +4,7 @@
  * patch grid, as LLaVA-OneVision does to video frames.
  */
 import { SeededRandom } from '../../common/random';
-import type { Selected } from './diversity';
+import { selected, type Selected } from './diversity';
 
 /** The seed `random:T` draws with unless told: the same patches every run. */
 export const RANDOM_SEED = 0;
@@ -18,8 +18,7 @@ export function randomRows(n: number, budget: number, seed = RANDOM_SEED): Selec
     const j = i + rng.int(n - i);
     [pool[i], pool[j]] = [pool[j]!, pool[i]!];
   }
-  const order = pool.slice(0, take);
-  return { kept: Int32Array.from(order).sort(), order: Int32Array.from(order) };
+  return selected(pool.slice(0, take));
 }
 
 export interface Pooled {

@@ -4,7 +4,7 @@
  * process over cosine similarity weighted by relevance to the question). docs/reductions.md
  * states the definitions and the sources; none of them merges, the kept rows go in patch order.
  */
-import { argmax, dot, RowCosines, unitRows } from './unitRows';
+import { argmax, RowCosines, unitRows } from './unitRows';
 
 export interface Selected {
   /** Patch rows kept, ascending. */
@@ -13,7 +13,8 @@ export interface Selected {
   readonly order: Int32Array;
 }
 
-function selected(order: number[]): Selected {
+/** A selection from the order of choice. */
+export function selected(order: readonly number[]): Selected {
   return { kept: Int32Array.from(order).sort(), order: Int32Array.from(order) };
 }
 
@@ -54,9 +55,22 @@ export function divprune(rows: Float32Array, n: number, d: number, budget: numbe
 
 /** Each row's cosine to `query` (raw relevance; a zero query gives 0 everywhere). */
 export function relevance(rows: Float32Array, n: number, d: number, query: Float64Array): Float64Array {
-  const u = unitRows(rows, n, d);
   const q = unitRows(query, 1, d);
-  return Float64Array.from({ length: n }, (_, i) => dot(u, i, q, 0, d));
+  return Float64Array.from({ length: n }, (_, i) => {
+    let dq = 0;
+    let norm = 0;
+    for (let c = 0; c < d; c++) {
+      const v = rows[i * d + c]!;
+      dq += v * q[c]!;
+      norm += v * v;
+    }
+    return norm > 0 ? dq / Math.sqrt(norm) : 0;
+  });
+}
+
+/** CDPruner's relevance of each crop's rows (d wide) to the question's mean embedding, scaled over all the crops together. */
+export function relevanceOver(crops: readonly Float32Array[], d: number, question: Float64Array): Float64Array[] {
+  return normaliseRelevance(crops.map((rows) => relevance(rows, rows.length / d, d, question)));
 }
 
 /** Relevance scaled to 0..1 over every crop of an image together: (raw - min) / (max - min + 1e-6). */
@@ -77,9 +91,8 @@ export function normaliseRelevance(crops: readonly Float64Array[]): Float64Array
  */
 export function cdpruner(rows: Float32Array, n: number, d: number, r: ArrayLike<number>, budget: number): Selected {
   const cos = new RowCosines(rows, n, d);
-  const u = unitRows(rows, n, d);
   // a row's cosine with itself is 1 (0 for a zero row), exactly: uniform relevance ties, and the first row wins
-  const self = Float64Array.from({ length: n }, (_, i) => (dot(u, i, u, i, d) > 0 ? 1 : 0));
+  const self = Float64Array.from({ length: n }, (_, i) => (rows.subarray(i * d, (i + 1) * d).some((v) => v !== 0) ? 1 : 0));
   const d2 = Float64Array.from({ length: n }, (_, i) => r[i]! * self[i]! * r[i]!);
   const c: Float64Array[] = [];
   const order: number[] = [];

@@ -22,7 +22,7 @@
  */
 import { ReduceMode } from '../../shared/reduceMode';
 import { COSINE_BLOCK, MergeWorkspace } from './mergeKernels';
-import { checkTapsShape, TapsError, TowerTaps, ClsTaps } from './visionTaps';
+import { checkTapsShape, ClsTaps, rowsAt, TapsError, TowerTaps } from './visionTaps';
 
 /** How many neighbours each kept token absorbs (the reference's k = 32). */
 export const MERGE_NEIGHBOURS = 32;
@@ -116,12 +116,13 @@ function patchesOf(taps: TowerTaps): Patches {
 /** The patches `valid`, in that order. */
 function restrict(all: Patches, valid: Int32Array): Patches {
   const { width } = all;
-  const rows = (x: Float32Array): Float32Array => {
-    const out = new Float32Array(valid.length * width);
-    valid.forEach((p, i) => out.set(x.subarray(p * width, (p + 1) * width), i * width));
-    return out;
+  return {
+    n: valid.length,
+    width,
+    hidden: rowsAt(all.hidden, valid, width),
+    k: rowsAt(all.k, valid, width),
+    attention: pick(all.attention, valid),
   };
-  return { n: valid.length, width, hidden: rows(all.hidden), k: rows(all.k), attention: pick(all.attention, valid) };
 }
 
 function pick(values: Float64Array, indices: Int32Array): Float64Array {

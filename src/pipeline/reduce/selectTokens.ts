@@ -8,7 +8,7 @@ import type { ReduceMode } from '../../shared/reduceMode';
 import { poolRows, randomRows } from './baselines';
 import { cdpruner, divprune, type Selected } from './diversity';
 import { reduceVisualTokens, type Reduction } from './prumerge';
-import { TapsError, type TowerTaps } from './visionTaps';
+import { rowsAt, TapsError, type TowerTaps } from './visionTaps';
 import { vispruner } from './vispruner';
 
 export type SelectionMode =
@@ -60,13 +60,11 @@ export function selectVisualTokens(
   }
   const chosen = choose(mode, base, inputs, valid);
   const kept = chosen.kept.map(patchOf);
-  const features = new Float32Array(chosen.kept.length * width);
-  chosen.kept.forEach((local, i) => features.set(base.features.subarray(local * width, (local + 1) * width), i * width));
   return {
     ...base,
     mode,
     rows: kept.length,
-    features,
+    features: rowsAt(base.features, chosen.kept, width),
     kept,
     clusters: Array.from(kept, () => new Int32Array(0)),
     order: chosen.order.map(patchOf),

@@ -22,19 +22,6 @@ export function dot(u: Float64Array, i: number, v: Float64Array, j: number, d: n
   return s;
 }
 
-/** (n, n) the cosines of every pair of `u`'s unit rows, in float64. */
-export function cosines(u: Float64Array, n: number, d: number): Float64Array {
-  const s = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      const c = i === j ? 1 : dot(u, i, u, j, d);
-      s[i * n + j] = c;
-      s[j * n + i] = c;
-    }
-  }
-  return s;
-}
-
 /**
  * The cosines of rows of `x` (n, d) to every row, in float32, by the merge step's WebAssembly SIMD
  * kernel (the pairwise cosines are most of the selections' work). A zero row's cosines are 0.
@@ -72,9 +59,8 @@ export class RowCosines {
 }
 
 /** The indices of `values` from the highest, ties to the lower index. */
-export function descending(values: ArrayLike<number>, among?: readonly number[]): number[] {
-  const idx = among ? [...among] : Array.from({ length: values.length }, (_, i) => i);
-  return idx.sort((a, b) => values[b]! - values[a]! || a - b);
+export function descending(values: ArrayLike<number>): number[] {
+  return Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[b]! - values[a]! || a - b);
 }
 
 /** The index of the largest of `values`, the first on ties. */

@@ -79,6 +79,13 @@ export function towerTaps(
   return { tokens: patches + 1, width, hidden: output(VISION_IO.hidden), q: output(VISION_IO.q), k: output(VISION_IO.k) };
 }
 
+/** (indices.length, width) the rows `indices` of `x`, in that order. */
+export function rowsAt(x: Float32Array, indices: ArrayLike<number>, width: number): Float32Array {
+  const out = new Float32Array(indices.length * width);
+  for (let i = 0; i < indices.length; i++) out.set(x.subarray(indices[i]! * width, (indices[i]! + 1) * width), i * width);
+  return out;
+}
+
 /** (patches, width) the features the projector reads: CLS dropped where the tower has one. */
 export function patchFeatures(taps: TowerTaps): Float32Array {
   return 'received' in taps ? taps.hidden : taps.hidden.subarray(taps.width);

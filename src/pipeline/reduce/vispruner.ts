@@ -3,7 +3,7 @@
  * to what its duplicate-removal loop leaves of the others, on the vision features the projector
  * reads. docs/reductions.md states the definition and its source.
  */
-import type { Selected } from './diversity';
+import { selected, type Selected } from './diversity';
 import { descending, dot, RowCosines, unitRows } from './unitRows';
 
 /** Duplicates dropped per round, at most (the official code's). */
@@ -19,7 +19,7 @@ const SLACK = 1e-4;
 /** `features` (n, d); `score` the attention each patch gets (CLS row, or received), n values. */
 export function vispruner(features: Float32Array, n: number, d: number, score: ArrayLike<number>, budget: number): Selected {
   const all = descending(score);
-  if (budget >= n) return { kept: Int32Array.from(all).sort(), order: Int32Array.from(all) };
+  if (budget >= n) return selected(all);
   const important = all.slice(0, Math.floor(budget * 0.5));
   const wanted = budget - important.length;
   const closest = closestIn(features, n, d);
@@ -34,8 +34,7 @@ export function vispruner(features: Float32Array, n: number, d: number, score: A
     const dropped = new Set(byScore.slice(0, Math.min(DROP_PER_ROUND, surplus)));
     rest = [...byScore.filter((p) => !dropped.has(p)), ...b];
   }
-  const order = [...important, ...rest];
-  return { kept: Int32Array.from(order).sort(), order: Int32Array.from(order) };
+  return selected([...important, ...rest]);
 }
 
 /**

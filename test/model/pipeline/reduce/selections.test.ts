@@ -15,6 +15,7 @@ import { vispruner } from '../../../../src/pipeline/reduce/vispruner';
 import { parseReduceMode } from '../../../../src/shared/reduceMode';
 import { scratchDir, tinyCheckpoint } from '../../../helpers/checkpoints';
 import { noisePng } from '../../../helpers/images';
+import { randomFloat32Rows } from '../../../helpers/randomMatrix';
 import {
   cdprunerReference,
   divpruneReference,
@@ -126,17 +127,7 @@ describe('the selections on a tiled model (tiny LLaVA-OneVision): per crop, over
 });
 
 describe('the selections against the references at the real models sizes', () => {
-  /** A reproducible random (n, d) float32 array and its matrix. */
-  const random = (n: number, d: number, seed: number): { flat: Float32Array; m: Matrix } => {
-    let s = seed >>> 0 || 1;
-    const flat = Float32Array.from({ length: n * d }, () => {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      return (s >>> 0) / 2 ** 31 - 1;
-    });
-    return { flat, m: rowsOf(flat, d) };
-  };
+  const random = randomFloat32Rows;
 
   it('576 x 4096 (LLaVA-1.5-7B projector rows): DivPrune, CDPruner and VisPruner', () => {
     const { flat, m } = random(576, 4096, 3);

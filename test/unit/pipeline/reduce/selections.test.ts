@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { cdpruner, divprune, normaliseRelevance, relevance } from '../../../../src/pipeline/reduce/diversity';
 import { vispruner } from '../../../../src/pipeline/reduce/vispruner';
 import { poolRows, randomRows } from '../../../../src/pipeline/reduce/baselines';
+import { randomFloat32Rows } from '../../../helpers/randomMatrix';
 import {
   cdprunerReference,
   divpruneReference,
@@ -19,18 +20,7 @@ import {
 const flat = (m: Matrix): Float32Array => Float32Array.from(m.flat());
 const list = (a: Int32Array): number[] => [...a];
 
-/** A reproducible random matrix (xorshift), values in -1..1. */
-function randomMatrix(n: number, d: number, seed: number): Matrix {
-  let s = seed >>> 0 || 1;
-  const next = (): number => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-  // float32 values: the implementations read Float32Array rows, the references the same numbers
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => Math.fround(next() * 2 - 1)));
-}
+const randomMatrix = (n: number, d: number, seed: number): Matrix => randomFloat32Rows(n, d, seed).m;
 
 describe('DivPrune', () => {
   it('starts from the row farthest from its nearest other, then the farthest from those chosen', () => {
