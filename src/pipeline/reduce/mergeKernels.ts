@@ -10,6 +10,8 @@ interface KernelExports {
   normalizeRows(p: number, rows: number, stride: number): void;
   cosineBlock(keys: number, rows: number, stride: number, a0: number, a1: number, a2: number, a3: number, out: number): void;
   gatherAxpy(dst: number, src: number, stride: number, idx: number, w: number, count: number): void;
+  dotF64(a: number, b: number, stride: number): number;
+  cosineRow(keys: number, rows: number, stride: number, a: number, out: number): void;
 }
 
 /** Kept rows compared per cosineBlock call. */
@@ -83,9 +85,30 @@ export class MergeWorkspace {
 
   /** Fills `sims` with the cosine similarity of patches r0..r3 to every patch. */
   compare(r0: number, r1: number, r2: number, r3: number): Float32Array {
+    return this.compareFrom(0, r0, r1, r2, r3);
+  }
+
+  /**
+   * The cosine similarity of patches r0..r3 to patches from..n-1: (4, n - from) at the start of
+   * `sims` (a symmetric matrix needs each pair once).
+   */
+  compareFrom(from: number, r0: number, r1: number, r2: number, r3: number): Float32Array {
     const s = this.stride;
-    this.k.cosineBlock(this.at.keys, this.n, s, r0 * s, r1 * s, r2 * s, r3 * s, this.at.sims);
+    this.k.cosineBlock(this.at.keys + from * s, this.n - from, s, r0 * s, r1 * s, r2 * s, r3 * s, this.at.sims);
     return this.sims;
+  }
+
+  /** The cosine similarity of patch r to every patch, in the first n values of `sims`. */
+  compareOne(r: number): Float32Array {
+    const s = this.stride;
+    this.k.cosineRow(this.at.keys, this.n, s, this.at.keys + r * s, this.at.sims);
+    return this.sims;
+  }
+
+  /** hidden[i] . hidden[j] in float64, from the rows as given (not normalised). */
+  hiddenDot(i: number, j: number): number {
+    const s = this.stride;
+    return this.k.dotF64(this.at.hidden + i * s, this.at.hidden + j * s, s);
   }
 
   /**

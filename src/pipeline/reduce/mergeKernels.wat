@@ -60,6 +60,61 @@
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
       (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
 
+;; out (rows): out[j] = keys[a] . keys[j] for one row at byte offset a (a greedy selection's
+  ;; next row: cosineBlock would compute it four times)
+  (func (export "cosineRow") (param $keys i32) (param $rows i32) (param $stride i32) (param $a i32) (param $out i32)
+    (local $j i32) (local $p i32) (local $c i32) (local $s0 v128) (local $s1 v128)
+    (local.set $j (i32.const 0))
+    (local.set $p (local.get $keys))
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $j) (local.get $rows)))
+        (local.set $s0 (v128.const i32x4 0 0 0 0))
+        (local.set $s1 (v128.const i32x4 0 0 0 0))
+        (local.set $c (i32.const 0))
+        ;; two running sums, so that consecutive products do not wait on each other
+        (block $tail
+          (loop $pairs
+            (br_if $tail (i32.gt_u (i32.add (local.get $c) (i32.const 32)) (local.get $stride)))
+            (local.set $s0 (f32x4.add (local.get $s0)
+              (f32x4.mul (v128.load (i32.add (local.get $a) (local.get $c))) (v128.load (i32.add (local.get $p) (local.get $c))))))
+            (local.set $s1 (f32x4.add (local.get $s1)
+              (f32x4.mul (v128.load offset=16 (i32.add (local.get $a) (local.get $c))) (v128.load offset=16 (i32.add (local.get $p) (local.get $c))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 32)))
+            (br $pairs)))
+        (if (i32.lt_u (local.get $c) (local.get $stride))
+          (then
+            (local.set $s0 (f32x4.add (local.get $s0)
+              (f32x4.mul (v128.load (i32.add (local.get $a) (local.get $c))) (v128.load (i32.add (local.get $p) (local.get $c))))))))
+        (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+          (call $hsum (f32x4.add (local.get $s0) (local.get $s1))))
+        (local.set $p (i32.add (local.get $p) (local.get $stride)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $row))))
+
+  ;; the float64 dot product of two f32 rows at byte offsets a and b: each product of two f32 is
+  ;; exact in f64, so this is the float64 answer up to the sum's rounding (VisPruner's exact check)
+  (func (export "dotF64") (param $a i32) (param $b i32) (param $stride i32) (result f64)
+    (local $c i32) (local $s0 v128) (local $s1 v128)
+    (local.set $s0 (v128.const i32x4 0 0 0 0))
+    (local.set $s1 (v128.const i32x4 0 0 0 0))
+    (local.set $c (i32.const 0))
+    (loop $lanes
+      (local.set $s0
+        (f64x2.add (local.get $s0)
+          (f64x2.mul
+            (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $a) (local.get $c))))
+            (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $c)))))))
+      (local.set $s1
+        (f64x2.add (local.get $s1)
+          (f64x2.mul
+            (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (i32.add (local.get $a) (local.get $c)) (i32.const 8))))
+            (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (i32.add (local.get $b) (local.get $c)) (i32.const 8)))))))
+      (local.set $c (i32.add (local.get $c) (i32.const 16)))
+      (br_if $lanes (i32.lt_u (local.get $c) (local.get $stride))))
+    (local.set $s0 (f64x2.add (local.get $s0) (local.get $s1)))
+    (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0))))
+
 ;; out (4, rows): out[r * rows + j] = keys[a_r] . keys[j] for the 4 kept rows at byte offsets
   ;; a0..a3. Two key rows per pass, so that each load of a kept row serves two products.
   (func (export "cosineBlock")

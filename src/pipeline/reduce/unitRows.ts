@@ -13,15 +13,6 @@ export function unitRows(x: Float32Array | Float64Array, n: number, d: number): 
   return out;
 }
 
-/** Row i of `u` dotted with row j of `v` (both d wide). */
-export function dot(u: Float64Array, i: number, v: Float64Array, j: number, d: number): number {
-  let s = 0;
-  const a = i * d;
-  const b = j * d;
-  for (let c = 0; c < d; c++) s += u[a + c]! * v[b + c]!;
-  return s;
-}
-
 /**
  * The cosines of rows of `x` (n, d) to every row, in float32, by the merge step's WebAssembly SIMD
  * kernel (the pairwise cosines are most of the selections' work). A zero row's cosines are 0.
@@ -39,20 +30,30 @@ export class RowCosines {
     this.row = new Float32Array(n);
   }
 
+  /** Row i dotted with row j in float64, by the SIMD kernel (products of float32 are exact in float64). */
+  dot64(i: number, j: number): number {
+    return this.ws.hiddenDot(i, j);
+  }
+
   /** Row i's cosine to every row (valid until the next call). */
   of(i: number): Float32Array {
-    this.row.set(this.ws.compare(i, i, i, i).subarray(0, this.n));
+    this.row.set(this.ws.compareOne(i).subarray(0, this.n));
     return this.row;
   }
 
-  /** (n, n) every pair. */
+  /** (n, n) every pair, each measured once. */
   all(): Float32Array {
     const { n } = this;
     const s = new Float32Array(n * n);
     for (let i = 0; i < n; i += COSINE_BLOCK) {
       const rows = [0, 1, 2, 3].map((k) => Math.min(i + k, n - 1));
-      const sims = this.ws.compare(rows[0]!, rows[1]!, rows[2]!, rows[3]!);
-      for (let k = 0; k < COSINE_BLOCK && i + k < n; k++) s.set(sims.subarray(k * n, (k + 1) * n), (i + k) * n);
+      const width = n - i;
+      const sims = this.ws.compareFrom(i, rows[0]!, rows[1]!, rows[2]!, rows[3]!);
+      for (let k = 0; k < COSINE_BLOCK && i + k < n; k++) {
+        const r = i + k;
+        s.set(sims.subarray(k * width + k, (k + 1) * width), r * n + r);
+        for (let j = r + 1; j < n; j++) s[j * n + r] = sims[k * width + (j - i)]!;
+      }
     }
     return s;
   }

@@ -4,7 +4,7 @@
  * reads. docs/reductions.md states the definition and its source.
  */
 import { selected, type Selected } from './diversity';
-import { descending, dot, RowCosines, unitRows } from './unitRows';
+import { descending, RowCosines } from './unitRows';
 
 /** Duplicates dropped per round, at most (the official code's). */
 const DROP_PER_ROUND = 8;
@@ -23,16 +23,18 @@ export function vispruner(features: Float32Array, n: number, d: number, score: A
   const important = all.slice(0, Math.floor(budget * 0.5));
   const wanted = budget - important.length;
   const closest = closestIn(features, n, d);
+  const similarity = new Float64Array(n);
   let rest = all.slice(important.length);
   while (rest.length > wanted) {
     const surplus = rest.length - wanted;
     const a = rest.filter((_, i) => i % 2 === 0);
-    const b = rest.filter((_, i) => i % 2 === 1);
+    // B in patch order: the scan reads each similarity row forwards (the maximum does not depend on order)
+    const b = Int32Array.from(rest.filter((_, i) => i % 2 === 1)).sort();
     // each of A by its closest match in B: the most duplicated go first
-    const similarity = new Map(a.map((p) => [p, closest(p, b)]));
-    const byScore = [...a].sort((x, y) => similarity.get(y)! - similarity.get(x)! || x - y);
-    const dropped = new Set(byScore.slice(0, Math.min(DROP_PER_ROUND, surplus)));
-    rest = [...byScore.filter((p) => !dropped.has(p)), ...b];
+    for (const p of a) similarity[p] = closest(p, b);
+    const byScore = a.sort((x, y) => similarity[y]! - similarity[x]! || x - y);
+    const drop = Math.min(DROP_PER_ROUND, surplus);
+    rest = [...byScore.slice(drop), ...rest.filter((_, i) => i % 2 === 1)];
   }
   return selected([...important, ...rest]);
 }
@@ -41,20 +43,37 @@ export function vispruner(features: Float32Array, n: number, d: number, score: A
  * The highest cosine of patch p to any of `among`, as float64 gives it: every pair in float32 by
  * the SIMD kernel, then the few near the best again in float64.
  */
-function closestIn(features: Float32Array, n: number, d: number): (p: number, among: readonly number[]) => number {
-  const rough = new RowCosines(features, n, d).all();
-  const u = unitRows(features, n, d);
+function closestIn(features: Float32Array, n: number, d: number): (p: number, among: Int32Array) => number {
+  const cosines = new RowCosines(features, n, d);
+  const rough = cosines.all();
+  const norm = Float64Array.from({ length: n }, (_, i) => Math.sqrt(cosines.dot64(i, i)));
   const exact = new Float64Array(n * n).fill(NaN);
   const cos = (p: number, q: number): number => {
     const key = p < q ? p * n + q : q * n + p;
-    if (Number.isNaN(exact[key]!)) exact[key] = dot(u, p, u, q, d);
+    if (Number.isNaN(exact[key]!)) {
+      const length = norm[p]! * norm[q]!;
+      exact[key] = length > 0 ? cosines.dot64(p, q) / length : 0;
+    }
     return exact[key]!;
   };
+  const near = new Int32Array(n);
   return (p, among) => {
+    // one pass: the running best, and every pair within SLACK of it when seen (a superset of those near the final best)
+    const row = p * n;
     let top = -Infinity;
-    for (const q of among) top = Math.max(top, rough[p * n + q]!);
+    let count = 0;
+    for (let k = 0; k < among.length; k++) {
+      const v = rough[row + among[k]!]!;
+      if (v >= top - SLACK) {
+        if (v > top) top = v;
+        near[count++] = among[k]!;
+      }
+    }
     let best = -Infinity;
-    for (const q of among) if (rough[p * n + q]! >= top - SLACK) best = Math.max(best, cos(p, q));
+    for (let k = 0; k < count; k++) {
+      const q = near[k]!;
+      if (rough[row + q]! >= top - SLACK) best = Math.max(best, cos(p, q));
+    }
     return best;
   };
 }

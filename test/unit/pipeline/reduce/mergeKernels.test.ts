@@ -39,6 +39,38 @@ describe('merge kernels against plain loops', () => {
       }
     });
 
+    it(`one row's cosines to every row, and four rows' to the rows from an index on, width ${width}`, () => {
+      const rng = new SeededRandom(200 + width);
+      const n = 37;
+      const keys = randomRows(rng, n, width);
+      const ws = new MergeWorkspace(keys, keys, n, width);
+      const one = Float32Array.from(ws.compareOne(22).subarray(0, n));
+      for (let j = 0; j < n; j++) assert.ok(Math.abs(one[j]! - cosine(keys, width, 22, j)) < 1e-5, `row 22 vs ${j}`);
+      const from = 30;
+      const rows = [30, 31, 32, 4];
+      const sims = ws.compareFrom(from, rows[0]!, rows[1]!, rows[2]!, rows[3]!);
+      for (let t = 0; t < COSINE_BLOCK; t++)
+        for (let j = from; j < n; j++)
+          assert.ok(Math.abs(sims[t * (n - from) + j - from]! - cosine(keys, width, rows[t]!, j)) < 1e-5, `row ${rows[t]} vs ${j}`);
+    });
+
+    it(`float64 dot products of the rows as given, width ${width}`, () => {
+      const rng = new SeededRandom(300 + width);
+      const n = 9;
+      const hidden = randomRows(rng, n, width);
+      const ws = new MergeWorkspace(randomRows(rng, n, width), hidden, n, width);
+      for (const [a, b] of [
+        [0, 8],
+        [3, 3],
+        [5, 1],
+      ] as const) {
+        let sum = 0;
+        for (let c = 0; c < width; c++) sum += hidden[a * width + c]! * hidden[b * width + c]!;
+        // float32 products are exact in float64: only the order of the sum may differ
+        assert.ok(Math.abs(ws.hiddenDot(a, b) - sum) < 1e-12 * width, `rows ${a} and ${b}`);
+      }
+    });
+
     it(`a kept row plus the weighted sum of its neighbours, width ${width}`, () => {
       const rng = new SeededRandom(100 + width);
       const n = 29;
