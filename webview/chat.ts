@@ -26,6 +26,8 @@ provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOpt
 interface State {
   answers: ChatAnswer[];
   reduce: string;
+  /** The reading Compare sets beside the chosen one (all tokens unless the user picks another). */
+  compareWith?: string;
   /** Attached, in the question's order. */
   images: AttachedImageView[];
   maxImages?: number;
@@ -82,9 +84,15 @@ const question = el('vscode-text-area', {
 const reduction = el('vscode-dropdown', { 'aria-label': 'Visual token reduction' });
 const askButton = el('vscode-button', { 'aria-label': 'Ask' }, 'Ask');
 const stopButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'Stop generating', hidden: '' }, 'Stop');
+const compareWith = el('vscode-dropdown', { 'aria-label': 'Compare with' });
 const compareButton = el('vscode-button', { appearance: 'secondary' }, 'Compare');
 const newChatButton = el('vscode-button', { appearance: 'secondary', 'aria-label': 'New chat' }, 'New chat');
-const footer = el('footer', {}, question, el('div', { class: 'controls' }, reduction, askButton, stopButton, compareButton, newChatButton));
+const footer = el(
+  'footer',
+  {},
+  question,
+  el('div', { class: 'controls' }, reduction, askButton, stopButton, compareWith, compareButton, newChatButton),
+);
 app.append(header, notice, conversation, footer, announcer);
 
 function save(): void {
@@ -99,7 +107,25 @@ function renderReductions(): void {
   state.reduce = offeredReading(state.reduce, details);
   (reduction as unknown as { value: string }).value = state.reduce;
   reduction.title = `How ${visualTokensPhrase(tokens)} are reduced`;
-  compareButton.title = `Answer with all of ${visualTokensPhrase(tokens)} and with the chosen reduction, side by side`;
+  compareWith.replaceChildren(
+    ...choicesFor(details).map(({ value }) => el('vscode-option', { value }, reductionLabel(value, tokens, 'short'))),
+  );
+  state.compareWith = offeredReading(state.compareWith ?? 'none', details);
+  (compareWith as unknown as { value: string }).value = state.compareWith;
+  compareWith.title = 'The reading Compare answers with first, beside the chosen one';
+  renderCompare();
+}
+
+/** Compare answers with two readings: the same one twice would show one answer twice. */
+function renderCompare(): void {
+  const tokens = state.tokens ?? undefined;
+  const same = state.compareWith === state.reduce;
+  compareButton.toggleAttribute('disabled', busy || same);
+  compareButton.title = same
+    ? 'Pick a different reading to compare with'
+    : state.compareWith === 'none'
+      ? `Answer with all of ${visualTokensPhrase(tokens)} and with the chosen reduction, side by side`
+      : `Answer with ${reductionLabel(state.compareWith ?? 'none', tokens, 'short')} and with the chosen reduction, side by side`;
 }
 
 function renderHeader(): void {
@@ -245,7 +271,7 @@ function renderConversation(): void {
 function setBusy(b: boolean): void {
   busy = b;
   askButton.toggleAttribute('disabled', b);
-  compareButton.toggleAttribute('disabled', b);
+  renderCompare();
   stopButton.hidden = !b;
 }
 
@@ -253,7 +279,13 @@ function send(compare: boolean): void {
   const text = (question as unknown as { value: string }).value.trim();
   if (!text || busy) return;
   sentQuestion = text;
-  vscode.post({ type: 'ask', question: text, reduce: state.reduce, compare });
+  vscode.post({
+    type: 'ask',
+    question: text,
+    reduce: state.reduce,
+    compare,
+    ...(compare ? { compareWith: state.compareWith ?? 'none' } : {}),
+  });
   // the buttons are disabled while it answers: the focus stays where the next question goes
   (question as HTMLElement).focus();
 }
@@ -267,6 +299,12 @@ stopButton.addEventListener('click', () => {
 newChatButton.addEventListener('click', () => vscode.post({ type: 'newChat' }));
 reduction.addEventListener('change', () => {
   state.reduce = (reduction as unknown as { value: string }).value;
+  renderCompare();
+  save();
+});
+compareWith.addEventListener('change', () => {
+  state.compareWith = (compareWith as unknown as { value: string }).value;
+  renderCompare();
   save();
 });
 question.addEventListener('keydown', (e: KeyboardEvent) => {

@@ -7,7 +7,7 @@
  */
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
 import { scoreName } from '../src/shared/attentionColour';
-import { heatmapFigures, LegendKey, legendKeys, merges } from '../src/shared/heatmapLayout';
+import { heatmapFigures, LegendKey, legendKeys, merges, patchScores } from '../src/shared/heatmapLayout';
 import { NAV_KEYS, NavKey, navigate } from '../src/shared/heatmapNavigation';
 import { pixelScale } from '../src/shared/imageGeometry';
 import { cachedCropsText } from '../src/shared/imageNotes';
@@ -118,7 +118,7 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
   const { headline, figures } = heatmapFigures(r);
   keys.replaceChildren(...legendKeys(r.mode, figures).map((k) => el('span', { class: `key ${k}` }, KEY_TEXT[k])));
   const subs = r.subImages ?? [r];
-  const measure = scoreName(r.score);
+  const measure = scoreName(r.score, r.relevance !== undefined);
   scoreLegend.textContent = `${measure}: low`;
   const key = (sub: number, patch: number): string => `${sub}:${patch}`;
   const clusterOf = new Map(subs.flatMap((s, i) => s.kept.map((p, j) => [key(i, p), s.clusters[j] ?? []] as const)));
@@ -153,7 +153,8 @@ function draw(imageSrc: string, name: string, r: InspectResult): void {
       const describe = (sub: number, p: number, removed: boolean, showMerged: boolean): string => {
         for (const c of svg.querySelectorAll('.merged')) c.classList.remove('merged');
         const at = `${where(sub)}patch row ${Math.floor(p / r.grid) + 1}, column ${(p % r.grid) + 1}`;
-        const attention = subs[sub]!.attention[p]!.toExponential(2);
+        const value = patchScores(subs[sub]!)[p]!;
+        const attention = r.relevance ? value.toFixed(2) : value.toExponential(2);
         const members = clusterOf.get(key(sub, p));
         if (members && r.mode !== 'none' && !merges(r.mode)) {
           // the greedy selections merge nothing: their order of choice is what there is to say

@@ -10,17 +10,19 @@ import { gridPicture } from './gridPicture';
 import { writeOut } from './io';
 import { DETAIL_HELP, executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 
-export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--detail auto|medium|low] [--out heatmap.png] [--ep EP] [--threads N] [--json]
+export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--reduce MODE] [--question TEXT] [--detail auto|medium|low] [--out heatmap.png] [--ep EP] [--threads N] [--json]
 
 Runs the vision tower and the reduction on IMAGE and reports which of the patches were kept.
 
   --reduce MODE     ${REDUCE_MODE_SYNTAX} (default prumerge)
+  --question TEXT   cdpruner: weigh the patches by this question, as an answer to it does (the colour is then each
+                    patch's relevance to it)
   ${DETAIL_HELP.replace('--detail auto|medium|low  ', '--detail auto|medium|low ')}
   --out FILE.png    the heatmap: the image with the patch grid, each patch's score as colour (CLS attention, or attention received), kept
                     patches outlined (dashed: PruMerge+'s spatial supplement)
   --ep EP           auto (default), webgpu, cuda, dml, coreml, cpu
   ${THREADS_HELP.replace('--threads N          ', '--threads N       ')}
-  --json            mode, n, kept, spatial, clusters, attention, geometry, timings`;
+  --json            mode, n, kept, spatial, clusters, attention, geometry, timings (cdpruner with --question: relevance)`;
 
 export async function runInspect(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -30,6 +32,7 @@ export async function runInspect(args: string[]): Promise<void> {
     options: {
       ...MODEL_OPTIONS,
       reduce: { type: 'string', default: 'prumerge' },
+      question: { type: 'string' },
       detail: { type: 'string', default: 'auto' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -39,9 +42,11 @@ export async function runInspect(args: string[]): Promise<void> {
   const image = positionals[0]!;
   const mode = parseReduceMode(values.reduce);
   const detail = parseDetail(values.detail);
+  if (values.question !== undefined && mode.kind !== 'cdpruner')
+    throw new CliError(`--question weighs the patches for cdpruner only: ${values.reduce} does not read the question`);
   const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep), threads: threadCount(values.threads) });
   try {
-    const r = await engine.inspect(image, mode, {}, detail);
+    const r = await engine.inspect(image, mode, {}, detail, values.question);
     if (values.out !== undefined) {
       const png = await renderHeatmap(image, r);
       try {

@@ -18,8 +18,8 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   };
   // from the Explorer, the second argument is its selection
   command('prumergeVision.askAboutImage', (uri?: vscode.Uri, selected?: unknown) => askAboutImage(chat, uri, selected));
-  command('prumergeVision.showHeatmap', (uri?: vscode.Uri, selected?: unknown, reduce?: string) =>
-    showHeatmap(context, engine, uri, selected, reduce),
+  command('prumergeVision.showHeatmap', (uri?: vscode.Uri, selected?: unknown, reduce?: string, question?: unknown) =>
+    showHeatmap(context, engine, uri, selected, reduce, question),
   );
   command('prumergeVision.newChat', () => chat.newChat());
   command('prumergeVision.openChat', () => openSavedChat(chat));

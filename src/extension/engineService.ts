@@ -182,9 +182,10 @@ export class EngineService extends Disposable {
     return this.client.imageTokens({ ...this.modelSpec(), modelDir, image, detail });
   }
 
-  async inspect(image: string, reading: Reading, signal?: AbortSignal): Promise<InspectResult> {
+  /** `question`: the answer's, for its heatmap (CDPruner weighs the patches by it). */
+  async inspect(image: string, reading: Reading, signal?: AbortSignal, question?: string): Promise<InspectResult> {
     await this.load();
-    return this.client.inspect({ ...this.modelSpec(), image, ...reading }, signal);
+    return this.client.inspect({ ...this.modelSpec(), image, ...reading, ...(question ? { question } : {}) }, signal);
   }
 
   /** Reads an image's crops into the worker's vision cache ahead of a question; `signal` drops the rest. */

@@ -29,7 +29,11 @@ export function patchColour(attention: number, max: number): string {
   return attentionColour(Math.sqrt(attention / (max || 1)));
 }
 
-/** What the colour measures: CLIP's CLS attention, or, for towers without CLS, the attention a patch receives (docs/prumerge.md). */
-export function scoreName(score: 'cls' | 'received' | undefined): string {
+/**
+ * What the colour measures: CLIP's CLS attention, or, for towers without CLS, the attention a patch
+ * receives (docs/prumerge.md); CDPruner's relevance to the question where an inspection has it.
+ */
+export function scoreName(score: 'cls' | 'received' | undefined, relevance = false): string {
+  if (relevance) return 'relevance to the question';
   return score === 'received' ? 'attention received' : 'CLS attention';
 }

@@ -38,7 +38,7 @@ export interface HeatmapLayout {
 
 export type HeatmapInput = Pick<
   Inspection,
-  'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'remainder' | 'attention' | 'geometry' | 'grid' | 'gridCoverage'
+  'mode' | 'n' | 'rows' | 'kept' | 'spatial' | 'remainder' | 'attention' | 'relevance' | 'geometry' | 'grid' | 'gridCoverage' | 'question'
 >;
 
 export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
@@ -52,11 +52,13 @@ export function heatmapLayout(r: HeatmapInput): HeatmapLayout {
 }
 
 /** How a reduction chose what it kept, in the heatmap's headline (docs/reductions.md). */
-function howKept(r: Pick<HeatmapInput, 'mode' | 'kept' | 'spatial' | 'remainder'>): string {
+function howKept(r: Pick<HeatmapInput, 'mode' | 'kept' | 'spatial' | 'remainder' | 'question'>): string {
   switch (r.mode.replace(/:.*/, '')) {
     case 'cdpruner':
-      // an inspection has no question: the answer's own choice weighed the patches by it
-      return 'chosen for diversity, every patch weighed alike: an answer also weighs them by its question; none merged';
+      // opened from an answer, the inspection weighs the patches by that answer's question, as the answer did
+      return r.question !== undefined
+        ? `chosen for diversity and relevance to "${shortened(r.question)}", the colour; none merged`
+        : 'chosen for diversity, every patch weighed alike: an answer also weighs them by its question; none merged';
     case 'vispruner':
       return 'half by attention, the rest with duplicates removed; none merged';
     case 'divprune':
@@ -68,6 +70,12 @@ function howKept(r: Pick<HeatmapInput, 'mode' | 'kept' | 'spatial' | 'remainder'
     default:
       return `${r.kept.length - r.spatial.length} by attention, ${r.spatial.length} spatial, ${r.remainder ? 1 : 0} remainder`;
   }
+}
+
+/** A question as a headline quotes it: its first line, at most 60 characters. */
+function shortened(question: string): string {
+  const line = question.trim().split(/\r?\n/)[0]!;
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
 }
 
 /** Whether a reduction merges patches into those it keeps (PruMerge, top-k, pooling), so the heatmap can show what merged. */
@@ -101,7 +109,7 @@ export function heatmapFigures(r: Inspection): { headline: string; figures: Heat
   const total = r.total ?? 0;
   const visual = r.visualRows ?? 0;
   const headline = reduced
-    ? `${r.mode} keeps ${visual} of ${total} visual tokens, ${(total / visual).toFixed(1)}x fewer (overview and ${tiles.length} tiles, each reduced over the patches unpadding keeps)`
+    ? `${r.mode} keeps ${visual} of ${total} visual tokens, ${(total / visual).toFixed(1)}x fewer (overview and ${tiles.length} tiles, each reduced over the patches unpadding keeps${/^(prumerge|topk)/.test(r.mode) ? '' : `; ${howKept(r)}`})`
     : `all ${total} visual tokens (overview and ${tiles.length} tiles of ${r.grid} x ${r.grid} patches, unpadded, a newline row after each grid row)`;
   return {
     headline,
@@ -121,18 +129,19 @@ function subInput(r: Inspection, sub: SubImageInspection): HeatmapInput {
 
 /**
  * The cells of one grid of patches (sub-image `sub`) that cover part of the picture, coloured by
- * their score (CLS attention or attention received) relative to the grid's highest; patches outside `valid` (when given) are 'removed'.
+ * their score (CLS attention or attention received, or CDPruner's relevance) relative to the grid's highest; patches outside `valid` (when given) are 'removed'.
  * Also counts the kept patches that lie wholly in padding, which have no cell.
  */
 function gridCells(
-  g: Pick<GridReduction, 'kept' | 'spatial' | 'attention' | 'geometry'> & { readonly valid?: readonly number[] },
+  g: Pick<GridReduction, 'kept' | 'spatial' | 'attention' | 'relevance' | 'geometry'> & { readonly valid?: readonly number[] },
   sub: number,
   grid: number,
   reduced: boolean,
   coverage = 1,
 ): { cells: HeatmapCell[]; keptInPadding: number } {
+  const score = patchScores(g);
   let max = 0;
-  for (const a of g.attention) max = Math.max(max, a);
+  for (const a of score) max = Math.max(max, a);
   const valid = g.valid && new Set(g.valid);
   const kept = new Set(g.kept);
   const spatial = new Set(g.spatial);
@@ -146,9 +155,14 @@ function gridCells(
     }
     const role: PatchRole =
       valid && !valid.has(p) ? 'removed' : !reduced ? 'other' : spatial.has(p) ? 'spatial' : kept.has(p) ? 'kept' : 'other';
-    cells.push({ sub, patch: p, box, colour: patchColour(g.attention[p]!, max), role });
+    cells.push({ sub, patch: p, box, colour: patchColour(score[p]!, max), role });
   }
   return { cells, keptInPadding };
+}
+
+/** What each patch's colour measures: CDPruner's relevance to the question where there is one, else the tower's attention. */
+export function patchScores(g: Pick<GridReduction, 'attention' | 'relevance'>): readonly number[] {
+  return g.relevance ?? g.attention;
 }
 
 /** A line of the legend under the heatmap. */

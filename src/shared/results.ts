@@ -122,6 +122,8 @@ export interface GridReduction {
   readonly geometry: ImageGeometry;
   /** The greedy selections (CDPruner, VisPruner, DivPrune): the kept patches in the order chosen. */
   readonly order?: number[];
+  /** CDPruner with a question: each patch's relevance to it (0..1 over the image's crops); the heatmap's colour in place of attention. */
+  readonly relevance?: number[];
 }
 
 /** One sub-image's reduction in an Inspection. */
@@ -153,4 +155,6 @@ export interface Inspection extends GridReduction {
   readonly subImages?: SubImageInspection[];
   readonly total?: number;
   readonly visualRows?: number;
+  /** The question CDPruner weighed the patches by (an inspection for an answer's heatmap). */
+  readonly question?: string;
 }

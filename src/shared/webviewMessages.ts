@@ -62,7 +62,8 @@ export interface ChatAnswer {
 /** chat view -> host; `reduce` as parseReading reads it (the guard checks it does) */
 export type ChatRequest =
   | { readonly type: 'ready' }
-  | { readonly type: 'ask'; readonly question: string; readonly reduce: string; readonly compare: boolean }
+  /** `compare`: answer twice, side by side, with `compareWith` first (absent: all tokens at `reduce`'s detail), then `reduce`. */
+  | { readonly type: 'ask'; readonly question: string; readonly reduce: string; readonly compare: boolean; readonly compareWith?: string }
   | { readonly type: 'stop' }
   | { readonly type: 'newChat' }
   /** Pick images from the workspace to add to those attached (the first ones, when none is). */
@@ -192,7 +193,12 @@ export function isChatRequest(m: unknown): m is ChatRequest {
     case 'getModel':
       return true;
     case 'ask':
-      return str(m['question']) && reduceText(m['reduce']) && typeof m['compare'] === 'boolean';
+      return (
+        str(m['question']) &&
+        reduceText(m['reduce']) &&
+        typeof m['compare'] === 'boolean' &&
+        (m['compareWith'] === undefined || reduceText(m['compareWith']))
+      );
     case 'dropImage':
       return str(m['uri'], 4096);
     case 'pasteImage':

@@ -150,7 +150,7 @@ function serveEngine(connection: MessageConnection, owner: string, running: Map<
     const controller = new AbortController();
     if (p.requestId) running.set(p.requestId, controller);
     try {
-      return await (await engineFor(p)).inspect(p.image, p.reduce, { signal: controller.signal }, p.detail);
+      return await (await engineFor(p)).inspect(p.image, p.reduce, { signal: controller.signal }, p.detail, p.question);
     } finally {
       if (p.requestId) running.delete(p.requestId);
     }

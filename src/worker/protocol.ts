@@ -64,6 +64,8 @@ export interface InspectParams extends ModelSpec {
   readonly image: string;
   readonly reduce: ReduceMode;
   readonly detail?: Detail;
+  /** The question of the answer whose heatmap this is: CDPruner weighs the patches by it. */
+  readonly question?: string;
   /** Names the request in `cancel` (a heatmap whose mode changed drops the run it superseded). */
   readonly requestId?: string;
 }

@@ -120,6 +120,27 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     assert.ok(meta.width! >= 960);
   });
 
+  it('inspect --question weighs cdpruner by it and reports the relevance; other readings refuse it', () => {
+    const r = prumerge(['inspect', sample, '--reduce', 'cdpruner:8', '--question', 'Which box merges?', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.kept.length, 8);
+    assert.equal(report.question, 'Which box merges?');
+    assert.equal(report.relevance.length, 576);
+    // scaled 0..1 over the image: (x - min) / (max - min + 1e-6)
+    assert.equal(Math.min(...report.relevance), 0);
+    assert.ok(Math.max(...report.relevance) > 0.9999);
+    const text = prumerge(['inspect', sample, '--reduce', 'cdpruner:8', '--question', 'Which box merges?']);
+    assert.match(
+      text.stdout,
+      /cdpruner:8 keeps 8 of 576 visual tokens, 72\.0x fewer \(chosen for diversity and relevance to "Which box merges\?"/,
+    );
+    assertBadInput(
+      prumerge(['inspect', sample, '--question', 'Why?']),
+      /--question weighs the patches for cdpruner only: prumerge does not read/,
+    );
+  });
+
   it('ask rejects an empty question and a missing model folder with one line', () => {
     assertBadInput(prumerge(['ask', sample, '   ']), /question is empty/);
     assertBadInput(prumerge(['ask', sample, 'hi', '--model', tmp]), /not a model folder/);

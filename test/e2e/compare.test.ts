@@ -12,7 +12,7 @@ describe('Compare in a real VS Code', { skip, timeout: 180_000 }, () => {
   after(() => vs?.close());
 
   it(
-    'compares all 576 tokens with the chosen reduction, side by side with both timings',
+    'compares all 576 tokens with the chosen reduction, side by side with both timings; then any reading with it',
     step(
       () => vs,
       'compare',
@@ -44,6 +44,26 @@ describe('Compare in a real VS Code', { skip, timeout: 180_000 }, () => {
           notice.y + notice.height <= view.y + 1,
           `the notice ends at ${notice.y + notice.height}, the transcript starts at ${view.y}`,
         );
+        // any two readings: PruMerge beside the chosen topk:32; the same reading on both sides cannot be compared
+        const against = chat.locator('vscode-dropdown[aria-label="Compare with"]');
+        await against.click();
+        await against.locator('vscode-option[value="topk:32"]').click();
+        await chat.locator('vscode-button[disabled]', { hasText: 'Compare' }).waitFor();
+        assert.equal(
+          await chat.locator('vscode-button', { hasText: 'Compare' }).getAttribute('title'),
+          'Pick a different reading to compare with',
+        );
+        await against.click();
+        await against.locator('vscode-option[value="prumerge"]').click();
+        await chat.locator('vscode-text-area textarea').fill('And the arrows?');
+        await chat.locator('vscode-button:not([disabled])', { hasText: 'Compare' }).click();
+        await chat.locator('.exchange.compare').nth(1).locator('.stats').nth(1).waitFor({ timeout: 60_000 });
+        const second = chat.locator('.exchange.compare').nth(1);
+        assert.deepEqual(await second.locator('.mode').allInnerTexts(), ['PruMerge (adaptive)', 'Fixed budget: 32 patches']);
+        assert.match(await second.locator('.stats').nth(0).innerText(), /^\d+ of 576 visual tokens, \d+(\.\d)?x fewer/);
+        assert.match(await second.locator('.stats').nth(1).innerText(), /^33 of 576 visual tokens/);
+        await second.scrollIntoViewIfNeeded();
+        await vs.shot('6b-compare-readings');
       },
     ),
   );

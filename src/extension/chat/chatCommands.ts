@@ -20,7 +20,8 @@ export async function askAboutImage(chat: ChatViewProvider, uri?: vscode.Uri, se
 
 /**
  * The heatmap of the Explorer's images (one tab each), the editor's, or one picked. The chat passes
- * its images as `selected` and the reading as `reduce` (a string in place of `selected` also reads so).
+ * its images as `selected`, the reading as `reduce` (a string in place of `selected` also reads so)
+ * and the answer's question, which CDPruner weighs the patches by.
  */
 export async function showHeatmap(
   context: vscode.ExtensionContext,
@@ -28,6 +29,7 @@ export async function showHeatmap(
   uri?: vscode.Uri,
   selected?: unknown,
   reduce?: string,
+  question?: unknown,
 ): Promise<void> {
   const images = selectedImages(uri, selected) ?? (await pickWorkspaceImages('The heatmap of which image?', false));
   if (images.length === 0) return;
@@ -36,7 +38,7 @@ export async function showHeatmap(
     return;
   }
   const reading = reduce ?? (typeof selected === 'string' ? selected : undefined) ?? readSettings().defaultReduction;
-  HeatmapPanel.show(context, engine, images.slice(0, MAX_IMAGES), reading);
+  HeatmapPanel.show(context, engine, images.slice(0, MAX_IMAGES), reading, typeof question === 'string' ? question : undefined);
 }
 
 /** The images a command was run on: the Explorer's selection when it holds more than one, else `uri`, else the editor's. */

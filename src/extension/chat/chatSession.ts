@@ -99,8 +99,8 @@ export class ChatSession {
     return this.running !== undefined;
   }
 
-  /** Answers `question` about the attached images; with `compare`, once with all tokens and once reduced. */
-  async ask(question: string, reading: Reading, compare = false): Promise<void> {
+  /** Answers `question` about the attached images; with `compareWith`, once with that reading and once with `reading`, side by side. */
+  async ask(question: string, reading: Reading, compareWith?: Reading): Promise<void> {
     if (!question.trim()) return;
     const images = this.images;
     if (images.length === 0) {
@@ -125,8 +125,9 @@ export class ChatSession {
         return;
       }
       const group = randomUUID();
-      const all: Reading = { reduce: { kind: 'none' }, detail: reading.detail };
-      for (const mode of compare && reading.reduce.kind !== 'none' ? [all, reading] : [reading]) {
+      // the same reading twice would show one answer twice: it is asked once
+      const compare = compareWith !== undefined && formatReading(compareWith) !== formatReading(reading);
+      for (const mode of compare ? [compareWith, reading] : [reading]) {
         if (controller.signal.aborted) {
           // Stop stops what runs now: what was still to come says it did not run, rather than vanishing
           this.emit({ type: 'answerNotRun', id: randomUUID(), question, reduce: formatReading(mode), group, note: NOT_RUN_NOTE });
@@ -194,8 +195,12 @@ export class ChatSession {
     signal: AbortSignal,
   ): Promise<void> {
     const reduce = formatReading(reading);
-    const followUp = !compare && this.inConversation;
-    const history = this.restored && !compare ? earlierTurns(this.answers, reduce) : undefined;
+    const asFollowUp = !compare && this.inConversation;
+    // CDPruner chooses the patches for a question: a follow-up chooses them again for its own, and
+    // the conversation so far is read again as text (the tower's output comes from memory)
+    const rechosen = asFollowUp && reading.reduce.kind === 'cdpruner' && sameList(this.conversationImages, images);
+    const followUp = asFollowUp && !rechosen;
+    const history = (this.restored || rechosen) && !compare ? earlierTurns(this.answers, reduce) : undefined;
     const id = randomUUID();
     const named = images.map((path) => ({ path, name: this.wording.nameOf(path) }));
     this.emit({ type: 'answerStart', id, question, reduce, group, images: named });
@@ -221,7 +226,7 @@ export class ChatSession {
       );
       // stopped before its first word, a question leaves the conversation as it was
       const nothing = r.stopReason === 'cancelled' && r.tokens.length === 0;
-      this.inConversation = !compare && (nothing ? followUp : true);
+      this.inConversation = !compare && (nothing ? asFollowUp : true);
       const before = this.conversationImages;
       if (!nothing) this.conversationImages = images;
       if (history && !nothing) this.restored = false;
@@ -238,20 +243,17 @@ export class ChatSession {
         ...(fromMemory ? { visionCache: fromMemory } : {}),
         ...(r.visual.images ? { images: r.visual.images.map((v, i) => ({ name: named[i]!.name, kept: v.kept, total: v.total })) } : {}),
       };
-      const said = history
-        ? restoredNote(history.length, images.length)
-        : compare
-          ? undefined
-          : noteFor(r, followUp, sameList(before, images));
+      const said = rechosen
+        ? rechosenNote(history?.length ?? 0)
+        : history
+          ? restoredNote(history.length, images.length)
+          : compare
+            ? undefined
+            : noteFor(r, followUp, sameList(before, images));
       const small = (r.visual.images ?? [r.visual]).map(
         (v, i) => v.picture && lowResolutionNote(named[i]!.name, v.picture, v.picture.modelSide),
       );
-      // CDPruner weighs the patches by the question that encodes the image: a follow-up reads the same ones
-      const chosenFor =
-        reading.reduce.kind === 'cdpruner' && r.conversation === 'continued'
-          ? 'CDPruner chose the image patches for the question that began this conversation; New chat chooses them again for a new question.'
-          : undefined;
-      const note = [said, chosenFor, ...small].filter(Boolean).join(' ');
+      const note = [said, ...small].filter(Boolean).join(' ');
       this.emit({ type: 'answerEnd', id, answer: r.answer, stats, ...(note ? { note } : {}) });
     } catch (e) {
       this.inConversation = false;
@@ -277,6 +279,11 @@ function earlierTurns(answers: readonly ChatAnswer[], reduce: string): ChatTurn[
     turns.unshift({ question: a.question, answer: a.text });
   }
   return turns;
+}
+
+function rechosenNote(turns: number): string {
+  const read = turns > 0 ? `, and the ${turns === 1 ? 'earlier answer was' : `${turns} earlier exchanges were`} read again` : '';
+  return `CDPruner chose the image patches again, for this question${read}.`;
 }
 
 function restoredNote(turns: number, images: number): string {

@@ -273,8 +273,13 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       case 'ready':
         await this.postState();
         return this.session.ready();
-      case 'ask':
-        return this.session.ask(m.question, parseReading(m.reduce), m.compare);
+      case 'ask': {
+        const reading = parseReading(m.reduce);
+        // Compare without a reading named: all tokens, read at the chosen reading's detail
+        const beside =
+          m.compareWith !== undefined ? parseReading(m.compareWith) : { reduce: { kind: 'none' as const }, detail: reading.detail };
+        return this.session.ask(m.question, reading, m.compare ? beside : undefined);
+      }
       case 'stop':
         return this.session.stop();
       case 'newChat':
@@ -304,7 +309,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
             throw new Error(`${this.nameOf(path)} was moved or deleted since that answer: its heatmap cannot be drawn.`);
         }
         const uris = paths.map((p) => vscode.Uri.file(p));
-        await vscode.commands.executeCommand('prumergeVision.showHeatmap', uris[0], uris, m.reduce);
+        await vscode.commands.executeCommand('prumergeVision.showHeatmap', uris[0], uris, m.reduce, answer?.question);
         return;
       }
       case 'copy':

@@ -1,6 +1,6 @@
 /**
  * The token heatmap: a panel that shows the image with the patch grid mapped back onto it,
- * each patch's score (CLS attention, or attention received for SigLIP) as colour, kept patches outlined, the patches merged into each one on hover,
+ * each patch's score (CLS attention, or attention received for SigLIP; CDPruner's relevance to the answer's question) as colour, kept patches outlined, the patches merged into each one on hover,
  * a mode toggle and PNG export; one tab per image for a question about several, each read as that
  * question read it. Only the vision tower and the reduction run: it appears fast.
  */
@@ -26,19 +26,34 @@ export class HeatmapPanel extends Disposable {
   /** The inspection the panel shows, once it succeeded: what Export PNG draws (none while loading or failed). */
   private shown: InspectResult | undefined;
 
-  /** The panel of `images` (one of each set), shown with `reduce`. */
-  static show(context: vscode.ExtensionContext, engine: EngineService, images: readonly vscode.Uri[], reduce: string): void {
+  /**
+   * The panel of `images` (one of each set), shown with `reduce`; `question`: the answer's whose
+   * heatmap this is (CDPruner weighs the patches by it), absent from the Explorer.
+   */
+  static show(
+    context: vscode.ExtensionContext,
+    engine: EngineService,
+    images: readonly vscode.Uri[],
+    reduce: string,
+    question?: string,
+  ): void {
     const key = images.map((i) => i.fsPath).join('\n');
     const existing = HeatmapPanel.open.get(key);
     if (existing) {
+      existing.question = question;
       existing.panel.reveal(existing.panel.viewColumn);
       void existing.render(reduce);
       return;
     }
     // beside the editor the first time; every later heatmap joins the group the others are in
     const others = [...HeatmapPanel.open.values()].flatMap((p) => (p.panel.viewColumn ? [p.panel.viewColumn] : []));
-    HeatmapPanel.open.set(key, new HeatmapPanel(context, engine, images, key, reduce, others[0] ?? vscode.ViewColumn.Beside));
+    const panel = new HeatmapPanel(context, engine, images, key, reduce, others[0] ?? vscode.ViewColumn.Beside);
+    panel.question = question;
+    HeatmapPanel.open.set(key, panel);
   }
+
+  /** The question of the answer the panel was opened from, if any. */
+  private question: string | undefined;
 
   /** The tab shown. */
   private index = 0;
@@ -136,7 +151,7 @@ export class HeatmapPanel extends Disposable {
     this.post({ type: 'loading', reduce, index: this.index });
     const image = this.images[this.index]!;
     try {
-      const inspection = await this.engine.inspect(image.fsPath, reading, running.signal);
+      const inspection = await this.engine.inspect(image.fsPath, reading, running.signal, this.question);
       if (running.signal.aborted) return;
       this.shown = inspection;
       this.post({

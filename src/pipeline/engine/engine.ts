@@ -122,19 +122,22 @@ export class Engine {
   /**
    * The vision tower and the reduction only: what the heatmap needs. Queued with the answers (the
    * tower would otherwise compete with a prefill for the same cores); an aborted signal rejects
-   * with CancelledError, at once if it is still waiting.
+   * with CancelledError, at once if it is still waiting. `question`: the one an answer asked, which
+   * CDPruner weighs the patches by, as the answer's own reading did.
    */
   inspect(
     image: string | Uint8Array,
     mode: ReduceMode,
     hooks: Pick<AskHooks, 'signal'> = {},
     detail: Detail = 'auto',
+    question?: string,
   ): Promise<Inspection> {
     return this.enqueue(async () => {
       try {
         const { grid, patchSize, imageSize } = this.manifest.vision;
-        const encoded = await this.encodeImage(image, mode, hooks, false, detail);
-        return inspectionOf(encoded, grid, this.ep, (grid * patchSize) / imageSize);
+        const asking = mode.kind === 'cdpruner' && question ? await this.questionEmbedding(question) : undefined;
+        const encoded = await this.encodeImage(image, mode, hooks, false, detail, asking);
+        return inspectionOf(encoded, grid, this.ep, (grid * patchSize) / imageSize, asking ? question : undefined);
       } catch (e) {
         throw e instanceof Cancelled ? new CancelledError('the inspection was cancelled') : e;
       }

@@ -4,7 +4,7 @@ import type { ExecutionProvider, Inspection, SubImageInspection } from '../../sh
 import type { EncodedImage, EncodedSubImage } from './encodeImage';
 
 /** The overview's reduction at the top level; LLaVA-NeXT's every sub-image below, with the token totals. */
-export function inspectionOf(encoded: EncodedImage, grid: number, ep: ExecutionProvider, gridCoverage = 1): Inspection {
+export function inspectionOf(encoded: EncodedImage, grid: number, ep: ExecutionProvider, gridCoverage = 1, question?: string): Inspection {
   const subImages = encoded.subImages.map(subImageInspection);
   const overview = encoded.subImages[0]!.reduction;
   return {
@@ -18,6 +18,7 @@ export function inspectionOf(encoded: EncodedImage, grid: number, ep: ExecutionP
     visionRuns: encoded.visionRuns,
     visionCached: encoded.visionCached,
     ...(encoded.layout ? { subImages, total: encoded.total, visualRows: encoded.rows } : {}),
+    ...(question !== undefined ? { question } : {}),
   };
 }
 
@@ -37,5 +38,6 @@ function subImageInspection(s: EncodedSubImage): SubImageInspection {
     score: r.score,
     geometry: s.geometry,
     ...(r.order ? { order: Array.from(r.order) } : {}),
+    ...(r.relevance ? { relevance: Array.from(r.relevance) } : {}),
   };
 }

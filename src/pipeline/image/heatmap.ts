@@ -36,7 +36,7 @@ export async function renderHeatmap(image: string | Uint8Array, inspection: Insp
   <defs><linearGradient id="g" x1="0" x2="1" y1="0" y2="0">${stops}</linearGradient></defs>
   ${texts.join('')}
   <text x="8" y="${total + 17}" font-family="sans-serif" font-size="13" fill="#ffffff">${escapeXml(title)}</text>
-  <text x="8" y="${total + 36}" font-family="sans-serif" font-size="11" fill="#cccccc">${escapeXml(scoreName(inspection.score))}: low</text>
+  <text x="8" y="${total + 36}" font-family="sans-serif" font-size="11" fill="#cccccc">${escapeXml(scoreName(inspection.score, inspection.relevance !== undefined))}: low</text>
   <rect x="136" y="${total + 27}" width="${Math.max(W - 284, 40)}" height="10" fill="url(#g)"/>
   <text x="${Math.max(W - 140, 160)}" y="${total + 36}" font-family="sans-serif" font-size="11" fill="#cccccc">high   <tspan fill="#ff3b30">kept</tspan>  <tspan fill="#00e5ff">spatial</tspan></text>
 </svg>`;

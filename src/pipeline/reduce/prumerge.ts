@@ -64,6 +64,8 @@ export interface Reduction {
   readonly remainder: boolean;
   /** The greedy selections (selectTokens.ts): the kept patches in the order they were chosen. */
   readonly order?: Int32Array;
+  /** CDPruner with a question: (grid patches) each patch's relevance to it, 0..1 over the image's crops; 0 outside the valid patches. */
+  readonly relevance?: Float32Array;
 }
 
 /**

@@ -60,6 +60,9 @@ export function selectVisualTokens(
   }
   const chosen = choose(mode, base, inputs, valid);
   const kept = chosen.kept.map(patchOf);
+  const weighed = mode.kind === 'cdpruner' ? inputs.relevance : undefined;
+  const relevance = weighed && new Float32Array(base.attention.length);
+  if (relevance) for (let i = 0; i < n; i++) relevance[patchOf(i)] = weighed![i]!;
   return {
     ...base,
     mode,
@@ -68,6 +71,7 @@ export function selectVisualTokens(
     kept,
     clusters: Array.from(kept, () => new Int32Array(0)),
     order: chosen.order.map(patchOf),
+    ...(relevance ? { relevance } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 /** The heatmap's layout, shared by the PNG export and the panel, on a hand-made 4 x 4 grid. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { patchColour } from '../../../src/shared/attentionColour';
+import { patchColour, scoreName } from '../../../src/shared/attentionColour';
 import { HeatmapFigure, HeatmapInput, heatmapLayout, legendKeys } from '../../../src/shared/heatmapLayout';
 import { llavaGeometry } from '../../../src/pipeline/image/geometry';
 
@@ -65,6 +65,32 @@ describe('heatmap layout', () => {
     assert.deepEqual(legendKeys('divprune:3', one({ ...chosen, mode: 'divprune:3' })), ['kept']);
     assert.deepEqual(legendKeys('random:3', one({ ...chosen, mode: 'random:3' })), ['kept']);
     assert.deepEqual(legendKeys('pool:2', one({ ...chosen, mode: 'pool:2' })), ['kept', 'merged']);
+  });
+
+  it('CDPruner opened from an answer: coloured by relevance to its question, which the headline quotes', () => {
+    // relevance falls as attention rises: the colour must follow the relevance
+    const relevance = Array.from({ length: 16 }, (_, p) => (16 - p) / 16);
+    const chosen = {
+      ...base,
+      mode: 'cdpruner:3',
+      spatial: [],
+      remainder: false,
+      rows: 3,
+      relevance,
+      question: 'Where is the "Save" button?',
+    };
+    const layout = heatmapLayout(chosen);
+    // the highest relevance among the drawn patches (4..11) is patch 4's, 12/16, of the grid's highest, 16/16
+    assert.equal(layout.cells.find((c) => c.patch === 4)!.colour, patchColour(12 / 16, 1));
+    assert.equal(layout.cells.find((c) => c.patch === 11)!.colour, patchColour(5 / 16, 1));
+    assert.equal(
+      layout.headline,
+      'cdpruner:3 keeps 3 of 16 visual tokens, 5.3x fewer (chosen for diversity and relevance to "Where is the "Save" button?", the colour; none merged)',
+    );
+    const long = heatmapLayout({ ...chosen, question: `${'x'.repeat(70)}\nsecond line` }).headline;
+    assert.match(long, new RegExp(`relevance to "${'x'.repeat(59)}…", the colour`));
+    assert.equal(scoreName('cls', true), 'relevance to the question');
+    assert.equal(scoreName('received'), 'attention received');
   });
 
   it('with all tokens, outlines nothing and names the grid', () => {

@@ -9,6 +9,7 @@ describe('messages from the chat view', () => {
     for (const m of [
       { type: 'ready' },
       { type: 'ask', question: 'What is this?', reduce: 'prumerge', compare: false },
+      { type: 'ask', question: 'What is this?', reduce: 'prumerge', compare: true, compareWith: 'cdpruner:32' },
       { type: 'stop' },
       { type: 'newChat' },
       { type: 'pickImage' },
@@ -34,6 +35,8 @@ describe('messages from the chat view', () => {
       { type: 'ask', question: 'x'.repeat(200_000), reduce: 'prumerge', compare: false },
       { type: 'ask', question: 'q', reduce: 'fastest', compare: false },
       { type: 'ask', question: 'q', reduce: 'topk:0', compare: false },
+      { type: 'ask', question: 'q', reduce: 'prumerge', compare: true, compareWith: 'fastest' },
+      { type: 'ask', question: 'q', reduce: 'prumerge', compare: true, compareWith: 32 },
       { type: 'showHeatmap', reduce: 'prumerge++' },
       { type: 'showHeatmap', reduce: 'prumerge', answerId: 7 },
       { type: 'showHeatmap', reduce: 'prumerge', answerId: 'x'.repeat(65) },

@@ -68,12 +68,40 @@ describe('the selections on the demo model: the projector rows at the reference 
     const [vocab, width] = engine.manifest.embeddings.shape;
     const table = readFileSync(join(demoModelDir(), engine.manifest.embeddings.file));
     assert.equal(table.length, vocab * width * 4);
-    const question = ids.map((id) => Array.from({ length: width }, (_, c) => table.readFloatLE((id * width + c) * 4)));
+    const rowsFor = (text: string): Matrix =>
+      engine.prompt.tokenizer
+        .encode(text, { add_special_tokens: false })
+        .ids.map((id) => Array.from({ length: width }, (_, c) => table.readFloatLE((id * width + c) * 4)));
+    const question = rowsFor(QUESTION);
+    assert.equal(question.length, ids.length);
     const r = relevanceReference([all.embeds], question)[0]!;
     await check('cdpruner:24', cdprunerReference(all.embeds, r, 24), await engine.questionEmbedding(QUESTION));
     // asked through the engine, the question is the one weighed
     const asked = await engine.ask({ image: SAMPLE, question: QUESTION, reduce: parseReduceMode('cdpruner:24'), maxNewTokens: 1 });
     assert.deepEqual(asked.visual.indices, sorted(cdprunerReference(all.embeds, r, 24)));
+    // the heatmap of that answer: the same patches, coloured by the reference's relevance
+    const inspected = await engine.inspect(SAMPLE, parseReduceMode('cdpruner:24'), {}, 'auto', QUESTION);
+    assert.deepEqual(inspected.kept, sorted(cdprunerReference(all.embeds, r, 24)));
+    assert.equal(inspected.question, QUESTION);
+    assert.equal(inspected.relevance!.length, 576);
+    inspected.relevance!.forEach((v, p) => assert.ok(Math.abs(v - r[p]!) < 1e-4, `patch ${p}: ${v} against ${r[p]}`));
+    // a follow-up that reads the conversation again (the chat's CDPruner follow-ups) chooses for its own question
+    const second = 'And the colours of the arrows?';
+    const followed = await engine.ask({
+      image: SAMPLE,
+      question: second,
+      history: [{ question: QUESTION, answer: 'The middle one.' }],
+      reduce: parseReduceMode('cdpruner:24'),
+      maxNewTokens: 1,
+    });
+    const r2 = relevanceReference([all.embeds], rowsFor(second))[0]!;
+    assert.deepEqual(followed.visual.indices, sorted(cdprunerReference(all.embeds, r2, 24)));
+    assert.notDeepEqual(followed.visual.indices, asked.visual.indices, 'another question weighs other patches');
+    // without a question every patch weighs alike, and the inspection says nothing of relevance
+    const alike = await engine.inspect(SAMPLE, parseReduceMode('cdpruner:24'));
+    assert.equal(alike.relevance, undefined);
+    assert.equal(alike.question, undefined);
+    assert.deepEqual(alike.kept, sorted(cdprunerReference(all.embeds, new Array<number>(576).fill(1), 24)));
   });
 
   it('random:24 keeps 24 distinct patches, the same each time', async () => {
@@ -124,6 +152,22 @@ describe('the selections on a tiled model (tiny LLaVA-OneVision): per crop, over
       assert.equal(r.visual.kept, rows);
     });
   }
+
+  it("cdpruner's heatmap: relevance scaled over all the crops together, 0 outside the valid patches", async () => {
+    const r = await engine.inspect(image, parseReduceMode('cdpruner:3'), {}, 'auto', QUESTION);
+    const subs = r.subImages!;
+    const valid = subs.flatMap((s) => s.valid.map((p) => s.relevance![p]!));
+    // (x - min) / (max - min + 1e-6): one 0 and one just under 1 among every crop's valid patches
+    assert.equal(Math.min(...valid), 0);
+    assert.ok(Math.abs(Math.max(...valid) - 1) < 1e-5);
+    // not each crop on its own: a crop holding neither extreme spans less than 0..1
+    const spans = subs.map((s) => s.valid.map((p) => s.relevance![p]!)).map((v) => [Math.min(...v), Math.max(...v)] as const);
+    assert.ok(spans.length > 2 && spans.some(([lo, hi]) => lo > 1e-3 || hi < 1 - 1e-3), JSON.stringify(spans));
+    for (const s of subs) {
+      const inside = new Set(s.valid);
+      s.relevance!.forEach((v, p) => inside.has(p) || assert.equal(v, 0));
+    }
+  });
 });
 
 describe('the selections against the references at the real models sizes', () => {

@@ -24,6 +24,7 @@ const STAGES: AskStage[] = ['preprocess', 'vision', 'reduce', 'projector', 'pref
 const QUESTION = 'What does this diagram show?';
 const PRUMERGE: Reading = { reduce: { kind: 'prumerge' }, detail: 'auto' };
 const PRUMERGE_PLUS: Reading = { reduce: { kind: 'prumerge+' }, detail: 'auto' };
+const ALL_TOKENS: Reading = { reduce: { kind: 'none' }, detail: 'auto' };
 
 type EndEvent = Extract<ChatEvent, { type: 'answerEnd' }>;
 
@@ -279,7 +280,7 @@ describe('the chat with the engine in process: Compare and Stop, the image each 
 
   it('Stop during the first answer of Compare: the second says it did not run, in the same exchange', async () => {
     const events: ChatEvent[] = [];
-    await session(events, (e, s) => e.type === 'answerDelta' && s.stop()).ask(QUESTION, TOPK, true);
+    await session(events, (e, s) => e.type === 'answerDelta' && s.stop()).ask(QUESTION, TOPK, ALL_TOKENS);
     const starts = events.filter((e) => e.type === 'answerStart');
     const notRun = events.filter((e): e is Extract<ChatEvent, { type: 'answerNotRun' }> => e.type === 'answerNotRun');
     assert.equal(starts.length, 1, 'only the all-tokens answer ran');
@@ -296,11 +297,36 @@ describe('the chat with the engine in process: Compare and Stop, the image each 
     await session(events, (e, s) => {
       if (e.type === 'answerStart') starts++;
       if (e.type === 'answerDelta' && starts === 2) s.stop();
-    }).ask(QUESTION, TOPK, true);
+    }).ask(QUESTION, TOPK, ALL_TOKENS);
     const ends = events.filter((e): e is EndEvent => e.type === 'answerEnd');
     assert.equal(ends.length, 2);
     assert.equal(ends[1]!.stats.stopReason, 'cancelled');
     assert.equal(events.filter((e) => e.type === 'answerNotRun').length, 0);
+  });
+
+  it('Compare with any reading: that one first, then the chosen, side by side; the same reading twice answers once', async () => {
+    const events: ChatEvent[] = [];
+    const s = session(events);
+    await s.ask(QUESTION, TOPK, PRUMERGE);
+    const starts = events.filter((e): e is Extract<ChatEvent, { type: 'answerStart' }> => e.type === 'answerStart');
+    assert.deepEqual(
+      starts.map((e) => e.reduce),
+      ['prumerge', 'topk:32'],
+    );
+    assert.equal(starts[0]!.group, starts[1]!.group, 'one exchange');
+    const ends = events.filter((e): e is EndEvent => e.type === 'answerEnd');
+    assert.deepEqual(
+      ends.map((e) => [e.stats.reduce, e.stats.totalVisualTokens]),
+      [
+        ['prumerge', 576],
+        ['topk:32', 576],
+      ],
+    );
+    // topk:32 keeps 32 patches and merges the rest into one remainder row
+    assert.equal(ends[1]!.stats.visualTokens, 33);
+    events.length = 0;
+    await s.ask(QUESTION, TOPK, TOPK);
+    assert.equal(events.filter((e) => e.type === 'answerStart').length, 1);
   });
 
   it('every answer keeps the image it was given, and the streamed words are offered for saving as they come', async () => {
@@ -327,16 +353,21 @@ describe('the chat with the engine in process: Compare and Stop, the image each 
     assert.match(end?.note ?? '', /^tiny\.png is 4 x 4 pixels, far below the 336 x 336 the model reads: it is enlarged about 84x/);
   });
 
-  it('a CDPruner follow-up says its patches were chosen for the first question', async () => {
+  it('a CDPruner follow-up chooses the patches again for its own question, the conversation read again', async () => {
     const events: ChatEvent[] = [];
     const s = session(events);
     const cdpruner: Reading = { reduce: { kind: 'cdpruner', k: 16 }, detail: 'auto' };
     await s.ask(QUESTION, cdpruner);
     await s.ask('And the arrows?', cdpruner);
-    const [first, second] = events.filter((e): e is EndEvent => e.type === 'answerEnd');
+    await s.ask('And the colours?', cdpruner);
+    const [first, second, third] = events.filter((e): e is EndEvent => e.type === 'answerEnd');
     assert.equal(first!.note, undefined);
     assert.equal(first!.stats.visualTokens, 16);
-    assert.match(second!.note ?? '', /^CDPruner chose the image patches for the question that began this conversation/);
+    assert.equal(second!.note, 'CDPruner chose the image patches again, for this question, and the earlier answer was read again.');
+    assert.equal(third!.note, 'CDPruner chose the image patches again, for this question, and the 2 earlier exchanges were read again.');
+    assert.equal(third!.stats.visualTokens, 16);
+    // the image's crops come from memory, not from the tower
+    assert.match(second!.stats.visionCache ?? '', /from memory/);
   });
 
   it('several images: the answer keeps them in order with the counts of each; another set starts over and says so', async () => {
