@@ -26,6 +26,8 @@ import { assertReferenceTokens } from '../../../helpers/greedy';
 import { referencePackOnevision, referenceSubImages } from '../../../reference/anyresReference';
 import { pilBicubicResize } from '../../../reference/pilResize';
 import { MODES, Mode, projectRows, reduce, referenceLow, Subject, towerTaps } from '../../../helpers/onevision';
+import { embedTokens } from '../../../reference/llavaReference';
+import { cdprunerReference, divpruneReference, relevanceReference, visprunerReference } from '../../../reference/selectionReference';
 
 const SCREENSHOT = join(__dirname, '..', '..', '..', '..', 'media', 'samples', 'editor-screenshot.png');
 
@@ -58,8 +60,8 @@ describe('LLaVA-OneVision token counts', () => {
   });
 });
 
-/** OneVision's visual rows for `mode`, and the kept patches per sub-image. */
-async function referenceOnevision(s: Subject, image: string, mode: Mode): Promise<{ rows: Float64Array[]; kept: number[][] }> {
+/** The float64 reference's reading of `image`: each sub-image's SigLIP taps and the unreduced packing. */
+async function onevisionCrops(s: Subject, image: string) {
   const { config, weights } = s.ckpt;
   const tile = config.vision.imageSize;
   const grid = Math.floor(tile / config.vision.patchSize);
@@ -81,7 +83,12 @@ async function referenceOnevision(s: Subject, image: string, mode: Mode): Promis
     config.tiles!.maxTiles!,
   );
   const all = [...Array(grid * grid).keys()];
-  const valid = [all, ...packed.kept];
+  return { taps, packed, valid: [all, ...packed.kept] };
+}
+
+/** OneVision's visual rows for `mode`, and the kept patches per sub-image. */
+async function referenceOnevision(s: Subject, image: string, mode: Mode): Promise<{ rows: Float64Array[]; kept: number[][] }> {
+  const { taps, packed, valid } = await onevisionCrops(s, image);
   if (mode === 'none') return { rows: packed.rows, kept: valid };
   const rows: Float64Array[] = [];
   const kept: number[][] = [];
@@ -93,6 +100,48 @@ async function referenceOnevision(s: Subject, image: string, mode: Mode): Promis
   });
   return { rows, kept };
 }
+
+/**
+ * A selection's rows: per sub-image, over its valid patches, the references choose (VisPruner
+ * from the attention each patch receives); the kept projector rows in patch order, no newline rows
+ * and no downsampling.
+ */
+async function referenceOnevisionSelection(s: Subject, image: string, mode: Selection, question: string) {
+  const { taps, valid } = await onevisionCrops(s, image);
+  const crops = taps.flatMap((t, i) => (valid[i]!.length === 0 ? [] : [{ t, valid: valid[i]! }]));
+  const projected = crops.map(({ t, valid }) =>
+    projectRows(
+      s.ckpt,
+      valid.map((p) => t.hidden[p]!),
+    ).map((r) => Array.from(r)),
+  );
+  const ids = s.engine.prompt.tokenizer.encode(question, { add_special_tokens: false }).ids;
+  const relevance = relevanceReference(
+    projected,
+    embedTokens({ ...s.ckpt.config.text }, s.ckpt.weights, ids).map((r) => Array.from(r)),
+  );
+  const rows: Float64Array[] = [];
+  const kept: number[][] = [];
+  crops.forEach(({ t, valid }, i) => {
+    const local =
+      mode === 'divprune:3'
+        ? divpruneReference(projected[i]!, 3)
+        : mode === 'cdpruner:3'
+          ? cdprunerReference(projected[i]!, relevance[i]!, 3)
+          : visprunerReference(
+              valid.map((p) => t.hidden[p]!),
+              valid.map((p) => t.received[p]!),
+              3,
+            );
+    const order = [...local].sort((a, b) => a - b);
+    rows.push(...order.map((j) => Float64Array.from(projected[i]![j]!)));
+    kept.push(order.map((j) => valid[j]!));
+  });
+  return { rows, kept };
+}
+
+const SELECTIONS = ['cdpruner:3', 'divprune:3', 'vispruner:3'] as const;
+type Selection = (typeof SELECTIONS)[number];
 
 async function load(ckpt: TinyCheckpoint): Promise<Subject> {
   const dir = join(scratchDir('ov'), 'model');
@@ -142,6 +191,20 @@ function describeOnevision(label: string, make: () => Promise<TinyCheckpoint>): 
     for (const mode of MODES) {
       it(`gives the reference's rows and greedy tokens with ${mode}`, async () => {
         for (const image of Object.values(images)) await checkAgainst(s, image, mode, referenceOnevision);
+      });
+    }
+
+    for (const mode of SELECTIONS) {
+      it(`gives the reference's greedy tokens with ${mode} on the screenshot, each crop over its valid patches`, async () => {
+        const question = 'Where is the error message?';
+        const r = await s.engine.ask({ image: SCREENSHOT, question, reduce: parseReduceMode(mode), maxNewTokens: 4 });
+        const ref = await referenceOnevisionSelection(s, SCREENSHOT, mode, question);
+        assert.deepEqual(
+          r.visual.subImages!.map((x) => x.kept),
+          ref.kept,
+        );
+        assert.equal(r.visual.kept, ref.rows.length);
+        assertReferenceTokens(s.ckpt, s.engine.manifest.tokenizer.imageTokenId, r, ref.rows);
       });
     }
 

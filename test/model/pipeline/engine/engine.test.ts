@@ -18,12 +18,15 @@ import { parseReduceMode } from '../../../../src/shared/reduceMode';
 import { DEMO_SEED, DEMO_SHAPE, DEMO_STD } from '../../../../src/builder/demoModel';
 import { scratchDir, textRef, tinyCheckpoint, visionRef } from '../../../helpers/checkpoints';
 import { referencePruMerge } from '../../../reference/prumergeReference';
-import { clipVision, projector, Weights } from '../../../reference/llavaReference';
+import { clipVision, embedTokens, projector, Weights } from '../../../reference/llavaReference';
+import { cdprunerReference, divpruneReference, relevanceReference, visprunerReference } from '../../../reference/selectionReference';
 import { assertSameGreedy, referenceGreedy } from '../../../helpers/greedy';
 import { RepetitionGuard } from '../../../../src/pipeline/text/generate';
 
 const SAMPLE = join(__dirname, '..', '..', '..', '..', 'media', 'samples', 'pipeline-diagram.svg');
 const MODES = ['none', 'prumerge', 'prumerge+', 'topk:8'] as const;
+const SELECTIONS = ['cdpruner:8', 'divprune:8', 'vispruner:8'] as const;
+const QUESTION = 'What does this diagram show?';
 
 interface Subject {
   readonly engine: Engine;
@@ -44,7 +47,7 @@ function syntheticWeights(config: LlavaConfig, seed: number, std: number): Weigh
 /** The reference answer: visual tokens, then greedy tokens recomputed from scratch each step. */
 async function referenceTokens(
   s: Subject,
-  mode: (typeof MODES)[number],
+  mode: (typeof MODES)[number] | (typeof SELECTIONS)[number],
   inputIds: number[],
   steps: number,
 ): Promise<{ tokens: number[]; margins: number[]; visual: number[] }> {
@@ -52,6 +55,37 @@ async function referenceTokens(
   const vis = clipVision(visionRef(s.config), s.weights, pre.pixelValues);
   const f = featureLayer(s.config);
   const hidden = vis.hiddenStates[f]!.map((r) => Array.from(r));
+  const project = (rows: number[][]): Float64Array[] =>
+    projector(
+      s.weights,
+      rows.map((r) => Float64Array.from(r)),
+      s.config.text.hiddenSize,
+      s.config.projectorHiddenAct,
+    );
+  const greedy = (visual: Float64Array[]) =>
+    referenceGreedy(textRef(s.config), s.weights, inputIds, s.engine.manifest.tokenizer.imageTokenId, visual, steps);
+  if (mode === 'cdpruner:8' || mode === 'divprune:8' || mode === 'vispruner:8') {
+    // the selections choose among every patch's projector row (VisPruner: by CLS attention and features), in patch order
+    const rows = project(hidden.slice(1)).map((r) => Array.from(r));
+    const q = vis.q[f]!.map((r) => Array.from(r));
+    const k = vis.k[f]!.map((r) => Array.from(r));
+    const ids = s.engine.prompt.tokenizer.encode(QUESTION, { add_special_tokens: false }).ids;
+    const chosen =
+      mode === 'divprune:8'
+        ? divpruneReference(rows, 8)
+        : mode === 'cdpruner:8'
+          ? cdprunerReference(
+              rows,
+              relevanceReference(
+                [rows],
+                embedTokens(textRef(s.config), s.weights, ids).map((r) => Array.from(r)),
+              )[0]!,
+              8,
+            )
+          : visprunerReference(hidden.slice(1), referencePruMerge(hidden, q, k, { topk: 1 }).attention, 8);
+    const kept = [...chosen].sort((a, b) => a - b);
+    return { ...greedy(kept.map((p) => Float64Array.from(rows[p]!))), visual: kept };
+  }
   let features: number[][];
   let kept: number[];
   if (mode === 'none') {
@@ -67,14 +101,7 @@ async function referenceTokens(
     features = r.features;
     kept = r.kept;
   }
-  const visual = projector(
-    s.weights,
-    features.map((r) => Float64Array.from(r)),
-    s.config.text.hiddenSize,
-    s.config.projectorHiddenAct,
-  );
-  const ref = referenceGreedy(textRef(s.config), s.weights, inputIds, s.engine.manifest.tokenizer.imageTokenId, visual, steps);
-  return { ...ref, visual: kept };
+  return { ...greedy(project(features)), visual: kept };
 }
 
 function describeEngine(label: string, load: () => Promise<Subject>): void {
@@ -84,11 +111,11 @@ function describeEngine(label: string, load: () => Promise<Subject>): void {
       s = await load();
     });
 
-    for (const mode of MODES) {
+    for (const mode of [...MODES, ...SELECTIONS]) {
       it(`gives the reference's greedy tokens with ${mode}`, async () => {
         const r = await s.engine.ask({
           image: SAMPLE,
-          question: 'What does this diagram show?',
+          question: QUESTION,
           reduce: parseReduceMode(mode),
           maxNewTokens: 6,
         });
