@@ -10,7 +10,7 @@ import { wholeNumber, writeOut } from './io';
 import { DETAIL_HELP, executionProvider, MODEL_OPTIONS, modelDir, RANDOM_WEIGHTS_NOTICE, THREADS_HELP, threadCount } from './modelOption';
 import { ProgressBar } from './progressBar';
 import { PrefillProgress, prefillText } from '../shared/prefillProgress';
-import { MAX_IMAGES } from '../shared/reductionChoices';
+import { AUTO_REDUCTION, MAX_IMAGES, readingSetting } from '../shared/reductionChoices';
 import { cachedCropsText, lowResolutionNote } from '../shared/imageNotes';
 
 export const ASK_USAGE = `usage: prumerge ask IMAGE... "QUESTION" [--follow-up "QUESTION"]... [--model DIR] [--reduce MODE]
@@ -21,7 +21,8 @@ Answers a question about an image, or about several (up to ${MAX_IMAGES}, in the
 reduced on its own), streaming the answer. Without --model it uses the built-in demo model
 (random weights: meaningless answers). Each --follow-up continues the conversation from its KV cache.
 
-  --reduce MODE        ${REDUCE_MODE_SYNTAX} (default prumerge)
+  --reduce MODE        auto | ${REDUCE_MODE_SYNTAX} (default auto: prumerge for CLIP towers, divprune:32 for
+                       SigLIP towers, which have no CLS token; docs/reductions.md)
   ${DETAIL_HELP}
   --max-new-tokens N   default 256
   --temperature T      0 (default) is greedy and reproducible
@@ -37,7 +38,7 @@ export async function runAsk(args: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       ...MODEL_OPTIONS,
-      reduce: { type: 'string', default: 'prumerge' },
+      reduce: { type: 'string', default: AUTO_REDUCTION },
       detail: { type: 'string', default: 'auto' },
       'max-new-tokens': { type: 'string', default: '256' },
       temperature: { type: 'string', default: '0' },
@@ -54,7 +55,8 @@ export async function runAsk(args: string[]): Promise<void> {
   if (images.length > MAX_IMAGES) throw new CliError(`give at most ${MAX_IMAGES} images in one question, got ${images.length}`);
   const image = images[0]!;
   if (!question.trim()) throw new CliError('the question is empty: type what you want to know about the image');
-  const reduce = parseReduceMode(values.reduce);
+  // checked before the model loads; `auto` is the model's own, known once it has
+  if (values.reduce !== AUTO_REDUCTION) parseReduceMode(values.reduce);
   const detail = parseDetail(values.detail);
   const maxNewTokens = wholeNumber(values['max-new-tokens'], '--max-new-tokens', 1, 8192);
   const temperature = fraction(values.temperature, '--temperature', 0, 10);
@@ -71,6 +73,7 @@ export async function runAsk(args: string[]): Promise<void> {
   try {
     const spec = { modelDir: resolve(modelDir(values.model)), ep: executionProvider(values.ep), threads: threadCount(values.threads) };
     const loaded = await client.load(spec);
+    const reduce = parseReduceMode(readingSetting(values.reduce, loaded.score));
     const results: AskResult[] = [];
     for (const [i, q] of [question, ...values['follow-up']].entries()) {
       if (!values.json && i > 0) await writeOut(`\n> ${q}\n`);

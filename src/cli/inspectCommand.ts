@@ -5,6 +5,7 @@ import { Engine } from '../pipeline/engine/engine';
 import { renderHeatmap } from '../pipeline/image/heatmap';
 import { heatmapFigures } from '../shared/heatmapLayout';
 import { parseDetail, parseReduceMode, REDUCE_MODE_SYNTAX } from '../shared/reduceMode';
+import { AUTO_REDUCTION, readingSetting } from '../shared/reductionChoices';
 import { CliError } from './cliError';
 import { gridPicture } from './gridPicture';
 import { writeOut } from './io';
@@ -14,7 +15,7 @@ export const INSPECT_USAGE = `usage: prumerge inspect IMAGE [--model DIR] [--red
 
 Runs the vision tower and the reduction on IMAGE and reports which of the patches were kept.
 
-  --reduce MODE     ${REDUCE_MODE_SYNTAX} (default prumerge)
+  --reduce MODE     auto | ${REDUCE_MODE_SYNTAX} (default auto: the model's own, as ask)
   --question TEXT   cdpruner: weigh the patches by this question, as an answer to it does (the colour is then each
                     patch's relevance to it)
   ${DETAIL_HELP.replace('--detail auto|medium|low  ', '--detail auto|medium|low ')}
@@ -31,7 +32,7 @@ export async function runInspect(args: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       ...MODEL_OPTIONS,
-      reduce: { type: 'string', default: 'prumerge' },
+      reduce: { type: 'string', default: AUTO_REDUCTION },
       question: { type: 'string' },
       detail: { type: 'string', default: 'auto' },
       out: { type: 'string' },
@@ -40,12 +41,14 @@ export async function runInspect(args: string[]): Promise<void> {
   });
   if (positionals.length !== 1) throw new CliError('give one IMAGE to inspect (see prumerge inspect --help)');
   const image = positionals[0]!;
-  const mode = parseReduceMode(values.reduce);
+  if (values.reduce !== AUTO_REDUCTION) parseReduceMode(values.reduce); // before the model loads
   const detail = parseDetail(values.detail);
-  if (values.question !== undefined && mode.kind !== 'cdpruner')
-    throw new CliError(`--question weighs the patches for cdpruner only: ${values.reduce} does not read the question`);
   const engine = await Engine.load(modelDir(values.model), { ep: executionProvider(values.ep), threads: threadCount(values.threads) });
   try {
+    const reading = readingSetting(values.reduce, engine.manifest.vision.score);
+    const mode = parseReduceMode(reading);
+    if (values.question !== undefined && mode.kind !== 'cdpruner')
+      throw new CliError(`--question weighs the patches for cdpruner only: ${reading} does not read the question`);
     const r = await engine.inspect(image, mode, {}, detail, values.question);
     if (values.out !== undefined) {
       const png = await renderHeatmap(image, r);

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { ExecutionProviderSetting } from '../pipeline/runtime/sessions';
 import type { SettingValues } from './models/modelFolderSetting';
+import { AUTO_REDUCTION } from '../shared/reductionChoices';
 
 export const SECTION = 'prumergeVision';
 
@@ -16,7 +17,7 @@ export interface Settings {
   readonly threads: number;
   /** MiB of vision-tower outputs the worker keeps per model. */
   readonly visionCacheMB: number;
-  /** As parseReduceMode reads it. */
+  /** `auto` (readingSetting resolves it for the model in use), or as parseReading reads it. */
   readonly defaultReduction: string;
   readonly maxNewTokens: number;
   readonly temperature: number;
@@ -31,7 +32,7 @@ export function readSettings(): Settings {
     executionProvider: c.get<ExecutionProviderSetting>('executionProvider', 'auto'),
     threads: within(c.get<number>('threads', 0), 0, 256, 0, Math.floor),
     visionCacheMB: within(c.get<number>('visionCacheMB', 256), 0, 65536, 256, Math.floor),
-    defaultReduction: c.get<string>('defaultReduction', 'prumerge'),
+    defaultReduction: c.get<string>('defaultReduction', AUTO_REDUCTION),
     // settings.json takes any number the schema only warns about: kept within what the engine accepts
     maxNewTokens: within(c.get<number>('maxNewTokens', 256), 1, 4096, 256, Math.floor),
     temperature: within(c.get<number>('temperature', 0), 0, 2, 0),

@@ -27,6 +27,26 @@ export const REDUCTION_CHOICES: readonly ReductionChoice[] = [
   { value: 'none@low', detail: 'low' },
 ];
 
+/**
+ * The `prumergeVision.defaultReduction` value (its default) and the CLI's `--reduce` default that
+ * stand for the reduction the published evidence favours for the model's vision tower.
+ */
+export const AUTO_REDUCTION = 'auto';
+
+/**
+ * What `auto` reads for a tower that scores patches by `score` (docs/reductions.md, "The default"):
+ * PruMerge where the tower has a CLS token to attend from; DivPrune, which reads no attention, where
+ * the only score is the attention a patch receives (the usual detector of attention sinks).
+ */
+export function defaultReadingFor(score: 'cls' | 'received' = 'cls'): string {
+  return score === 'received' ? 'divprune:32' : 'prumerge';
+}
+
+/** A setting's or option's reading for a model whose tower scores patches by `score`: `auto` resolved, anything else as it is. */
+export function readingSetting(value: string, score: 'cls' | 'received' = 'cls'): string {
+  return value === AUTO_REDUCTION ? defaultReadingFor(score) : value;
+}
+
 /** The readings besides its own layout a model offers: medium where it reads tiles, low where it has one-crop reading. */
 export interface OfferedDetails {
   readonly medium: boolean;

@@ -139,6 +139,7 @@ function serveEngine(connection: MessageConnection, owner: string, running: Map<
         maxPositions: m.decoder.maxPositions,
         threads: e.threads,
         severalImages: trainedOnSeveralImages(m.family),
+        score: m.vision.score ?? 'cls',
       };
     }),
   );

@@ -38,6 +38,8 @@ export interface LoadResult {
   readonly threads: number;
   /** The model was trained on several images in one conversation (LLaVA-OneVision, LLaVA-Interleave). */
   readonly severalImages: boolean;
+  /** How the tower scores patches: CLS attention (CLIP), or the attention each receives (SigLIP): what `auto` reads by. */
+  readonly score: 'cls' | 'received';
 }
 
 /**

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { parseReading } from '../../src/shared/reduceMode';
-import { REDUCTION_CHOICES } from '../../src/shared/reductionChoices';
+import { AUTO_REDUCTION, REDUCTION_CHOICES } from '../../src/shared/reductionChoices';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -74,13 +74,12 @@ it('the extension bundle loads in plain Node with every module it needs (vscode 
   assert.equal(r.status, 0, r.stderr);
 });
 
-it('the defaultReduction setting offers the reductions the chat and heatmap menus offer, each one the engine reads', () => {
+it('the defaultReduction setting offers auto and the reductions the chat and heatmap menus offer, each one the engine reads', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const setting = pkg.contributes.configuration.properties['prumergeVision.defaultReduction'];
-  assert.deepEqual(
-    setting.enum,
-    REDUCTION_CHOICES.map((c) => c.value),
-  );
+  // and first, the default: the reading chosen for the model's tower
+  assert.deepEqual(setting.enum, [AUTO_REDUCTION, ...REDUCTION_CHOICES.map((c) => c.value)]);
+  assert.equal(setting.default, AUTO_REDUCTION);
   assert.equal(setting.enumDescriptions.length, setting.enum.length);
   for (const c of REDUCTION_CHOICES) assert.doesNotThrow(() => parseReading(c.value), c.value);
 });

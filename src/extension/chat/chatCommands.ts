@@ -5,7 +5,7 @@ import { imagesOf } from './chatStore';
 import { EngineService } from '../engineService';
 import { HeatmapPanel } from './heatmapPanel';
 import { isImagePath } from '../imageFiles';
-import { MAX_IMAGES } from '../../shared/reductionChoices';
+import { MAX_IMAGES, readingSetting } from '../../shared/reductionChoices';
 import { pickWorkspaceImages } from './pickImages';
 import { readSettings } from '../settings';
 
@@ -37,7 +37,10 @@ export async function showHeatmap(
     void vscode.window.showErrorMessage('The heatmap needs image files (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, SVG).');
     return;
   }
-  const reading = reduce ?? (typeof selected === 'string' ? selected : undefined) ?? readSettings().defaultReduction;
+  const reading =
+    reduce ??
+    (typeof selected === 'string' ? selected : undefined) ??
+    readingSetting(readSettings().defaultReduction, engine.modelFacts()?.score);
   HeatmapPanel.show(context, engine, images.slice(0, MAX_IMAGES), reading, typeof question === 'string' ? question : undefined);
 }
 

@@ -7,7 +7,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { ChatEvent, ChatRequest, isChatRequest } from '../../shared/webviewMessages';
-import { MAX_IMAGES, NO_DETAILS } from '../../shared/reductionChoices';
+import { MAX_IMAGES, NO_DETAILS, readingSetting } from '../../shared/reductionChoices';
 import { messageOf } from '../../common/errors';
 import { parseReading } from '../../shared/reduceMode';
 import { AttachedImage, attachedImage, samePaths, withAdded } from './attachedImages';
@@ -358,7 +358,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   }
 
   private defaultReduce(): string {
-    return readSettings().defaultReduction;
+    return readingSetting(readSettings().defaultReduction, this.engine.modelFacts()?.score);
   }
 
   private workspaceFolders(): string[] {

@@ -13,7 +13,7 @@ import type { AskResult } from '../../shared/results';
 import { loadTokenizer } from '../../format/modelTokenizer';
 import { offeredDetails } from '../../format/visualLayout';
 import { formatReading, parseReading, type Reading } from '../../shared/reduceMode';
-import { offeredReading } from '../../shared/reductionChoices';
+import { offeredReading, readingSetting } from '../../shared/reductionChoices';
 import type { EngineService } from '../engineService';
 import { listInstalledModels, manifestIn } from '../models/installedModels';
 import { readSettings } from '../settings';
@@ -182,9 +182,9 @@ function requestOptions(o: { readonly [name: string]: unknown } | undefined): { 
   return out;
 }
 
-/** The reduction and detail of `prumergeVision.defaultReduction`, as far as model `m` offers them. */
+/** The reduction and detail of `prumergeVision.defaultReduction`, as far as model `m` offers them (`auto`: by its tower). */
 function readingFor(m: ModelManifest): Reading {
-  return parseReading(offeredReading(readSettings().defaultReduction, offeredDetails(m.layout)));
+  return parseReading(offeredReading(readingSetting(readSettings().defaultReduction, m.vision.score), offeredDetails(m.layout)));
 }
 
 function modelInfo(dir: string, m: ModelManifest): ModelInfo {

@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { formatReading, parseReading } from '../../shared/reduceMode';
+import { readingSetting } from '../../shared/reductionChoices';
 import type { EngineService } from '../engineService';
 import { readSettings } from '../settings';
 import { checkToolInput, ImageToolError, ImageToolInput, locateImage } from './imageToolInput';
@@ -41,7 +42,7 @@ export class ImageTool implements vscode.LanguageModelTool<ImageToolInput> {
     if (outside && !this.confirmed.delete(file)) {
       throw new ImageToolError(`${file} is outside the workspace: it is read only after you confirm it in VS Code's chat`);
     }
-    const reading = parseReading(readSettings().defaultReduction);
+    const reading = parseReading(readingSetting(readSettings().defaultReduction, this.engine.modelFacts()?.score));
     const controller = new AbortController();
     const cancel = token.onCancellationRequested(() => controller.abort());
     try {

@@ -17,6 +17,8 @@ export interface ModelFacts {
   readonly details: OfferedDetails;
   /** Trained on several images in one conversation (LLaVA-OneVision, LLaVA-Interleave). */
   readonly severalImages: boolean;
+  /** How the tower scores patches: CLS attention (CLIP), or the attention each receives (SigLIP, no CLS). */
+  readonly score: 'cls' | 'received';
 }
 
 export function readModelFacts(modelDir: string): ModelFacts | undefined {
@@ -29,6 +31,7 @@ export function readModelFacts(modelDir: string): ModelFacts | undefined {
       tiled: m.layout.kind === 'tiles',
       details: offeredDetails(m.layout),
       severalImages: trainedOnSeveralImages(m.family),
+      score: m.vision.score ?? 'cls',
     };
   } catch {
     return undefined;

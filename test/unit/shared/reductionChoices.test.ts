@@ -1,7 +1,15 @@
 /** The reduction picker's words: counts from the model and the image, never LLaVA-1.5's written in. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { choicesFor, offeredReading, REDUCTION_CHOICES, reductionLabel, visualTokensPhrase } from '../../../src/shared/reductionChoices';
+import {
+  AUTO_REDUCTION,
+  choicesFor,
+  offeredReading,
+  readingSetting,
+  REDUCTION_CHOICES,
+  reductionLabel,
+  visualTokensPhrase,
+} from '../../../src/shared/reductionChoices';
 import { parseReading } from '../../../src/shared/reduceMode';
 
 describe('reduction labels', () => {
@@ -85,5 +93,17 @@ describe('readings', () => {
     assert.deepEqual(parseReading('PruMerge+@LOW'), { reduce: { kind: 'prumerge+' }, detail: 'low' });
     assert.deepEqual(parseReading('prumerge@medium'), { reduce: { kind: 'prumerge' }, detail: 'medium' });
     assert.throws(() => parseReading('prumerge@high'), /unknown reduction "prumerge@high"/);
+  });
+});
+
+describe('the default reading', () => {
+  it('auto is PruMerge for a tower with CLS, DivPrune (32 a part) for one without; anything else is itself', () => {
+    assert.equal(readingSetting('auto', 'cls'), 'prumerge');
+    assert.equal(readingSetting('auto', 'received'), 'divprune:32');
+    assert.equal(readingSetting('auto'), 'prumerge', 'folders built before SigLIP: CLIP');
+    assert.equal(readingSetting('cdpruner:32', 'received'), 'cdpruner:32');
+    // what auto stands for is one of the picker's entries, so the picker can show it
+    const offered = REDUCTION_CHOICES.map((c) => c.value);
+    for (const score of ['cls', 'received'] as const) assert.ok(offered.includes(readingSetting(AUTO_REDUCTION, score)));
   });
 });

@@ -16,6 +16,7 @@ describe('model facts for the chat', () => {
       tiled: false,
       details: { medium: false, low: false },
       severalImages: false, // LLaVA-1.5's layout with a Llama decoder
+      score: 'cls', // CLIP
     });
     const synth = join(scratchDir('facts'), 'tiny-next');
     await buildSynthetic('tiny-next', 3, { out: synth, dtype: 'fp32' });
@@ -28,6 +29,7 @@ describe('model facts for the chat', () => {
       tiled: true,
       details: { medium: true, low: false },
       severalImages: false,
+      score: 'cls',
     });
     // LLaVA-OneVision's anyres_max_N layout also reads an image as one crop
     const onevision = join(scratchDir('facts'), 'tiny-onevision');
@@ -39,6 +41,7 @@ describe('model facts for the chat', () => {
       tiled: true,
       details: { medium: true, low: true },
       severalImages: true,
+      score: 'received', // SigLIP has no CLS token
     });
     const built = join(scratchDir('facts'), 'built');
     await buildFromCheckpoint((await tinyCheckpoint({ seed: 5 })).dir, { out: built, dtype: 'fp32' });
