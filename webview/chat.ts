@@ -16,9 +16,10 @@ import {
   reductionLabel,
   visualTokensPhrase,
 } from '../src/shared/reductionChoices';
-import type { AnswerStats, AttachedImageView, ChatAnswer, ChatEvent, ChatRequest } from '../src/shared/webviewMessages';
+import type { AttachedImageView, ChatAnswer, ChatEvent, ChatRequest } from '../src/shared/webviewMessages';
 import { imageReadingText } from '../src/shared/webviewMessages';
 import { pixelScale } from '../src/shared/imageGeometry';
+import { answerFigures } from '../src/shared/answerFigures';
 import { el, initialState, vscodeApi } from './vscodeApi';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeTextArea());
@@ -214,19 +215,6 @@ function linkButton(label: string, onClick: () => void): HTMLElement {
   return b;
 }
 
-function statsText(s: AnswerStats): string {
-  if (s.tokens === 0 && s.stopReason === 'cancelled') return 'stopped before the first word';
-  const fewer = s.totalVisualTokens / s.visualTokens;
-  const tokens =
-    s.reduce === 'none'
-      ? `all ${s.totalVisualTokens} visual tokens`
-      : `${s.visualTokens} of ${s.totalVisualTokens} visual tokens, ${fewer.toFixed(fewer >= 10 ? 0 : 1)}x fewer`;
-  const stopped = s.stopReason === 'cancelled' ? ' · stopped' : s.stopReason === 'repetition' ? ' · stopped repeating itself' : '';
-  const cache = s.visionCache ? ` · ${s.visionCache}` : '';
-  const each = s.images ? ` (${s.images.map((i) => `${i.name}: ${i.kept} of ${i.total}`).join(', ')})` : '';
-  return `${tokens}${each}${cache} · first token ${Math.round(s.ttftMs)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.ep}${stopped}`;
-}
-
 function renderAnswer(a: ChatAnswer): HTMLElement {
   const body = el('div', { class: 'answer-text' });
   body.innerHTML = md.render(a.text || (a.done ? '' : '…'));
@@ -245,7 +233,7 @@ function renderAnswer(a: ChatAnswer): HTMLElement {
     const heat = linkButton('Heatmap', () => vscode.post({ type: 'showHeatmap', reduce: a.reduce, answerId: a.id }));
     const names = (a.images ?? []).map((i) => i.name).join(', ');
     heat.title = names ? `The visual tokens of ${names} in this answer` : 'The visual tokens of this answer';
-    parts.push(el('div', { class: 'stats' }, el('span', {}, statsText(a.stats)), copy, heat));
+    parts.push(el('div', { class: 'stats' }, el('span', {}, answerFigures(a.stats)), copy, heat));
   }
   return el('article', { class: `answer${a.done ? '' : ' streaming'}`, 'data-id': a.id, 'aria-busy': String(!a.done) }, ...parts);
 }

@@ -75,7 +75,8 @@ export async function runAsk(args: string[]): Promise<void> {
     const loaded = await client.load(spec);
     const reduce = parseReduceMode(readingSetting(values.reduce, loaded.score));
     const results: AskResult[] = [];
-    for (const [i, q] of [question, ...values['follow-up']].entries()) {
+    const questions = [question, ...values['follow-up']];
+    for (const [i, q] of questions.entries()) {
       if (!values.json && i > 0) await writeOut(`\n> ${q}\n`);
       const stream = values.json ? undefined : (delta: string): void => void process.stdout.write(delta);
       const bar = new ProgressBar();
@@ -97,7 +98,10 @@ export async function runAsk(args: string[]): Promise<void> {
             temperature,
             topP,
             seed,
-            followUp: i > 0,
+            // CDPruner chooses for each question: a follow-up chooses again and reads the conversation again, as the chat's do
+            ...(i > 0 && reduce.kind === 'cdpruner'
+              ? { history: results.map((r, j) => ({ question: questions[j]!, answer: r.answer })) }
+              : { followUp: i > 0 }),
           },
           { onText: (delta) => (bar.done(), stream?.(delta)), onPrefill },
         )

@@ -59,6 +59,9 @@ interface ModeRun {
   prefillMs: number;
   prefillTokensPerSecond: number;
   visionMs: number;
+  /** The reduction, and the projector (the selections that read its rows run it on every patch first). */
+  reduceMs: number;
+  projectorMs: number;
   /** Images the vision tower ran on: 1, or LLaVA-NeXT's overview and tiles. */
   subImages: number;
   visionMsPerSubImage: number;
@@ -233,6 +236,8 @@ async function benchMode(engine: Engine, image: string, mode: string, reps: numb
     prefillMs: median(results.map((r) => r.timings.prefillMs)),
     prefillTokensPerSecond: median(results.map((r) => r.promptTokens / (r.timings.prefillMs / 1000))),
     visionMs,
+    reduceMs: median(results.map((r) => r.timings.reduceMs)),
+    projectorMs: median(results.map((r) => r.timings.projectorMs)),
     subImages,
     visionMsPerSubImage: visionMs / subImages,
   };

@@ -108,6 +108,28 @@ describe('prumerge ask / inspect / bench on the demo model', () => {
     assert.match(r.stderr, /prompt tokens from the cache/);
   });
 
+  it('ask with cdpruner: a follow-up chooses its own patches, reading the conversation again rather than from the cache', () => {
+    const r = prumerge([
+      'ask',
+      sample,
+      'What is this?',
+      '--reduce',
+      'cdpruner:8',
+      '--max-new-tokens',
+      '3',
+      '--follow-up',
+      'Where?',
+      '--json',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    const [follow] = out.followUps;
+    assert.equal(follow.visual.kept, 8);
+    assert.equal(follow.reusedTokens, 0);
+    // the first exchange is in its prompt, as text: longer than the first question's prompt
+    assert.ok(follow.promptTokens > out.promptTokens, `${follow.promptTokens} against ${out.promptTokens}`);
+  });
+
   it('inspect writes a heatmap PNG and reports the kept patches', async () => {
     const out = join(tmp, 'heatmap.png');
     const r = prumerge(['inspect', sample, '--reduce', 'prumerge', '--out', out, '--json']);

@@ -47,13 +47,8 @@ export class HeatmapPanel extends Disposable {
     }
     // beside the editor the first time; every later heatmap joins the group the others are in
     const others = [...HeatmapPanel.open.values()].flatMap((p) => (p.panel.viewColumn ? [p.panel.viewColumn] : []));
-    const panel = new HeatmapPanel(context, engine, images, key, reduce, others[0] ?? vscode.ViewColumn.Beside);
-    panel.question = question;
-    HeatmapPanel.open.set(key, panel);
+    HeatmapPanel.open.set(key, new HeatmapPanel(context, engine, images, key, reduce, others[0] ?? vscode.ViewColumn.Beside, question));
   }
-
-  /** The question of the answer the panel was opened from, if any. */
-  private question: string | undefined;
 
   /** The tab shown. */
   private index = 0;
@@ -68,6 +63,8 @@ export class HeatmapPanel extends Disposable {
     private readonly key: string,
     reduce: string,
     column: vscode.ViewColumn,
+    /** The question of the answer the panel was opened from, if any. */
+    private question: string | undefined,
   ) {
     super();
     this.reduce = reduce;
