@@ -26,13 +26,12 @@ import { decodePng, noisePng } from '../../../helpers/images';
 import { relativeError, scratchDir, TinyCheckpoint, tinyCheckpoint, visionRef } from '../../../helpers/checkpoints';
 import { assertReferenceTokens } from '../../../helpers/greedy';
 import { referencePack, referenceSubImages } from '../../../reference/anyresReference';
-import { clipVision, embedTokens, projector } from '../../../reference/llavaReference';
-import { cdprunerReference, divpruneReference, relevanceReference, visprunerReference } from '../../../reference/selectionReference';
+import { clipVision, projector } from '../../../reference/llavaReference';
+import { assertSelection, ReferenceCrop, SELECTIONS } from '../../../helpers/tiledSelections';
 import { referencePruMerge } from '../../../reference/prumergeReference';
 
 const SCREENSHOT = join(__dirname, '..', '..', '..', '..', 'media', 'samples', 'editor-screenshot.png');
 const MODES = ['none', 'prumerge', 'prumerge+', 'topk:3'] as const;
-const SELECTIONS = ['cdpruner:3', 'divprune:3', 'vispruner:3'] as const;
 const MEAN = [0.48145466, 0.4578275, 0.40821073];
 const STD = [0.26862954, 0.26130258, 0.27577711];
 
@@ -162,40 +161,22 @@ async function referenceVisual(
   return { rows, kept };
 }
 
-/**
- * The reference's rows for a selection: per sub-image, over its valid patches, the references of
- * test/reference/selectionReference.ts choose; the kept projector rows follow in patch order, no newline rows.
- */
-async function referenceSelection(
-  s: Subject,
-  image: string,
-  mode: (typeof SELECTIONS)[number],
-  question: string,
-): Promise<{ rows: Float64Array[]; kept: number[][] }> {
+/** Each sub-image with valid patches as the selections' references read it (VisPruner: by CLS attention). */
+async function selectionCrops(s: Subject, image: string): Promise<ReferenceCrop[]> {
   const { taps, project, valid } = await referenceCrops(s, image);
-  const crops = taps.flatMap((t, i) => (valid[i]!.length === 0 ? [] : [{ t, valid: valid[i]! }]));
-  const projected = crops.map(({ t, valid }) => project(valid.map((p) => t.hidden[p + 1]!)).map((r) => Array.from(r)));
-  const ids = s.engine.prompt.tokenizer.encode(question, { add_special_tokens: false }).ids;
-  const asked = embedTokens({ ...s.ckpt.config.text }, s.ckpt.weights, ids).map((r) => Array.from(r));
-  const relevance = relevanceReference(projected, asked);
-  const rows: Float64Array[] = [];
-  const kept: number[][] = [];
-  crops.forEach(({ t, valid }, i) => {
-    const local =
-      mode === 'divprune:3'
-        ? divpruneReference(projected[i]!, 3)
-        : mode === 'cdpruner:3'
-          ? cdprunerReference(projected[i]!, relevance[i]!, 3)
-          : visprunerReference(
-              valid.map((p) => t.hidden[p + 1]!),
-              valid.map((p) => referencePruMerge(t.hidden, t.q, t.k, { topk: 1 }).attention[p]!),
-              3,
-            );
-    const order = [...local].sort((a, b) => a - b);
-    rows.push(...order.map((j) => Float64Array.from(projected[i]![j]!)));
-    kept.push(order.map((j) => valid[j]!));
+  return taps.flatMap((t, i) => {
+    const v = valid[i]!;
+    if (v.length === 0) return [];
+    const attention = referencePruMerge(t.hidden, t.q, t.k, { topk: 1 }).attention;
+    return [
+      {
+        valid: v,
+        projected: project(v.map((p) => t.hidden[p + 1]!)).map((r) => Array.from(r)),
+        features: v.map((p) => t.hidden[p + 1]!),
+        score: v.map((p) => attention[p]!),
+      },
+    ];
   });
-  return { rows, kept };
 }
 
 function describeNext(label: string, load: () => Promise<Subject>): void {
@@ -247,17 +228,8 @@ function describeNext(label: string, load: () => Promise<Subject>): void {
     }
 
     for (const mode of SELECTIONS) {
-      it(`gives the reference's greedy tokens with ${mode} on the screenshot, each tile over its valid patches`, async () => {
-        const question = 'Where is the error message?';
-        const r = await s.engine.ask({ image: SCREENSHOT, question, reduce: parseReduceMode(mode), maxNewTokens: 4 });
-        const ref = await referenceSelection(s, SCREENSHOT, mode, question);
-        assert.deepEqual(
-          r.visual.subImages!.map((x) => x.kept),
-          ref.kept,
-        );
-        assert.equal(r.visual.kept, ref.rows.length);
-        assertReferenceTokens(s.ckpt, s.engine.manifest.tokenizer.imageTokenId, r, ref.rows);
-      });
+      it(`gives the reference's greedy tokens with ${mode} on the screenshot, each tile over its valid patches`, () =>
+        assertSelection(s, SCREENSHOT, mode, (image) => selectionCrops(s, image)));
     }
 
     it('maps the tiles back onto the picture for the heatmap, each part of it covered once', async () => {

@@ -26,8 +26,7 @@ import { assertReferenceTokens } from '../../../helpers/greedy';
 import { referencePackOnevision, referenceSubImages } from '../../../reference/anyresReference';
 import { pilBicubicResize } from '../../../reference/pilResize';
 import { MODES, Mode, projectRows, reduce, referenceLow, Subject, towerTaps } from '../../../helpers/onevision';
-import { embedTokens } from '../../../reference/llavaReference';
-import { cdprunerReference, divpruneReference, relevanceReference, visprunerReference } from '../../../reference/selectionReference';
+import { assertSelection, ReferenceCrop, SELECTIONS } from '../../../helpers/tiledSelections';
 
 const SCREENSHOT = join(__dirname, '..', '..', '..', '..', 'media', 'samples', 'editor-screenshot.png');
 
@@ -101,47 +100,18 @@ async function referenceOnevision(s: Subject, image: string, mode: Mode): Promis
   return { rows, kept };
 }
 
-/**
- * A selection's rows: per sub-image, over its valid patches, the references choose (VisPruner
- * from the attention each patch receives); the kept projector rows in patch order, no newline rows
- * and no downsampling.
- */
-async function referenceOnevisionSelection(s: Subject, image: string, mode: Selection, question: string) {
+/** Each sub-image with valid patches as the selections' references read it (VisPruner: by the attention each patch receives). */
+async function selectionCrops(s: Subject, image: string): Promise<ReferenceCrop[]> {
   const { taps, valid } = await onevisionCrops(s, image);
-  const crops = taps.flatMap((t, i) => (valid[i]!.length === 0 ? [] : [{ t, valid: valid[i]! }]));
-  const projected = crops.map(({ t, valid }) =>
-    projectRows(
-      s.ckpt,
-      valid.map((p) => t.hidden[p]!),
-    ).map((r) => Array.from(r)),
-  );
-  const ids = s.engine.prompt.tokenizer.encode(question, { add_special_tokens: false }).ids;
-  const relevance = relevanceReference(
-    projected,
-    embedTokens({ ...s.ckpt.config.text }, s.ckpt.weights, ids).map((r) => Array.from(r)),
-  );
-  const rows: Float64Array[] = [];
-  const kept: number[][] = [];
-  crops.forEach(({ t, valid }, i) => {
-    const local =
-      mode === 'divprune:3'
-        ? divpruneReference(projected[i]!, 3)
-        : mode === 'cdpruner:3'
-          ? cdprunerReference(projected[i]!, relevance[i]!, 3)
-          : visprunerReference(
-              valid.map((p) => t.hidden[p]!),
-              valid.map((p) => t.received[p]!),
-              3,
-            );
-    const order = [...local].sort((a, b) => a - b);
-    rows.push(...order.map((j) => Float64Array.from(projected[i]![j]!)));
-    kept.push(order.map((j) => valid[j]!));
+  return taps.flatMap((t, i) => {
+    const v = valid[i]!;
+    if (v.length === 0) return [];
+    const features = v.map((p) => t.hidden[p]!);
+    return [
+      { valid: v, projected: projectRows(s.ckpt, features).map((r) => Array.from(r)), features, score: v.map((p) => t.received[p]!) },
+    ];
   });
-  return { rows, kept };
 }
-
-const SELECTIONS = ['cdpruner:3', 'divprune:3', 'vispruner:3'] as const;
-type Selection = (typeof SELECTIONS)[number];
 
 async function load(ckpt: TinyCheckpoint): Promise<Subject> {
   const dir = join(scratchDir('ov'), 'model');
@@ -195,17 +165,8 @@ function describeOnevision(label: string, make: () => Promise<TinyCheckpoint>): 
     }
 
     for (const mode of SELECTIONS) {
-      it(`gives the reference's greedy tokens with ${mode} on the screenshot, each crop over its valid patches`, async () => {
-        const question = 'Where is the error message?';
-        const r = await s.engine.ask({ image: SCREENSHOT, question, reduce: parseReduceMode(mode), maxNewTokens: 4 });
-        const ref = await referenceOnevisionSelection(s, SCREENSHOT, mode, question);
-        assert.deepEqual(
-          r.visual.subImages!.map((x) => x.kept),
-          ref.kept,
-        );
-        assert.equal(r.visual.kept, ref.rows.length);
-        assertReferenceTokens(s.ckpt, s.engine.manifest.tokenizer.imageTokenId, r, ref.rows);
-      });
+      it(`gives the reference's greedy tokens with ${mode} on the screenshot, each crop over its valid patches`, () =>
+        assertSelection(s, SCREENSHOT, mode, (image) => selectionCrops(s, image)));
     }
 
     it('counts the screenshot as pack_image_features does: the overview, then 4 lines of 6 and a newline', async () => {
