@@ -32,14 +32,19 @@ describe('LLaVA-NeXT in a real VS Code', { skip, timeout: 180_000 }, () => {
       async () => {
         const chat = await askAboutDiagram(vs, 'screenshot.png');
         // the picker's counts are this model's and this image's, not LLaVA-1.5's 576
-        await chat
+        const picker = chat.locator('vscode-dropdown[aria-label="Visual token reduction"]');
+        await picker
           .locator('vscode-option[value="none"]')
           .filter({ hasText: 'All 2340 tokens' })
           .waitFor({ state: 'attached', timeout: 60_000 });
-        assert.match(await chat.locator('vscode-option[value="topk:32"]').innerText(), /32 patches in each of 5 parts/);
+        assert.match(await picker.locator('vscode-option[value="topk:32"]').innerText(), /32 patches in each of 5 parts/);
+        // Compare's picker, short: the same counts
+        const against = chat.locator('vscode-dropdown[aria-label="Compare with"]');
+        assert.equal(await against.locator('vscode-option[value="none"]').innerText(), 'All 2340 tokens');
+        assert.equal(await against.locator('vscode-option[value="topk:32"]').innerText(), 'Fixed budget: 32 x 5');
         // medium detail: at most 4 tiles, which LLaVA-NeXT's 2 x 2 grid for this picture already is
         assert.match(
-          await chat.locator('vscode-option[value="prumerge@medium"]').innerText(),
+          await picker.locator('vscode-option[value="prumerge@medium"]').innerText(),
           /PruMerge \(adaptive\), medium detail · 5 crops/,
         );
         await chat.locator('vscode-text-area textarea').fill('What does the terminal say?');
