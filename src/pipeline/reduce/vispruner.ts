@@ -28,13 +28,13 @@ export function vispruner(features: Float32Array, n: number, d: number, score: A
   while (rest.length > wanted) {
     const surplus = rest.length - wanted;
     const a = rest.filter((_, i) => i % 2 === 0);
-    // B in patch order: the scan reads each similarity row forwards (the maximum does not depend on order)
-    const b = Int32Array.from(rest.filter((_, i) => i % 2 === 1)).sort();
-    // each of A by its closest match in B: the most duplicated go first
-    for (const p of a) similarity[p] = closest(p, b);
+    const b = rest.filter((_, i) => i % 2 === 1);
+    // each of A by its closest match in B (scanned in patch order, so each similarity row is read
+    // forwards: the maximum does not depend on order): the most duplicated go first
+    const scan = Int32Array.from(b).sort();
+    for (const p of a) similarity[p] = closest(p, scan);
     const byScore = a.sort((x, y) => similarity[y]! - similarity[x]! || x - y);
-    const drop = Math.min(DROP_PER_ROUND, surplus);
-    rest = [...byScore.slice(drop), ...rest.filter((_, i) => i % 2 === 1)];
+    rest = [...byScore.slice(Math.min(DROP_PER_ROUND, surplus)), ...b];
   }
   return selected([...important, ...rest]);
 }
